@@ -1,0 +1,339 @@
+//! Configuration in layers: built-in defaults, then an optional TOML file (`--config`),
+//! then `ONEWINDOW_*` environment variables, with the conventional `DATABASE_URL` and
+//! `REDIS_URL` honoured too (an `ONEWINDOW_`-prefixed variable wins over them).
+//!
+//! [`Settings::load`] validates everything before the program does anything else, and a
+//! bad value stops it with a message naming the key and what is wrong. Connection URLs
+//! may carry passwords, so they are [`SecretString`]s and are only ever printed through
+//! [`Settings::redacted`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Pretty,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// The effective configuration of one gateway process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Address to listen on (`ONEWINDOW_LISTEN`).
+    pub listen: SocketAddr,
+    /// Public base URL, used for links in events and mail (`ONEWINDOW_PUBLIC_URL`).
+    pub public_url: url::Url,
+    /// Directory for the embedded database and stored files.
+    pub data_dir: PathBuf,
+    /// Database URL; SQLite under `data_dir` when unset (`DATABASE_URL`).
+    pub database_url: Option<SecretString>,
+    /// Largest number of pooled database connections.
+    pub database_max_connections: u32,
+    /// Apply pending migrations when the server starts.
+    pub migrate_on_start: bool,
+    /// Redis URL; in-memory cache when unset (`REDIS_URL`).
+    pub redis_url: Option<SecretString>,
+    /// Prefix of every cache key, so several deployments can share one Redis.
+    pub cache_prefix: String,
+    /// Directory of service definitions.
+    pub definitions_dir: PathBuf,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Log filter (`info`, `onewindow=debug,tower_http=info` …).
+    pub log_level: String,
+    /// Longest time a request may take before it is answered 503.
+    pub request_timeout_secs: u64,
+    /// How long a shutdown waits for in-flight requests.
+    pub shutdown_grace_secs: u64,
+}
+
+/// Defaults, written out so `onewindow config` can show where a value came from.
+#[derive(Debug, Serialize)]
+struct Defaults {
+    listen: &'static str,
+    public_url: &'static str,
+    data_dir: &'static str,
+    database_max_connections: u32,
+    migrate_on_start: bool,
+    cache_prefix: &'static str,
+    definitions_dir: &'static str,
+    log_format: &'static str,
+    log_level: &'static str,
+    request_timeout_secs: u64,
+    shutdown_grace_secs: u64,
+}
+
+const DEFAULTS: Defaults = Defaults {
+    listen: "127.0.0.1:8080",
+    public_url: "http://127.0.0.1:8080",
+    data_dir: "data",
+    database_max_connections: 16,
+    migrate_on_start: true,
+    cache_prefix: "onewindow:",
+    definitions_dir: "service-definitions",
+    log_format: "pretty",
+    log_level: "info",
+    request_timeout_secs: 30,
+    shutdown_grace_secs: 20,
+};
+
+/// A configuration problem, naming the key.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+/// Which database a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DatabaseKind {
+    /// Embedded SQLite.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+impl Settings {
+    /// Loads from defaults, the optional file and the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::from_figment(Self::figment(file))
+    }
+
+    /// The layered sources; exposed so tests can add their own layer.
+    pub fn figment(file: Option<&Path>) -> Figment {
+        let mut f = Figment::from(Serialized::defaults(DEFAULTS));
+        if let Some(path) = file {
+            f = f.merge(Toml::file_exact(path));
+        }
+        f.merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]).map(|k| {
+            k.as_str().to_ascii_lowercase().into()
+        }))
+        // ONEWINDOW_TEST_* is reserved for the test harness (backends under test).
+        .merge(Env::prefixed("ONEWINDOW_").filter(|k| !k.as_str().starts_with("test_")))
+    }
+
+    /// Extracts and validates settings from any figment.
+    pub fn from_figment(figment: Figment) -> Result<Settings, ConfigError> {
+        if let Some(path) = figment
+            .metadata()
+            .find_map(|m| m.source.as_ref().and_then(|s| s.file_path().map(Path::to_owned)))
+        {
+            if !path.exists() {
+                return Err(ConfigError(format!(
+                    "configuration file {} does not exist",
+                    path.display()
+                )));
+            }
+        }
+        let settings: Settings = figment.extract().map_err(|e| {
+            let mut msgs = Vec::new();
+            for err in e {
+                let key = if err.path.is_empty() {
+                    String::from("(file)")
+                } else {
+                    err.path.join(".")
+                };
+                let source = err
+                    .metadata
+                    .as_ref()
+                    .and_then(|m| m.source.as_ref().map(|s| format!(" (from {s})")))
+                    .unwrap_or_default();
+                msgs.push(format!("key `{key}`{source}: {}", err.kind));
+            }
+            ConfigError(msgs.join("; "))
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: String| Err(ConfigError(format!("key `{key}`: {why}")));
+        if !matches!(self.public_url.scheme(), "http" | "https") {
+            return bad("public_url", "must be an http:// or https:// URL".into());
+        }
+        if let Some(url) = &self.database_url {
+            if let Err(why) = database_kind(url.expose_secret()) {
+                return bad("database_url", why);
+            }
+        }
+        if let Some(url) = &self.redis_url {
+            let u = url.expose_secret();
+            if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
+                return bad("redis_url", "must start with redis:// or rediss://".into());
+            }
+        }
+        if self.cache_prefix.is_empty() || self.cache_prefix.contains(char::is_whitespace) {
+            return bad("cache_prefix", "must be non-empty and contain no spaces".into());
+        }
+        if !(1..=256).contains(&self.database_max_connections) {
+            return bad("database_max_connections", "must be between 1 and 256".into());
+        }
+        if self.request_timeout_secs == 0 {
+            return bad("request_timeout_secs", "must be at least 1".into());
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
+            return bad(
+                "log_level",
+                format!("{:?} is not a log filter (try info or debug)", self.log_level),
+            );
+        }
+        Ok(())
+    }
+
+    /// The database URL in effect: the configured one, or SQLite under `data_dir`.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(u) => u.expose_secret().to_owned(),
+            None => format!(
+                "sqlite://{}",
+                self.data_dir.join("onewindow.db").to_string_lossy()
+            ),
+        }
+    }
+
+    /// Which backend the database URL selects.
+    pub fn database_kind(&self) -> DatabaseKind {
+        database_kind(&self.database_url()).unwrap_or(DatabaseKind::Sqlite)
+    }
+
+    /// The configuration as TOML with passwords in URLs replaced by `***`.
+    pub fn redacted(&self) -> String {
+        let redis = self
+            .redis_url
+            .as_ref()
+            .map(|u| redact_url(u.expose_secret()));
+        let mut out = String::new();
+        let mut line = |k: &str, v: String| out.push_str(&format!("{k} = {v}\n"));
+        let q = |s: &str| format!("{s:?}");
+        line("listen", q(&self.listen.to_string()));
+        line("public_url", q(self.public_url.as_str()));
+        line("data_dir", q(&self.data_dir.to_string_lossy()));
+        line("database_url", q(&redact_url(&self.database_url())));
+        line(
+            "database_max_connections",
+            self.database_max_connections.to_string(),
+        );
+        line("migrate_on_start", self.migrate_on_start.to_string());
+        line(
+            "redis_url",
+            redis.map(|r| q(&r)).unwrap_or_else(|| "\"\" # in-memory cache".into()),
+        );
+        line("cache_prefix", q(&self.cache_prefix));
+        line("definitions_dir", q(&self.definitions_dir.to_string_lossy()));
+        line(
+            "log_format",
+            q(match self.log_format {
+                LogFormat::Pretty => "pretty",
+                LogFormat::Json => "json",
+            }),
+        );
+        line("log_level", q(&self.log_level));
+        line("request_timeout_secs", self.request_timeout_secs.to_string());
+        line("shutdown_grace_secs", self.shutdown_grace_secs.to_string());
+        out
+    }
+}
+
+fn database_kind(url: &str) -> Result<DatabaseKind, String> {
+    if url.starts_with("sqlite:") {
+        Ok(DatabaseKind::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        url::Url::parse(url).map_err(|e| format!("not a valid URL: {e}"))?;
+        Ok(DatabaseKind::Postgres)
+    } else {
+        Err("must start with sqlite:, postgres:// or postgresql://".into())
+    }
+}
+
+/// Replaces the password (and any `password=` query value) of a URL with `***`.
+pub fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut u) if u.has_host() => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            let pairs: Vec<(String, String)> = u
+                .query_pairs()
+                .map(|(k, v)| {
+                    let secret = k.eq_ignore_ascii_case("password");
+                    (k.into_owned(), if secret { "***".into() } else { v.into_owned() })
+                })
+                .collect();
+            if !pairs.is_empty() {
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            u.to_string()
+        }
+        Ok(_) => raw.to_owned(),
+        Err(_) => "(unparseable URL hidden)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use figment::providers::Serialized;
+
+    fn with(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let mut f = Figment::from(Serialized::defaults(DEFAULTS));
+        for (k, v) in pairs {
+            f = f.merge(Serialized::default(k, v));
+        }
+        Settings::from_figment(f)
+    }
+
+    #[test]
+    fn defaults_are_valid_and_use_embedded_sqlite() {
+        let s = with(&[]).expect("defaults");
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_kind(), DatabaseKind::Sqlite);
+        assert!(s.database_url().ends_with("data/onewindow.db"));
+        assert!(s.redis_url.is_none());
+    }
+
+    #[test]
+    fn a_bad_listen_address_names_the_key() {
+        let e = with(&[("listen", "localhost:eighty")]).expect_err("bad");
+        assert!(e.to_string().contains("`listen`"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_database_url_names_the_key() {
+        let e = with(&[("database_url", "mysql://x")]).expect_err("bad");
+        assert!(e.to_string().contains("`database_url`"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_redis_url_names_the_key() {
+        let e = with(&[("redis_url", "http://x")]).expect_err("bad");
+        assert!(e.to_string().contains("`redis_url`"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let e = with(&[("lisen", "127.0.0.1:1")]).expect_err("bad");
+        assert!(e.to_string().contains("lisen"), "{e}");
+    }
+
+    #[test]
+    fn redaction_hides_passwords() {
+        let s = with(&[
+            ("database_url", "postgres://app:hunter2@db:5432/gw?password=x2&sslmode=require"),
+            ("redis_url", "redis://:s3cret@cache:6379/0"),
+        ])
+        .expect("valid");
+        let out = s.redacted();
+        assert!(!out.contains("hunter2") && !out.contains("s3cret") && !out.contains("x2"), "{out}");
+        assert!(out.contains("postgres://app:***@db:5432/gw"), "{out}");
+        assert!(format!("{s:?}").contains("SecretBox"), "Debug must not show secrets");
+        assert!(!format!("{s:?}").contains("hunter2"));
+    }
+}

@@ -1,0 +1,167 @@
+//! The HTTP surface: one flat router grouped by caller, and the middleware every request
+//! passes through (request id, tracing, metrics, timeout, panic catcher, problem+json in
+//! the caller's language).
+
+mod catalogue;
+pub mod error;
+mod health;
+mod metrics;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::app::AppState;
+use crate::domain::lang::Lang;
+use error::{AppError, Message, Problem, internal_problem};
+
+pub use self::metrics::install_recorder;
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Builds the whole router with its middleware.
+pub fn router(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.settings.request_timeout_secs);
+
+    let public_api = Router::new()
+        .route("/api/v1/departments", get(catalogue::list_departments))
+        .route("/api/v1/services", get(catalogue::list_services))
+        .route("/api/v1/services/{code}", get(catalogue::get_service))
+        .route(
+            "/api/v1/services/{code}/versions",
+            get(catalogue::list_versions),
+        );
+
+    let ops = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(metrics::render));
+
+    // Layers listed outermost first: the request id exists before the trace span opens,
+    // and every answer (even a panic or a timeout) passes through `localize`.
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let id = req
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    // The path only: query strings may carry query codes or personal data.
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(middleware::from_fn(localize))
+        .layer(middleware::from_fn(metrics::track))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("handler panicked");
+            internal_problem().render(Lang::Zh, None)
+        }))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ));
+
+    Router::new()
+        .merge(public_api)
+        .merge(ops)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(layers)
+        .with_state(state)
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound(Message::new(
+        "没有这个地址。接口列表见 README。",
+        "There is nothing at this address. See the README for the API.",
+    ))
+}
+
+async fn method_not_allowed() -> Response {
+    Problem::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        Message::new("不支持该请求方法", "Method not allowed"),
+        Message::new(
+            "此地址不支持该请求方法。",
+            "This address does not accept that method.",
+        ),
+    )
+    .render(Lang::Zh, None)
+}
+
+/// The caller's language, from `Accept-Language`. Never fails.
+#[derive(Debug, Clone, Copy)]
+pub struct AcceptLang(pub Lang);
+
+impl<S: Send + Sync> FromRequestParts<S> for AcceptLang {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(AcceptLang(lang_of(&parts.headers)))
+    }
+}
+
+fn lang_of(headers: &axum::http::HeaderMap) -> Lang {
+    Lang::negotiate(
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    )
+}
+
+/// Renders problem documents in the caller's language with the request id to quote,
+/// and turns a bare timeout 503 into a problem document too.
+async fn localize(req: Request, next: Next) -> Response {
+    let lang = lang_of(req.headers());
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let resp = next.run(req).await;
+    let problem = resp.extensions().get::<Problem>().cloned();
+    let timed_out = resp.status() == StatusCode::SERVICE_UNAVAILABLE
+        && !resp.headers().contains_key(header::CONTENT_TYPE);
+    let mut resp = match problem {
+        Some(p) => p.render(lang, request_id.as_deref()),
+        None if timed_out => AppError::Unavailable(Message::new(
+            "请求处理超时，请稍后重试。",
+            "The request took too long. Please try again later.",
+        ))
+        .problem()
+        .render(lang, request_id.as_deref()),
+        None => resp,
+    };
+    if !resp.headers().contains_key(header::CONTENT_LANGUAGE) {
+        if let Ok(v) = HeaderValue::from_str(lang.tag()) {
+            resp.headers_mut().insert(header::CONTENT_LANGUAGE, v);
+        }
+    }
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept-Language"));
+    resp
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        self.render(Lang::Zh, None)
+    }
+}

@@ -1,0 +1,13 @@
+//! onewindow — a one-window online government-service gateway (一网通办).
+//!
+//! The library holds everything; the `onewindow` binary is a thin command line over it,
+//! so tests exercise exactly the wiring production runs. See `ARCHITECTURE.md`.
+
+pub mod app;
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod store;
+pub mod telemetry;
