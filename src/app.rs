@@ -149,7 +149,10 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests
     /// finish, for at most the configured grace period.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let addr = self.local_addr();
         let grace = Duration::from_secs(self.state.settings.shutdown_grace_secs);
         let token = CancellationToken::new();
@@ -167,7 +170,10 @@ impl Application {
 
         let forced = async {
             token.cancelled().await;
-            tracing::info!(grace_secs = grace.as_secs(), "shutting down: finishing in-flight requests");
+            tracing::info!(
+                grace_secs = grace.as_secs(),
+                "shutting down: finishing in-flight requests"
+            );
             tokio::time::sleep(grace).await;
         };
         tokio::select! {

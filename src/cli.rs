@@ -51,7 +51,9 @@ pub fn run() -> ExitCode {
                 }
             };
             match command {
-                Command::Check { dir } => check(dir.as_deref().unwrap_or(&settings.definitions_dir)),
+                Command::Check { dir } => {
+                    check(dir.as_deref().unwrap_or(&settings.definitions_dir))
+                }
                 Command::Config => {
                     print!("{}", settings.redacted());
                     ExitCode::SUCCESS
@@ -64,7 +66,10 @@ pub fn run() -> ExitCode {
 }
 
 fn block_on(fut: impl Future<Output = anyhow::Result<()>>) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("onewindow: cannot start the runtime: {e}");
@@ -93,7 +98,11 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     settings.migrate_on_start = false;
     let store = open_store(&settings).await?;
     let n = store.migrate().await?;
-    println!("{} migration(s) applied to the {} database", n, store.backend());
+    println!(
+        "{} migration(s) applied to the {} database",
+        n,
+        store.backend()
+    );
     store.close().await;
     Ok(())
 }
@@ -126,4 +135,3 @@ fn check(dir: &std::path::Path) -> ExitCode {
         }
     }
 }
-

@@ -107,31 +107,41 @@ impl Settings {
         Self::from_figment(Self::figment(file))
     }
 
-    /// The layered sources; exposed so tests can add their own layer.
+    /// The built-in defaults alone (tests layer their own values on top).
+    pub fn defaults() -> Figment {
+        Figment::from(Serialized::defaults(DEFAULTS))
+    }
+
+    /// The layered sources: defaults, file, environment.
     pub fn figment(file: Option<&Path>) -> Figment {
-        let mut f = Figment::from(Serialized::defaults(DEFAULTS));
+        let mut f = Self::defaults();
         if let Some(path) = file {
             f = f.merge(Toml::file_exact(path));
         }
-        f.merge(Env::raw().only(&["DATABASE_URL", "REDIS_URL"]).map(|k| {
-            k.as_str().to_ascii_lowercase().into()
-        }))
+        f.merge(
+            Env::raw()
+                .only(&["DATABASE_URL", "REDIS_URL"])
+                .map(|k| k.as_str().to_ascii_lowercase().into()),
+        )
         // ONEWINDOW_TEST_* is reserved for the test harness (backends under test).
-        .merge(Env::prefixed("ONEWINDOW_").filter(|k| !k.as_str().starts_with("test_")))
+        .merge(
+            Env::prefixed("ONEWINDOW_")
+                .filter(|k| !k.as_str().to_ascii_lowercase().starts_with("test_")),
+        )
     }
 
     /// Extracts and validates settings from any figment.
     pub fn from_figment(figment: Figment) -> Result<Settings, ConfigError> {
-        if let Some(path) = figment
-            .metadata()
-            .find_map(|m| m.source.as_ref().and_then(|s| s.file_path().map(Path::to_owned)))
+        if let Some(path) = figment.metadata().find_map(|m| {
+            m.source
+                .as_ref()
+                .and_then(|s| s.file_path().map(Path::to_owned))
+        }) && !path.exists()
         {
-            if !path.exists() {
-                return Err(ConfigError(format!(
-                    "configuration file {} does not exist",
-                    path.display()
-                )));
-            }
+            return Err(ConfigError(format!(
+                "configuration file {} does not exist",
+                path.display()
+            )));
         }
         let settings: Settings = figment.extract().map_err(|e| {
             let mut msgs = Vec::new();
@@ -159,10 +169,10 @@ impl Settings {
         if !matches!(self.public_url.scheme(), "http" | "https") {
             return bad("public_url", "must be an http:// or https:// URL".into());
         }
-        if let Some(url) = &self.database_url {
-            if let Err(why) = database_kind(url.expose_secret()) {
-                return bad("database_url", why);
-            }
+        if let Some(url) = &self.database_url
+            && let Err(why) = database_kind(url.expose_secret())
+        {
+            return bad("database_url", why);
         }
         if let Some(url) = &self.redis_url {
             let u = url.expose_secret();
@@ -171,10 +181,16 @@ impl Settings {
             }
         }
         if self.cache_prefix.is_empty() || self.cache_prefix.contains(char::is_whitespace) {
-            return bad("cache_prefix", "must be non-empty and contain no spaces".into());
+            return bad(
+                "cache_prefix",
+                "must be non-empty and contain no spaces".into(),
+            );
         }
         if !(1..=256).contains(&self.database_max_connections) {
-            return bad("database_max_connections", "must be between 1 and 256".into());
+            return bad(
+                "database_max_connections",
+                "must be between 1 and 256".into(),
+            );
         }
         if self.request_timeout_secs == 0 {
             return bad("request_timeout_secs", "must be at least 1".into());
@@ -182,7 +198,10 @@ impl Settings {
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             return bad(
                 "log_level",
-                format!("{:?} is not a log filter (try info or debug)", self.log_level),
+                format!(
+                    "{:?} is not a log filter (try info or debug)",
+                    self.log_level
+                ),
             );
         }
         Ok(())
@@ -224,10 +243,15 @@ impl Settings {
         line("migrate_on_start", self.migrate_on_start.to_string());
         line(
             "redis_url",
-            redis.map(|r| q(&r)).unwrap_or_else(|| "\"\" # in-memory cache".into()),
+            redis
+                .map(|r| q(&r))
+                .unwrap_or_else(|| "\"\" # in-memory cache".into()),
         );
         line("cache_prefix", q(&self.cache_prefix));
-        line("definitions_dir", q(&self.definitions_dir.to_string_lossy()));
+        line(
+            "definitions_dir",
+            q(&self.definitions_dir.to_string_lossy()),
+        );
         line(
             "log_format",
             q(match self.log_format {
@@ -236,7 +260,10 @@ impl Settings {
             }),
         );
         line("log_level", q(&self.log_level));
-        line("request_timeout_secs", self.request_timeout_secs.to_string());
+        line(
+            "request_timeout_secs",
+            self.request_timeout_secs.to_string(),
+        );
         line("shutdown_grace_secs", self.shutdown_grace_secs.to_string());
         out
     }
@@ -264,7 +291,10 @@ pub fn redact_url(raw: &str) -> String {
                 .query_pairs()
                 .map(|(k, v)| {
                     let secret = k.eq_ignore_ascii_case("password");
-                    (k.into_owned(), if secret { "***".into() } else { v.into_owned() })
+                    (
+                        k.into_owned(),
+                        if secret { "***".into() } else { v.into_owned() },
+                    )
                 })
                 .collect();
             if !pairs.is_empty() {
@@ -326,14 +356,23 @@ mod tests {
     #[test]
     fn redaction_hides_passwords() {
         let s = with(&[
-            ("database_url", "postgres://app:hunter2@db:5432/gw?password=x2&sslmode=require"),
+            (
+                "database_url",
+                "postgres://app:hunter2@db:5432/gw?password=x2&sslmode=require",
+            ),
             ("redis_url", "redis://:s3cret@cache:6379/0"),
         ])
         .expect("valid");
         let out = s.redacted();
-        assert!(!out.contains("hunter2") && !out.contains("s3cret") && !out.contains("x2"), "{out}");
+        assert!(
+            !out.contains("hunter2") && !out.contains("s3cret") && !out.contains("x2"),
+            "{out}"
+        );
         assert!(out.contains("postgres://app:***@db:5432/gw"), "{out}");
-        assert!(format!("{s:?}").contains("SecretBox"), "Debug must not show secrets");
+        assert!(
+            format!("{s:?}").contains("SecretBox"),
+            "Debug must not show secrets"
+        );
         assert!(!format!("{s:?}").contains("hunter2"));
     }
 }

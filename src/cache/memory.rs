@@ -141,11 +141,15 @@ mod tests {
     #[tokio::test]
     async fn set_get_delete_and_expiry() {
         let c = MemoryCache::new("t:");
-        c.set("a", b"1", Duration::from_millis(80)).await.expect("set");
+        c.set("a", b"1", Duration::from_millis(80))
+            .await
+            .expect("set");
         assert_eq!(c.get("a").await.expect("get"), Some(b"1".to_vec()));
         tokio::time::sleep(Duration::from_millis(150)).await;
         assert_eq!(c.get("a").await.expect("get"), None);
-        c.set("b", b"2", Duration::from_secs(60)).await.expect("set");
+        c.set("b", b"2", Duration::from_secs(60))
+            .await
+            .expect("set");
         assert!(c.delete("b").await.expect("del"));
         assert!(!c.delete("b").await.expect("del"));
     }

@@ -58,7 +58,10 @@ impl Cache for RedisCache {
 
     async fn ping(&self) -> CacheResult<()> {
         let mut c = self.conn.clone();
-        let _: String = ::redis::cmd("PING").query_async(&mut c).await.map_err(err)?;
+        let _: String = ::redis::cmd("PING")
+            .query_async(&mut c)
+            .await
+            .map_err(err)?;
         Ok(())
     }
 
@@ -69,7 +72,9 @@ impl Cache for RedisCache {
 
     async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> CacheResult<()> {
         let mut c = self.conn.clone();
-        c.pset_ex(self.key(key), value, millis(ttl)).await.map_err(err)
+        c.pset_ex(self.key(key), value, millis(ttl))
+            .await
+            .map_err(err)
     }
 
     async fn delete(&self, key: &str) -> CacheResult<bool> {

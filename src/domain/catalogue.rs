@@ -614,10 +614,15 @@ impl Service {
         if k.is_empty() {
             return true;
         }
-        [&self.name, &self.name_en, &self.guide.summary, &self.guide.summary_en]
-            .into_iter()
-            .chain(self.keywords.iter())
-            .any(|s| s.to_lowercase().contains(&k))
+        [
+            &self.name,
+            &self.name_en,
+            &self.guide.summary,
+            &self.guide.summary_en,
+        ]
+        .into_iter()
+        .chain(self.keywords.iter())
+        .any(|s| s.to_lowercase().contains(&k))
     }
 }
 
@@ -643,6 +648,7 @@ impl Catalogue {
             catalogue_file: DATA_CATALOGUE_FILE.to_owned(),
             resources,
             services,
+            unparsed_codes: Vec::new(),
         };
         let errors = validate(&defs);
         if !errors.is_empty() {
@@ -702,6 +708,9 @@ pub struct Definitions {
     resources: Vec<Resource>,
     /// (file name relative to the directory, definition)
     services: Vec<(String, Service)>,
+    /// Codes of service files that failed to parse, so that references to them are not
+    /// reported a second time as "unknown service".
+    unparsed_codes: Vec<String>,
 }
 
 const DEPARTMENTS_FILE: &str = "departments.toml";
@@ -761,7 +770,14 @@ pub fn load_dir(dir: &Path) -> Result<Catalogue, Vec<DefinitionError>> {
         match read_toml::<Service>(dir, &rel, true) {
             Ok(Some(s)) => defs.services.push((rel, s)),
             Ok(None) => {}
-            Err(e) => errors.push(e),
+            Err(e) => {
+                errors.push(e);
+                let code = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|t| t.parse::<toml::Table>().ok())
+                    .and_then(|t| t.get("code").and_then(|c| c.as_str()).map(str::to_owned));
+                defs.unparsed_codes.extend(code);
+            }
         }
     }
     if defs.services.is_empty() && errors.is_empty() {
@@ -807,7 +823,10 @@ fn parse_toml<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, (String, 
             .map(|s| text[..s.start.min(text.len())].lines().count().max(1));
         let msg = e.message().to_owned();
         match line {
-            Some(l) => (String::new(), format!("TOML syntax error on line {l}: {msg}")),
+            Some(l) => (
+                String::new(),
+                format!("TOML syntax error on line {l}: {msg}"),
+            ),
             None => (String::new(), format!("TOML syntax error: {msg}")),
         }
     })?;
@@ -852,8 +871,14 @@ impl Report<'_> {
     fn bilingual_opt(&mut self, path: &str, key: &str, zh: &Option<String>, en: &Option<String>) {
         match (zh, en) {
             (Some(z), Some(e)) => self.bilingual(path, key, z, e),
-            (Some(_), None) => self.add(join(path, &format!("{key}_en")), "is missing: every Chinese text needs its English twin"),
-            (None, Some(_)) => self.add(join(path, key), "is missing: the English text has no Chinese original"),
+            (Some(_), None) => self.add(
+                join(path, &format!("{key}_en")),
+                "is missing: every Chinese text needs its English twin",
+            ),
+            (None, Some(_)) => self.add(
+                join(path, key),
+                "is missing: the English text has no Chinese original",
+            ),
             (None, None) => {}
         }
     }
@@ -879,12 +904,21 @@ pub fn validate(defs: &Definitions) -> Vec<DefinitionError> {
         for (i, d) in defs.departments.iter().enumerate() {
             let path = format!("department[{i}]");
             if let Err(e) = Uscc::parse(&d.uscc) {
-                r.add(join(&path, "uscc"), format!("not a valid 统一社会信用代码: {e}"));
+                r.add(
+                    join(&path, "uscc"),
+                    format!("not a valid 统一社会信用代码: {e}"),
+                );
             } else if d.uscc != d.uscc.trim().to_ascii_uppercase() {
-                r.add(join(&path, "uscc"), "write the code in capitals without spaces");
+                r.add(
+                    join(&path, "uscc"),
+                    "write the code in capitals without spaces",
+                );
             }
             if !departments.insert(d.uscc.as_str()) {
-                r.add(join(&path, "uscc"), format!("department {} is defined twice", d.uscc));
+                r.add(
+                    join(&path, "uscc"),
+                    format!("department {} is defined twice", d.uscc),
+                );
             }
             r.bilingual(&path, "name", &d.name, &d.name_en);
             r.bilingual(&path, "short_name", &d.short_name, &d.short_name_en);
@@ -894,7 +928,12 @@ pub fn validate(defs: &Definitions) -> Vec<DefinitionError> {
         }
     }
 
-    let service_codes: HashSet<&str> = defs.services.iter().map(|(_, s)| s.code.as_str()).collect();
+    let service_codes: HashSet<&str> = defs
+        .services
+        .iter()
+        .map(|(_, s)| s.code.as_str())
+        .chain(defs.unparsed_codes.iter().map(String::as_str))
+        .collect();
     let mut resources: HashMap<&str, &Resource> = HashMap::new();
     {
         let mut r = Report {
@@ -904,37 +943,61 @@ pub fn validate(defs: &Definitions) -> Vec<DefinitionError> {
         for (i, res) in defs.resources.iter().enumerate() {
             let path = format!("resource[{i}]");
             if !IDENT.is_match(&res.code) {
-                r.add(join(&path, "code"), "must be lower-case letters, digits and _ (e.g. person)");
+                r.add(
+                    join(&path, "code"),
+                    "must be lower-case letters, digits and _ (e.g. person)",
+                );
             }
             if resources.insert(res.code.as_str(), res).is_some() {
-                r.add(join(&path, "code"), format!("resource {} is defined twice", res.code));
+                r.add(
+                    join(&path, "code"),
+                    format!("resource {} is defined twice", res.code),
+                );
             }
             r.bilingual(&path, "name", &res.name, &res.name_en);
             r.bilingual_opt(&path, "conditions", &res.conditions, &res.conditions_en);
             if !departments.contains(res.provider.as_str()) {
-                r.add(join(&path, "provider"), format!("unknown department {}", res.provider));
+                r.add(
+                    join(&path, "provider"),
+                    format!("unknown department {}", res.provider),
+                );
             }
             if res.share_type != ShareType::Conditional && !res.grants.is_empty() {
-                r.add(join(&path, "grants"), "only a conditional (有条件共享) resource has grants");
+                r.add(
+                    join(&path, "grants"),
+                    "only a conditional (有条件共享) resource has grants",
+                );
             }
             for (g, code) in res.grants.iter().enumerate() {
                 if !service_codes.contains(code.as_str()) {
-                    r.add(format!("{path}.grants[{g}]"), format!("unknown service {code}"));
+                    r.add(
+                        format!("{path}.grants[{g}]"),
+                        format!("unknown service {code}"),
+                    );
                 }
             }
             let mut items = HashSet::new();
             for (j, item) in res.items.iter().enumerate() {
                 let ipath = format!("{path}.items[{j}]");
                 if !IDENT.is_match(&item.id) {
-                    r.add(join(&ipath, "id"), "must be lower-case letters, digits and _");
+                    r.add(
+                        join(&ipath, "id"),
+                        "must be lower-case letters, digits and _",
+                    );
                 }
                 if !items.insert(item.id.as_str()) {
-                    r.add(join(&ipath, "id"), format!("item {} is defined twice", item.id));
+                    r.add(
+                        join(&ipath, "id"),
+                        format!("item {} is defined twice", item.id),
+                    );
                 }
                 r.bilingual(&ipath, "name", &item.name, &item.name_en);
             }
             if res.items.is_empty() {
-                r.add(join(&path, "items"), "a resource needs at least one data item");
+                r.add(
+                    join(&path, "items"),
+                    "a resource needs at least one data item",
+                );
             }
         }
     }
@@ -949,7 +1012,10 @@ pub fn validate(defs: &Definitions) -> Vec<DefinitionError> {
             r.add("code", "must be 4–64 letters, digits or '-'");
         }
         if let Some(other) = seen_codes.insert(s.code.as_str(), file.as_str()) {
-            r.add("code", format!("code {} is already used by {other}", s.code));
+            r.add(
+                "code",
+                format!("code {} is already used by {other}", s.code),
+            );
         }
         validate_service(&mut r, s, &departments, &resources);
     }
@@ -967,7 +1033,10 @@ fn validate_service(
         r.add("department", format!("unknown department {}", s.department));
     }
     if !(1..=3).contains(&s.min_assurance) {
-        r.add("min_assurance", format!("must be 1, 2 or 3, got {}", s.min_assurance));
+        r.add(
+            "min_assurance",
+            format!("must be 1, 2 or 3, got {}", s.min_assurance),
+        );
     }
     if s.applicant_types.is_empty() {
         r.add("applicant_types", "name at least one of person, enterprise");
@@ -976,7 +1045,10 @@ fn validate_service(
         r.add("channels", "name at least one of online, window");
     }
     if s.accept_at_window && !s.channels.contains(&Channel::Window) {
-        r.add("accept_at_window", "the service is not offered at a window (channels lacks window)");
+        r.add(
+            "accept_at_window",
+            "the service is not offered at a window (channels lacks window)",
+        );
     }
 
     let g = &s.guide;
@@ -984,7 +1056,10 @@ fn validate_service(
     r.bilingual("guide", "fee", &g.fee, &g.fee_en);
     r.bilingual_opt("guide", "result", &g.result, &g.result_en);
     if g.conditions.is_empty() {
-        r.add("guide.conditions", "list the conditions of the service (受理条件)");
+        r.add(
+            "guide.conditions",
+            "list the conditions of the service (受理条件)",
+        );
     }
     if g.conditions.len() != g.conditions_en.len() {
         r.add(
@@ -997,7 +1072,10 @@ fn validate_service(
         );
     }
     if g.legal_basis.iter().all(|b| b.trim().is_empty()) {
-        r.add("guide.legal_basis", "name at least one legal basis (设定依据)");
+        r.add(
+            "guide.legal_basis",
+            "name at least one legal basis (设定依据)",
+        );
     }
     if g.promised_limit.unit == g.legal_limit.unit && g.promised_limit.value > g.legal_limit.value {
         r.add(
@@ -1030,14 +1108,23 @@ fn validate_service(
     let mut seen = HashSet::new();
     for (i, d) in targets.iter().enumerate() {
         if !departments.contains(d.as_str()) {
-            r.add(format!("routing.departments[{i}]"), format!("unknown department {d}"));
+            r.add(
+                format!("routing.departments[{i}]"),
+                format!("unknown department {d}"),
+            );
         }
         if !seen.insert(d.as_str()) {
-            r.add(format!("routing.departments[{i}]"), format!("department {d} is listed twice"));
+            r.add(
+                format!("routing.departments[{i}]"),
+                format!("department {d} is listed twice"),
+            );
         }
     }
     match (s.case_kind, targets.len()) {
-        (_, 0) => r.add("routing.departments", "route the service to at least one department"),
+        (_, 0) => r.add(
+            "routing.departments",
+            "route the service to at least one department",
+        ),
         (CaseKind::Joint, 1) => r.add(
             "routing.departments",
             "a joint case (联办件) is routed to two or more departments",
@@ -1058,15 +1145,24 @@ fn validate_service(
     for (i, m) in s.materials.iter().enumerate() {
         let path = format!("materials[{i}]");
         if !IDENT.is_match(&m.id) {
-            r.add(join(&path, "id"), "must be lower-case letters, digits and _");
+            r.add(
+                join(&path, "id"),
+                "must be lower-case letters, digits and _",
+            );
         }
         if !ids.insert(m.id.as_str()) {
-            r.add(join(&path, "id"), format!("material {} is defined twice", m.id));
+            r.add(
+                join(&path, "id"),
+                format!("material {} is defined twice", m.id),
+            );
         }
         r.bilingual(&path, "name", &m.name, &m.name_en);
         r.bilingual_opt(&path, "help", &m.help, &m.help_en);
         if m.file_types.is_empty() {
-            r.add(join(&path, "file_types"), "name at least one accepted file type");
+            r.add(
+                join(&path, "file_types"),
+                "name at least one accepted file type",
+            );
         }
         if !(1..=50).contains(&m.max_size_mb) {
             r.add(join(&path, "max_size_mb"), "must be between 1 and 50");
@@ -1074,10 +1170,10 @@ fn validate_service(
         if m.copies == 0 {
             r.add(join(&path, "copies"), "must be at least 1");
         }
-        if let Some(binding) = &m.substitute {
-            if let Err(reason) = check_binding(binding, &s.code, resources).map(|_| ()) {
-                r.add(join(&path, "substitute"), reason);
-            }
+        if let Some(binding) = &m.substitute
+            && let Err(reason) = check_binding(binding, &s.code, resources).map(|_| ())
+        {
+            r.add(join(&path, "substitute"), reason);
         }
     }
 }
@@ -1096,7 +1192,10 @@ fn validate_fields(
         let path = format!("{base}[{i}]");
         let p = |k: &str| join(&path, k);
         if !IDENT.is_match(&f.id) {
-            r.add(p("id"), "must be lower-case letters, digits and _ (e.g. business_name)");
+            r.add(
+                p("id"),
+                "must be lower-case letters, digits and _ (e.g. business_name)",
+            );
         }
         if !ids.insert(f.id.as_str()) {
             r.add(p("id"), format!("field {} is defined twice", f.id));
@@ -1116,12 +1215,18 @@ fn validate_fields(
                     r.add(join(&opath, "value"), "must not be empty");
                 }
                 if !values.insert(o.value.as_str()) {
-                    r.add(join(&opath, "value"), format!("option {} is listed twice", o.value));
+                    r.add(
+                        join(&opath, "value"),
+                        format!("option {} is listed twice", o.value),
+                    );
                 }
                 r.bilingual(&opath, "label", &o.label, &o.label_en);
             }
         } else if !f.options.is_empty() {
-            r.add(p("options"), "only select and multiselect fields have options");
+            r.add(
+                p("options"),
+                "only select and multiselect fields have options",
+            );
         }
 
         if t == FieldType::Table {
@@ -1130,10 +1235,13 @@ fn validate_fields(
             } else if f.columns.is_empty() {
                 r.add(p("columns"), "a table field needs columns");
             }
-            if let (Some(a), Some(b)) = (f.min_rows, f.max_rows) {
-                if a > b {
-                    r.add(p("min_rows"), format!("min_rows {a} is greater than max_rows {b}"));
-                }
+            if let (Some(a), Some(b)) = (f.min_rows, f.max_rows)
+                && a > b
+            {
+                r.add(
+                    p("min_rows"),
+                    format!("min_rows {a} is greater than max_rows {b}"),
+                );
             }
             if top_level {
                 validate_fields(r, &p("columns"), &f.columns, top, s, resources, false);
@@ -1147,10 +1255,13 @@ fn validate_fields(
             }
         }
 
-        if let (Some(a), Some(b)) = (f.min_length, f.max_length) {
-            if a > b {
-                r.add(p("min_length"), format!("min_length {a} is greater than max_length {b}"));
-            }
+        if let (Some(a), Some(b)) = (f.min_length, f.max_length)
+            && a > b
+        {
+            r.add(
+                p("min_length"),
+                format!("min_length {a} is greater than max_length {b}"),
+            );
         }
         if (f.min_length.is_some() || f.max_length.is_some() || f.pattern.is_some())
             && !t.is_textual()
@@ -1160,26 +1271,27 @@ fn validate_fields(
                 "min_length, max_length and pattern apply only to text, textarea, address and email fields",
             );
         }
-        if let Some(pattern) = &f.pattern {
-            if let Err(e) = Regex::new(pattern) {
-                r.add(p("pattern"), format!("not a valid regular expression: {e}"));
-            }
+        if let Some(pattern) = &f.pattern
+            && let Err(e) = Regex::new(pattern)
+        {
+            r.add(p("pattern"), format!("not a valid regular expression: {e}"));
         }
         if f.min.is_some() || f.max.is_some() {
             if t != FieldType::Number {
                 r.add(p("min"), "min and max apply only to number fields");
             }
-            if let (Some(a), Some(b)) = (f.min, f.max) {
-                if a > b {
-                    r.add(p("min"), format!("min {a} is greater than max {b}"));
-                }
+            if let (Some(a), Some(b)) = (f.min, f.max)
+                && a > b
+            {
+                r.add(p("min"), format!("min {a} is greater than max {b}"));
             }
         }
         for (key, value) in [("min_date", &f.min_date), ("max_date", &f.max_date)] {
             if let Some(v) = value {
                 if t != FieldType::Date {
                     r.add(p(key), "applies only to date fields");
-                } else if v != "today" && chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_err() {
+                } else if v != "today" && chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").is_err()
+                {
                     r.add(p(key), format!("{v:?} is neither YYYY-MM-DD nor \"today\""));
                 }
             }
@@ -1190,7 +1302,10 @@ fn validate_fields(
                 r.add(p("required_if"), "the field is already always required");
             }
             match top.get(cond.field.as_str()) {
-                None => r.add(p("required_if.field"), format!("unknown field {}", cond.field)),
+                None => r.add(
+                    p("required_if.field"),
+                    format!("unknown field {}", cond.field),
+                ),
                 Some(other) if other.id == f.id => {
                     r.add(p("required_if.field"), "a field cannot depend on itself")
                 }
@@ -1233,10 +1348,14 @@ fn check_binding<'r>(
     resources: &HashMap<&str, &'r Resource>,
 ) -> Result<&'r DataItem, String> {
     let Some((res_code, item_id)) = binding.split_once('.') else {
-        return Err(format!("{binding:?} is not of the form resource.item (e.g. person.name)"));
+        return Err(format!(
+            "{binding:?} is not of the form resource.item (e.g. person.name)"
+        ));
     };
     let Some(res) = resources.get(res_code) else {
-        return Err(format!("unknown shared-data resource {res_code:?} (see data-catalogue.toml)"));
+        return Err(format!(
+            "unknown shared-data resource {res_code:?} (see data-catalogue.toml)"
+        ));
     };
     let Some(item) = res.items.iter().find(|i| i.id == item_id) else {
         return Err(format!("resource {res_code} has no data item {item_id:?}"));
@@ -1366,7 +1485,10 @@ departments = ["{DEPT}"]
                 conditions_en: None,
                 update_cycle: UpdateCycle::Daily,
                 grants: vec!["TEST-0001".into()],
-                items: vec![item("name", DataType::Text), item("id_number", DataType::IdNumber)],
+                items: vec![
+                    item("name", DataType::Text),
+                    item("id_number", DataType::IdNumber),
+                ],
             },
             Resource {
                 code: "elicence".into(),
@@ -1405,6 +1527,7 @@ departments = ["{DEPT}"]
             catalogue_file: DATA_CATALOGUE_FILE.into(),
             resources: resources(),
             services: vec![("services/test.toml".into(), service)],
+            unparsed_codes: vec![],
         }
     }
 
@@ -1451,7 +1574,8 @@ departments = ["{DEPT}"]
         assert_eq!(err.0, "fields[2].type");
         assert!(err.1.contains("essay"), "{err:?}");
 
-        let text = service_toml().replace("label_en = \"Kind\"", "label_en = \"Kind\"\nlable = \"x\"");
+        let text =
+            service_toml().replace("label_en = \"Kind\"", "label_en = \"Kind\"\nlable = \"x\"");
         let err = parse_toml::<Service>(&text).expect_err("typo key");
         assert!(err.1.contains("lable"), "{err:?}");
     }
@@ -1459,21 +1583,30 @@ departments = ["{DEPT}"]
     #[test]
     fn unknown_department_is_reported() {
         let d = defs_with(|t| set(t, &["department"], "11150700MB15300034".into()));
-        assert_eq!(errors_of(&d), vec![("services/test.toml".into(), "department".into())]);
+        assert_eq!(
+            errors_of(&d),
+            vec![("services/test.toml".into(), "department".into())]
+        );
     }
 
     #[test]
     fn invalid_department_uscc_is_reported() {
         let mut d = defs_with(|_| {});
         d.departments.push(department("11150700MB15300035"));
-        assert_eq!(errors_of(&d), vec![("departments.toml".into(), "department[2].uscc".into())]);
+        assert_eq!(
+            errors_of(&d),
+            vec![("departments.toml".into(), "department[2].uscc".into())]
+        );
     }
 
     #[test]
     fn duplicate_department_is_reported() {
         let mut d = defs_with(|_| {});
         d.departments.push(department(DEPT));
-        assert_eq!(errors_of(&d), vec![("departments.toml".into(), "department[2].uscc".into())]);
+        assert_eq!(
+            errors_of(&d),
+            vec![("departments.toml".into(), "department[2].uscc".into())]
+        );
     }
 
     #[test]
@@ -1511,9 +1644,16 @@ departments = ["{DEPT}"]
     #[test]
     fn untranslated_conditions_are_reported() {
         let d = defs_with(|t| {
-            set(t, &["guide", "conditions"], toml::Value::Array(vec!["一".into(), "二".into()]))
+            set(
+                t,
+                &["guide", "conditions"],
+                toml::Value::Array(vec!["一".into(), "二".into()]),
+            )
         });
-        assert_eq!(errors_of(&d), vec![("services/test.toml".into(), "guide.conditions_en".into())]);
+        assert_eq!(
+            errors_of(&d),
+            vec![("services/test.toml".into(), "guide.conditions_en".into())]
+        );
     }
 
     #[test]
@@ -1521,26 +1661,46 @@ departments = ["{DEPT}"]
         let d = defs_with(|t| {
             set(t, &["guide", "promised_limit", "value"], 30.into());
         });
-        assert_eq!(errors_of(&d), vec![("services/test.toml".into(), "guide.promised_limit".into())]);
+        assert_eq!(
+            errors_of(&d),
+            vec![("services/test.toml".into(), "guide.promised_limit".into())]
+        );
     }
 
     #[test]
     fn immediate_case_with_a_promised_limit_is_reported() {
         let d = defs_with(|t| set(t, &["case_kind"], "immediate".into()));
-        assert_eq!(errors_of(&d), vec![("services/test.toml".into(), "guide.promised_limit".into())]);
+        assert_eq!(
+            errors_of(&d),
+            vec![("services/test.toml".into(), "guide.promised_limit".into())]
+        );
     }
 
     #[test]
     fn joint_case_needs_two_departments_and_others_only_one() {
         let d = defs_with(|t| set(t, &["case_kind"], "joint".into()));
-        assert_eq!(errors_of(&d), vec![("services/test.toml".into(), "routing.departments".into())]);
+        assert_eq!(
+            errors_of(&d),
+            vec![("services/test.toml".into(), "routing.departments".into())]
+        );
         let d = defs_with(|t| {
-            set(t, &["routing", "departments"], toml::Value::Array(vec![DEPT.into(), DEPT2.into()]))
+            set(
+                t,
+                &["routing", "departments"],
+                toml::Value::Array(vec![DEPT.into(), DEPT2.into()]),
+            )
         });
-        assert_eq!(errors_of(&d), vec![("services/test.toml".into(), "routing.departments".into())]);
+        assert_eq!(
+            errors_of(&d),
+            vec![("services/test.toml".into(), "routing.departments".into())]
+        );
         let d = defs_with(|t| {
             set(t, &["case_kind"], "joint".into());
-            set(t, &["routing", "departments"], toml::Value::Array(vec![DEPT.into(), DEPT2.into()]))
+            set(
+                t,
+                &["routing", "departments"],
+                toml::Value::Array(vec![DEPT.into(), DEPT2.into()]),
+            )
         });
         assert_eq!(errors_of(&d), vec![]);
     }
@@ -1560,7 +1720,10 @@ departments = ["{DEPT}"]
         });
         // also breaks the required_if that points at option "b"
         let errs = errors_of(&d);
-        assert!(errs.contains(&("services/test.toml".into(), "fields[1].options".into())), "{errs:?}");
+        assert!(
+            errs.contains(&("services/test.toml".into(), "fields[1].options".into())),
+            "{errs:?}"
+        );
     }
 
     #[test]
@@ -1572,7 +1735,13 @@ departments = ["{DEPT}"]
                 equals = "b" }),
             );
         });
-        assert_eq!(errors_of(&d), vec![("services/test.toml".into(), "fields[2].required_if.field".into())]);
+        assert_eq!(
+            errors_of(&d),
+            vec![(
+                "services/test.toml".into(),
+                "fields[2].required_if.field".into()
+            )]
+        );
         let d = defs_with(|t| {
             field_mut(t, 2).insert(
                 "required_if".into(),
@@ -1580,7 +1749,13 @@ departments = ["{DEPT}"]
                 equals = "c" }),
             );
         });
-        assert_eq!(errors_of(&d), vec![("services/test.toml".into(), "fields[2].required_if.equals".into())]);
+        assert_eq!(
+            errors_of(&d),
+            vec![(
+                "services/test.toml".into(),
+                "fields[2].required_if.equals".into()
+            )]
+        );
     }
 
     #[test]
@@ -1588,7 +1763,10 @@ departments = ["{DEPT}"]
         let d = defs_with(|t| {
             field_mut(t, 2).insert("pattern".into(), "([a-z".into());
         });
-        assert_eq!(errors_of(&d), vec![("services/test.toml".into(), "fields[2].pattern".into())]);
+        assert_eq!(
+            errors_of(&d),
+            vec![("services/test.toml".into(), "fields[2].pattern".into())]
+        );
     }
 
     #[test]
@@ -1596,7 +1774,10 @@ departments = ["{DEPT}"]
         let d = defs_with(|t| {
             field_mut(t, 2).insert("min_length".into(), 300.into());
         });
-        assert_eq!(errors_of(&d), vec![("services/test.toml".into(), "fields[2].min_length".into())]);
+        assert_eq!(
+            errors_of(&d),
+            vec![("services/test.toml".into(), "fields[2].min_length".into())]
+        );
     }
 
     #[test]
@@ -1605,7 +1786,10 @@ departments = ["{DEPT}"]
             field_mut(t, 2).insert("type".into(), "table".into());
             field_mut(t, 2).remove("max_length");
         });
-        assert_eq!(errors_of(&d), vec![("services/test.toml".into(), "fields[2].columns".into())]);
+        assert_eq!(
+            errors_of(&d),
+            vec![("services/test.toml".into(), "fields[2].columns".into())]
+        );
     }
 
     #[test]
@@ -1644,7 +1828,10 @@ departments = ["{DEPT}"]
         let d = defs_with(|t| {
             field_mut(t, 0).insert("prefill".into(), "person.id_number".into());
         });
-        assert_eq!(errors_of(&d), vec![("services/test.toml".into(), "fields[0].prefill".into())]);
+        assert_eq!(
+            errors_of(&d),
+            vec![("services/test.toml".into(), "fields[0].prefill".into())]
+        );
     }
 
     #[test]
@@ -1660,9 +1847,18 @@ departments = ["{DEPT}"]
         assert_eq!(
             errors_of(&d),
             vec![
-                ("services/test.toml".into(), "materials[0].file_types".into()),
-                ("services/test.toml".into(), "materials[0].max_size_mb".into()),
-                ("services/test.toml".into(), "materials[0].substitute".into()),
+                (
+                    "services/test.toml".into(),
+                    "materials[0].file_types".into()
+                ),
+                (
+                    "services/test.toml".into(),
+                    "materials[0].max_size_mb".into()
+                ),
+                (
+                    "services/test.toml".into(),
+                    "materials[0].substitute".into()
+                ),
             ]
         );
     }
@@ -1671,7 +1867,10 @@ departments = ["{DEPT}"]
     fn catalogue_grants_must_name_known_services() {
         let mut d = defs_with(|_| {});
         d.resources[0].grants.push("NOPE-0001".into());
-        assert_eq!(errors_of(&d), vec![("data-catalogue.toml".into(), "resource[0].grants[1]".into())]);
+        assert_eq!(
+            errors_of(&d),
+            vec![("data-catalogue.toml".into(), "resource[0].grants[1]".into())]
+        );
     }
 
     #[test]
@@ -1686,7 +1885,13 @@ departments = ["{DEPT}"]
 
     #[test]
     fn keyword_search_looks_at_names_and_keywords() {
-        let d = defs_with(|t| set(t, &["keywords"], toml::Value::Array(vec!["营业执照".into()])));
+        let d = defs_with(|t| {
+            set(
+                t,
+                &["keywords"],
+                toml::Value::Array(vec!["营业执照".into()]),
+            )
+        });
         let s = &d.services[0].1;
         assert!(s.matches_keyword("营业执照"));
         assert!(s.matches_keyword("TEST service"));
@@ -1696,7 +1901,10 @@ departments = ["{DEPT}"]
     #[test]
     fn version_changes_when_the_definition_changes() {
         let a = defs_with(|_| {}).services.remove(0).1;
-        let b = defs_with(|t| set(t, &["name"], "改名".into())).services.remove(0).1;
+        let b = defs_with(|t| set(t, &["name"], "改名".into()))
+            .services
+            .remove(0)
+            .1;
         assert_eq!(a.version(), a.clone().version());
         assert_ne!(a.version(), b.version());
     }

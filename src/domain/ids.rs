@@ -175,12 +175,13 @@ impl Uscc {
                 None => return Err(IdError::Character { ch: c, pos: i + 1 }),
             }
         }
-        let sum: u32 = values[..17].iter().zip(USCC_WEIGHTS).map(|(v, w)| v * w).sum();
+        let sum: u32 = values[..17]
+            .iter()
+            .zip(USCC_WEIGHTS)
+            .map(|(v, w)| v * w)
+            .sum();
         let check = (31 - sum % 31) % 31;
-        let expected = USCC_CHARSET
-            .chars()
-            .nth(check as usize)
-            .unwrap_or('0');
+        let expected = USCC_CHARSET.chars().nth(check as usize).unwrap_or('0');
         if chars[17] != expected {
             return Err(IdError::CheckCharacter {
                 expected,
@@ -212,10 +213,7 @@ mod tests {
         assert_eq!(id.expose(), "15070219900307123X");
         assert_eq!(id.masked(), "150702********123X");
         assert_eq!(format!("{id:?}"), "ResidentId(150702********123X)");
-        assert_eq!(
-            id.birth_date(),
-            chrono::NaiveDate::from_ymd_opt(1990, 3, 7)
-        );
+        assert_eq!(id.birth_date(), chrono::NaiveDate::from_ymd_opt(1990, 3, 7));
     }
 
     #[test]
@@ -254,7 +252,11 @@ mod tests {
 
     #[test]
     fn accepts_valid_usccs() {
-        for code in ["11150700MB1530001X", "91350100M000100Y43", "11150700011529380a"] {
+        for code in [
+            "11150700MB1530001X",
+            "91350100M000100Y43",
+            "11150700011529380a",
+        ] {
             assert!(Uscc::parse(code).is_ok(), "{code}");
         }
     }

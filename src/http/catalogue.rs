@@ -171,7 +171,11 @@ fn summary<'a>(app: &'a AppState, lang: Lang, s: &'a Service) -> ServiceSummary<
         item_type: coded(lang, s.item_type.code(), s.item_type.labels()),
         department: dept_ref(app, lang, &s.department),
         case_kind: case_kind(lang, s.case_kind),
-        applicant_types: s.applicant_types.iter().map(|a| applicant(lang, *a)).collect(),
+        applicant_types: s
+            .applicant_types
+            .iter()
+            .map(|a| applicant(lang, *a))
+            .collect(),
         channels: s.channels.iter().map(|c| channel(lang, *c)).collect(),
         min_assurance: s.min_assurance,
         legal_limit: limit(lang, s.guide.legal_limit),
@@ -227,7 +231,11 @@ pub async fn list_services(
         .catalogue
         .services()
         .iter()
-        .filter(|s| department.as_ref().is_none_or(|d| s.department == d.as_str()))
+        .filter(|s| {
+            department
+                .as_ref()
+                .is_none_or(|d| s.department == d.as_str())
+        })
         .filter(|s| item_type.is_none_or(|t| s.item_type == t))
         .filter(|s| query.q.as_deref().is_none_or(|q| s.matches_keyword(q)))
         .collect();
@@ -358,9 +366,11 @@ fn material_form(lang: Lang, f: MaterialForm) -> Coded {
     match f {
         MaterialForm::Original => coded(lang, "original", ("原件", "Original")),
         MaterialForm::Copy => coded(lang, "copy", ("复印件", "Copy")),
-        MaterialForm::OriginalAndCopy => {
-            coded(lang, "original_and_copy", ("原件和复印件", "Original and copy"))
-        }
+        MaterialForm::OriginalAndCopy => coded(
+            lang,
+            "original_and_copy",
+            ("原件和复印件", "Original and copy"),
+        ),
         MaterialForm::Electronic => coded(lang, "electronic", ("电子材料", "Electronic")),
     }
 }
@@ -432,7 +442,10 @@ pub async fn get_service(
         );
         obj.insert("form".into(), serde_json::json!({ "fields": fields }));
         obj.insert("materials".into(), serde_json::Value::Array(materials));
-        obj.insert("routing".into(), serde_json::json!({ "departments": routing }));
+        obj.insert(
+            "routing".into(),
+            serde_json::json!({ "departments": routing }),
+        );
     }
     Ok(Json(body))
 }
@@ -455,7 +468,9 @@ fn find_service<'a>(app: &'a AppState, code: &str) -> AppResult<&'a Service> {
     app.catalogue.service(code).ok_or_else(|| {
         AppError::NotFound(Message::new(
             format!("没有编码为“{code}”的事项。可在 /api/v1/services 查找全部事项。"),
-            format!("There is no service with code {code:?}. See /api/v1/services for all services."),
+            format!(
+                "There is no service with code {code:?}. See /api/v1/services for all services."
+            ),
         ))
     })
 }

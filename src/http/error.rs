@@ -241,8 +241,13 @@ mod tests {
         let err = AppError::NotFound(Message::new("没有该事项", "No such service"));
         let resp = err.problem().render(Lang::En, Some("req-1"));
         assert_eq!(resp.status(), StatusCode::NOT_FOUND);
-        assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/problem+json");
-        let body = axum::body::to_bytes(resp.into_body(), 1 << 16).await.expect("body");
+        assert_eq!(
+            resp.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .expect("body");
         let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(v["type"], "urn:onewindow:problem:not-found");
         assert_eq!(v["detail"], "No such service");
@@ -255,7 +260,9 @@ mod tests {
         let err = AppError::Internal(anyhow::anyhow!("password=hunter2 failed"));
         let resp = err.into_response();
         assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let body = axum::body::to_bytes(resp.into_body(), 1 << 16).await.expect("body");
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 16)
+            .await
+            .expect("body");
         assert!(!String::from_utf8_lossy(&body).contains("hunter2"));
     }
 }

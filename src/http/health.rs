@@ -26,16 +26,27 @@ pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
         Ok(Ok(())) => (true, json!({ "backend": backend, "status": "up" })),
         Ok(Err(e)) => {
             tracing::warn!(backend, error = %e, "readiness check failed");
-            (false, json!({ "backend": backend, "status": "down", "reason": "error" }))
+            (
+                false,
+                json!({ "backend": backend, "status": "down", "reason": "error" }),
+            )
         }
         Err(_) => {
             tracing::warn!(backend, "readiness check timed out");
-            (false, json!({ "backend": backend, "status": "down", "reason": "timeout" }))
+            (
+                false,
+                json!({ "backend": backend, "status": "down", "reason": "timeout" }),
+            )
         }
     };
-    let (db_up, db_json) = check(app.store.backend(), db.map(|r| r.map_err(|e| e.to_string())));
-    let (cache_up, cache_json) =
-        check(app.cache.backend(), cache.map(|r| r.map_err(|e| e.to_string())));
+    let (db_up, db_json) = check(
+        app.store.backend(),
+        db.map(|r| r.map_err(|e| e.to_string())),
+    );
+    let (cache_up, cache_json) = check(
+        app.cache.backend(),
+        cache.map(|r| r.map_err(|e| e.to_string())),
+    );
 
     let mut down = Vec::new();
     if !db_up {

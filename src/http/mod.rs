@@ -150,10 +150,10 @@ async fn localize(req: Request, next: Next) -> Response {
         .render(lang, request_id.as_deref()),
         None => resp,
     };
-    if !resp.headers().contains_key(header::CONTENT_LANGUAGE) {
-        if let Ok(v) = HeaderValue::from_str(lang.tag()) {
-            resp.headers_mut().insert(header::CONTENT_LANGUAGE, v);
-        }
+    if !resp.headers().contains_key(header::CONTENT_LANGUAGE)
+        && let Ok(v) = HeaderValue::from_str(lang.tag())
+    {
+        resp.headers_mut().insert(header::CONTENT_LANGUAGE, v);
     }
     resp.headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Accept-Language"));

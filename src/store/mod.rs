@@ -80,8 +80,11 @@ pub trait Store: Send + Sync + 'static {
     async fn service_versions(&self, code: &str) -> StoreResult<Vec<ServiceVersionInfo>>;
 
     /// One stored version with its definition.
-    async fn service_version(&self, code: &str, version: &str)
-    -> StoreResult<Option<ServiceVersion>>;
+    async fn service_version(
+        &self,
+        code: &str,
+        version: &str,
+    ) -> StoreResult<Option<ServiceVersion>>;
 
     /// Closes the pool, waiting for connections in use.
     async fn close(&self);

@@ -7,7 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use super::{ServiceVersion, ServiceVersionInfo, Store, StoreError, StoreResult};
 
@@ -27,10 +29,11 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         let file = options.get_filename();
-        if let Some(parent) = file.parent() {
-            if !parent.as_os_str().is_empty() && file.as_os_str() != ":memory:" {
-                std::fs::create_dir_all(parent).map_err(|e| StoreError::Database(e.into()))?;
-            }
+        if let Some(parent) = file.parent()
+            && !parent.as_os_str().is_empty()
+            && file.as_os_str() != ":memory:"
+        {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Database(e.into()))?;
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.clamp(1, 16))

@@ -1,0 +1,334 @@
+//! The `onewindow` binary as an operator runs it: check, config, serve and shutdown.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::{Backend, Resources, definitions_dir, external_backends};
+
+fn onewindow() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_onewindow"));
+    // a clean environment: only what the test sets
+    for (k, _) in std::env::vars() {
+        if k.starts_with("ONEWINDOW_") || k == "DATABASE_URL" || k == "REDIS_URL" || k == "RUST_LOG"
+        {
+            c.env_remove(k);
+        }
+    }
+    c
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}
+
+#[test]
+fn check_accepts_the_shipped_definitions() {
+    let out = onewindow()
+        .arg("check")
+        .arg(definitions_dir())
+        .output()
+        .expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("ok"), "{stdout}");
+}
+
+#[test]
+fn check_names_every_file_and_field_that_is_wrong() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("defs");
+    copy_dir(&definitions_dir(), &dir);
+    let svc = dir.join("services/scjg-gtgsh-sl.toml");
+    let text = std::fs::read_to_string(&svc).expect("read");
+    let text = text.replacen("type = \"number\"", "type = \"money\"", 1);
+    std::fs::write(&svc, text).expect("write");
+    // a second file with two semantic mistakes
+    let other = dir.join("services/ga-jzz-sl.toml");
+    let text = std::fs::read_to_string(&other).expect("read");
+    let text = text.replacen("min_assurance = ", "min_assurance = 7 # ", 1);
+    let text = text.replacen("name_en = \"", "name_en = \"\" # \"", 1);
+    std::fs::write(&other, text).expect("write");
+
+    let out = onewindow().arg("check").arg(&dir).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let other_name = format!(
+        "services/{}",
+        other.file_name().expect("name").to_string_lossy()
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("services/scjg-gtgsh-sl.toml")
+                && l.contains("type")
+                && l.contains("money")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains(&other_name) && l.contains("min_assurance")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains(&other_name) && l.contains("name_en")),
+        "{stdout}"
+    );
+    assert!(stderr.contains("3 error(s) in 2 file(s)"), "{stderr}");
+}
+
+#[test]
+fn serve_refuses_to_start_on_a_broken_definition() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("defs");
+    copy_dir(&definitions_dir(), &dir);
+    std::fs::write(dir.join("services/broken.toml"), "code = \"X\"\n").expect("write");
+    let out = onewindow()
+        .arg("serve")
+        .env("ONEWINDOW_DEFINITIONS_DIR", &dir)
+        .env("ONEWINDOW_DATA_DIR", tmp.path().join("data"))
+        .env("ONEWINDOW_LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("services/broken.toml"), "{stderr}");
+}
+
+#[test]
+fn a_bad_setting_stops_the_program_naming_the_key() {
+    let out = onewindow()
+        .arg("config")
+        .env("ONEWINDOW_LISTEN", "everywhere:80")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`listen`"), "{stderr}");
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = tmp.path().join("gw.toml");
+    std::fs::write(&file, "cache_prefix = \"\"\n").expect("write");
+    let out = onewindow()
+        .arg("--config")
+        .arg(&file)
+        .arg("config")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("`cache_prefix`"));
+
+    let out = onewindow()
+        .arg("--config")
+        .arg(tmp.path().join("missing.toml"))
+        .arg("config")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.toml"));
+}
+
+#[test]
+fn config_layers_file_then_environment_and_hides_secrets() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let file = tmp.path().join("gw.toml");
+    std::fs::write(
+        &file,
+        "listen = \"0.0.0.0:9000\"\ncache_prefix = \"from-file:\"\ndatabase_url = \"postgres://gw:file-secret@db/gw\"\n",
+    )
+    .expect("write");
+    let out = onewindow()
+        .arg("--config")
+        .arg(&file)
+        .arg("config")
+        .env("ONEWINDOW_LISTEN", "127.0.0.1:9100")
+        .env("REDIS_URL", "redis://:env-secret@cache:6379")
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("listen = \"127.0.0.1:9100\""),
+        "env wins over file: {text}"
+    );
+    assert!(text.contains("cache_prefix = \"from-file:\""), "{text}");
+    assert!(text.contains("postgres://gw:***@db/gw"), "{text}");
+    assert!(text.contains("redis://:***@cache:6379"), "{text}");
+    assert!(!text.contains("secret"), "{text}");
+}
+
+/// Runs `onewindow serve` on port 0, waits for it to listen, checks it serves, then
+/// sends SIGTERM and expects a clean exit.
+fn serve_and_stop(envs: &[(&str, &str)]) {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut cmd = onewindow();
+    cmd.arg("serve")
+        .env("ONEWINDOW_LISTEN", "127.0.0.1:0")
+        .env("ONEWINDOW_DATA_DIR", tmp.path().join("data"))
+        .env("ONEWINDOW_DEFINITIONS_DIR", definitions_dir())
+        .env("ONEWINDOW_LOG_FORMAT", "json")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut addr = None;
+    let mut logs = Vec::new();
+    while addr.is_none() && Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && let Some(a) = v["addr"].as_str()
+            {
+                addr = Some(a.to_owned());
+            }
+            logs.push(line);
+        }
+    }
+    let Some(addr) = addr else {
+        let _ = child.kill();
+        panic!(
+            "the server never said where it listens:\n{}",
+            logs.join("\n")
+        );
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let c = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("client");
+        let r = c
+            .get(format!("http://{addr}/readyz"))
+            .send()
+            .await
+            .expect("readyz");
+        assert_eq!(r.status(), 200);
+        let v: serde_json::Value = c
+            .get(format!("http://{addr}/api/v1/services"))
+            .send()
+            .await
+            .expect("services")
+            .json()
+            .await
+            .expect("json");
+        assert!(v["total"].as_u64().expect("total") >= 10);
+    });
+    let status = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            assert!(s.success(), "exit status after SIGTERM: {s}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "did not stop within 10 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // every log line is JSON, and none carries a secret
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+        logs.push(line);
+    }
+    for line in &logs {
+        assert!(
+            serde_json::from_str::<serde_json::Value>(line).is_ok(),
+            "not JSON: {line}"
+        );
+        assert!(
+            !line.contains("@127.0.0.1"),
+            "a connection URL reached the log: {line}"
+        );
+    }
+    assert!(
+        logs.iter().any(|l| l.contains("stopped")),
+        "{}",
+        logs.join("\n")
+    );
+}
+
+#[test]
+fn serve_with_no_configuration_then_stop_on_sigterm() {
+    serve_and_stop(&[]);
+}
+
+#[test]
+fn serve_on_postgres_and_redis_from_the_usual_variables() {
+    let Some((admin, redis)) = external_backends() else {
+        return;
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let res = rt
+        .block_on(Resources::new(Backend::PostgresRedis))
+        .expect("resources");
+    let _ = admin;
+    let _ = redis;
+    let db = res.database_url.clone().expect("db");
+    let rd = res.redis_url.clone().expect("redis");
+    serve_and_stop(&[
+        ("DATABASE_URL", db.as_str()),
+        ("REDIS_URL", rd.as_str()),
+        ("ONEWINDOW_CACHE_PREFIX", res.prefix.as_str()),
+    ]);
+    drop(res);
+}
+
+#[test]
+fn migrate_applies_and_reports() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = || {
+        onewindow()
+            .arg("migrate")
+            .env("ONEWINDOW_DATA_DIR", tmp.path())
+            .output()
+            .expect("run")
+    };
+    let out = run();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("1 migration(s) applied to the sqlite database")
+    );
+    assert!(
+        tmp.path().join("onewindow.db").exists(),
+        "the database file is created on first run"
+    );
+    let out = run();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("0 migration(s)"));
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the gateway through HTTP on a real port, the stores and caches
+//! through their traits, and the `onewindow` binary as an operator runs it.
+
+mod harness;
+mod proxy;
+
+mod cache;
+mod catalogue_api;
+mod cli;
+mod ops;
+mod store;

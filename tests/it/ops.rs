@@ -1,0 +1,148 @@
+//! Operations: health, readiness (and naming what is down), metrics, request ids,
+//! definition versions across restarts.
+
+use crate::backend_tests;
+use crate::harness::{Backend, TestApp};
+
+backend_tests!(
+    healthz_and_readyz_answer,
+    metrics_count_requests_by_route_and_status,
+    request_ids_are_returned_and_kept,
+    definition_versions_are_recorded_once_across_restarts,
+);
+
+async fn healthz_and_readyz_answer(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else {
+        return;
+    };
+    let h = app.get_json("/healthz", None, 200).await;
+    assert_eq!(h["status"], "alive");
+    let r = app.get_json("/readyz", None, 200).await;
+    assert_eq!(r["status"], "ready");
+    let (db, cache) = match b {
+        Backend::SqliteMemory => ("sqlite", "memory"),
+        Backend::PostgresRedis => ("postgres", "redis"),
+    };
+    assert_eq!(r["checks"]["database"]["backend"], db);
+    assert_eq!(r["checks"]["database"]["status"], "up");
+    assert_eq!(r["checks"]["cache"]["backend"], cache);
+    assert_eq!(r["checks"]["cache"]["status"], "up");
+}
+
+/// PostgreSQL and Redis are reached through proxies; taking each away turns /readyz
+/// into a 503 that names it, and /healthz stays alive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_names_the_dependency_that_is_down() {
+    let Some(app) = TestApp::spawn_proxied(Backend::PostgresRedis).await else {
+        return;
+    };
+    assert_eq!(app.get("/readyz", None).await.status(), 200);
+
+    app.cache_proxy.as_ref().expect("proxy").stop();
+    let r = app.get_json("/readyz", None, 503).await;
+    assert_eq!(r["status"], "not_ready");
+    assert_eq!(r["down"], serde_json::json!(["cache"]));
+    assert_eq!(r["checks"]["cache"]["status"], "down");
+    assert_eq!(r["checks"]["database"]["status"], "up");
+
+    app.db_proxy.as_ref().expect("proxy").stop();
+    let r = app.get_json("/readyz", None, 503).await;
+    assert_eq!(r["down"], serde_json::json!(["database", "cache"]));
+    assert_eq!(app.get("/healthz", None).await.status(), 200);
+    // nothing secret in the answer
+    let text = r.to_string();
+    assert!(
+        !text.contains("postgres://") && !text.contains("redis://"),
+        "{text}"
+    );
+}
+
+async fn metrics_count_requests_by_route_and_status(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else {
+        return;
+    };
+    for _ in 0..3 {
+        app.get("/api/v1/services/no-such-x", None).await;
+    }
+    app.get("/api/v1/departments", None).await;
+    let resp = app.get("/metrics", None).await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .starts_with("text/plain")
+    );
+    let text = resp.text().await.expect("text");
+    // labelled by the route template, never by the raw path
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("http_requests_total{")
+                && l.contains("route=\"/api/v1/services/{code}\"")
+                && l.contains("status=\"404\"")
+        })
+        .unwrap_or_else(|| panic!("no counter for the 404s in:\n{text}"));
+    let n: f64 = line
+        .rsplit(' ')
+        .next()
+        .expect("value")
+        .parse()
+        .expect("number");
+    assert!(n >= 3.0, "{line}");
+    assert!(
+        text.contains("http_request_duration_seconds_bucket{"),
+        "latency histogram"
+    );
+    assert!(
+        !text.contains("no-such"),
+        "raw paths must not become labels"
+    );
+}
+
+async fn request_ids_are_returned_and_kept(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else {
+        return;
+    };
+    let resp = app.get("/healthz", None).await;
+    let generated = resp.headers()["x-request-id"].to_str().expect("id");
+    assert_eq!(generated.len(), 36, "a UUID: {generated}");
+    let resp = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "lb-abc-123")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.headers()["x-request-id"], "lb-abc-123");
+}
+
+async fn definition_versions_are_recorded_once_across_restarts(b: Backend) {
+    let Some(app) = TestApp::spawn(b).await else {
+        return;
+    };
+    let code = "11150700MB1530001X-XK-0001";
+    let v1 = app
+        .get_json(&format!("/api/v1/services/{code}/versions"), None, 200)
+        .await;
+    assert_eq!(v1["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v1["items"][0]["version"], v1["current"]);
+    let res = app.stop().await;
+
+    // a restart on the same database records nothing new
+    let app = TestApp::again(res).await;
+    let v2 = app
+        .get_json(&format!("/api/v1/services/{code}/versions"), None, 200)
+        .await;
+    assert_eq!(v2["items"], v1["items"]);
+    let stored = app
+        .state
+        .store
+        .service_version(code, v1["current"].as_str().expect("version"))
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(stored.definition["name"], "个体工商户设立登记");
+    app.get_json("/api/v1/services/NOPE/versions", None, 404)
+        .await;
+}
