@@ -13,6 +13,9 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::identity::{Audience, ClaimNames};
+use crate::auth::oidc::RelyingParty;
+use crate::auth::session::Sessions;
 use crate::cache::{self, Cache};
 use crate::config::Settings;
 use crate::domain::catalogue::{self, Catalogue};
@@ -39,6 +42,14 @@ pub struct App {
     pub cache: Arc<dyn Cache>,
     /// The validated service catalogue.
     pub catalogue: Catalogue,
+    /// Server-side sessions (in the cache).
+    pub sessions: Sessions,
+    /// OpenID Connect client for citizens and enterprises, when configured.
+    pub public_login: Option<RelyingParty>,
+    /// OpenID Connect client for staff, when configured.
+    pub staff_login: Option<RelyingParty>,
+    /// Claim names to read at login.
+    pub claim_names: ClaimNames,
 }
 
 /// The catalogue could not be loaded; every mistake is listed.
@@ -88,6 +99,18 @@ impl Application {
     /// Loads the catalogue, opens the store and cache, records the served definition
     /// versions and binds the listen address (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+        Self::build_with_listener(settings, listener).await
+    }
+
+    /// Like [`Application::build`] on an already bound listener (tests bind first to
+    /// learn the port, then set `public_url` and the provider's redirect URI from it).
+    pub async fn build_with_listener(
+        settings: Settings,
+        listener: TcpListener,
+    ) -> anyhow::Result<Application> {
         let catalogue = load_catalogue(&settings)?;
         let store = open_store(&settings).await?;
         let cache = cache::connect(
@@ -120,10 +143,15 @@ impl Application {
         );
         metrics::gauge!("onewindow_catalogue_services").set(catalogue.services().len() as f64);
 
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.listen))?;
         crate::http::install_recorder();
+        let sessions = Sessions::new(
+            cache.clone(),
+            Duration::from_secs(settings.session_idle_secs),
+            Duration::from_secs(settings.session_absolute_secs),
+            settings.cookies_secure(),
+        );
+        let (public_login, staff_login) = relying_parties(&settings)?;
+        let claim_names = claim_names(&settings);
         Ok(Application {
             listener,
             state: AppState(Arc::new(App {
@@ -131,6 +159,10 @@ impl Application {
                 store,
                 cache,
                 catalogue,
+                sessions,
+                public_login,
+                staff_login,
+                claim_names,
             })),
         })
     }
@@ -183,6 +215,58 @@ impl Application {
         self.state.store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+fn relying_parties(s: &Settings) -> anyhow::Result<(Option<RelyingParty>, Option<RelyingParty>)> {
+    let callback = s
+        .public_url
+        .join("auth/callback")
+        .context("public_url cannot take a path")?
+        .to_string();
+    let public = match (&s.oidc_issuer, &s.oidc_client_id) {
+        (Some(issuer), Some(id)) => Some(RelyingParty::new(
+            Audience::Public,
+            issuer,
+            id.clone(),
+            s.oidc_client_secret
+                .as_ref()
+                .map(|x| x.expose_secret().to_owned()),
+            &s.oidc_scopes,
+            callback.clone(),
+        )?),
+        _ => None,
+    };
+    let staff = match (s.staff_issuer(), &s.oidc_staff_client_id) {
+        (Some(issuer), Some(id)) => Some(RelyingParty::new(
+            Audience::Staff,
+            issuer,
+            id.clone(),
+            s.oidc_staff_client_secret
+                .as_ref()
+                .map(|x| x.expose_secret().to_owned()),
+            &s.oidc_staff_scopes,
+            callback,
+        )?),
+        _ => None,
+    };
+    Ok((public, staff))
+}
+
+fn claim_names(s: &Settings) -> ClaimNames {
+    ClaimNames {
+        name: s.oidc_claim_name.clone(),
+        id_number: s.oidc_claim_id_number.clone(),
+        phone: s.oidc_claim_phone.clone(),
+        assurance: s.oidc_claim_assurance.clone(),
+        acr_levels: s.acr_levels(),
+        uscc: s.oidc_claim_uscc.clone(),
+        enterprise_name: s.oidc_claim_enterprise_name.clone(),
+        enterprise_role: s.oidc_claim_enterprise_role.clone(),
+        roles: s.oidc_claim_roles.clone(),
+        department: s.oidc_claim_department.clone(),
+        service_hall: s.oidc_claim_service_hall.clone(),
+        hall_departments: s.oidc_claim_hall_departments.clone(),
     }
 }
 

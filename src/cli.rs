@@ -35,6 +35,46 @@ pub enum Command {
     },
     /// Print the effective configuration, secrets redacted.
     Config,
+    /// Manage department API tokens.
+    Token {
+        /// What to do with tokens.
+        #[command(subcommand)]
+        action: TokenAction,
+    },
+    /// Run the gateway with a built-in development identity provider and demo personas.
+    /// Never for production.
+    Demo {
+        /// Where the development identity provider listens.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        idp_listen: std::net::SocketAddr,
+    },
+}
+
+/// Token subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// Create a token; it is printed once and only its hash is kept.
+    Create {
+        /// The department's 统一社会信用代码.
+        #[arg(long)]
+        department: String,
+        /// Scopes, comma-separated: cases:read, cases:write, inbox, materials:read.
+        #[arg(long)]
+        scope: String,
+        /// What the token is for (shown in lists).
+        #[arg(long, default_value = "department system")]
+        name: String,
+        /// Lifetime such as 365d or 12h; no expiry when omitted.
+        #[arg(long)]
+        expires_in: Option<String>,
+    },
+    /// List tokens (never their secrets).
+    List,
+    /// Revoke a token by id.
+    Revoke {
+        /// Token id from `token list`.
+        id: uuid::Uuid,
+    },
 }
 
 /// Parses arguments and runs the command.
@@ -60,6 +100,8 @@ pub fn run() -> ExitCode {
                 }
                 Command::Serve => block_on(serve(settings)),
                 Command::Migrate => block_on(migrate(settings)),
+                Command::Token { action } => block_on(token(settings, action)),
+                Command::Demo { idp_listen } => block_on(crate::demo::run(settings, idp_listen)),
             }
         }
     }
@@ -103,6 +145,92 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
         n,
         store.backend()
     );
+    store.close().await;
+    Ok(())
+}
+
+async fn token(settings: Settings, action: TokenAction) -> anyhow::Result<()> {
+    use crate::auth::tokens;
+    use crate::domain::ids::Uscc;
+    use crate::store::ApiToken;
+
+    let store = open_store(&settings).await?;
+    let catalogue = crate::app::load_catalogue(&settings)?;
+    let now = chrono::Utc::now();
+    match action {
+        TokenAction::Create {
+            department,
+            scope,
+            name,
+            expires_in,
+        } => {
+            let uscc = Uscc::parse(&department)
+                .map_err(|e| anyhow::anyhow!("--department is not a valid USCC: {e}"))?;
+            if catalogue.department(uscc.as_str()).is_none() {
+                anyhow::bail!("--department {uscc} is not in departments.toml");
+            }
+            let scopes =
+                tokens::parse_scopes(&scope).map_err(|e| anyhow::anyhow!("--scope: {e}"))?;
+            let expires_at = match expires_in {
+                Some(l) => Some(
+                    now + tokens::parse_lifetime(&l)
+                        .map_err(|e| anyhow::anyhow!("--expires-in: {e}"))?,
+                ),
+                None => None,
+            };
+            let secret = tokens::generate();
+            let t = ApiToken {
+                id: uuid::Uuid::now_v7(),
+                department: uscc.as_str().to_owned(),
+                name,
+                scopes,
+                created_at: now,
+                expires_at,
+                revoked_at: None,
+            };
+            store.insert_api_token(&t, &tokens::hash(&secret)).await?;
+            eprintln!(
+                "token {} created for {} with scopes {}{}. It is shown only this once:",
+                t.id,
+                t.department,
+                t.scopes.join(","),
+                t.expires_at
+                    .map(|e| format!(", expiring {e}"))
+                    .unwrap_or_default()
+            );
+            println!("{secret}");
+        }
+        TokenAction::List => {
+            println!(
+                "{:<36}  {:<18}  {:<8}  {:<40}  name",
+                "id", "department", "state", "scopes"
+            );
+            for t in store.api_tokens().await? {
+                let state = if t.revoked_at.is_some() {
+                    "revoked"
+                } else if !t.is_active(now) {
+                    "expired"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:<36}  {:<18}  {:<8}  {:<40}  {}",
+                    t.id,
+                    t.department,
+                    state,
+                    t.scopes.join(","),
+                    t.name
+                );
+            }
+        }
+        TokenAction::Revoke { id } => {
+            if store.revoke_api_token(id, now).await? {
+                println!("token {id} revoked");
+            } else {
+                anyhow::bail!("no active token {id}");
+            }
+        }
+    }
     store.close().await;
     Ok(())
 }

@@ -55,6 +55,55 @@ pub struct Settings {
     pub request_timeout_secs: u64,
     /// How long a shutdown waits for in-flight requests.
     pub shutdown_grace_secs: u64,
+
+    /// OpenID provider for citizens and enterprises (`ONEWINDOW_OIDC_ISSUER`); login is
+    /// off when unset.
+    pub oidc_issuer: Option<String>,
+    /// Client id registered with that provider.
+    pub oidc_client_id: Option<String>,
+    /// Client secret.
+    pub oidc_client_secret: Option<SecretString>,
+    /// Scopes asked for, space-separated.
+    pub oidc_scopes: String,
+    /// Provider for staff (clerks, officers, operators); the citizen provider when unset.
+    pub oidc_staff_issuer: Option<String>,
+    /// Staff client id; staff login is off when unset.
+    pub oidc_staff_client_id: Option<String>,
+    /// Staff client secret.
+    pub oidc_staff_client_secret: Option<SecretString>,
+    /// Scopes the staff client asks for.
+    pub oidc_staff_scopes: String,
+    /// Claim holding the person's name.
+    pub oidc_claim_name: String,
+    /// Claim holding the resident ID number (身份证号).
+    pub oidc_claim_id_number: String,
+    /// Claim holding the phone number.
+    pub oidc_claim_phone: String,
+    /// Claim holding the assurance level (`acr`, or a provider's own claim).
+    pub oidc_claim_assurance: String,
+    /// How claim values map to assurance levels 1–3: `value=level,…`. A value that is
+    /// itself 1, 2 or 3 needs no entry.
+    pub oidc_acr_levels: String,
+    /// Claim holding the represented enterprise's USCC.
+    pub oidc_claim_uscc: String,
+    /// Claim holding the enterprise name.
+    pub oidc_claim_enterprise_name: String,
+    /// Claim holding the user's role in the enterprise.
+    pub oidc_claim_enterprise_role: String,
+    /// Claim (array) holding staff roles: clerk, department_officer, operator.
+    pub oidc_claim_roles: String,
+    /// Claim holding a department officer's department USCC.
+    pub oidc_claim_department: String,
+    /// Claim holding a clerk's service hall.
+    pub oidc_claim_service_hall: String,
+    /// Claim (array) holding the departments a clerk's hall serves.
+    pub oidc_claim_hall_departments: String,
+    /// A session ends after this many seconds without a request.
+    pub session_idle_secs: u64,
+    /// A session ends this many seconds after login, however busy.
+    pub session_absolute_secs: u64,
+    /// Mark cookies `Secure`; defaults to whether `public_url` is https.
+    pub cookie_secure: Option<bool>,
 }
 
 /// Defaults, written out so `onewindow config` can show where a value came from.
@@ -71,6 +120,22 @@ struct Defaults {
     log_level: &'static str,
     request_timeout_secs: u64,
     shutdown_grace_secs: u64,
+    oidc_scopes: &'static str,
+    oidc_staff_scopes: &'static str,
+    oidc_claim_name: &'static str,
+    oidc_claim_id_number: &'static str,
+    oidc_claim_phone: &'static str,
+    oidc_claim_assurance: &'static str,
+    oidc_acr_levels: &'static str,
+    oidc_claim_uscc: &'static str,
+    oidc_claim_enterprise_name: &'static str,
+    oidc_claim_enterprise_role: &'static str,
+    oidc_claim_roles: &'static str,
+    oidc_claim_department: &'static str,
+    oidc_claim_service_hall: &'static str,
+    oidc_claim_hall_departments: &'static str,
+    session_idle_secs: u64,
+    session_absolute_secs: u64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -85,6 +150,22 @@ const DEFAULTS: Defaults = Defaults {
     log_level: "info",
     request_timeout_secs: 30,
     shutdown_grace_secs: 20,
+    oidc_scopes: "openid profile phone onewindow",
+    oidc_staff_scopes: "openid profile onewindow",
+    oidc_claim_name: "name",
+    oidc_claim_id_number: "id_number",
+    oidc_claim_phone: "phone_number",
+    oidc_claim_assurance: "acr",
+    oidc_acr_levels: "urn:onewindow:loa:1=1,urn:onewindow:loa:2=2,urn:onewindow:loa:3=3",
+    oidc_claim_uscc: "uscc",
+    oidc_claim_enterprise_name: "enterprise_name",
+    oidc_claim_enterprise_role: "enterprise_role",
+    oidc_claim_roles: "roles",
+    oidc_claim_department: "department",
+    oidc_claim_service_hall: "service_hall",
+    oidc_claim_hall_departments: "hall_departments",
+    session_idle_secs: 30 * 60,
+    session_absolute_secs: 12 * 3600,
 };
 
 /// A configuration problem, naming the key.
@@ -195,6 +276,49 @@ impl Settings {
         if self.request_timeout_secs == 0 {
             return bad("request_timeout_secs", "must be at least 1".into());
         }
+        for (key, issuer, id) in [
+            ("oidc_issuer", &self.oidc_issuer, &self.oidc_client_id),
+            (
+                "oidc_staff_issuer",
+                &self.oidc_staff_issuer,
+                &self.oidc_staff_client_id,
+            ),
+        ] {
+            if let Some(raw) = issuer {
+                let Ok(u) = url::Url::parse(raw) else {
+                    return bad(key, format!("{raw:?} is not a URL"));
+                };
+                let loopback = matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+                if u.scheme() != "https" && !(u.scheme() == "http" && loopback) {
+                    return bad(
+                        key,
+                        "must be an https:// URL (plain http only on loopback, for development)"
+                            .into(),
+                    );
+                }
+            }
+            if key == "oidc_issuer" && issuer.is_some() != id.is_some() {
+                return bad(
+                    "oidc_client_id",
+                    "oidc_issuer and oidc_client_id are set together".into(),
+                );
+            }
+        }
+        if self.oidc_staff_client_id.is_some() && self.staff_issuer().is_none() {
+            return bad(
+                "oidc_staff_issuer",
+                "staff login needs oidc_staff_issuer or oidc_issuer".into(),
+            );
+        }
+        if let Err(why) = parse_acr_levels(&self.oidc_acr_levels) {
+            return bad("oidc_acr_levels", why);
+        }
+        if self.session_idle_secs == 0 || self.session_absolute_secs < self.session_idle_secs {
+            return bad(
+                "session_absolute_secs",
+                "session timeouts must be positive, the absolute one at least the idle one".into(),
+            );
+        }
         if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
             return bad(
                 "log_level",
@@ -205,6 +329,24 @@ impl Settings {
             );
         }
         Ok(())
+    }
+
+    /// The staff provider: its own issuer, or the citizen one.
+    pub fn staff_issuer(&self) -> Option<&String> {
+        self.oidc_staff_issuer
+            .as_ref()
+            .or(self.oidc_issuer.as_ref())
+    }
+
+    /// Whether cookies carry `Secure`.
+    pub fn cookies_secure(&self) -> bool {
+        self.cookie_secure
+            .unwrap_or(self.public_url.scheme() == "https")
+    }
+
+    /// The configured `acr` value → level table.
+    pub fn acr_levels(&self) -> Vec<(String, u8)> {
+        parse_acr_levels(&self.oidc_acr_levels).unwrap_or_default()
     }
 
     /// The database URL in effect: the configured one, or SQLite under `data_dir`.
@@ -265,8 +407,80 @@ impl Settings {
             self.request_timeout_secs.to_string(),
         );
         line("shutdown_grace_secs", self.shutdown_grace_secs.to_string());
+        let opt = |u: &Option<String>| q(u.as_deref().unwrap_or(""));
+        let set = |s: &Option<SecretString>| {
+            if s.is_some() {
+                "\"***\"".to_owned()
+            } else {
+                "\"\"".to_owned()
+            }
+        };
+        line("oidc_issuer", opt(&self.oidc_issuer));
+        line(
+            "oidc_client_id",
+            q(self.oidc_client_id.as_deref().unwrap_or("")),
+        );
+        line("oidc_client_secret", set(&self.oidc_client_secret));
+        line("oidc_scopes", q(&self.oidc_scopes));
+        line("oidc_staff_issuer", opt(&self.oidc_staff_issuer));
+        line(
+            "oidc_staff_client_id",
+            q(self.oidc_staff_client_id.as_deref().unwrap_or("")),
+        );
+        line(
+            "oidc_staff_client_secret",
+            set(&self.oidc_staff_client_secret),
+        );
+        line("oidc_staff_scopes", q(&self.oidc_staff_scopes));
+        for (k, v) in [
+            ("oidc_claim_name", &self.oidc_claim_name),
+            ("oidc_claim_id_number", &self.oidc_claim_id_number),
+            ("oidc_claim_phone", &self.oidc_claim_phone),
+            ("oidc_claim_assurance", &self.oidc_claim_assurance),
+            ("oidc_acr_levels", &self.oidc_acr_levels),
+            ("oidc_claim_uscc", &self.oidc_claim_uscc),
+            (
+                "oidc_claim_enterprise_name",
+                &self.oidc_claim_enterprise_name,
+            ),
+            (
+                "oidc_claim_enterprise_role",
+                &self.oidc_claim_enterprise_role,
+            ),
+            ("oidc_claim_roles", &self.oidc_claim_roles),
+            ("oidc_claim_department", &self.oidc_claim_department),
+            ("oidc_claim_service_hall", &self.oidc_claim_service_hall),
+            (
+                "oidc_claim_hall_departments",
+                &self.oidc_claim_hall_departments,
+            ),
+        ] {
+            line(k, q(v));
+        }
+        line("session_idle_secs", self.session_idle_secs.to_string());
+        line(
+            "session_absolute_secs",
+            self.session_absolute_secs.to_string(),
+        );
+        line("cookie_secure", self.cookies_secure().to_string());
         out
     }
+}
+
+fn parse_acr_levels(spec: &str) -> Result<Vec<(String, u8)>, String> {
+    spec.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (value, level) = pair
+                .rsplit_once('=')
+                .ok_or_else(|| format!("{pair:?} is not value=level"))?;
+            match level.trim().parse::<u8>() {
+                Ok(l @ 1..=3) => Ok((value.trim().to_owned(), l)),
+                _ => Err(format!("level in {pair:?} must be 1, 2 or 3")),
+            }
+        })
+        .collect()
 }
 
 fn database_kind(url: &str) -> Result<DatabaseKind, String> {
@@ -374,5 +588,28 @@ mod tests {
             "Debug must not show secrets"
         );
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn oidc_settings_are_checked() {
+        let e = with(&[("oidc_issuer", "http://idp.example.com")]).expect_err("http");
+        assert!(e.to_string().contains("`oidc_issuer`"), "{e}");
+        let e = with(&[("oidc_issuer", "https://idp.example.com")]).expect_err("no client");
+        assert!(e.to_string().contains("`oidc_client_id`"), "{e}");
+        let s = with(&[
+            ("oidc_issuer", "http://127.0.0.1:8081"),
+            ("oidc_client_id", "gw"),
+            ("oidc_client_secret", "very-secret"),
+        ])
+        .expect("loopback http is fine");
+        assert!(!s.redacted().contains("very-secret"));
+        let e = with(&[("oidc_acr_levels", "gold=9")]).expect_err("bad level");
+        assert!(e.to_string().contains("`oidc_acr_levels`"), "{e}");
+        assert!(!with(&[]).expect("defaults").cookies_secure());
+        assert!(
+            with(&[("public_url", "https://zwfw.example.gov.cn")])
+                .expect("https")
+                .cookies_secure()
+        );
     }
 }

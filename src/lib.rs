@@ -4,9 +4,12 @@
 //! so tests exercise exactly the wiring production runs. See `ARCHITECTURE.md`.
 
 pub mod app;
+pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod demo;
+pub mod devidp;
 pub mod domain;
 pub mod http;
 pub mod store;

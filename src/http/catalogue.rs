@@ -464,7 +464,7 @@ pub async fn list_versions(
     })))
 }
 
-fn find_service<'a>(app: &'a AppState, code: &str) -> AppResult<&'a Service> {
+pub(super) fn find_service<'a>(app: &'a AppState, code: &str) -> AppResult<&'a Service> {
     app.catalogue.service(code).ok_or_else(|| {
         AppError::NotFound(Message::new(
             format!("没有编码为“{code}”的事项。可在 /api/v1/services 查找全部事项。"),

@@ -4,6 +4,8 @@
 //! - [`AppError::NotFound`]: the thing named in the path does not exist *for this caller*
 //!   (another user's case is also "not found", never "forbidden").
 //! - [`AppError::BadRequest`]: a malformed query or body that is not a form submission.
+//! - [`AppError::Unauthorized`]: no valid session or token; log in (again).
+//! - [`AppError::Forbidden`]: authenticated, but the role does not allow it.
 //! - [`AppError::Invalid`]: a form or structured input with per-field messages.
 //! - [`AppError::Conflict`]: the request is well-formed but the current state forbids it.
 //! - [`AppError::Unavailable`]: a dependency is down; try again later.
@@ -61,6 +63,12 @@ pub enum AppError {
     /// Malformed request.
     #[error("bad request: {}", .0.en)]
     BadRequest(Message),
+    /// Not logged in (or the credentials are not valid).
+    #[error("unauthorized: {}", .0.en)]
+    Unauthorized(Message),
+    /// Logged in, but this role may not do this.
+    #[error("forbidden: {}", .0.en)]
+    Forbidden(Message),
     /// Per-field input errors.
     #[error("invalid input ({} fields)", .0.len())]
     Invalid(Vec<FieldError>),
@@ -177,6 +185,18 @@ impl AppError {
                 StatusCode::BAD_REQUEST,
                 "bad-request",
                 Message::new("请求有误", "Bad request"),
+                m.clone(),
+            ),
+            AppError::Unauthorized(m) => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                Message::new("未登录或登录已失效", "Not logged in"),
+                m.clone(),
+            ),
+            AppError::Forbidden(m) => Problem::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                Message::new("无权进行此操作", "Forbidden"),
                 m.clone(),
             ),
             AppError::Invalid(errors) => {

@@ -2,10 +2,12 @@
 //! passes through (request id, tracing, metrics, timeout, panic catcher, problem+json in
 //! the caller's language).
 
+mod auth;
 mod catalogue;
 pub mod error;
 mod health;
 mod metrics;
+pub mod pages;
 
 use std::time::Duration;
 
@@ -44,6 +46,26 @@ pub fn router(state: AppState) -> Router {
             get(catalogue::list_versions),
         );
 
+    let identity = Router::new()
+        .route("/", get(auth::home))
+        .route("/auth/login", get(auth::login))
+        .route("/auth/staff/login", get(auth::staff_login))
+        .route("/auth/callback", get(auth::callback))
+        .route("/auth/logout", get(auth::logout_page).post(auth::logout))
+        .route("/api/v1/me", get(auth::me))
+        .route(
+            "/api/v1/services/{code}/eligibility",
+            get(auth::eligibility),
+        )
+        .route("/services/{code}/eligibility", get(auth::eligibility_page));
+
+    let department_api = Router::new()
+        .route("/api/dept/v1/whoami", get(auth::dept_whoami))
+        .route(
+            "/api/dept/v1/departments/{uscc}/services",
+            get(auth::dept_services),
+        );
+
     let ops = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -68,6 +90,10 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(middleware::from_fn(localize))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::extract::csrf_guard,
+        ))
         .layer(middleware::from_fn(metrics::track))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
@@ -80,6 +106,8 @@ pub fn router(state: AppState) -> Router {
 
     Router::new()
         .merge(public_api)
+        .merge(identity)
+        .merge(department_api)
         .merge(ops)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -131,6 +159,7 @@ fn lang_of(headers: &axum::http::HeaderMap) -> Lang {
 /// and turns a bare timeout 503 into a problem document too.
 async fn localize(req: Request, next: Next) -> Response {
     let lang = lang_of(req.headers());
+    let html = pages::wants_html(req.headers());
     let request_id = req
         .headers()
         .get(&REQUEST_ID)
@@ -141,6 +170,7 @@ async fn localize(req: Request, next: Next) -> Response {
     let timed_out = resp.status() == StatusCode::SERVICE_UNAVAILABLE
         && !resp.headers().contains_key(header::CONTENT_TYPE);
     let mut resp = match problem {
+        Some(p) if html => pages::problem_page(&p, lang, request_id.as_deref()),
         Some(p) => p.render(lang, request_id.as_deref()),
         None if timed_out => AppError::Unavailable(Message::new(
             "请求处理超时，请稍后重试。",

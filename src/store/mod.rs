@@ -18,7 +18,9 @@ use serde::Serialize;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+use crate::auth::identity::{AccountKind, EnterpriseRep, Identity, Role};
 use crate::config::DatabaseKind;
+use crate::domain::ids::ResidentId;
 
 /// A storage failure. Callers map it to a generic 500; the detail is logged once.
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +61,61 @@ pub struct ServiceVersionInfo {
     pub published_at: DateTime<Utc>,
 }
 
+/// A local account as stored.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// Account id.
+    pub id: uuid::Uuid,
+    /// Provider issuer.
+    pub issuer: String,
+    /// Subject at the provider.
+    pub subject: String,
+    /// Kind.
+    pub kind: AccountKind,
+    /// Display name.
+    pub name: String,
+    /// Resident ID number (personal data: only through these methods).
+    pub id_number: Option<ResidentId>,
+    /// Phone number (personal data).
+    pub phone: Option<String>,
+    /// Assurance level at the last login.
+    pub assurance: u8,
+    /// Represented enterprise.
+    pub enterprise: Option<EnterpriseRep>,
+    /// Roles at the last login.
+    pub roles: Vec<Role>,
+    /// First login.
+    pub created_at: DateTime<Utc>,
+    /// Latest login.
+    pub last_login_at: DateTime<Utc>,
+}
+
+/// A department system's API token (without the token itself).
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiToken {
+    /// Token id (shown in lists, used to revoke).
+    pub id: uuid::Uuid,
+    /// The department's USCC.
+    pub department: String,
+    /// What the token is for.
+    pub name: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Expiry, if any.
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Revocation time, if revoked.
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiToken {
+    /// Usable now: not revoked and not expired.
+    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
+    }
+}
+
 /// Everything the gateway keeps durably. Implementations must be safe to share between
 /// tasks and between gateway instances using the same database.
 #[async_trait]
@@ -86,6 +143,28 @@ pub trait Store: Send + Sync + 'static {
         version: &str,
     ) -> StoreResult<Option<ServiceVersion>>;
 
+    /// Creates or updates the account of a provider subject at login; returns its id.
+    async fn upsert_account(
+        &self,
+        identity: &Identity,
+        now: DateTime<Utc>,
+    ) -> StoreResult<uuid::Uuid>;
+
+    /// One account.
+    async fn account(&self, id: uuid::Uuid) -> StoreResult<Option<Account>>;
+
+    /// Stores a new API token by its hash.
+    async fn insert_api_token(&self, token: &ApiToken, token_hash: &str) -> StoreResult<()>;
+
+    /// Finds a token by the hash of its secret.
+    async fn api_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiToken>>;
+
+    /// Every token, newest first.
+    async fn api_tokens(&self) -> StoreResult<Vec<ApiToken>>;
+
+    /// Revokes a token; false when there is no such active token.
+    async fn revoke_api_token(&self, id: uuid::Uuid, now: DateTime<Utc>) -> StoreResult<bool>;
+
     /// Closes the pool, waiting for connections in use.
     async fn close(&self);
 }
@@ -101,4 +180,62 @@ pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Sto
         DatabaseKind::Sqlite => Arc::new(SqliteStore::connect(url, max_connections).await?),
         DatabaseKind::Postgres => Arc::new(PgStore::connect(url, max_connections).await?),
     })
+}
+
+/// Columns shared by both backends' account rows, decoded once.
+pub(crate) struct AccountRow {
+    pub id: uuid::Uuid,
+    pub issuer: String,
+    pub subject: String,
+    pub kind: String,
+    pub name: String,
+    pub id_number: Option<String>,
+    pub phone: Option<String>,
+    pub assurance: i64,
+    pub enterprise_uscc: Option<String>,
+    pub enterprise_name: Option<String>,
+    pub enterprise_role: Option<String>,
+    pub roles: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub last_login_at: DateTime<Utc>,
+}
+
+impl AccountRow {
+    pub(crate) fn into_account(self) -> StoreResult<Account> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("account {}: bad {what}", self.id));
+        let kind = AccountKind::from_code(&self.kind).ok_or_else(|| corrupt("kind"))?;
+        let id_number = match &self.id_number {
+            Some(s) => Some(ResidentId::parse(s).map_err(|_| corrupt("id_number"))?),
+            None => None,
+        };
+        let roles: Vec<Role> =
+            serde_json::from_value(self.roles.clone()).map_err(|_| corrupt("roles"))?;
+        let enterprise = match (self.enterprise_uscc, self.enterprise_name) {
+            (Some(uscc), Some(name)) => Some(EnterpriseRep {
+                uscc,
+                name,
+                role: self.enterprise_role.unwrap_or_default(),
+            }),
+            _ => None,
+        };
+        Ok(Account {
+            id: self.id,
+            issuer: self.issuer,
+            subject: self.subject,
+            kind,
+            name: self.name,
+            id_number,
+            phone: self.phone,
+            assurance: self.assurance.clamp(0, 3) as u8,
+            enterprise,
+            roles,
+            created_at: self.created_at,
+            last_login_at: self.last_login_at,
+        })
+    }
+}
+
+/// Splits the stored space-separated scope list.
+pub(crate) fn split_scopes(s: &str) -> Vec<String> {
+    s.split_whitespace().map(str::to_owned).collect()
 }

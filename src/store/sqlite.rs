@@ -11,7 +11,11 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::{ServiceVersion, ServiceVersionInfo, Store, StoreError, StoreResult};
+use super::{
+    Account, AccountRow, ApiToken, ServiceVersion, ServiceVersionInfo, Store, StoreError,
+    StoreResult, split_scopes,
+};
+use crate::auth::identity::Identity;
 
 /// SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
@@ -42,6 +46,28 @@ impl SqliteStore {
         Ok(SqliteStore { pool })
     }
 }
+
+fn parse_uuid(s: &str) -> StoreResult<uuid::Uuid> {
+    uuid::Uuid::parse_str(s).map_err(|e| StoreError::Corrupt(format!("bad id {s:?}: {e}")))
+}
+
+fn opt_time(s: Option<String>) -> StoreResult<Option<DateTime<Utc>>> {
+    s.as_deref().map(parse_time).transpose()
+}
+
+fn token_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<ApiToken> {
+    Ok(ApiToken {
+        id: parse_uuid(r.try_get("id")?)?,
+        department: r.try_get("department")?,
+        name: r.try_get("name")?,
+        scopes: split_scopes(r.try_get("scopes")?),
+        created_at: parse_time(r.try_get("created_at")?)?,
+        expires_at: opt_time(r.try_get("expires_at")?)?,
+        revoked_at: opt_time(r.try_get("revoked_at")?)?,
+    })
+}
+
+const TOKEN_COLUMNS: &str = "id, department, name, scopes, created_at, expires_at, revoked_at";
 
 fn parse_time(s: &str) -> StoreResult<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(s)
@@ -129,6 +155,114 @@ impl Store for SqliteStore {
             })
         })
         .transpose()
+    }
+
+    async fn upsert_account(&self, who: &Identity, now: DateTime<Utc>) -> StoreResult<uuid::Uuid> {
+        let roles =
+            serde_json::to_string(&who.roles).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let id: String = sqlx::query_scalar(
+            "INSERT INTO accounts (id, issuer, subject, kind, name, id_number, phone, assurance, \
+             enterprise_uscc, enterprise_name, enterprise_role, roles, created_at, last_login_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (issuer, subject) DO UPDATE SET kind = excluded.kind, name = excluded.name, \
+             id_number = excluded.id_number, phone = excluded.phone, assurance = excluded.assurance, \
+             enterprise_uscc = excluded.enterprise_uscc, enterprise_name = excluded.enterprise_name, \
+             enterprise_role = excluded.enterprise_role, roles = excluded.roles, \
+             last_login_at = excluded.last_login_at \
+             RETURNING id",
+        )
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(&who.issuer)
+        .bind(&who.subject)
+        .bind(who.kind.code())
+        .bind(&who.name)
+        .bind(who.id_number.as_ref().map(|i| i.expose().to_owned()))
+        .bind(&who.phone)
+        .bind(i64::from(who.assurance))
+        .bind(who.enterprise.as_ref().map(|e| e.uscc.clone()))
+        .bind(who.enterprise.as_ref().map(|e| e.name.clone()))
+        .bind(who.enterprise.as_ref().map(|e| e.role.clone()))
+        .bind(roles)
+        .bind(now.to_rfc3339())
+        .bind(now.to_rfc3339())
+        .fetch_one(&self.pool)
+        .await?;
+        parse_uuid(&id)
+    }
+
+    async fn account(&self, id: uuid::Uuid) -> StoreResult<Option<Account>> {
+        let row = sqlx::query("SELECT * FROM accounts WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let roles: String = r.try_get("roles")?;
+            AccountRow {
+                id: parse_uuid(r.try_get("id")?)?,
+                issuer: r.try_get("issuer")?,
+                subject: r.try_get("subject")?,
+                kind: r.try_get("kind")?,
+                name: r.try_get("name")?,
+                id_number: r.try_get("id_number")?,
+                phone: r.try_get("phone")?,
+                assurance: r.try_get("assurance")?,
+                enterprise_uscc: r.try_get("enterprise_uscc")?,
+                enterprise_name: r.try_get("enterprise_name")?,
+                enterprise_role: r.try_get("enterprise_role")?,
+                roles: serde_json::from_str(&roles)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                created_at: parse_time(r.try_get("created_at")?)?,
+                last_login_at: parse_time(r.try_get("last_login_at")?)?,
+            }
+            .into_account()
+        })
+        .transpose()
+    }
+
+    async fn insert_api_token(&self, t: &ApiToken, token_hash: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, department, name, scopes, token_hash, created_at, expires_at, revoked_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
+        )
+        .bind(t.id.to_string())
+        .bind(&t.department)
+        .bind(&t.name)
+        .bind(t.scopes.join(" "))
+        .bind(token_hash)
+        .bind(t.created_at.to_rfc3339())
+        .bind(t.expires_at.map(|e| e.to_rfc3339()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn api_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiToken>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE token_hash = ?"
+        )))
+        .bind(token_hash)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    async fn api_tokens(&self) -> StoreResult<Vec<ApiToken>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at DESC, id DESC"
+        )))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    async fn revoke_api_token(&self, id: uuid::Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
+        let r =
+            sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+                .bind(now.to_rfc3339())
+                .bind(id.to_string())
+                .execute(&self.pool)
+                .await?;
+        Ok(r.rows_affected() == 1)
     }
 
     async fn close(&self) {

@@ -1,0 +1,521 @@
+//! Login, logout, the current user, eligibility, and the first department API routes.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::CookieJar;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::AcceptLang;
+use super::catalogue::find_service;
+use super::error::{AppError, AppResult, Message};
+use super::pages::{render, user_ctx};
+use crate::app::AppState;
+use crate::auth::extract::{CurrentUser, DepartmentClient};
+use crate::auth::identity::{self, Audience, IdentityError, Role};
+use crate::auth::oidc::{LoginError, PendingLogin, RelyingParty};
+use crate::auth::session::{LOGIN_COOKIE, Lookup, SESSION_COOKIE, Session, random_token};
+use crate::domain::catalogue::Service;
+use crate::domain::ids::mask_middle;
+
+const LOGIN_TTL: Duration = Duration::from_secs(600);
+
+/// `?return_to=` of the login routes.
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    return_to: Option<String>,
+    /// Passed to the provider (OpenID Connect `login_hint`), e.g. a demo persona.
+    login_hint: Option<String>,
+}
+
+fn not_configured() -> AppError {
+    AppError::Unavailable(Message::new(
+        "尚未配置统一身份认证，暂时无法登录。",
+        "Single sign-on is not configured, so logging in is not possible yet.",
+    ))
+}
+
+fn login_error(e: LoginError) -> AppError {
+    tracing::warn!(reason = %e, "login refused");
+    match e {
+        LoginError::Unavailable(_) => AppError::Unavailable(Message::new(
+            "统一身份认证平台暂时无法访问，请稍后再试。",
+            "The identity provider cannot be reached. Please try again later.",
+        )),
+        LoginError::BadState => AppError::BadRequest(Message::new(
+            "登录请求无效、已过期或已被使用，请重新登录。",
+            "This login request is invalid, expired or already used. Please log in again.",
+        )),
+        LoginError::WrongIssuer => AppError::Unauthorized(Message::new(
+            "登录响应来自未知的身份认证平台，已拒绝。",
+            "The login response came from an unexpected identity provider and was refused.",
+        )),
+        LoginError::Provider(_) => AppError::Unauthorized(Message::new(
+            "身份认证平台未完成登录（可能已取消）。",
+            "The identity provider did not complete the login (it may have been cancelled).",
+        )),
+        LoginError::CodeRejected => AppError::Unauthorized(Message::new(
+            "身份认证平台拒绝了本次登录凭证（可能已被使用），请重新登录。",
+            "The identity provider rejected the login code (it may have been used already). Please log in again.",
+        )),
+        LoginError::BadIdToken(why) => AppError::Unauthorized(Message::new(
+            format!("身份令牌校验失败：{why}"),
+            format!("The identity token failed verification: {why}"),
+        )),
+        LoginError::BadUserinfo(_) => AppError::Unauthorized(Message::new(
+            "身份认证平台返回的用户信息无效。",
+            "The identity provider's user information was not valid.",
+        )),
+    }
+}
+
+async fn start_login(
+    app: &AppState,
+    rp: Option<&RelyingParty>,
+    query: LoginQuery,
+) -> AppResult<Response> {
+    let rp = rp.ok_or_else(not_configured)?;
+    let return_to = identity::safe_return_to(query.return_to.as_deref());
+    let hint = query.login_hint.filter(|h| !h.is_empty() && h.len() <= 256);
+    let start = rp.start(return_to, hint).await.map_err(login_error)?;
+    let pending = serde_json::to_vec(&start.pending).map_err(anyhow::Error::from)?;
+    app.cache
+        .set(&format!("login:{}", start.state), &pending, LOGIN_TTL)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let jar = CookieJar::new().add(app.sessions.login_cookie(start.state));
+    Ok((jar, Redirect::to(&start.url)).into_response())
+}
+
+/// `GET /auth/login`: citizens and enterprise users.
+pub async fn login(
+    State(app): State<AppState>,
+    Query(q): Query<LoginQuery>,
+) -> AppResult<Response> {
+    start_login(&app, app.public_login.as_ref(), q).await
+}
+
+/// `GET /auth/staff/login`: clerks, department officers, operators.
+pub async fn staff_login(
+    State(app): State<AppState>,
+    Query(q): Query<LoginQuery>,
+) -> AppResult<Response> {
+    start_login(&app, app.staff_login.as_ref(), q).await
+}
+
+/// The provider's answer.
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /auth/callback`: finishes a login and starts a fresh session.
+pub async fn callback(
+    State(app): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<CallbackQuery>,
+) -> AppResult<Response> {
+    let bad_state = || login_error(LoginError::BadState);
+    let state = q
+        .state
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(bad_state)?;
+    // The state must be the one this browser started (login CSRF), and is used once.
+    if jar.get(LOGIN_COOKIE).map(|c| c.value()) != Some(state) {
+        return Err(bad_state());
+    }
+    let key = format!("login:{state}");
+    let bytes = app.cache.get(&key).await.map_err(anyhow::Error::from)?;
+    let claimed = app.cache.delete(&key).await.map_err(anyhow::Error::from)?;
+    let pending: PendingLogin = match (bytes, claimed) {
+        (Some(b), true) => serde_json::from_slice(&b).map_err(|_| bad_state())?,
+        _ => return Err(bad_state()),
+    };
+    let jar = jar.add(app.sessions.login_removal());
+    if let Some(err) = q.error {
+        return Err(login_error(LoginError::Provider(err)));
+    }
+    let code = q
+        .code
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .ok_or_else(bad_state)?;
+    let rp = match pending.audience {
+        Audience::Public => app.public_login.as_ref(),
+        Audience::Staff => app.staff_login.as_ref(),
+    }
+    .ok_or_else(not_configured)?;
+
+    let result = rp
+        .finish(code, q.iss.as_deref(), &pending)
+        .await
+        .map_err(login_error)?;
+    let who = identity::identity_from_claims(
+        &result.issuer,
+        pending.audience,
+        &result.claims,
+        &app.claim_names,
+    )
+    .map_err(|e| {
+        tracing::warn!(reason = %e, "login refused after verification");
+        match e {
+            IdentityError::NoStaffRole => AppError::Forbidden(Message::new(
+                "该账号没有工作人员角色，请使用个人/企业登录。",
+                "This account has no staff role. Please use the citizen and enterprise login.",
+            )),
+            other => AppError::Unauthorized(Message::new(
+                format!("身份信息不完整或有误：{other}"),
+                format!("The identity information is incomplete or wrong: {other}"),
+            )),
+        }
+    })?;
+    for role in &who.roles {
+        if let Role::DepartmentOfficer { department } = role {
+            if app.catalogue.department(department).is_none() {
+                return Err(AppError::Forbidden(Message::new(
+                    "该账号所属部门不在本市部门目录中。",
+                    "This account's department is not one of the city's departments.",
+                )));
+            }
+        }
+    }
+
+    let account_id = app.store.upsert_account(&who, chrono::Utc::now()).await?;
+    // A new session id at every login; an earlier session of this browser ends.
+    if let Some(old) = jar.get(SESSION_COOKIE) {
+        app.sessions
+            .destroy(old.value())
+            .await
+            .map_err(anyhow::Error::from)?;
+    }
+    let session = Session {
+        account_id,
+        kind: who.kind,
+        name: who.name.clone(),
+        assurance: who.assurance,
+        enterprise: who.enterprise.clone(),
+        roles: who.roles.clone(),
+        audience: pending.audience,
+        csrf: random_token(),
+        created_at: 0,
+        last_seen: 0,
+        id_token: Some(result.id_token),
+    };
+    let id = app
+        .sessions
+        .create(session)
+        .await
+        .map_err(anyhow::Error::from)?;
+    tracing::info!(account = %account_id, kind = who.kind.code(), "logged in");
+    let jar = jar.add(app.sessions.cookie(id));
+    Ok((jar, Redirect::to(&pending.return_to)).into_response())
+}
+
+/// `POST /auth/logout`: ends the session everywhere and, where the provider offers it,
+/// the provider's session too.
+pub async fn logout(State(app): State<AppState>, jar: CookieJar) -> AppResult<Response> {
+    let mut target = "/".to_owned();
+    if let Some(c) = jar.get(SESSION_COOKIE) {
+        if let Ok(Lookup::Live(s)) = app.sessions.load(Some(c.value())).await {
+            let rp = match s.audience {
+                Audience::Public => app.public_login.as_ref(),
+                Audience::Staff => app.staff_login.as_ref(),
+            };
+            if let Some(rp) = rp {
+                if let Some(url) = rp
+                    .logout_url(s.id_token.as_deref(), app.settings.public_url.as_str())
+                    .await
+                {
+                    target = url;
+                }
+            }
+        }
+        app.sessions
+            .destroy(c.value())
+            .await
+            .map_err(anyhow::Error::from)?;
+    }
+    let jar = jar.add(app.sessions.removal());
+    Ok((jar, Redirect::to(&target)).into_response())
+}
+
+async fn optional_user(app: &AppState, jar: &CookieJar) -> Option<Session> {
+    match app
+        .sessions
+        .load(jar.get(SESSION_COOKIE).map(|c| c.value()))
+        .await
+    {
+        Ok(Lookup::Live(s)) => Some(s),
+        _ => None,
+    }
+}
+
+/// `GET /auth/logout`: a page with the logout button (a GET never changes state).
+pub async fn logout_page(State(app): State<AppState>, jar: CookieJar) -> Response {
+    let user = optional_user(&app, &jar).await;
+    render(
+        StatusCode::OK,
+        "logout.html",
+        minijinja::context! { user => user_ctx(user.as_ref()) },
+    )
+}
+
+fn role_labels(roles: &[Role]) -> (String, String) {
+    let (zh, en): (Vec<&str>, Vec<&str>) = roles
+        .iter()
+        .map(|r| match r {
+            Role::Citizen => ("个人", "citizen"),
+            Role::EnterpriseUser { .. } => ("企业经办人", "enterprise user"),
+            Role::Clerk { .. } => ("窗口人员", "window clerk"),
+            Role::DepartmentOfficer { .. } => ("部门工作人员", "department officer"),
+            Role::Operator => ("运维人员", "operator"),
+        })
+        .unzip();
+    (zh.join("、"), en.join(", "))
+}
+
+/// `GET /`: the home page.
+pub async fn home(State(app): State<AppState>, jar: CookieJar) -> Response {
+    let user = optional_user(&app, &jar).await;
+    let (roles_zh, roles_en) = user
+        .as_ref()
+        .map(|u| role_labels(&u.roles))
+        .unwrap_or_default();
+    let services: Vec<_> = app
+        .catalogue
+        .services()
+        .iter()
+        .map(|s| {
+            minijinja::context! {
+                code => s.code.clone(),
+                name => s.name.clone(),
+                name_en => s.name_en.clone(),
+                department => app.catalogue.department(&s.department).map(|d| d.short_name.clone()).unwrap_or_default(),
+            }
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        "home.html",
+        minijinja::context! { user => user_ctx(user.as_ref()), roles_zh, roles_en, services },
+    )
+}
+
+/// `GET /api/v1/me`: the logged-in user. The ID number is masked (first 6, last 4).
+pub async fn me(State(app): State<AppState>, user: CurrentUser) -> AppResult<Response> {
+    let account = app
+        .store
+        .account(user.session.account_id)
+        .await?
+        .ok_or_else(|| {
+            AppError::Unauthorized(Message::new(
+                "账户不存在，请重新登录。",
+                "The account no longer exists. Please log in again.",
+            ))
+        })?;
+    let expires = user.session.created_at + app.settings.session_absolute_secs as i64;
+    let body = json!({
+        "id": account.id,
+        "kind": account.kind.code(),
+        "name": account.name,
+        "id_number": account.id_number.as_ref().map(|i| i.masked()),
+        "phone": account.phone.as_deref().map(|p| mask_middle(p, 3, 4)),
+        "assurance_level": account.assurance,
+        "enterprise": account.enterprise,
+        "roles": account.roles,
+        "session": {
+            "audience": user.session.audience,
+            "csrf_token": user.session.csrf,
+            "expires_at": chrono::DateTime::from_timestamp(expires, 0),
+            "idle_timeout_secs": app.settings.session_idle_secs,
+        },
+        "identity_provider": account.issuer,
+        "last_login_at": account.last_login_at,
+    });
+    let mut resp = Json(body).into_response();
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    Ok(resp)
+}
+
+struct Eligibility {
+    eligible: bool,
+    needs_login: bool,
+    needs_assurance: bool,
+    reasons: Vec<Message>,
+}
+
+fn eligibility_of(service: &Service, user: Option<&Session>) -> Eligibility {
+    use crate::domain::catalogue::{ApplicantType, Channel};
+    let mut e = Eligibility {
+        eligible: true,
+        needs_login: false,
+        needs_assurance: false,
+        reasons: Vec::new(),
+    };
+    if !service.channels.contains(&Channel::Online) {
+        e.eligible = false;
+        e.reasons.push(Message::new(
+            "此事项只能到窗口办理。",
+            "This service is only handled at a service window.",
+        ));
+    }
+    let Some(u) = user else {
+        e.eligible = false;
+        e.needs_login = true;
+        e.reasons
+            .push(Message::new("请先登录。", "Please log in first."));
+        return e;
+    };
+    let person = u.has_role("citizen") && service.applicant_types.contains(&ApplicantType::Person);
+    let enterprise = u.has_role("enterprise_user")
+        && service.applicant_types.contains(&ApplicantType::Enterprise);
+    if !person && !enterprise {
+        e.eligible = false;
+        let who = if service.applicant_types.contains(&ApplicantType::Enterprise) {
+            Message::new(
+                "此事项由企业（法人）申请，请以企业经办人身份登录。",
+                "Enterprises apply for this service: log in as an enterprise user.",
+            )
+        } else {
+            Message::new(
+                "此事项由个人申请，请以个人身份登录。",
+                "Individuals apply for this service: log in as a citizen.",
+            )
+        };
+        e.reasons.push(who);
+    }
+    if u.assurance < service.min_assurance {
+        e.eligible = false;
+        e.needs_assurance = true;
+        e.reasons.push(Message::new(
+            format!(
+                "此事项要求实名认证等级不低于{}级，您当前为{}级。",
+                service.min_assurance, u.assurance
+            ),
+            format!(
+                "This service needs identity assurance level {} or higher; yours is {}.",
+                service.min_assurance, u.assurance
+            ),
+        ));
+    }
+    e
+}
+
+/// `GET /api/v1/services/{code}/eligibility`: may the caller apply online, and if not, why.
+pub async fn eligibility(
+    State(app): State<AppState>,
+    AcceptLang(lang): AcceptLang,
+    jar: CookieJar,
+    Path(code): Path<String>,
+) -> AppResult<Json<serde_json::Value>> {
+    let service = find_service(&app, &code)?;
+    let user = optional_user(&app, &jar).await;
+    let e = eligibility_of(service, user.as_ref());
+    Ok(Json(json!({
+        "code": service.code,
+        "eligible": e.eligible,
+        "required_assurance": service.min_assurance,
+        "your_assurance": user.as_ref().map(|u| u.assurance),
+        "reasons": e.reasons.iter().map(|r| r.get(lang)).collect::<Vec<_>>(),
+        "help": if e.needs_assurance { Some(format!("/services/{}/eligibility", service.code)) } else { None },
+    })))
+}
+
+/// `GET /services/{code}/eligibility`: the same as a page, explaining what to do.
+pub async fn eligibility_page(
+    State(app): State<AppState>,
+    jar: CookieJar,
+    Path(code): Path<String>,
+) -> AppResult<Response> {
+    let service = find_service(&app, &code)?;
+    let user = optional_user(&app, &jar).await;
+    let e = eligibility_of(service, user.as_ref());
+    let status = if e.eligible {
+        StatusCode::OK
+    } else if e.needs_login {
+        StatusCode::UNAUTHORIZED
+    } else {
+        StatusCode::FORBIDDEN
+    };
+    let reasons: Vec<_> = e
+        .reasons
+        .iter()
+        .map(|r| minijinja::context! { zh => r.zh.clone(), en => r.en.clone() })
+        .collect();
+    Ok(render(
+        status,
+        "eligibility.html",
+        minijinja::context! {
+            user => user_ctx(user.as_ref()),
+            service => minijinja::context! { code => service.code.clone(), name => service.name.clone(), name_en => service.name_en.clone() },
+            eligible => e.eligible,
+            needs_login => e.needs_login,
+            needs_assurance => e.needs_assurance,
+            reasons,
+            return_to => format!("/services/{}/eligibility", service.code),
+        },
+    ))
+}
+
+/// `GET /api/dept/v1/whoami`: which department and scopes a token carries.
+pub async fn dept_whoami(
+    State(app): State<AppState>,
+    client: DepartmentClient,
+    AcceptLang(lang): AcceptLang,
+) -> Json<serde_json::Value> {
+    let t = &client.token;
+    let name = app
+        .catalogue
+        .department(&t.department)
+        .map(|d| lang.pick(&d.name, &d.name_en).to_owned());
+    Json(json!({
+        "token_id": t.id,
+        "token_name": t.name,
+        "department": { "uscc": t.department, "name": name },
+        "scopes": t.scopes,
+        "expires_at": t.expires_at,
+    }))
+}
+
+/// `GET /api/dept/v1/departments/{uscc}/services`: the services routed to a department;
+/// only that department's own token may read it.
+pub async fn dept_services(
+    State(app): State<AppState>,
+    client: DepartmentClient,
+    AcceptLang(lang): AcceptLang,
+    Path(uscc): Path<String>,
+) -> AppResult<Json<serde_json::Value>> {
+    client.require("cases:read")?;
+    client.require_department(&uscc)?;
+    let items: Vec<_> = app
+        .catalogue
+        .services()
+        .iter()
+        .filter(|s| s.routing.departments.iter().any(|d| *d == uscc))
+        .map(|s| json!({ "code": s.code, "name": lang.pick(&s.name, &s.name_en), "version": s.version() }))
+        .collect();
+    Ok(Json(json!({ "department": uscc, "items": items })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_labels_are_bilingual() {
+        let (zh, en) = role_labels(&[Role::Citizen, Role::Operator]);
+        assert_eq!(zh, "个人、运维人员");
+        assert_eq!(en, "citizen, operator");
+    }
+}
