@@ -58,7 +58,7 @@ impl FromRequestParts<AppState> for CurrentUser {
         {
             Lookup::Live(session) => {
                 let user = CurrentUser {
-                    session,
+                    session: *session,
                     session_id: id.unwrap_or_default(),
                 };
                 parts.extensions.insert(user.clone());

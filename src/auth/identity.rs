@@ -202,10 +202,11 @@ pub fn assurance_level(value: Option<&str>, table: &[(String, u8)]) -> u8 {
     if let Some((_, l)) = table.iter().find(|(k, _)| k == v) {
         return *l;
     }
-    match v.trim().parse::<u8>() {
-        Ok(l @ 1..=3) => l,
-        _ => 0,
-    }
+    v.trim()
+        .parse::<u8>()
+        .ok()
+        .filter(|l| (1..=3).contains(l))
+        .unwrap_or(0)
 }
 
 /// Builds an [`Identity`] from the merged ID-token and userinfo claims.

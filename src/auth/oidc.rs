@@ -176,10 +176,10 @@ impl RelyingParty {
     }
 
     async fn discover(&self) -> Result<(), LoginError> {
-        if let Some(d) = self.discovered.read().await.as_ref() {
-            if d.at.elapsed() < DISCOVERY_TTL {
-                return Ok(());
-            }
+        if let Some(d) = self.discovered.read().await.as_ref()
+            && d.at.elapsed() < DISCOVERY_TTL
+        {
+            return Ok(());
         }
         let issuer = IssuerUrl::new(self.issuer.clone())
             .map_err(|e| LoginError::Unavailable(format!("bad issuer: {e}")))?;

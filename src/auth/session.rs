@@ -80,7 +80,7 @@ pub struct Sessions {
 #[derive(Debug)]
 pub enum Lookup {
     /// A live session.
-    Live(Session),
+    Live(Box<Session>),
     /// The cookie named a session that has ended (idle, absolute limit, or logout).
     Ended,
     /// No session cookie at all.
@@ -145,7 +145,7 @@ impl Sessions {
             s.last_seen = now;
             self.write(id, &s, now).await?;
         }
-        Ok(Lookup::Live(s))
+        Ok(Lookup::Live(Box::new(s)))
     }
 
     /// Ends a session.

@@ -178,13 +178,13 @@ pub async fn callback(
         }
     })?;
     for role in &who.roles {
-        if let Role::DepartmentOfficer { department } = role {
-            if app.catalogue.department(department).is_none() {
-                return Err(AppError::Forbidden(Message::new(
-                    "该账号所属部门不在本市部门目录中。",
-                    "This account's department is not one of the city's departments.",
-                )));
-            }
+        if let Role::DepartmentOfficer { department } = role
+            && app.catalogue.department(department).is_none()
+        {
+            return Err(AppError::Forbidden(Message::new(
+                "该账号所属部门不在本市部门目录中。",
+                "This account's department is not one of the city's departments.",
+            )));
         }
     }
 
@@ -229,13 +229,12 @@ pub async fn logout(State(app): State<AppState>, jar: CookieJar) -> AppResult<Re
                 Audience::Public => app.public_login.as_ref(),
                 Audience::Staff => app.staff_login.as_ref(),
             };
-            if let Some(rp) = rp {
-                if let Some(url) = rp
+            if let Some(rp) = rp
+                && let Some(url) = rp
                     .logout_url(s.id_token.as_deref(), app.settings.public_url.as_str())
                     .await
-                {
-                    target = url;
-                }
+            {
+                target = url;
             }
         }
         app.sessions
@@ -253,7 +252,7 @@ async fn optional_user(app: &AppState, jar: &CookieJar) -> Option<Session> {
         .load(jar.get(SESSION_COOKIE).map(|c| c.value()))
         .await
     {
-        Ok(Lookup::Live(s)) => Some(s),
+        Ok(Lookup::Live(s)) => Some(*s),
         _ => None,
     }
 }
@@ -502,7 +501,7 @@ pub async fn dept_services(
         .catalogue
         .services()
         .iter()
-        .filter(|s| s.routing.departments.iter().any(|d| *d == uscc))
+        .filter(|s| s.routing.departments.contains(&uscc))
         .map(|s| json!({ "code": s.code, "name": lang.pick(&s.name, &s.name_en), "version": s.version() }))
         .collect();
     Ok(Json(json!({ "department": uscc, "items": items })))

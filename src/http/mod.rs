@@ -169,9 +169,25 @@ async fn localize(req: Request, next: Next) -> Response {
     let problem = resp.extensions().get::<Problem>().cloned();
     let timed_out = resp.status() == StatusCode::SERVICE_UNAVAILABLE
         && !resp.headers().contains_key(header::CONTENT_TYPE);
+    let rerender = |p: &Problem, original: &Response| {
+        let mut fresh = if html {
+            pages::problem_page(p, lang, request_id.as_deref())
+        } else {
+            p.render(lang, request_id.as_deref())
+        };
+        // keep what the handler set besides the body (WWW-Authenticate, Set-Cookie …)
+        for (k, v) in original.headers() {
+            if k != header::CONTENT_TYPE
+                && k != header::CONTENT_LENGTH
+                && k != header::CONTENT_LANGUAGE
+            {
+                fresh.headers_mut().append(k.clone(), v.clone());
+            }
+        }
+        fresh
+    };
     let mut resp = match problem {
-        Some(p) if html => pages::problem_page(&p, lang, request_id.as_deref()),
-        Some(p) => p.render(lang, request_id.as_deref()),
+        Some(p) => rerender(&p, &resp),
         None if timed_out => AppError::Unavailable(Message::new(
             "请求处理超时，请稍后重试。",
             "The request took too long. Please try again later.",

@@ -122,7 +122,14 @@ impl Resources {
             f = f.merge(Serialized::default("redis_url", r));
         }
         for (k, v) in extra {
-            f = f.merge(Serialized::default(k, v));
+            // as the environment provider would: numbers and booleans are not strings
+            f = if let Ok(n) = v.parse::<u64>() {
+                f.merge(Serialized::default(k, n))
+            } else if let Ok(b) = v.parse::<bool>() {
+                f.merge(Serialized::default(k, b))
+            } else {
+                f.merge(Serialized::default(k, v))
+            };
         }
         Settings::from_figment(f).expect("test settings")
     }
@@ -163,6 +170,13 @@ impl Drop for Resources {
     }
 }
 
+/// Binds a loopback listener on a free port.
+pub async fn bind() -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind")
+}
+
 /// A running gateway and an HTTP client for it.
 pub struct TestApp {
     pub addr: SocketAddr,
@@ -191,8 +205,25 @@ impl TestApp {
     }
 
     async fn start(res: Resources, proxied: bool) -> TestApp {
+        let listener = bind().await;
+        Self::start_on(res, listener, proxied, &[]).await
+    }
+
+    /// Starts a gateway on an already bound listener with extra settings (`public_url`
+    /// is always the listener's address, so the CSRF origin check sees the real origin).
+    pub async fn start_on(
+        res: Resources,
+        listener: tokio::net::TcpListener,
+        proxied: bool,
+        extra: &[(&str, &str)],
+    ) -> TestApp {
+        let addr = listener.local_addr().expect("addr");
+        let public_url = format!("http://{addr}");
+        let mut overrides: Vec<(&str, &str)> = vec![("public_url", public_url.as_str())];
+        overrides.extend_from_slice(extra);
         let (mut db_proxy, mut cache_proxy) = (None, None);
-        let settings = if proxied && res.backend == Backend::PostgresRedis {
+        let (db_url, redis_url);
+        if proxied && res.backend == Backend::PostgresRedis {
             let db = url::Url::parse(res.database_url.as_deref().expect("db")).expect("url");
             let rd = url::Url::parse(res.redis_url.as_deref().expect("redis")).expect("url");
             let dp = Proxy::start(target(&db)).await;
@@ -205,14 +236,15 @@ impl TestApp {
             rd2.set_host(Some("127.0.0.1")).expect("host");
             db_proxy = Some(dp);
             cache_proxy = Some(cp);
-            res.settings_with(&[("database_url", db2.as_str()), ("redis_url", rd2.as_str())])
-        } else {
-            res.settings()
-        };
-        let app = Application::build(settings)
+            db_url = db2.to_string();
+            redis_url = rd2.to_string();
+            overrides.push(("database_url", db_url.as_str()));
+            overrides.push(("redis_url", redis_url.as_str()));
+        }
+        let settings = res.settings_with(&overrides);
+        let app = Application::build_with_listener(settings, listener)
             .await
             .expect("application builds");
-        let addr = app.local_addr();
         let state = app.state();
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(app.run_until(async move {

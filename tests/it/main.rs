@@ -2,10 +2,12 @@
 //! through their traits, and the `onewindow` binary as an operator runs it.
 
 mod harness;
+mod login;
 mod proxy;
 
 mod cache;
 mod catalogue_api;
 mod cli;
+mod identity;
 mod ops;
 mod store;
