@@ -3,6 +3,7 @@
 
 mod harness;
 mod login;
+mod oidc_provider;
 mod proxy;
 
 mod cache;
@@ -10,4 +11,5 @@ mod catalogue_api;
 mod cli;
 mod identity;
 mod ops;
+mod real_provider;
 mod store;
