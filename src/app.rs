@@ -50,6 +50,8 @@ pub struct App {
     pub staff_login: Option<RelyingParty>,
     /// Claim names to read at login.
     pub claim_names: ClaimNames,
+    /// Uploaded materials.
+    pub files: Arc<dyn crate::files::FileStore>,
 }
 
 /// The catalogue could not be loaded; every mistake is listed.
@@ -152,6 +154,10 @@ impl Application {
         );
         let (public_login, staff_login) = relying_parties(&settings)?;
         let claim_names = claim_names(&settings);
+        let files: Arc<dyn crate::files::FileStore> = Arc::new(
+            crate::files::LocalFiles::new(settings.data_dir.join("files"))
+                .context("cannot create the file store under data_dir")?,
+        );
         Ok(Application {
             listener,
             state: AppState(Arc::new(App {
@@ -163,6 +169,7 @@ impl Application {
                 public_login,
                 staff_login,
                 claim_names,
+                files,
             })),
         })
     }
@@ -195,10 +202,30 @@ impl Application {
         });
 
         let router = crate::http::router(self.state.clone());
+        let housekeeper = {
+            let state = self.state.clone();
+            let token = token.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(600));
+                loop {
+                    tokio::select! {
+                        _ = token.cancelled() => break,
+                        _ = tick.tick() => {
+                            if let Err(e) = housekeeping(&state, Utc::now()).await {
+                                tracing::warn!(error = %format!("{e:#}"), "housekeeping failed");
+                            }
+                        }
+                    }
+                }
+            })
+        };
         tracing::info!(addr = %addr, backend = self.state.store.backend(), cache = self.state.cache.backend(), "onewindow listening on http://{addr}");
         let graceful = token.clone();
-        let server = axum::serve(self.listener, router)
-            .with_graceful_shutdown(async move { graceful.cancelled().await });
+        let server = axum::serve(
+            self.listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { graceful.cancelled().await });
 
         let forced = async {
             token.cancelled().await;
@@ -212,6 +239,7 @@ impl Application {
             r = server => r.context("server error")?,
             _ = forced => tracing::warn!("grace period over: closing remaining connections"),
         }
+        housekeeper.abort();
         self.state.store.close().await;
         tracing::info!("stopped");
         Ok(())
@@ -268,6 +296,29 @@ fn claim_names(s: &Settings) -> ClaimNames {
         service_hall: s.oidc_claim_service_hall.clone(),
         hall_departments: s.oidc_claim_hall_departments.clone(),
     }
+}
+
+/// Uploads not attached to a case within this long are deleted.
+pub const UPLOAD_TTL: chrono::Duration = chrono::Duration::days(1);
+
+/// Removes stale uploads (and their files) and expired drafts; returns how many of each.
+pub async fn housekeeping(
+    state: &AppState,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<(usize, u64)> {
+    let stale = state.store.remove_stale_uploads(now - UPLOAD_TTL).await?;
+    for u in &stale {
+        state.files.delete(&u.storage_key).await?;
+    }
+    let drafts = state.store.purge_expired_drafts(now).await?;
+    if !stale.is_empty() || drafts > 0 {
+        tracing::info!(
+            uploads = stale.len(),
+            drafts,
+            "housekeeping removed stale uploads and expired drafts"
+        );
+    }
+    Ok((stale.len(), drafts))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -102,6 +102,8 @@ pub struct Settings {
     pub session_idle_secs: u64,
     /// A session ends this many seconds after login, however busy.
     pub session_absolute_secs: u64,
+    /// Drafts are deleted this many seconds after their last save.
+    pub draft_ttl_secs: u64,
     /// Mark cookies `Secure`; defaults to whether `public_url` is https.
     pub cookie_secure: Option<bool>,
 }
@@ -136,6 +138,7 @@ struct Defaults {
     oidc_claim_hall_departments: &'static str,
     session_idle_secs: u64,
     session_absolute_secs: u64,
+    draft_ttl_secs: u64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -166,6 +169,7 @@ const DEFAULTS: Defaults = Defaults {
     oidc_claim_hall_departments: "hall_departments",
     session_idle_secs: 30 * 60,
     session_absolute_secs: 12 * 3600,
+    draft_ttl_secs: 30 * 24 * 3600,
 };
 
 /// A configuration problem, naming the key.
@@ -462,6 +466,7 @@ impl Settings {
             "session_absolute_secs",
             self.session_absolute_secs.to_string(),
         );
+        line("draft_ttl_secs", self.draft_ttl_secs.to_string());
         line("cookie_secure", self.cookies_secure().to_string());
         out
     }

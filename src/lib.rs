@@ -6,11 +6,13 @@
 pub mod app;
 pub mod auth;
 pub mod cache;
+pub mod cases;
 pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod devidp;
 pub mod domain;
+pub mod files;
 pub mod http;
 pub mod store;
 pub mod telemetry;

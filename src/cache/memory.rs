@@ -126,6 +126,14 @@ impl Cache for MemoryCache {
         Ok(entry.value().counter())
     }
 
+    async fn counter(&self, key: &str) -> CacheResult<i64> {
+        Ok(self
+            .live(&self.key(key))
+            .await
+            .map(|e| e.counter())
+            .unwrap_or(0))
+    }
+
     async fn purge(&self) -> CacheResult<u64> {
         self.inner.run_pending_tasks().await;
         let n = self.inner.entry_count();

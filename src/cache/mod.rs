@@ -45,6 +45,9 @@ pub trait Cache: Send + Sync + 'static {
     /// `ttl` after it was created (a fixed window, for rate limits).
     async fn incr(&self, key: &str, ttl: Duration) -> CacheResult<i64>;
 
+    /// The current value of an `incr` counter (0 when absent or expired).
+    async fn counter(&self, key: &str) -> CacheResult<i64>;
+
     /// Removes every key under this cache's prefix; returns how many were removed.
     async fn purge(&self) -> CacheResult<u64>;
 }

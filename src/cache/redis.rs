@@ -102,6 +102,12 @@ impl Cache for RedisCache {
         Ok(n)
     }
 
+    async fn counter(&self, key: &str) -> CacheResult<i64> {
+        let mut c = self.conn.clone();
+        let v: Option<i64> = c.get(self.key(key)).await.map_err(err)?;
+        Ok(v.unwrap_or(0))
+    }
+
     async fn purge(&self) -> CacheResult<u64> {
         let mut c = self.conn.clone();
         let pattern = format!("{}*", escape_glob(&self.prefix));

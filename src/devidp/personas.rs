@@ -213,6 +213,17 @@ static PERSONAS: &[Persona] = &[
         ..BASE
     },
     Persona {
+        id: "officer-ma",
+        kind: "staff",
+        name: "马强",
+        description_zh: "人力资源和社会保障局的部门人员，审查并办结社保卡等办件。",
+        description_en: "Officer of the Human Resources and Social Security Bureau; reviews and concludes social security cases.",
+        acr: LOA_2,
+        roles: &["department_officer"],
+        department: Some("11150700MB15300034"),
+        ..BASE
+    },
+    Persona {
         id: "operator-wu",
         kind: "staff",
         name: "吴敏",

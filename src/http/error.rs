@@ -72,6 +72,18 @@ pub enum AppError {
     /// Per-field input errors.
     #[error("invalid input ({} fields)", .0.len())]
     Invalid(Vec<FieldError>),
+    /// Well-formed but cannot be processed (an Idempotency-Key reused for another request).
+    #[error("unprocessable: {}", .0.en)]
+    Unprocessable(Message),
+    /// The body is too large.
+    #[error("payload too large: {}", .0.en)]
+    PayloadTooLarge(Message),
+    /// The body's media type is not accepted.
+    #[error("unsupported media: {}", .0.en)]
+    UnsupportedMedia(Message),
+    /// Too many attempts; try later.
+    #[error("too many requests: {}", .0.en)]
+    TooManyRequests(Message),
     /// Not allowed in the current state.
     #[error("conflict: {}", .0.en)]
     Conflict(Message),
@@ -212,6 +224,30 @@ impl AppError {
                 p.errors = errors.clone();
                 p
             }
+            AppError::Unprocessable(m) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unprocessable",
+                Message::new("请求无法处理", "Unprocessable request"),
+                m.clone(),
+            ),
+            AppError::PayloadTooLarge(m) => Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload-too-large",
+                Message::new("内容过大", "Payload too large"),
+                m.clone(),
+            ),
+            AppError::UnsupportedMedia(m) => Problem::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                Message::new("不支持的文件类型", "Unsupported file type"),
+                m.clone(),
+            ),
+            AppError::TooManyRequests(m) => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too-many-requests",
+                Message::new("请求过于频繁", "Too many requests"),
+                m.clone(),
+            ),
             AppError::Conflict(m) => Problem::new(
                 StatusCode::CONFLICT,
                 "conflict",

@@ -3,6 +3,7 @@
 //! the caller's language).
 
 mod auth;
+pub mod cases;
 mod catalogue;
 pub mod error;
 mod health;
@@ -17,7 +18,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -58,6 +59,39 @@ pub fn router(state: AppState) -> Router {
             get(auth::eligibility),
         )
         .route("/services/{code}/eligibility", get(auth::eligibility_page));
+
+    let case_routes = Router::new()
+        .route("/api/v1/cases", get(cases::my_cases).post(cases::apply))
+        .route("/api/v1/cases/{case_no}", get(cases::my_case))
+        .route(
+            "/api/v1/cases/{case_no}/correction",
+            post(cases::supply_correction),
+        )
+        .route("/api/v1/cases/{case_no}/withdraw", post(cases::withdraw))
+        .route("/api/v1/cases/{case_no}/rating", post(cases::rate))
+        .route("/api/v1/uploads", post(cases::upload))
+        .route(
+            "/api/v1/drafts",
+            get(cases::list_drafts).post(cases::create_draft),
+        )
+        .route(
+            "/api/v1/drafts/{id}",
+            get(cases::get_draft)
+                .put(cases::update_draft)
+                .delete(cases::delete_draft),
+        )
+        .route("/api/v1/notifications", get(cases::notifications))
+        .route("/api/v1/public/cases/{case_no}", get(cases::public_case))
+        .route(
+            "/api/staff/v1/cases",
+            get(cases::worklist).post(cases::intake),
+        )
+        .route("/api/staff/v1/cases/{case_no}", get(cases::staff_get))
+        .route(
+            "/api/staff/v1/cases/{case_no}/transitions",
+            post(cases::staff_transition),
+        )
+        .layer(axum::extract::DefaultBodyLimit::max(52 * 1024 * 1024));
 
     let department_api = Router::new()
         .route("/api/dept/v1/whoami", get(auth::dept_whoami))
@@ -107,6 +141,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(public_api)
         .merge(identity)
+        .merge(case_routes)
         .merge(department_api)
         .merge(ops)
         .fallback(not_found)

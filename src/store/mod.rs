@@ -6,6 +6,7 @@
 //! `migrations/<backend>/`, embedded in the binary. The same behavioural tests run
 //! against both implementations.
 
+pub mod cases;
 mod postgres;
 mod sqlite;
 
@@ -21,6 +22,10 @@ pub use sqlite::SqliteStore;
 use crate::auth::identity::{AccountKind, EnterpriseRep, Identity, Role};
 use crate::config::DatabaseKind;
 use crate::domain::ids::ResidentId;
+pub use cases::{
+    CaseApplicant, CaseFilter, CaseRow, CaseWrite, DraftRow, EventRow, IdemRecord, MaterialRow,
+    NewMaterial, NoticeRow, OutboxRow, UploadRow, WriteOutcome,
+};
 
 /// A storage failure. Callers map it to a generic 500; the detail is logged once.
 #[derive(Debug, thiserror::Error)]
@@ -165,6 +170,72 @@ pub trait Store: Send + Sync + 'static {
     /// Revokes a token; false when there is no such active token.
     async fn revoke_api_token(&self, id: uuid::Uuid, now: DateTime<Utc>) -> StoreResult<bool>;
 
+    /// Inserts a new case with its first history entry, materials, outbox events and
+    /// notices, attaching the uploads, all in one transaction.
+    async fn create_case(&self, case: &CaseRow, w: CaseWrite<'_>) -> StoreResult<WriteOutcome>;
+
+    /// Writes a case's new state if its version is still `case.version` (then bumps it),
+    /// with the history entry and everything else, in one transaction.
+    async fn update_case(&self, case: &CaseRow, w: CaseWrite<'_>) -> StoreResult<WriteOutcome>;
+
+    /// A case by internal id.
+    async fn case_by_id(&self, id: uuid::Uuid) -> StoreResult<Option<CaseRow>>;
+
+    /// A case by its public number.
+    async fn case_by_no(&self, case_no: &str) -> StoreResult<Option<CaseRow>>;
+
+    /// A case's history, oldest first.
+    async fn case_events(&self, case_id: uuid::Uuid) -> StoreResult<Vec<EventRow>>;
+
+    /// A case's materials with their files.
+    async fn case_materials(&self, case_id: uuid::Uuid) -> StoreResult<Vec<MaterialRow>>;
+
+    /// Cases matching a filter, newest first, with the total count.
+    async fn list_cases(&self, filter: &CaseFilter) -> StoreResult<(Vec<CaseRow>, i64)>;
+
+    /// The outbox events of a case, in order.
+    async fn case_outbox(&self, case_id: uuid::Uuid) -> StoreResult<Vec<OutboxRow>>;
+
+    /// A remembered idempotent answer.
+    async fn idempotent(&self, scope: &str, key: &str) -> StoreResult<Option<IdemRecord>>;
+
+    /// Sets the rating once; false when the case was already rated.
+    async fn rate_case(
+        &self,
+        case_id: uuid::Uuid,
+        rating: i16,
+        comment: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// Records an upload.
+    async fn insert_upload(&self, u: &UploadRow) -> StoreResult<()>;
+
+    /// One upload.
+    async fn upload(&self, id: uuid::Uuid) -> StoreResult<Option<UploadRow>>;
+
+    /// Removes uploads never attached and older than `before`; returns them so their
+    /// files can be deleted.
+    async fn remove_stale_uploads(&self, before: DateTime<Utc>) -> StoreResult<Vec<UploadRow>>;
+
+    /// Creates or replaces a draft of its owner.
+    async fn save_draft(&self, d: &DraftRow) -> StoreResult<bool>;
+
+    /// One draft of an owner.
+    async fn draft(&self, id: uuid::Uuid, owner: uuid::Uuid) -> StoreResult<Option<DraftRow>>;
+
+    /// An owner's drafts, newest first.
+    async fn drafts(&self, owner: uuid::Uuid) -> StoreResult<Vec<DraftRow>>;
+
+    /// Deletes a draft of its owner.
+    async fn delete_draft(&self, id: uuid::Uuid, owner: uuid::Uuid) -> StoreResult<bool>;
+
+    /// Deletes expired drafts; returns how many.
+    async fn purge_expired_drafts(&self, now: DateTime<Utc>) -> StoreResult<u64>;
+
+    /// An account's notifications, newest first.
+    async fn notifications(&self, account: uuid::Uuid, limit: i64) -> StoreResult<Vec<NoticeRow>>;
+
     /// Closes the pool, waiting for connections in use.
     async fn close(&self);
 }
@@ -238,4 +309,10 @@ impl AccountRow {
 /// Splits the stored space-separated scope list.
 pub(crate) fn split_scopes(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_owned).collect()
+}
+
+/// Whether a database error is a unique-constraint violation.
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
 }

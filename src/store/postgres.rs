@@ -10,10 +10,13 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use chrono::{DateTime, Utc};
 
 use super::{
-    Account, AccountRow, ApiToken, ServiceVersion, ServiceVersionInfo, Store, StoreError,
-    StoreResult, split_scopes,
+    Account, AccountRow, ApiToken, CaseApplicant, CaseFilter, CaseRow, CaseWrite, DraftRow,
+    EventRow, IdemRecord, MaterialRow, NoticeRow, OutboxRow, ServiceVersion, ServiceVersionInfo,
+    Store, StoreError, StoreResult, UploadRow, WriteOutcome, split_scopes,
 };
+use crate::auth::identity::AccountKind;
 use crate::auth::identity::Identity;
+use crate::domain::ids::ResidentId;
 
 fn token_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<ApiToken> {
     Ok(ApiToken {
@@ -233,6 +236,382 @@ impl Store for PgStore {
         Ok(r.rows_affected() == 1)
     }
 
+    async fn create_case(&self, c: &CaseRow, w: CaseWrite<'_>) -> StoreResult<WriteOutcome> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(idem) = w.idem
+            && let Some(prior) = claim_idem(&mut tx, idem).await?
+        {
+            tx.rollback().await?;
+            return Ok(WriteOutcome::Replay(prior));
+        }
+        let r = sqlx::query(
+            "INSERT INTO cases (id, case_no, query_code, service_code, service_version, department, \
+             applicant_account, applicant_kind, applicant_name, applicant_id_number, applicant_uscc, applicant_phone, \
+             channel, intake_account, intake_hall, status, form, accepted_on, due_on, legal_due_on, pauses, \
+             concluded_on, result, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, 1, $24, $25)",
+        )
+        .bind(c.id)
+        .bind(&c.case_no)
+        .bind(&c.query_code)
+        .bind(&c.service_code)
+        .bind(&c.service_version)
+        .bind(&c.department)
+        .bind(c.applicant.account_id)
+        .bind(c.applicant.kind.code())
+        .bind(&c.applicant.name)
+        .bind(c.applicant.id_number.as_ref().map(|i| i.expose().to_owned()))
+        .bind(&c.applicant.uscc)
+        .bind(&c.applicant.phone)
+        .bind(&c.channel)
+        .bind(c.intake_account)
+        .bind(&c.intake_hall)
+        .bind(&c.status)
+        .bind(&c.form)
+        .bind(c.accepted_on)
+        .bind(c.due_on)
+        .bind(c.legal_due_on)
+        .bind(&c.pauses)
+        .bind(c.concluded_on)
+        .bind(&c.result)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .execute(&mut *tx)
+        .await;
+        match r {
+            Ok(_) => {}
+            Err(e) if super::is_unique_violation(&e) => {
+                tx.rollback().await?;
+                return Ok(WriteOutcome::Conflict);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        write_side_effects(&mut tx, c, 1, w).await?;
+        tx.commit().await?;
+        Ok(WriteOutcome::Done)
+    }
+
+    async fn update_case(&self, c: &CaseRow, w: CaseWrite<'_>) -> StoreResult<WriteOutcome> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(idem) = w.idem
+            && let Some(prior) = claim_idem(&mut tx, idem).await?
+        {
+            tx.rollback().await?;
+            return Ok(WriteOutcome::Replay(prior));
+        }
+        let r = sqlx::query(
+            "UPDATE cases SET status = $1, form = $2, accepted_on = $3, due_on = $4, legal_due_on = $5, pauses = $6, \
+             concluded_on = $7, result = $8, updated_at = $9, version = version + 1 \
+             WHERE id = $10 AND version = $11",
+        )
+        .bind(&c.status)
+        .bind(&c.form)
+        .bind(c.accepted_on)
+        .bind(c.due_on)
+        .bind(c.legal_due_on)
+        .bind(&c.pauses)
+        .bind(c.concluded_on)
+        .bind(&c.result)
+        .bind(c.updated_at)
+        .bind(c.id)
+        .bind(c.version)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(WriteOutcome::Conflict);
+        }
+        let seq: i32 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM case_events WHERE case_id = $1",
+        )
+        .bind(c.id)
+        .fetch_one(&mut *tx)
+        .await?;
+        write_side_effects(&mut tx, c, seq, w).await?;
+        tx.commit().await?;
+        Ok(WriteOutcome::Done)
+    }
+
+    async fn case_by_id(&self, id: uuid::Uuid) -> StoreResult<Option<CaseRow>> {
+        let row = sqlx::query("SELECT * FROM cases WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(case_from_row).transpose()
+    }
+
+    async fn case_by_no(&self, case_no: &str) -> StoreResult<Option<CaseRow>> {
+        let row = sqlx::query("SELECT * FROM cases WHERE case_no = $1")
+            .bind(case_no)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(case_from_row).transpose()
+    }
+
+    async fn case_events(&self, case_id: uuid::Uuid) -> StoreResult<Vec<EventRow>> {
+        let rows = sqlx::query("SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq")
+            .bind(case_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let att: serde_json::Value = r.try_get("attachments")?;
+                Ok(EventRow {
+                    seq: r.try_get::<i32, _>("seq")?,
+                    at: r.try_get("at")?,
+                    actor: r.try_get("actor")?,
+                    actor_id: r.try_get("actor_id")?,
+                    actor_name: r.try_get("actor_name")?,
+                    action: r.try_get("action")?,
+                    from_status: r.try_get("from_status")?,
+                    to_status: r.try_get("to_status")?,
+                    note: r.try_get("note")?,
+                    attachments: att,
+                })
+            })
+            .collect()
+    }
+
+    async fn case_materials(&self, case_id: uuid::Uuid) -> StoreResult<Vec<MaterialRow>> {
+        let rows = sqlx::query(
+            "SELECT m.material_id, m.upload_id, m.substituted, m.source, m.added_seq, \
+             u.file_name, u.file_type, u.size, u.sha256 \
+             FROM case_materials m LEFT JOIN uploads u ON u.id = m.upload_id \
+             WHERE m.case_id = $1 ORDER BY m.added_seq, m.ctid",
+        )
+        .bind(case_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MaterialRow {
+                    material_id: r.try_get("material_id")?,
+                    upload_id: r.try_get("upload_id")?,
+                    substituted: r.try_get::<bool, _>("substituted")?,
+                    source: r.try_get("source")?,
+                    added_seq: r.try_get::<i32, _>("added_seq")?,
+                    file_name: r.try_get("file_name")?,
+                    file_type: r.try_get("file_type")?,
+                    size: r.try_get("size")?,
+                    sha256: r.try_get("sha256")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn list_cases(&self, f: &CaseFilter) -> StoreResult<(Vec<CaseRow>, i64)> {
+        let build = |select: &str| {
+            let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(select);
+            qb.push(" WHERE 1 = 1");
+            if let Some(a) = f.applicant {
+                qb.push(" AND applicant_account = ").push_bind(a);
+            }
+            if let Some(ds) = &f.departments {
+                qb.push(" AND department IN (");
+                let mut sep = qb.separated(", ");
+                sep.push_bind("");
+                for d in ds {
+                    sep.push_bind(d.clone());
+                }
+                qb.push(")");
+            }
+            if !f.statuses.is_empty() {
+                qb.push(" AND status IN (");
+                let mut sep = qb.separated(", ");
+                for s in &f.statuses {
+                    sep.push_bind(s.clone());
+                }
+                qb.push(")");
+            }
+            if let Some(s) = &f.service {
+                qb.push(" AND service_code = ").push_bind(s.clone());
+            }
+            if let Some(d) = f.due_by {
+                qb.push(" AND due_on <= ").push_bind(d);
+            }
+            if let Some(t) = f.updated_since {
+                qb.push(" AND updated_at >= ").push_bind(t);
+            }
+            qb
+        };
+        let total: i64 = build("SELECT COUNT(*) FROM cases")
+            .build_query_scalar()
+            .fetch_one(&self.pool)
+            .await?;
+        let mut qb = build("SELECT * FROM cases");
+        qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(f.limit)
+            .push(" OFFSET ")
+            .push_bind(f.offset);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let cases = rows
+            .iter()
+            .map(case_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((cases, total))
+    }
+
+    async fn case_outbox(&self, case_id: uuid::Uuid) -> StoreResult<Vec<OutboxRow>> {
+        let rows = sqlx::query("SELECT id, case_seq, event_type, payload FROM outbox WHERE case_id = $1 ORDER BY case_seq, id")
+            .bind(case_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let payload: serde_json::Value = r.try_get("payload")?;
+                Ok(OutboxRow {
+                    id: r.try_get("id")?,
+                    case_seq: r.try_get::<i32, _>("case_seq")?,
+                    event_type: r.try_get("event_type")?,
+                    payload,
+                })
+            })
+            .collect()
+    }
+
+    async fn idempotent(&self, scope: &str, key: &str) -> StoreResult<Option<IdemRecord>> {
+        let row = sqlx::query("SELECT * FROM idempotency WHERE scope = $1 AND key = $2")
+            .bind(scope)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(idem_from_row).transpose()
+    }
+
+    async fn rate_case(
+        &self,
+        case_id: uuid::Uuid,
+        rating: i16,
+        comment: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE cases SET rating = $1, rating_comment = $2, rated_at = $3 WHERE id = $4 AND rating IS NULL",
+        )
+        .bind(rating)
+        .bind(comment)
+        .bind(at)
+        .bind(case_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn insert_upload(&self, u: &UploadRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO uploads (id, owner, file_name, file_type, size, sha256, storage_key, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(u.id)
+        .bind(u.owner)
+        .bind(&u.file_name)
+        .bind(&u.file_type)
+        .bind(u.size)
+        .bind(&u.sha256)
+        .bind(&u.storage_key)
+        .bind(u.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn upload(&self, id: uuid::Uuid) -> StoreResult<Option<UploadRow>> {
+        let row = sqlx::query("SELECT * FROM uploads WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(upload_from_row).transpose()
+    }
+
+    async fn remove_stale_uploads(&self, before: DateTime<Utc>) -> StoreResult<Vec<UploadRow>> {
+        let rows = sqlx::query(
+            "DELETE FROM uploads WHERE case_id IS NULL AND created_at < $1 RETURNING *",
+        )
+        .bind(before)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(upload_from_row).collect()
+    }
+
+    async fn save_draft(&self, d: &DraftRow) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "INSERT INTO drafts (id, account_id, service_code, form, created_at, updated_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (id) DO UPDATE SET form = excluded.form, updated_at = excluded.updated_at, \
+             expires_at = excluded.expires_at WHERE drafts.account_id = excluded.account_id \
+             AND drafts.service_code = excluded.service_code",
+        )
+        .bind(d.id)
+        .bind(d.account_id)
+        .bind(&d.service_code)
+        .bind(&d.form)
+        .bind(d.created_at)
+        .bind(d.updated_at)
+        .bind(d.expires_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn draft(&self, id: uuid::Uuid, owner: uuid::Uuid) -> StoreResult<Option<DraftRow>> {
+        let row = sqlx::query("SELECT * FROM drafts WHERE id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(owner)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(draft_from_row).transpose()
+    }
+
+    async fn drafts(&self, owner: uuid::Uuid) -> StoreResult<Vec<DraftRow>> {
+        let rows =
+            sqlx::query("SELECT * FROM drafts WHERE account_id = $1 ORDER BY updated_at DESC")
+                .bind(owner)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(draft_from_row).collect()
+    }
+
+    async fn delete_draft(&self, id: uuid::Uuid, owner: uuid::Uuid) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM drafts WHERE id = $1 AND account_id = $2")
+            .bind(id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn purge_expired_drafts(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let r = sqlx::query("DELETE FROM drafts WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn notifications(&self, account: uuid::Uuid, limit: i64) -> StoreResult<Vec<NoticeRow>> {
+        let rows = sqlx::query("SELECT * FROM notifications WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2")
+            .bind(account)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(NoticeRow {
+                    id: r.try_get("id")?,
+                    account_id: r.try_get("account_id")?,
+                    case_id: r.try_get("case_id")?,
+                    case_no: r.try_get("case_no")?,
+                    title_zh: r.try_get("title_zh")?,
+                    title_en: r.try_get("title_en")?,
+                    body_zh: r.try_get("body_zh")?,
+                    body_en: r.try_get("body_en")?,
+                    created_at: r.try_get("created_at")?,
+                    read_at: r.try_get("read_at")?,
+                })
+            })
+            .collect()
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
@@ -244,4 +623,191 @@ async fn applied_count(pool: &PgPool) -> usize {
         .await
         .map(|n| n as usize)
         .unwrap_or(0)
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
+
+/// Inserts the idempotency record; when the key was used before, returns that answer.
+async fn claim_idem(tx: &mut Tx<'_>, idem: &IdemRecord) -> StoreResult<Option<IdemRecord>> {
+    let r = sqlx::query(
+        "INSERT INTO idempotency (scope, key, request_hash, status, response, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (scope, key) DO NOTHING",
+    )
+    .bind(&idem.scope)
+    .bind(&idem.key)
+    .bind(&idem.request_hash)
+    .bind(idem.status as i16)
+    .bind(&idem.response)
+    .bind(Utc::now())
+    .execute(&mut **tx)
+    .await?;
+    if r.rows_affected() == 1 {
+        return Ok(None);
+    }
+    let row = sqlx::query("SELECT * FROM idempotency WHERE scope = $1 AND key = $2")
+        .bind(&idem.scope)
+        .bind(&idem.key)
+        .fetch_one(&mut **tx)
+        .await?;
+    idem_from_row(&row).map(Some)
+}
+
+fn idem_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<IdemRecord> {
+    let response: serde_json::Value = r.try_get("response")?;
+    Ok(IdemRecord {
+        scope: r.try_get("scope")?,
+        key: r.try_get("key")?,
+        request_hash: r.try_get("request_hash")?,
+        status: r.try_get::<i16, _>("status")? as u16,
+        response,
+    })
+}
+
+/// History entry, materials, uploads, outbox and notices of one case write.
+async fn write_side_effects(
+    tx: &mut Tx<'_>,
+    c: &CaseRow,
+    seq: i32,
+    w: CaseWrite<'_>,
+) -> StoreResult<()> {
+    let e = w.event;
+    sqlx::query(
+        "INSERT INTO case_events (case_id, seq, at, actor, actor_id, actor_name, action, from_status, to_status, note, attachments) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(c.id)
+    .bind(seq)
+    .bind(e.at)
+    .bind(&e.actor)
+    .bind(&e.actor_id)
+    .bind(&e.actor_name)
+    .bind(&e.action)
+    .bind(&e.from_status)
+    .bind(&e.to_status)
+    .bind(&e.note)
+    .bind(&e.attachments)
+    .execute(&mut **tx)
+    .await?;
+    for m in w.materials {
+        sqlx::query("INSERT INTO case_materials (case_id, material_id, upload_id, substituted, source, added_seq) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(c.id)
+            .bind(&m.material_id)
+            .bind(m.upload_id)
+            .bind(m.substituted)
+            .bind(&m.source)
+            .bind(seq)
+            .execute(&mut **tx)
+            .await?;
+        if let Some(u) = m.upload_id {
+            sqlx::query("UPDATE uploads SET case_id = $1 WHERE id = $2")
+                .bind(c.id)
+                .bind(u)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    for o in w.outbox {
+        sqlx::query("INSERT INTO outbox (id, case_id, case_seq, event_type, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(o.id)
+            .bind(c.id)
+            .bind(seq)
+            .bind(&o.event_type)
+            .bind(&o.payload)
+            .bind(e.at)
+            .execute(&mut **tx)
+            .await?;
+    }
+    for n in w.notices {
+        sqlx::query(
+            "INSERT INTO notifications (id, account_id, case_id, case_no, title_zh, title_en, body_zh, body_en, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(n.id)
+        .bind(n.account_id)
+        .bind(c.id)
+        .bind(&n.case_no)
+        .bind(&n.title_zh)
+        .bind(&n.title_en)
+        .bind(&n.body_zh)
+        .bind(&n.body_en)
+        .bind(n.created_at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+fn case_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<CaseRow> {
+    let kind: String = r.try_get("applicant_kind")?;
+    let id_number: Option<String> = r.try_get("applicant_id_number")?;
+    let form: serde_json::Value = r.try_get("form")?;
+    let pauses: serde_json::Value = r.try_get("pauses")?;
+    let id: uuid::Uuid = r.try_get("id")?;
+    Ok(CaseRow {
+        id,
+        case_no: r.try_get("case_no")?,
+        query_code: r.try_get("query_code")?,
+        service_code: r.try_get("service_code")?,
+        service_version: r.try_get("service_version")?,
+        department: r.try_get("department")?,
+        applicant: CaseApplicant {
+            account_id: r.try_get("applicant_account")?,
+            kind: AccountKind::from_code(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("case {id}: bad applicant kind")))?,
+            name: r.try_get("applicant_name")?,
+            id_number: id_number
+                .as_deref()
+                .map(|s| {
+                    ResidentId::parse(s)
+                        .map_err(|_| StoreError::Corrupt(format!("case {id}: bad id number")))
+                })
+                .transpose()?,
+            uscc: r.try_get("applicant_uscc")?,
+            phone: r.try_get("applicant_phone")?,
+        },
+        channel: r.try_get("channel")?,
+        intake_account: r.try_get("intake_account")?,
+        intake_hall: r.try_get("intake_hall")?,
+        status: r.try_get("status")?,
+        form,
+        accepted_on: r.try_get("accepted_on")?,
+        due_on: r.try_get("due_on")?,
+        legal_due_on: r.try_get("legal_due_on")?,
+        pauses,
+        concluded_on: r.try_get("concluded_on")?,
+        result: r.try_get("result")?,
+        rating: r.try_get::<Option<i16>, _>("rating")?,
+        rating_comment: r.try_get("rating_comment")?,
+        rated_at: r.try_get("rated_at")?,
+        version: r.try_get("version")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn upload_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<UploadRow> {
+    Ok(UploadRow {
+        id: r.try_get("id")?,
+        owner: r.try_get("owner")?,
+        file_name: r.try_get("file_name")?,
+        file_type: r.try_get("file_type")?,
+        size: r.try_get("size")?,
+        sha256: r.try_get("sha256")?,
+        storage_key: r.try_get("storage_key")?,
+        created_at: r.try_get("created_at")?,
+        case_id: r.try_get("case_id")?,
+    })
+}
+
+fn draft_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<DraftRow> {
+    let form: serde_json::Value = r.try_get("form")?;
+    Ok(DraftRow {
+        id: r.try_get("id")?,
+        account_id: r.try_get("account_id")?,
+        service_code: r.try_get("service_code")?,
+        form,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+        expires_at: r.try_get("expires_at")?,
+    })
 }

@@ -12,10 +12,13 @@ use sqlx::sqlite::{
 };
 
 use super::{
-    Account, AccountRow, ApiToken, ServiceVersion, ServiceVersionInfo, Store, StoreError,
-    StoreResult, split_scopes,
+    Account, AccountRow, ApiToken, CaseApplicant, CaseFilter, CaseRow, CaseWrite, DraftRow,
+    EventRow, IdemRecord, MaterialRow, NoticeRow, OutboxRow, ServiceVersion, ServiceVersionInfo,
+    Store, StoreError, StoreResult, UploadRow, WriteOutcome, split_scopes,
 };
+use crate::auth::identity::AccountKind;
 use crate::auth::identity::Identity;
+use crate::domain::ids::ResidentId;
 
 /// SQLite implementation of [`Store`].
 #[derive(Debug, Clone)]
@@ -265,6 +268,386 @@ impl Store for SqliteStore {
         Ok(r.rows_affected() == 1)
     }
 
+    async fn create_case(&self, c: &CaseRow, w: CaseWrite<'_>) -> StoreResult<WriteOutcome> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(idem) = w.idem
+            && let Some(prior) = claim_idem(&mut tx, idem).await?
+        {
+            tx.rollback().await?;
+            return Ok(WriteOutcome::Replay(prior));
+        }
+        let r = sqlx::query(
+            "INSERT INTO cases (id, case_no, query_code, service_code, service_version, department, \
+             applicant_account, applicant_kind, applicant_name, applicant_id_number, applicant_uscc, applicant_phone, \
+             channel, intake_account, intake_hall, status, form, accepted_on, due_on, legal_due_on, pauses, \
+             concluded_on, result, version, created_at, updated_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+        )
+        .bind(c.id.to_string())
+        .bind(&c.case_no)
+        .bind(&c.query_code)
+        .bind(&c.service_code)
+        .bind(&c.service_version)
+        .bind(&c.department)
+        .bind(c.applicant.account_id.map(|a| a.to_string()))
+        .bind(c.applicant.kind.code())
+        .bind(&c.applicant.name)
+        .bind(c.applicant.id_number.as_ref().map(|i| i.expose().to_owned()))
+        .bind(&c.applicant.uscc)
+        .bind(&c.applicant.phone)
+        .bind(&c.channel)
+        .bind(c.intake_account.map(|a| a.to_string()))
+        .bind(&c.intake_hall)
+        .bind(&c.status)
+        .bind(c.form.to_string())
+        .bind(c.accepted_on.map(|d| d.to_string()))
+        .bind(c.due_on.map(|d| d.to_string()))
+        .bind(c.legal_due_on.map(|d| d.to_string()))
+        .bind(c.pauses.to_string())
+        .bind(c.concluded_on.map(|d| d.to_string()))
+        .bind(&c.result)
+        .bind(c.created_at.to_rfc3339())
+        .bind(c.updated_at.to_rfc3339())
+        .execute(&mut *tx)
+        .await;
+        match r {
+            Ok(_) => {}
+            Err(e) if super::is_unique_violation(&e) => {
+                tx.rollback().await?;
+                return Ok(WriteOutcome::Conflict);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        write_side_effects(&mut tx, c, 1, w).await?;
+        tx.commit().await?;
+        Ok(WriteOutcome::Done)
+    }
+
+    async fn update_case(&self, c: &CaseRow, w: CaseWrite<'_>) -> StoreResult<WriteOutcome> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(idem) = w.idem
+            && let Some(prior) = claim_idem(&mut tx, idem).await?
+        {
+            tx.rollback().await?;
+            return Ok(WriteOutcome::Replay(prior));
+        }
+        let r = sqlx::query(
+            "UPDATE cases SET status = ?, form = ?, accepted_on = ?, due_on = ?, legal_due_on = ?, pauses = ?, \
+             concluded_on = ?, result = ?, updated_at = ?, version = version + 1 \
+             WHERE id = ? AND version = ?",
+        )
+        .bind(&c.status)
+        .bind(c.form.to_string())
+        .bind(c.accepted_on.map(|d| d.to_string()))
+        .bind(c.due_on.map(|d| d.to_string()))
+        .bind(c.legal_due_on.map(|d| d.to_string()))
+        .bind(c.pauses.to_string())
+        .bind(c.concluded_on.map(|d| d.to_string()))
+        .bind(&c.result)
+        .bind(c.updated_at.to_rfc3339())
+        .bind(c.id.to_string())
+        .bind(c.version)
+        .execute(&mut *tx)
+        .await?;
+        if r.rows_affected() != 1 {
+            tx.rollback().await?;
+            return Ok(WriteOutcome::Conflict);
+        }
+        let seq: i64 = sqlx::query_scalar(
+            "SELECT COALESCE(MAX(seq), 0) + 1 FROM case_events WHERE case_id = ?",
+        )
+        .bind(c.id.to_string())
+        .fetch_one(&mut *tx)
+        .await?;
+        write_side_effects(&mut tx, c, seq as i32, w).await?;
+        tx.commit().await?;
+        Ok(WriteOutcome::Done)
+    }
+
+    async fn case_by_id(&self, id: uuid::Uuid) -> StoreResult<Option<CaseRow>> {
+        let row = sqlx::query("SELECT * FROM cases WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(case_from_row).transpose()
+    }
+
+    async fn case_by_no(&self, case_no: &str) -> StoreResult<Option<CaseRow>> {
+        let row = sqlx::query("SELECT * FROM cases WHERE case_no = ?")
+            .bind(case_no)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(case_from_row).transpose()
+    }
+
+    async fn case_events(&self, case_id: uuid::Uuid) -> StoreResult<Vec<EventRow>> {
+        let rows = sqlx::query("SELECT * FROM case_events WHERE case_id = ? ORDER BY seq")
+            .bind(case_id.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let att: String = r.try_get("attachments")?;
+                Ok(EventRow {
+                    seq: r.try_get::<i64, _>("seq")? as i32,
+                    at: parse_time(r.try_get("at")?)?,
+                    actor: r.try_get("actor")?,
+                    actor_id: r.try_get("actor_id")?,
+                    actor_name: r.try_get("actor_name")?,
+                    action: r.try_get("action")?,
+                    from_status: r.try_get("from_status")?,
+                    to_status: r.try_get("to_status")?,
+                    note: r.try_get("note")?,
+                    attachments: json(&att)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn case_materials(&self, case_id: uuid::Uuid) -> StoreResult<Vec<MaterialRow>> {
+        let rows = sqlx::query(
+            "SELECT m.material_id, m.upload_id, m.substituted, m.source, m.added_seq, \
+             u.file_name, u.file_type, u.size, u.sha256 \
+             FROM case_materials m LEFT JOIN uploads u ON u.id = m.upload_id \
+             WHERE m.case_id = ? ORDER BY m.added_seq, m.rowid",
+        )
+        .bind(case_id.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(MaterialRow {
+                    material_id: r.try_get("material_id")?,
+                    upload_id: r
+                        .try_get::<Option<String>, _>("upload_id")?
+                        .as_deref()
+                        .map(parse_uuid)
+                        .transpose()?,
+                    substituted: r.try_get::<i64, _>("substituted")? != 0,
+                    source: r.try_get("source")?,
+                    added_seq: r.try_get::<i64, _>("added_seq")? as i32,
+                    file_name: r.try_get("file_name")?,
+                    file_type: r.try_get("file_type")?,
+                    size: r.try_get("size")?,
+                    sha256: r.try_get("sha256")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn list_cases(&self, f: &CaseFilter) -> StoreResult<(Vec<CaseRow>, i64)> {
+        let build = |select: &str| {
+            let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(select);
+            qb.push(" WHERE 1 = 1");
+            if let Some(a) = f.applicant {
+                qb.push(" AND applicant_account = ")
+                    .push_bind(a.to_string());
+            }
+            if let Some(ds) = &f.departments {
+                qb.push(" AND department IN (");
+                let mut sep = qb.separated(", ");
+                sep.push_bind("");
+                for d in ds {
+                    sep.push_bind(d.clone());
+                }
+                qb.push(")");
+            }
+            if !f.statuses.is_empty() {
+                qb.push(" AND status IN (");
+                let mut sep = qb.separated(", ");
+                for s in &f.statuses {
+                    sep.push_bind(s.clone());
+                }
+                qb.push(")");
+            }
+            if let Some(s) = &f.service {
+                qb.push(" AND service_code = ").push_bind(s.clone());
+            }
+            if let Some(d) = f.due_by {
+                qb.push(" AND due_on <= ").push_bind(d.to_string());
+            }
+            if let Some(t) = f.updated_since {
+                qb.push(" AND updated_at >= ").push_bind(t.to_rfc3339());
+            }
+            qb
+        };
+        let total: i64 = build("SELECT COUNT(*) FROM cases")
+            .build_query_scalar()
+            .fetch_one(&self.pool)
+            .await?;
+        let mut qb = build("SELECT * FROM cases");
+        qb.push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(f.limit)
+            .push(" OFFSET ")
+            .push_bind(f.offset);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        let cases = rows
+            .iter()
+            .map(case_from_row)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((cases, total))
+    }
+
+    async fn case_outbox(&self, case_id: uuid::Uuid) -> StoreResult<Vec<OutboxRow>> {
+        let rows = sqlx::query("SELECT id, case_seq, event_type, payload FROM outbox WHERE case_id = ? ORDER BY case_seq, id")
+            .bind(case_id.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let payload: String = r.try_get("payload")?;
+                Ok(OutboxRow {
+                    id: parse_uuid(r.try_get("id")?)?,
+                    case_seq: r.try_get::<i64, _>("case_seq")? as i32,
+                    event_type: r.try_get("event_type")?,
+                    payload: json(&payload)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn idempotent(&self, scope: &str, key: &str) -> StoreResult<Option<IdemRecord>> {
+        let row = sqlx::query("SELECT * FROM idempotency WHERE scope = ? AND key = ?")
+            .bind(scope)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(idem_from_row).transpose()
+    }
+
+    async fn rate_case(
+        &self,
+        case_id: uuid::Uuid,
+        rating: i16,
+        comment: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE cases SET rating = ?, rating_comment = ?, rated_at = ? WHERE id = ? AND rating IS NULL",
+        )
+        .bind(i64::from(rating))
+        .bind(comment)
+        .bind(at.to_rfc3339())
+        .bind(case_id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn insert_upload(&self, u: &UploadRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO uploads (id, owner, file_name, file_type, size, sha256, storage_key, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(u.id.to_string())
+        .bind(u.owner.to_string())
+        .bind(&u.file_name)
+        .bind(&u.file_type)
+        .bind(u.size)
+        .bind(&u.sha256)
+        .bind(&u.storage_key)
+        .bind(u.created_at.to_rfc3339())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn upload(&self, id: uuid::Uuid) -> StoreResult<Option<UploadRow>> {
+        let row = sqlx::query("SELECT * FROM uploads WHERE id = ?")
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(upload_from_row).transpose()
+    }
+
+    async fn remove_stale_uploads(&self, before: DateTime<Utc>) -> StoreResult<Vec<UploadRow>> {
+        let rows =
+            sqlx::query("DELETE FROM uploads WHERE case_id IS NULL AND created_at < ? RETURNING *")
+                .bind(before.to_rfc3339())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(upload_from_row).collect()
+    }
+
+    async fn save_draft(&self, d: &DraftRow) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "INSERT INTO drafts (id, account_id, service_code, form, created_at, updated_at, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (id) DO UPDATE SET form = excluded.form, updated_at = excluded.updated_at, \
+             expires_at = excluded.expires_at WHERE drafts.account_id = excluded.account_id \
+             AND drafts.service_code = excluded.service_code",
+        )
+        .bind(d.id.to_string())
+        .bind(d.account_id.to_string())
+        .bind(&d.service_code)
+        .bind(d.form.to_string())
+        .bind(d.created_at.to_rfc3339())
+        .bind(d.updated_at.to_rfc3339())
+        .bind(d.expires_at.to_rfc3339())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn draft(&self, id: uuid::Uuid, owner: uuid::Uuid) -> StoreResult<Option<DraftRow>> {
+        let row = sqlx::query("SELECT * FROM drafts WHERE id = ? AND account_id = ?")
+            .bind(id.to_string())
+            .bind(owner.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(draft_from_row).transpose()
+    }
+
+    async fn drafts(&self, owner: uuid::Uuid) -> StoreResult<Vec<DraftRow>> {
+        let rows =
+            sqlx::query("SELECT * FROM drafts WHERE account_id = ? ORDER BY updated_at DESC")
+                .bind(owner.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(draft_from_row).collect()
+    }
+
+    async fn delete_draft(&self, id: uuid::Uuid, owner: uuid::Uuid) -> StoreResult<bool> {
+        let r = sqlx::query("DELETE FROM drafts WHERE id = ? AND account_id = ?")
+            .bind(id.to_string())
+            .bind(owner.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn purge_expired_drafts(&self, now: DateTime<Utc>) -> StoreResult<u64> {
+        let r = sqlx::query("DELETE FROM drafts WHERE expires_at < ?")
+            .bind(now.to_rfc3339())
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected())
+    }
+
+    async fn notifications(&self, account: uuid::Uuid, limit: i64) -> StoreResult<Vec<NoticeRow>> {
+        let rows = sqlx::query("SELECT * FROM notifications WHERE account_id = ? ORDER BY created_at DESC, id DESC LIMIT ?")
+            .bind(account.to_string())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(NoticeRow {
+                    id: parse_uuid(r.try_get("id")?)?,
+                    account_id: parse_uuid(r.try_get("account_id")?)?,
+                    case_id: parse_uuid(r.try_get("case_id")?)?,
+                    case_no: r.try_get("case_no")?,
+                    title_zh: r.try_get("title_zh")?,
+                    title_en: r.try_get("title_en")?,
+                    body_zh: r.try_get("body_zh")?,
+                    body_en: r.try_get("body_en")?,
+                    created_at: parse_time(r.try_get("created_at")?)?,
+                    read_at: opt_time(r.try_get("read_at")?)?,
+                })
+            })
+            .collect()
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
@@ -276,4 +659,215 @@ async fn applied_count(pool: &SqlitePool) -> usize {
         .await
         .map(|n| n as usize)
         .unwrap_or(0)
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Sqlite>;
+
+fn json(s: &str) -> StoreResult<serde_json::Value> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("bad JSON: {e}")))
+}
+
+fn opt_date(s: Option<String>) -> StoreResult<Option<chrono::NaiveDate>> {
+    s.map(|d| {
+        chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+            .map_err(|e| StoreError::Corrupt(format!("bad date {d:?}: {e}")))
+    })
+    .transpose()
+}
+
+/// Inserts the idempotency record; when the key was used before, returns that answer.
+async fn claim_idem(tx: &mut Tx<'_>, idem: &IdemRecord) -> StoreResult<Option<IdemRecord>> {
+    let r = sqlx::query(
+        "INSERT INTO idempotency (scope, key, request_hash, status, response, created_at) \
+         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (scope, key) DO NOTHING",
+    )
+    .bind(&idem.scope)
+    .bind(&idem.key)
+    .bind(&idem.request_hash)
+    .bind(i64::from(idem.status))
+    .bind(idem.response.to_string())
+    .bind(Utc::now().to_rfc3339())
+    .execute(&mut **tx)
+    .await?;
+    if r.rows_affected() == 1 {
+        return Ok(None);
+    }
+    let row = sqlx::query("SELECT * FROM idempotency WHERE scope = ? AND key = ?")
+        .bind(&idem.scope)
+        .bind(&idem.key)
+        .fetch_one(&mut **tx)
+        .await?;
+    idem_from_row(&row).map(Some)
+}
+
+fn idem_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<IdemRecord> {
+    let response: String = r.try_get("response")?;
+    Ok(IdemRecord {
+        scope: r.try_get("scope")?,
+        key: r.try_get("key")?,
+        request_hash: r.try_get("request_hash")?,
+        status: r.try_get::<i64, _>("status")? as u16,
+        response: json(&response)?,
+    })
+}
+
+/// History entry, materials, uploads, outbox and notices of one case write.
+async fn write_side_effects(
+    tx: &mut Tx<'_>,
+    c: &CaseRow,
+    seq: i32,
+    w: CaseWrite<'_>,
+) -> StoreResult<()> {
+    let e = w.event;
+    sqlx::query(
+        "INSERT INTO case_events (case_id, seq, at, actor, actor_id, actor_name, action, from_status, to_status, note, attachments) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(c.id.to_string())
+    .bind(i64::from(seq))
+    .bind(e.at.to_rfc3339())
+    .bind(&e.actor)
+    .bind(&e.actor_id)
+    .bind(&e.actor_name)
+    .bind(&e.action)
+    .bind(&e.from_status)
+    .bind(&e.to_status)
+    .bind(&e.note)
+    .bind(e.attachments.to_string())
+    .execute(&mut **tx)
+    .await?;
+    for m in w.materials {
+        sqlx::query("INSERT INTO case_materials (case_id, material_id, upload_id, substituted, source, added_seq) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(c.id.to_string())
+            .bind(&m.material_id)
+            .bind(m.upload_id.map(|u| u.to_string()))
+            .bind(i64::from(m.substituted))
+            .bind(&m.source)
+            .bind(i64::from(seq))
+            .execute(&mut **tx)
+            .await?;
+        if let Some(u) = m.upload_id {
+            sqlx::query("UPDATE uploads SET case_id = ? WHERE id = ?")
+                .bind(c.id.to_string())
+                .bind(u.to_string())
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    for o in w.outbox {
+        sqlx::query("INSERT INTO outbox (id, case_id, case_seq, event_type, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(o.id.to_string())
+            .bind(c.id.to_string())
+            .bind(i64::from(seq))
+            .bind(&o.event_type)
+            .bind(o.payload.to_string())
+            .bind(e.at.to_rfc3339())
+            .execute(&mut **tx)
+            .await?;
+    }
+    for n in w.notices {
+        sqlx::query(
+            "INSERT INTO notifications (id, account_id, case_id, case_no, title_zh, title_en, body_zh, body_en, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(n.id.to_string())
+        .bind(n.account_id.to_string())
+        .bind(c.id.to_string())
+        .bind(&n.case_no)
+        .bind(&n.title_zh)
+        .bind(&n.title_en)
+        .bind(&n.body_zh)
+        .bind(&n.body_en)
+        .bind(n.created_at.to_rfc3339())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+fn case_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<CaseRow> {
+    let kind: String = r.try_get("applicant_kind")?;
+    let id_number: Option<String> = r.try_get("applicant_id_number")?;
+    let form: String = r.try_get("form")?;
+    let pauses: String = r.try_get("pauses")?;
+    let id = parse_uuid(r.try_get("id")?)?;
+    Ok(CaseRow {
+        id,
+        case_no: r.try_get("case_no")?,
+        query_code: r.try_get("query_code")?,
+        service_code: r.try_get("service_code")?,
+        service_version: r.try_get("service_version")?,
+        department: r.try_get("department")?,
+        applicant: CaseApplicant {
+            account_id: r
+                .try_get::<Option<String>, _>("applicant_account")?
+                .as_deref()
+                .map(parse_uuid)
+                .transpose()?,
+            kind: AccountKind::from_code(&kind)
+                .ok_or_else(|| StoreError::Corrupt(format!("case {id}: bad applicant kind")))?,
+            name: r.try_get("applicant_name")?,
+            id_number: id_number
+                .as_deref()
+                .map(|s| {
+                    ResidentId::parse(s)
+                        .map_err(|_| StoreError::Corrupt(format!("case {id}: bad id number")))
+                })
+                .transpose()?,
+            uscc: r.try_get("applicant_uscc")?,
+            phone: r.try_get("applicant_phone")?,
+        },
+        channel: r.try_get("channel")?,
+        intake_account: r
+            .try_get::<Option<String>, _>("intake_account")?
+            .as_deref()
+            .map(parse_uuid)
+            .transpose()?,
+        intake_hall: r.try_get("intake_hall")?,
+        status: r.try_get("status")?,
+        form: json(&form)?,
+        accepted_on: opt_date(r.try_get("accepted_on")?)?,
+        due_on: opt_date(r.try_get("due_on")?)?,
+        legal_due_on: opt_date(r.try_get("legal_due_on")?)?,
+        pauses: json(&pauses)?,
+        concluded_on: opt_date(r.try_get("concluded_on")?)?,
+        result: r.try_get("result")?,
+        rating: r.try_get::<Option<i64>, _>("rating")?.map(|x| x as i16),
+        rating_comment: r.try_get("rating_comment")?,
+        rated_at: opt_time(r.try_get("rated_at")?)?,
+        version: r.try_get("version")?,
+        created_at: parse_time(r.try_get("created_at")?)?,
+        updated_at: parse_time(r.try_get("updated_at")?)?,
+    })
+}
+
+fn upload_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<UploadRow> {
+    Ok(UploadRow {
+        id: parse_uuid(r.try_get("id")?)?,
+        owner: parse_uuid(r.try_get("owner")?)?,
+        file_name: r.try_get("file_name")?,
+        file_type: r.try_get("file_type")?,
+        size: r.try_get("size")?,
+        sha256: r.try_get("sha256")?,
+        storage_key: r.try_get("storage_key")?,
+        created_at: parse_time(r.try_get("created_at")?)?,
+        case_id: r
+            .try_get::<Option<String>, _>("case_id")?
+            .as_deref()
+            .map(parse_uuid)
+            .transpose()?,
+    })
+}
+
+fn draft_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<DraftRow> {
+    let form: String = r.try_get("form")?;
+    Ok(DraftRow {
+        id: parse_uuid(r.try_get("id")?)?,
+        account_id: parse_uuid(r.try_get("account_id")?)?,
+        service_code: r.try_get("service_code")?,
+        form: json(&form)?,
+        created_at: parse_time(r.try_get("created_at")?)?,
+        updated_at: parse_time(r.try_get("updated_at")?)?,
+        expires_at: parse_time(r.try_get("expires_at")?)?,
+    })
 }

@@ -7,6 +7,7 @@ mod oidc_provider;
 mod proxy;
 
 mod cache;
+mod cases;
 mod catalogue_api;
 mod cli;
 mod identity;
