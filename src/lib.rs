@@ -12,6 +12,7 @@ pub mod config;
 pub mod demo;
 pub mod devidp;
 pub mod domain;
+pub mod exchange;
 pub mod files;
 pub mod http;
 pub mod store;
