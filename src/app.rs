@@ -52,6 +52,8 @@ pub struct App {
     pub claim_names: ClaimNames,
     /// Uploaded materials.
     pub files: Arc<dyn crate::files::FileStore>,
+    /// Working days: the built-in calendar plus any configured years.
+    pub calendar: crate::domain::calendar::HolidayCalendar,
 }
 
 /// The catalogue could not be loaded; every mistake is listed.
@@ -154,6 +156,7 @@ impl Application {
         );
         let (public_login, staff_login) = relying_parties(&settings)?;
         let claim_names = claim_names(&settings);
+        let calendar = load_calendar(&settings)?;
         let files: Arc<dyn crate::files::FileStore> = Arc::new(
             crate::files::LocalFiles::new(settings.data_dir.join("files"))
                 .context("cannot create the file store under data_dir")?,
@@ -170,6 +173,7 @@ impl Application {
                 staff_login,
                 claim_names,
                 files,
+                calendar,
             })),
         })
     }
@@ -296,6 +300,31 @@ fn claim_names(s: &Settings) -> ClaimNames {
         service_hall: s.oidc_claim_service_hall.clone(),
         hall_departments: s.oidc_claim_hall_departments.clone(),
     }
+}
+
+/// The built-in holiday calendar merged with the configured file, with a loud warning
+/// for a missing current or next year (deadlines in it cannot be computed).
+pub fn load_calendar(
+    settings: &Settings,
+) -> anyhow::Result<crate::domain::calendar::HolidayCalendar> {
+    use crate::domain::calendar::HolidayCalendar;
+    let mut cal = HolidayCalendar::builtin().clone();
+    if let Some(path) = &settings.holidays_file {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read holidays_file {}", path.display()))?;
+        let extra = HolidayCalendar::from_json(&text)
+            .map_err(|e| anyhow::anyhow!("holidays_file {}: {e}", path.display()))?;
+        cal = cal.merged(&extra);
+    }
+    let year = chrono::Datelike::year(&crate::cases::today());
+    let missing = cal.missing_years(year, year + 1);
+    if !missing.is_empty() {
+        tracing::warn!(
+            ?missing,
+            "the holiday calendar lacks these years: due dates falling in them cannot be computed; load the State Council's notice with holidays_file"
+        );
+    }
+    Ok(cal)
 }
 
 /// Uploads not attached to a case within this long are deleted.

@@ -434,12 +434,12 @@ fn pauses_json(p: &[Pause]) -> Value {
 /// Due dates from the acceptance date and pauses. A year missing from the holiday
 /// calendar is a loud warning and an unknown date, never a guess.
 fn due_dates(
+    cal: &HolidayCalendar,
     service: &Service,
     accepted: NaiveDate,
     pauses: &[Pause],
     today: NaiveDate,
 ) -> (Option<NaiveDate>, Option<NaiveDate>) {
-    let cal = HolidayCalendar::builtin();
     let one = |limit| match deadline::due_date(cal, accepted, limit, pauses, today) {
         Ok(d) => Some(d),
         Err(e) => {
@@ -539,7 +539,7 @@ pub async fn step(
             if leaving_pause && let Some(open) = pauses.iter_mut().rev().find(|p| p.to.is_none()) {
                 open.to = Some(today);
             }
-            let (due, legal) = due_dates(service, accepted, &pauses, today);
+            let (due, legal) = due_dates(&app.calendar, service, accepted, &pauses, today);
             next.due_on = due;
             next.legal_due_on = legal;
         }
@@ -619,11 +619,10 @@ pub fn not_found(case_no: &str) -> AppError {
 }
 
 /// Deadline facts for display.
-pub fn deadline_view(c: &CaseRow, lang: Lang) -> Value {
+pub fn deadline_view(cal: &HolidayCalendar, c: &CaseRow, lang: Lang) -> Value {
     let Some(due) = c.due_on else {
         return json!({ "state": Value::Null, "due_on": Value::Null });
     };
-    let cal = HolidayCalendar::builtin();
     let today = today();
     let paused = CaseStatus::from_code(&c.status).is_some_and(CaseStatus::clock_paused);
     let state = deadline::state(
@@ -744,7 +743,7 @@ pub async fn full_view(
         },
         "submitted_at": c.created_at,
         "accepted_on": c.accepted_on,
-        "deadline": deadline_view(c, lang),
+        "deadline": deadline_view(&app.calendar, c, lang),
         "concluded_on": c.concluded_on,
         "result": c.result,
         "asked_of_applicant": asked,
@@ -771,7 +770,7 @@ pub fn summary(app: &AppState, c: &CaseRow, lang: Lang) -> Value {
         "status": status_view(&c.status, lang),
         "channel": c.channel,
         "submitted_at": c.created_at,
-        "deadline": deadline_view(c, lang),
+        "deadline": deadline_view(&app.calendar, c, lang),
         "updated_at": c.updated_at,
     })
 }

@@ -102,6 +102,9 @@ pub struct Settings {
     pub session_idle_secs: u64,
     /// A session ends this many seconds after login, however busy.
     pub session_absolute_secs: u64,
+    /// A holiday calendar file (same format as the built-in one) with further years;
+    /// its years are added to, or replace, the built-in 2018–2026 calendar.
+    pub holidays_file: Option<PathBuf>,
     /// Drafts are deleted this many seconds after their last save.
     pub draft_ttl_secs: u64,
     /// Mark cookies `Secure`; defaults to whether `public_url` is https.
@@ -465,6 +468,14 @@ impl Settings {
         line(
             "session_absolute_secs",
             self.session_absolute_secs.to_string(),
+        );
+        line(
+            "holidays_file",
+            q(&self
+                .holidays_file
+                .as_deref()
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default()),
         );
         line("draft_ttl_secs", self.draft_ttl_secs.to_string());
         line("cookie_secure", self.cookies_secure().to_string());

@@ -716,7 +716,7 @@ pub async fn public_case(
         "department": app.catalogue.department(&c.department).map(|d| lang.pick(&d.name, &d.name_en).to_owned()),
         "status": status.map(|s| { let (zh, en) = s.labels(); json!({ "code": s.code(), "label": lang.pick(zh, en) }) }),
         "submitted_at": c.created_at,
-        "deadline": cases::deadline_view(&c, lang),
+        "deadline": cases::deadline_view(&app.calendar, &c, lang),
         "result": c.result,
         "timeline": cases::timeline(&events, lang, false),
     }))

@@ -146,3 +146,39 @@ async fn definition_versions_are_recorded_once_across_restarts(b: Backend) {
     app.get_json("/api/v1/services/NOPE/versions", None, 404)
         .await;
 }
+
+/// Further years of the holiday calendar come from a file; a broken file stops the start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn further_holiday_years_load_from_a_file() {
+    use crate::harness::Resources;
+    let res = Resources::new(Backend::SqliteMemory)
+        .await
+        .expect("resources");
+    let file = res.tmp.path().join("holidays-2030.json");
+    std::fs::write(
+        &file,
+        r#"{"years": {"2030": {"holidays": [{"date": "2030-01-01", "name": "New Year's Day"}], "makeup_workdays": []}}}"#,
+    )
+    .expect("write");
+    let path = file.to_string_lossy().into_owned();
+    let settings = res.settings_with(&[("holidays_file", path.as_str())]);
+    let app = onewindow::app::Application::build(settings)
+        .await
+        .expect("builds");
+    let cal = &app.state().calendar;
+    assert!(cal.covers(2030) && cal.covers(2026), "built-in years stay");
+    let new_year = chrono::NaiveDate::from_ymd_opt(2030, 1, 1).expect("date");
+    assert_eq!(cal.is_working_day(new_year), Ok(false));
+
+    std::fs::write(
+        &file,
+        r#"{"years": {"2030": {"holidays": [{"date": "2031-01-01", "name": "x"}]}}}"#,
+    )
+    .expect("write");
+    let settings = res.settings_with(&[("holidays_file", path.as_str())]);
+    let err = onewindow::app::Application::build(settings)
+        .await
+        .err()
+        .expect("refused");
+    assert!(format!("{err:#}").contains("holidays-2030.json"), "{err:#}");
+}
