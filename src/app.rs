@@ -54,6 +54,8 @@ pub struct App {
     pub files: Arc<dyn crate::files::FileStore>,
     /// Working days: the built-in calendar plus any configured years.
     pub calendar: crate::domain::calendar::HolidayCalendar,
+    /// Notification mail, when SMTP is configured.
+    pub mailer: Option<crate::notify::Mailer>,
 }
 
 /// The catalogue could not be loaded; every mistake is listed.
@@ -157,6 +159,7 @@ impl Application {
         let (public_login, staff_login) = relying_parties(&settings)?;
         let claim_names = claim_names(&settings);
         let calendar = load_calendar(&settings)?;
+        let mailer = crate::notify::Mailer::from_settings(&settings)?;
         let files: Arc<dyn crate::files::FileStore> = Arc::new(
             crate::files::LocalFiles::new(settings.data_dir.join("files"))
                 .context("cannot create the file store under data_dir")?,
@@ -174,6 +177,7 @@ impl Application {
                 claim_names,
                 files,
                 calendar,
+                mailer,
             })),
         })
     }
@@ -290,6 +294,7 @@ fn claim_names(s: &Settings) -> ClaimNames {
         name: s.oidc_claim_name.clone(),
         id_number: s.oidc_claim_id_number.clone(),
         phone: s.oidc_claim_phone.clone(),
+        email: s.oidc_claim_email.clone(),
         assurance: s.oidc_claim_assurance.clone(),
         acr_levels: s.acr_levels(),
         uscc: s.oidc_claim_uscc.clone(),

@@ -380,6 +380,7 @@ pub async fn lodge(app: &AppState, a: NewApplication<'_>) -> Result<(StatusCode,
         };
         match app.store.create_case(&c, w).await? {
             WriteOutcome::Done => {
+                crate::notify::dispatch(app, notices);
                 metrics::counter!("onewindow_cases_lodged_total", "channel" => a.channel)
                     .increment(1);
                 tracing::info!(case_no = %c.case_no, service = %c.service_code, channel = a.channel, "case lodged");
@@ -592,6 +593,7 @@ pub async fn step(
         };
         match app.store.update_case(&next, w).await? {
             WriteOutcome::Done => {
+                crate::notify::dispatch(app, notices);
                 tracing::info!(case_no = %next.case_no, action = req.action.code(), to = to.code(), "case step");
                 return Ok((StatusCode::OK, response));
             }

@@ -79,6 +79,8 @@ pub struct Settings {
     pub oidc_claim_id_number: String,
     /// Claim holding the phone number.
     pub oidc_claim_phone: String,
+    /// Claim holding the email address (for notifications).
+    pub oidc_claim_email: String,
     /// Claim holding the assurance level (`acr`, or a provider's own claim).
     pub oidc_claim_assurance: String,
     /// How claim values map to assurance levels 1–3: `value=level,…`. A value that is
@@ -105,6 +107,11 @@ pub struct Settings {
     /// A holiday calendar file (same format as the built-in one) with further years;
     /// its years are added to, or replace, the built-in 2018–2026 calendar.
     pub holidays_file: Option<PathBuf>,
+    /// SMTP relay for notification mail (`smtp://host:25`, `smtp://user:pass@host:587`);
+    /// no mail is sent when unset.
+    pub smtp_url: Option<SecretString>,
+    /// Sender of notification mail.
+    pub mail_from: String,
     /// Drafts are deleted this many seconds after their last save.
     pub draft_ttl_secs: u64,
     /// Mark cookies `Secure`; defaults to whether `public_url` is https.
@@ -130,6 +137,8 @@ struct Defaults {
     oidc_claim_name: &'static str,
     oidc_claim_id_number: &'static str,
     oidc_claim_phone: &'static str,
+    oidc_claim_email: &'static str,
+    mail_from: &'static str,
     oidc_claim_assurance: &'static str,
     oidc_acr_levels: &'static str,
     oidc_claim_uscc: &'static str,
@@ -161,6 +170,8 @@ const DEFAULTS: Defaults = Defaults {
     oidc_claim_name: "name",
     oidc_claim_id_number: "id_number",
     oidc_claim_phone: "phone_number",
+    oidc_claim_email: "email",
+    mail_from: "呼伦贝尔市一网通办 <noreply@zwfw.example.gov.cn>",
     oidc_claim_assurance: "acr",
     oidc_acr_levels: "urn:onewindow:loa:1=1,urn:onewindow:loa:2=2,urn:onewindow:loa:3=3",
     oidc_claim_uscc: "uscc",
@@ -317,6 +328,21 @@ impl Settings {
                 "staff login needs oidc_staff_issuer or oidc_issuer".into(),
             );
         }
+        if let Some(u) = &self.smtp_url {
+            let u = u.expose_secret();
+            if !(u.starts_with("smtp://") || u.starts_with("smtps://")) {
+                return bad("smtp_url", "must start with smtp:// or smtps://".into());
+            }
+        }
+        if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
+            return bad(
+                "mail_from",
+                format!(
+                    "{:?} is not a mailbox like 名称 <user@example.gov.cn>",
+                    self.mail_from
+                ),
+            );
+        }
         if let Err(why) = parse_acr_levels(&self.oidc_acr_levels) {
             return bad("oidc_acr_levels", why);
         }
@@ -443,6 +469,7 @@ impl Settings {
             ("oidc_claim_name", &self.oidc_claim_name),
             ("oidc_claim_id_number", &self.oidc_claim_id_number),
             ("oidc_claim_phone", &self.oidc_claim_phone),
+            ("oidc_claim_email", &self.oidc_claim_email),
             ("oidc_claim_assurance", &self.oidc_claim_assurance),
             ("oidc_acr_levels", &self.oidc_acr_levels),
             ("oidc_claim_uscc", &self.oidc_claim_uscc),
@@ -477,6 +504,14 @@ impl Settings {
                 .map(|p| p.to_string_lossy().into_owned())
                 .unwrap_or_default()),
         );
+        line(
+            "smtp_url",
+            self.smtp_url
+                .as_ref()
+                .map(|u| q(&redact_url(u.expose_secret())))
+                .unwrap_or_else(|| "\"\" # no mail".into()),
+        );
+        line("mail_from", q(&self.mail_from));
         line("draft_ttl_secs", self.draft_ttl_secs.to_string());
         line("cookie_secure", self.cookies_secure().to_string());
         out

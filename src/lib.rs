@@ -15,5 +15,6 @@ pub mod domain;
 pub mod exchange;
 pub mod files;
 pub mod http;
+pub mod notify;
 pub mod store;
 pub mod telemetry;

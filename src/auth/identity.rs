@@ -115,6 +115,8 @@ pub struct Identity {
     pub id_number: Option<ResidentId>,
     /// Phone number.
     pub phone: Option<String>,
+    /// Email address, for notifications.
+    pub email: Option<String>,
     /// Identity assurance level, 1–3 (0 when the provider says nothing usable).
     pub assurance: u8,
     /// The represented enterprise.
@@ -132,6 +134,8 @@ pub struct ClaimNames {
     pub id_number: String,
     /// Phone claim.
     pub phone: String,
+    /// Email claim.
+    pub email: String,
     /// Assurance claim.
     pub assurance: String,
     /// value → level table for the assurance claim.
@@ -227,6 +231,13 @@ pub fn identity_from_claims(
         None => None,
     };
     let phone = string(claims, &names.phone);
+    // Only a plausible address is kept; anything else is dropped, not an error.
+    let email = string(claims, &names.email).filter(|e| {
+        e.len() <= 254
+            && e.split_once('@')
+                .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+            && !e.contains(char::is_whitespace)
+    });
     let assurance = assurance_level(
         string(claims, &names.assurance).as_deref(),
         &names.acr_levels,
@@ -266,6 +277,7 @@ pub fn identity_from_claims(
                 name,
                 id_number,
                 phone,
+                email,
                 assurance,
                 enterprise,
                 roles,
@@ -316,6 +328,7 @@ pub fn identity_from_claims(
                 name,
                 id_number,
                 phone,
+                email,
                 assurance,
                 enterprise: None,
                 roles,
@@ -348,6 +361,7 @@ mod tests {
             name: "name".into(),
             id_number: "id_number".into(),
             phone: "phone_number".into(),
+            email: "email".into(),
             assurance: "acr".into(),
             acr_levels: vec![("urn:onewindow:loa:2".into(), 2)],
             uscc: "uscc".into(),

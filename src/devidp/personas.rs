@@ -36,6 +36,8 @@ pub struct Persona {
     pub id_number: Option<&'static str>,
     /// Mobile number, claim `phone_number`.
     pub phone_number: Option<&'static str>,
+    /// `email` (made-up addresses under example domains).
+    pub email: Option<&'static str>,
     /// Enterprise USCC, claim `uscc`.
     pub uscc: Option<&'static str>,
     /// Enterprise name, claim `enterprise_name`.
@@ -77,6 +79,7 @@ impl Persona {
         put("acr", Some(self.acr));
         put("id_number", self.id_number);
         put("phone_number", self.phone_number);
+        put("email", self.email);
         put("uscc", self.uscc);
         put("enterprise_name", self.enterprise_name);
         put("enterprise_role", self.enterprise_role);
@@ -125,6 +128,7 @@ const BASE: Persona = Persona {
     acr: LOA_2,
     id_number: None,
     phone_number: None,
+    email: None,
     uscc: None,
     enterprise_name: None,
     enterprise_role: None,
@@ -147,6 +151,7 @@ static PERSONAS: &[Persona] = &[
         acr: LOA_2,
         id_number: Some("150702198506123025"),
         phone_number: Some("13800000001"),
+        email: Some("wang.xiaoming@example.cn"),
         ..BASE
     },
     Persona {
@@ -158,6 +163,7 @@ static PERSONAS: &[Persona] = &[
         acr: LOA_3,
         id_number: Some("150702199203151541"),
         phone_number: Some("13800000002"),
+        email: Some("li.fang@example.cn"),
         ..BASE
     },
     Persona {
@@ -169,6 +175,7 @@ static PERSONAS: &[Persona] = &[
         acr: LOA_1,
         id_number: Some("150721197809234018"),
         phone_number: Some("13800000003"),
+        email: Some("zhao.qiang@example.cn"),
         ..BASE
     },
     Persona {
@@ -180,6 +187,7 @@ static PERSONAS: &[Persona] = &[
         acr: LOA_2,
         id_number: Some("150702200108081229"),
         phone_number: Some("13800000004"),
+        email: Some("chen.jing@caoyuan-dairy.example.cn"),
         uscc: Some("91150700MA0N2C3D40"),
         enterprise_name: Some("呼伦贝尔草原乳业有限公司"),
         enterprise_role: Some("legal_representative"),

@@ -297,7 +297,7 @@ impl KeyRing {
             .iter()
             .filter(|k| k.kid != current.kid && k.is_active(now))
             .collect();
-        others.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        others.sort_by_key(|k| std::cmp::Reverse(k.created_at));
         let mut out = Vec::with_capacity(others.len() + 1);
         out.push(current);
         out.extend(others);
@@ -757,6 +757,9 @@ mod tests {
         let ring = KeyRing::new(vec![key]).expect("ring");
         let jwks = ring.jwks(t0());
         assert_eq!(jwks["keys"][0]["x"], WORKED_X);
+        assert_eq!(jwks["keys"][0]["kid"], WORKED_KID);
+        let generated_style = kid_for(&ring.current().key.verifying_key());
+        assert_eq!(generated_style, WORKED_KID, "the kid generate() would give");
         let h = ring.sign(WORKED_ID, WORKED_TS, WORKED_BODY.as_bytes());
         assert_eq!(header(&h, HEADER_SIGNATURE), WORKED_SIGNATURE);
         assert_eq!(
@@ -773,11 +776,13 @@ mod tests {
         );
     }
 
-    const WORKED_KID: &str = "ow-example";
-    const WORKED_SECRET: &str = "";
-    const WORKED_X: &str = "";
-    const WORKED_ID: &str = "";
-    const WORKED_TS: i64 = 0;
-    const WORKED_BODY: &str = "";
-    const WORKED_SIGNATURE: &str = "";
+    // The secret is the seed of RFC 8032 section 7.1, TEST 1, so the public key can be
+    // checked against the RFC (d75a9801…511a).
+    const WORKED_KID: &str = "ow-21fe31dfa154a261";
+    const WORKED_SECRET: &str = "nWGxne/9WmC6hEr0kuwsxERJxWl7MmkZcDusAxyuf2A=";
+    const WORKED_X: &str = "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo";
+    const WORKED_ID: &str = "019550b8-2400-7c3e-9f2a-4b1d2e3f4a5b";
+    const WORKED_TS: i64 = 1_740_816_000;
+    const WORKED_BODY: &str = r#"{"specversion":"1.0","id":"019550b8-2400-7c3e-9f2a-4b1d2e3f4a5b","source":"https://onewindow.example","type":"cn.gov.onewindow.case.submitted.v1","subject":"HLBE20250301-7KQ2M9XD","time":"2025-03-01T08:00:00Z","datacontenttype":"application/json","data":{"case_no":"HLBE20250301-7KQ2M9XD","service":"scjg-gtgsh-sl"}}"#;
+    const WORKED_SIGNATURE: &str = "v1a,cCgazBO3FxW/SVwiVJqwDYodRcIpex0OajDZc8RMzphZwITatvQRQORnf9X1jSGUGGrsirHwe9ujCkq78LhdDQ==";
 }

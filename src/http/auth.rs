@@ -327,6 +327,7 @@ pub async fn me(State(app): State<AppState>, user: CurrentUser) -> AppResult<Res
         "name": account.name,
         "id_number": account.id_number.as_ref().map(|i| i.masked()),
         "phone": account.phone.as_deref().map(|p| mask_middle(p, 3, 4)),
+        "email": account.email,
         "assurance_level": account.assurance,
         "enterprise": account.enterprise,
         "roles": account.roles,

@@ -83,6 +83,8 @@ pub struct Account {
     pub id_number: Option<ResidentId>,
     /// Phone number (personal data).
     pub phone: Option<String>,
+    /// Email address (personal data), for notifications.
+    pub email: Option<String>,
     /// Assurance level at the last login.
     pub assurance: u8,
     /// Represented enterprise.
@@ -236,6 +238,9 @@ pub trait Store: Send + Sync + 'static {
     /// An account's notifications, newest first.
     async fn notifications(&self, account: uuid::Uuid, limit: i64) -> StoreResult<Vec<NoticeRow>>;
 
+    /// Records whether a notice's mail went out.
+    async fn set_notice_email_state(&self, id: uuid::Uuid, state: &str) -> StoreResult<()>;
+
     /// Closes the pool, waiting for connections in use.
     async fn close(&self);
 }
@@ -262,6 +267,7 @@ pub(crate) struct AccountRow {
     pub name: String,
     pub id_number: Option<String>,
     pub phone: Option<String>,
+    pub email: Option<String>,
     pub assurance: i64,
     pub enterprise_uscc: Option<String>,
     pub enterprise_name: Option<String>,
@@ -297,6 +303,7 @@ impl AccountRow {
             name: self.name,
             id_number,
             phone: self.phone,
+            email: self.email,
             assurance: self.assurance.clamp(0, 3) as u8,
             enterprise,
             roles,

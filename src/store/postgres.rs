@@ -135,10 +135,10 @@ impl Store for PgStore {
             serde_json::to_value(&who.roles).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let id: uuid::Uuid = sqlx::query_scalar(
             "INSERT INTO accounts (id, issuer, subject, kind, name, id_number, phone, assurance, \
-             enterprise_uscc, enterprise_name, enterprise_role, roles, created_at, last_login_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13) \
+             enterprise_uscc, enterprise_name, enterprise_role, roles, created_at, last_login_at, email) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14) \
              ON CONFLICT (issuer, subject) DO UPDATE SET kind = excluded.kind, name = excluded.name, \
-             id_number = excluded.id_number, phone = excluded.phone, assurance = excluded.assurance, \
+             id_number = excluded.id_number, phone = excluded.phone, email = excluded.email, assurance = excluded.assurance, \
              enterprise_uscc = excluded.enterprise_uscc, enterprise_name = excluded.enterprise_name, \
              enterprise_role = excluded.enterprise_role, roles = excluded.roles, \
              last_login_at = excluded.last_login_at \
@@ -157,6 +157,7 @@ impl Store for PgStore {
         .bind(who.enterprise.as_ref().map(|e| e.role.clone()))
         .bind(roles)
         .bind(now)
+        .bind(&who.email)
         .fetch_one(&self.pool)
         .await?;
         Ok(id)
@@ -176,6 +177,7 @@ impl Store for PgStore {
                 name: r.try_get("name")?,
                 id_number: r.try_get("id_number")?,
                 phone: r.try_get("phone")?,
+                email: r.try_get("email")?,
                 assurance: i64::from(r.try_get::<i16, _>("assurance")?),
                 enterprise_uscc: r.try_get("enterprise_uscc")?,
                 enterprise_name: r.try_get("enterprise_name")?,
@@ -610,6 +612,15 @@ impl Store for PgStore {
                 })
             })
             .collect()
+    }
+
+    async fn set_notice_email_state(&self, id: uuid::Uuid, state: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE notifications SET email_state = $1 WHERE id = $2")
+            .bind(state)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn close(&self) {

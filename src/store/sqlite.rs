@@ -165,10 +165,10 @@ impl Store for SqliteStore {
             serde_json::to_string(&who.roles).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let id: String = sqlx::query_scalar(
             "INSERT INTO accounts (id, issuer, subject, kind, name, id_number, phone, assurance, \
-             enterprise_uscc, enterprise_name, enterprise_role, roles, created_at, last_login_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             enterprise_uscc, enterprise_name, enterprise_role, roles, created_at, last_login_at, email) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
              ON CONFLICT (issuer, subject) DO UPDATE SET kind = excluded.kind, name = excluded.name, \
-             id_number = excluded.id_number, phone = excluded.phone, assurance = excluded.assurance, \
+             id_number = excluded.id_number, phone = excluded.phone, email = excluded.email, assurance = excluded.assurance, \
              enterprise_uscc = excluded.enterprise_uscc, enterprise_name = excluded.enterprise_name, \
              enterprise_role = excluded.enterprise_role, roles = excluded.roles, \
              last_login_at = excluded.last_login_at \
@@ -188,6 +188,7 @@ impl Store for SqliteStore {
         .bind(roles)
         .bind(now.to_rfc3339())
         .bind(now.to_rfc3339())
+        .bind(&who.email)
         .fetch_one(&self.pool)
         .await?;
         parse_uuid(&id)
@@ -208,6 +209,7 @@ impl Store for SqliteStore {
                 name: r.try_get("name")?,
                 id_number: r.try_get("id_number")?,
                 phone: r.try_get("phone")?,
+                email: r.try_get("email")?,
                 assurance: r.try_get("assurance")?,
                 enterprise_uscc: r.try_get("enterprise_uscc")?,
                 enterprise_name: r.try_get("enterprise_name")?,
@@ -646,6 +648,15 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn set_notice_email_state(&self, id: uuid::Uuid, state: &str) -> StoreResult<()> {
+        sqlx::query("UPDATE notifications SET email_state = ? WHERE id = ?")
+            .bind(state)
+            .bind(id.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn close(&self) {

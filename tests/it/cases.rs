@@ -15,6 +15,7 @@ backend_tests!(
     window_intake_a_refusal_and_a_withdrawal,
     drafts_resume_on_another_device_and_expire,
     uploads_are_sniffed_and_stale_ones_removed,
+    applicants_get_mail_when_smtp_is_configured,
 );
 
 const SSC: &str = "11150700MB15300034-GG-0002"; // 社会保障卡申领, promised 15 working days
@@ -677,4 +678,42 @@ async fn uploads_are_sniffed_and_stale_ones_removed(b: Backend) {
         .await
         .expect("post");
     assert_eq!(r.status(), 401);
+}
+
+async fn applicants_get_mail_when_smtp_is_configured(b: Backend) {
+    let sink = crate::smtp_sink::SmtpSink::start().await;
+    let smtp = format!("smtp://{}", sink.addr);
+    let Some(s) = with_dev_idp(b, &[("smtp_url", smtp.as_str())]).await else {
+        return;
+    };
+    let citizen = Session::new(&s, "/auth/login", "citizen-wang").await;
+    let (_, photo) = citizen.upload("p.jpg", jpeg(5)).await;
+    let (status, lodged) = citizen
+        .post("/api/v1/cases", &json!({ "service_code": SSC, "values": valid_values(), "materials": [{ "material": "id_card", "substitute": true }, { "material": "photo", "upload_id": photo["id"] }] }))
+        .await;
+    assert_eq!(status, 201);
+    let case_no = lodged["case_no"].as_str().expect("case_no").to_owned();
+    let clerk = Session::new(&s, "/auth/staff/login", "clerk-sun").await;
+    assert_eq!(
+        step(&clerk, &case_no, json!({ "action": "accept" }))
+            .await
+            .0,
+        200
+    );
+
+    let mails = sink.wait_for(2).await;
+    assert!(
+        mails.iter().all(|m| m.to == ["wang.xiaoming@example.cn"]),
+        "{mails:?}"
+    );
+    let all = mails
+        .iter()
+        .map(|m| m.text())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(all.contains(&case_no), "the mail names the case: {all}");
+    assert!(all.contains("Subject:") && all.contains("已受理"), "{all}");
+    // the in-app messages are there too
+    let (_, notes) = citizen.get("/api/v1/notifications").await;
+    assert_eq!(notes["items"].as_array().map(Vec::len), Some(2));
 }

@@ -5,6 +5,7 @@ mod harness;
 mod login;
 mod oidc_provider;
 mod proxy;
+mod smtp_sink;
 
 mod cache;
 mod cases;
