@@ -107,7 +107,7 @@ impl Store for SqliteStore {
             .bind(&v.code)
             .bind(&v.version)
             .bind(v.definition.to_string())
-            .bind(v.published_at.to_rfc3339())
+            .bind(v.published_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
             .execute(&mut *tx)
             .await?;
             added += r.rows_affected();
@@ -186,8 +186,8 @@ impl Store for SqliteStore {
         .bind(who.enterprise.as_ref().map(|e| e.name.clone()))
         .bind(who.enterprise.as_ref().map(|e| e.role.clone()))
         .bind(roles)
-        .bind(now.to_rfc3339())
-        .bind(now.to_rfc3339())
+        .bind(now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .bind(now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
         .bind(&who.email)
         .fetch_one(&self.pool)
         .await?;
@@ -234,8 +234,8 @@ impl Store for SqliteStore {
         .bind(&t.name)
         .bind(t.scopes.join(" "))
         .bind(token_hash)
-        .bind(t.created_at.to_rfc3339())
-        .bind(t.expires_at.map(|e| e.to_rfc3339()))
+        .bind(t.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .bind(t.expires_at.map(|e| e.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -263,7 +263,7 @@ impl Store for SqliteStore {
     async fn revoke_api_token(&self, id: uuid::Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
         let r =
             sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-                .bind(now.to_rfc3339())
+                .bind(now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
                 .bind(id.to_string())
                 .execute(&self.pool)
                 .await?;
@@ -308,8 +308,8 @@ impl Store for SqliteStore {
         .bind(c.pauses.to_string())
         .bind(c.concluded_on.map(|d| d.to_string()))
         .bind(&c.result)
-        .bind(c.created_at.to_rfc3339())
-        .bind(c.updated_at.to_rfc3339())
+        .bind(c.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .bind(c.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
         .execute(&mut *tx)
         .await;
         match r {
@@ -346,7 +346,7 @@ impl Store for SqliteStore {
         .bind(c.pauses.to_string())
         .bind(c.concluded_on.map(|d| d.to_string()))
         .bind(&c.result)
-        .bind(c.updated_at.to_rfc3339())
+        .bind(c.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
         .bind(c.id.to_string())
         .bind(c.version)
         .execute(&mut *tx)
@@ -469,7 +469,7 @@ impl Store for SqliteStore {
                 qb.push(" AND due_on <= ").push_bind(d.to_string());
             }
             if let Some(t) = f.updated_since {
-                qb.push(" AND updated_at >= ").push_bind(t.to_rfc3339());
+                qb.push(" AND updated_at >= ").push_bind(t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
             }
             qb
         };
@@ -529,7 +529,7 @@ impl Store for SqliteStore {
         )
         .bind(i64::from(rating))
         .bind(comment)
-        .bind(at.to_rfc3339())
+        .bind(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
         .bind(case_id.to_string())
         .execute(&self.pool)
         .await?;
@@ -548,7 +548,7 @@ impl Store for SqliteStore {
         .bind(u.size)
         .bind(&u.sha256)
         .bind(&u.storage_key)
-        .bind(u.created_at.to_rfc3339())
+        .bind(u.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -565,7 +565,7 @@ impl Store for SqliteStore {
     async fn remove_stale_uploads(&self, before: DateTime<Utc>) -> StoreResult<Vec<UploadRow>> {
         let rows =
             sqlx::query("DELETE FROM uploads WHERE case_id IS NULL AND created_at < ? RETURNING *")
-                .bind(before.to_rfc3339())
+                .bind(before.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
                 .fetch_all(&self.pool)
                 .await?;
         rows.iter().map(upload_from_row).collect()
@@ -583,9 +583,9 @@ impl Store for SqliteStore {
         .bind(d.account_id.to_string())
         .bind(&d.service_code)
         .bind(d.form.to_string())
-        .bind(d.created_at.to_rfc3339())
-        .bind(d.updated_at.to_rfc3339())
-        .bind(d.expires_at.to_rfc3339())
+        .bind(d.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .bind(d.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .bind(d.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
         .execute(&self.pool)
         .await?;
         Ok(r.rows_affected() == 1)
@@ -620,7 +620,7 @@ impl Store for SqliteStore {
 
     async fn purge_expired_drafts(&self, now: DateTime<Utc>) -> StoreResult<u64> {
         let r = sqlx::query("DELETE FROM drafts WHERE expires_at < ?")
-            .bind(now.to_rfc3339())
+            .bind(now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
             .execute(&self.pool)
             .await?;
         Ok(r.rows_affected())
@@ -697,7 +697,7 @@ async fn claim_idem(tx: &mut Tx<'_>, idem: &IdemRecord) -> StoreResult<Option<Id
     .bind(&idem.request_hash)
     .bind(i64::from(idem.status))
     .bind(idem.response.to_string())
-    .bind(Utc::now().to_rfc3339())
+    .bind(Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
     .execute(&mut **tx)
     .await?;
     if r.rows_affected() == 1 {
@@ -736,7 +736,7 @@ async fn write_side_effects(
     )
     .bind(c.id.to_string())
     .bind(i64::from(seq))
-    .bind(e.at.to_rfc3339())
+    .bind(e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
     .bind(&e.actor)
     .bind(&e.actor_id)
     .bind(&e.actor_name)
@@ -772,7 +772,7 @@ async fn write_side_effects(
             .bind(i64::from(seq))
             .bind(&o.event_type)
             .bind(o.payload.to_string())
-            .bind(e.at.to_rfc3339())
+            .bind(e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
             .execute(&mut **tx)
             .await?;
     }
@@ -789,7 +789,7 @@ async fn write_side_effects(
         .bind(&n.title_en)
         .bind(&n.body_zh)
         .bind(&n.body_en)
-        .bind(n.created_at.to_rfc3339())
+        .bind(n.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
         .execute(&mut **tx)
         .await?;
     }
