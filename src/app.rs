@@ -56,6 +56,10 @@ pub struct App {
     pub calendar: crate::domain::calendar::HolidayCalendar,
     /// Notification mail, when SMTP is configured.
     pub mailer: Option<crate::notify::Mailer>,
+    /// The keys that sign deliveries.
+    pub keys: crate::exchange::keys::Keys,
+    /// HTTP client for deliveries (no redirects: a department answers, it does not send us on).
+    pub http: reqwest012::Client,
 }
 
 /// The catalogue could not be loaded; every mistake is listed.
@@ -160,6 +164,16 @@ impl Application {
         let claim_names = claim_names(&settings);
         let calendar = load_calendar(&settings)?;
         let mailer = crate::notify::Mailer::from_settings(&settings)?;
+        let keys = crate::exchange::keys::Keys::new(
+            crate::exchange::keys::load(store.as_ref(), Utc::now())
+                .await
+                .context("cannot load the signing keys")?,
+        );
+        let http = reqwest012::Client::builder()
+            .redirect(reqwest012::redirect::Policy::none())
+            .user_agent(concat!("onewindow/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .context("cannot build the HTTP client")?;
         let files: Arc<dyn crate::files::FileStore> = Arc::new(
             crate::files::LocalFiles::new(settings.data_dir.join("files"))
                 .context("cannot create the file store under data_dir")?,
@@ -178,6 +192,8 @@ impl Application {
                 files,
                 calendar,
                 mailer,
+                keys,
+                http,
             })),
         })
     }
@@ -210,6 +226,12 @@ impl Application {
         });
 
         let router = crate::http::router(self.state.clone());
+        let worker = self.state.settings.worker_in_serve.then(|| {
+            tokio::spawn(crate::exchange::worker::run(
+                self.state.clone(),
+                token.clone(),
+            ))
+        });
         let housekeeper = {
             let state = self.state.clone();
             let token = token.clone();
@@ -248,6 +270,9 @@ impl Application {
             _ = forced => tracing::warn!("grace period over: closing remaining connections"),
         }
         housekeeper.abort();
+        if let Some(w) = worker {
+            let _ = w.await;
+        }
         self.state.store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -213,6 +213,7 @@ fn outbox_for(service: &Service, c: &CaseRow, action: Action) -> Vec<OutboxRow> 
         .map(|d| OutboxRow {
             id: Uuid::now_v7(),
             case_seq: 0,
+            department: d.clone(),
             event_type: event_type(action),
             payload: json!({
                 "case_no": c.case_no,

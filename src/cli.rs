@@ -41,6 +41,36 @@ pub enum Command {
         #[command(subcommand)]
         action: TokenAction,
     },
+    /// Signing keys of department deliveries.
+    Keys {
+        /// What to do with the keys.
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+    /// Put dead-lettered deliveries back in the queue.
+    Redeliver {
+        /// Event ids; or use --all-dead.
+        ids: Vec<uuid::Uuid>,
+        /// Every dead letter (of --department, when given).
+        #[arg(long)]
+        all_dead: bool,
+        /// Limit --all-dead to one department.
+        #[arg(long)]
+        department: Option<String>,
+    },
+    /// Set how a department receives events: --push URL or --pull.
+    Delivery {
+        /// The department's 统一社会信用代码.
+        department: String,
+        /// Push endpoint (https).
+        #[arg(long, conflicts_with = "pull")]
+        push: Option<String>,
+        /// Pull from the inbox.
+        #[arg(long)]
+        pull: bool,
+    },
+    /// Run only the background delivery worker (no HTTP server).
+    Worker,
     /// Run the gateway with a built-in development identity provider and demo personas.
     /// Never for production.
     Demo {
@@ -48,6 +78,19 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8081")]
         idp_listen: std::net::SocketAddr,
     },
+}
+
+/// Key subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysAction {
+    /// A new key signs from now on; the previous one stays published for the grace period.
+    Rotate {
+        /// How long the previous key stays valid, e.g. 7d.
+        #[arg(long, default_value = "7d")]
+        grace: String,
+    },
+    /// The published keys.
+    List,
 }
 
 /// Token subcommands.
@@ -101,6 +144,18 @@ pub fn run() -> ExitCode {
                 Command::Serve => block_on(serve(settings)),
                 Command::Migrate => block_on(migrate(settings)),
                 Command::Token { action } => block_on(token(settings, action)),
+                Command::Keys { action } => block_on(keys(settings, action)),
+                Command::Redeliver {
+                    ids,
+                    all_dead,
+                    department,
+                } => block_on(redeliver(settings, ids, all_dead, department)),
+                Command::Delivery {
+                    department,
+                    push,
+                    pull,
+                } => block_on(delivery(settings, department, push, pull)),
+                Command::Worker => block_on(worker(settings)),
                 Command::Demo { idp_listen } => block_on(crate::demo::run(settings, idp_listen)),
             }
         }
@@ -232,6 +287,123 @@ async fn token(settings: Settings, action: TokenAction) -> anyhow::Result<()> {
         }
     }
     store.close().await;
+    Ok(())
+}
+
+async fn keys(settings: Settings, action: KeysAction) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let now = chrono::Utc::now();
+    let ring = match action {
+        KeysAction::Rotate { grace } => {
+            let grace = crate::auth::tokens::parse_lifetime(&grace)
+                .map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
+            let ring = crate::exchange::keys::rotate(store.as_ref(), now, grace).await?;
+            println!(
+                "rotated: {} signs from now on (running instances pick it up within a minute)",
+                ring.current().kid
+            );
+            ring
+        }
+        KeysAction::List => crate::exchange::keys::load(store.as_ref(), now).await?,
+    };
+    for k in ring.keys() {
+        let current = if k.kid == ring.current().kid {
+            "current"
+        } else {
+            "previous"
+        };
+        println!(
+            "{}  {current:<8}  created {}  {}",
+            k.kid,
+            k.created_at.format("%Y-%m-%d %H:%M"),
+            k.retires_at
+                .map(|r| format!("retires {}", r.format("%Y-%m-%d %H:%M")))
+                .unwrap_or_default()
+        );
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn redeliver(
+    settings: Settings,
+    ids: Vec<uuid::Uuid>,
+    all_dead: bool,
+    department: Option<String>,
+) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let mut ids = ids;
+    if all_dead {
+        let dead = store
+            .deliveries(&crate::store::DeliveryFilter {
+                state: Some("dead".into()),
+                department,
+                case_id: None,
+                limit: 100_000,
+            })
+            .await?;
+        ids.extend(dead.into_iter().map(|d| d.id));
+    }
+    if ids.is_empty() {
+        anyhow::bail!("nothing to redeliver: give event ids or --all-dead");
+    }
+    let mut n = 0;
+    for id in &ids {
+        if store.redeliver(*id).await? {
+            n += 1;
+        } else {
+            eprintln!("{id}: not a dead letter, left alone");
+        }
+    }
+    println!("{n} delivery(ies) queued again");
+    store.close().await;
+    Ok(())
+}
+
+async fn delivery(
+    settings: Settings,
+    department: String,
+    push: Option<String>,
+    pull: bool,
+) -> anyhow::Result<()> {
+    if push.is_none() && !pull {
+        anyhow::bail!("give --push URL or --pull");
+    }
+    let app = crate::app::Application::build(Settings {
+        listen: "127.0.0.1:0".parse()?,
+        ..settings
+    })
+    .await?;
+    let state = app.state();
+    let mode = if pull { "pull" } else { "push" };
+    let e = crate::http::dept::set_delivery(&state, &department, mode, push)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!(
+        "{} receives events by {}{}",
+        e.department,
+        e.mode,
+        e.endpoint.map(|u| format!(" at {u}")).unwrap_or_default()
+    );
+    state.store.close().await;
+    Ok(())
+}
+
+async fn worker(settings: Settings) -> anyhow::Result<()> {
+    crate::telemetry::init(&settings);
+    let app = crate::app::Application::build(Settings {
+        listen: "127.0.0.1:0".parse()?,
+        ..settings
+    })
+    .await?;
+    let token = tokio_util::sync::CancellationToken::new();
+    let stop = token.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop.cancel();
+    });
+    tracing::info!("delivery worker running");
+    crate::exchange::worker::run(app.state(), token).await;
     Ok(())
 }
 

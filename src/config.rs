@@ -112,6 +112,12 @@ pub struct Settings {
     pub smtp_url: Option<SecretString>,
     /// Sender of notification mail.
     pub mail_from: String,
+    /// Allow plain-http department endpoints (only for loopback tests and development).
+    pub exchange_allow_http: bool,
+    /// Run the delivery worker inside `serve` (turn off to run `onewindow worker` apart).
+    pub worker_in_serve: bool,
+    /// How long a pulled event stays leased before it comes back.
+    pub inbox_lease_secs: u64,
     /// Drafts are deleted this many seconds after their last save.
     pub draft_ttl_secs: u64,
     /// Mark cookies `Secure`; defaults to whether `public_url` is https.
@@ -151,6 +157,9 @@ struct Defaults {
     session_idle_secs: u64,
     session_absolute_secs: u64,
     draft_ttl_secs: u64,
+    exchange_allow_http: bool,
+    worker_in_serve: bool,
+    inbox_lease_secs: u64,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -184,6 +193,9 @@ const DEFAULTS: Defaults = Defaults {
     session_idle_secs: 30 * 60,
     session_absolute_secs: 12 * 3600,
     draft_ttl_secs: 30 * 24 * 3600,
+    exchange_allow_http: false,
+    worker_in_serve: true,
+    inbox_lease_secs: 300,
 };
 
 /// A configuration problem, naming the key.
@@ -513,6 +525,9 @@ impl Settings {
         );
         line("mail_from", q(&self.mail_from));
         line("draft_ttl_secs", self.draft_ttl_secs.to_string());
+        line("exchange_allow_http", self.exchange_allow_http.to_string());
+        line("worker_in_serve", self.worker_in_serve.to_string());
+        line("inbox_lease_secs", self.inbox_lease_secs.to_string());
         line("cookie_secure", self.cookies_secure().to_string());
         out
     }

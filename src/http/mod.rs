@@ -5,6 +5,7 @@
 mod auth;
 pub mod cases;
 mod catalogue;
+pub mod dept;
 pub mod error;
 mod health;
 mod metrics;
@@ -94,6 +95,28 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(52 * 1024 * 1024));
 
     let department_api = Router::new()
+        .route("/.well-known/jwks.json", get(dept::jwks))
+        .route("/api/dept/v1/cases", get(dept::list))
+        .route("/api/dept/v1/cases/{case_no}", get(dept::get))
+        .route(
+            "/api/dept/v1/cases/{case_no}/transitions",
+            post(dept::transition),
+        )
+        .route(
+            "/api/dept/v1/cases/{case_no}/materials/{upload_id}",
+            get(dept::material),
+        )
+        .route("/api/dept/v1/inbox", get(dept::inbox))
+        .route("/api/dept/v1/inbox/{event_id}/ack", post(dept::ack))
+        .route("/api/ops/v1/deliveries", get(dept::deliveries))
+        .route(
+            "/api/ops/v1/deliveries/{event_id}/redeliver",
+            post(dept::redeliver),
+        )
+        .route(
+            "/api/ops/v1/departments/{uscc}/delivery",
+            axum::routing::put(dept::put_delivery),
+        )
         .route("/api/dept/v1/whoami", get(auth::dept_whoami))
         .route(
             "/api/dept/v1/departments/{uscc}/services",

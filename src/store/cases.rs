@@ -149,6 +149,8 @@ pub struct OutboxRow {
     pub id: Uuid,
     /// History entry that caused it (assigned by the store).
     pub case_seq: i32,
+    /// The department it is for.
+    pub department: String,
     /// CloudEvents type.
     pub event_type: String,
     /// The event's data.

@@ -7,6 +7,7 @@
 //! against both implementations.
 
 pub mod cases;
+pub mod exchange;
 mod postgres;
 mod sqlite;
 
@@ -25,6 +26,9 @@ use crate::domain::ids::ResidentId;
 pub use cases::{
     CaseApplicant, CaseFilter, CaseRow, CaseWrite, DraftRow, EventRow, IdemRecord, MaterialRow,
     NewMaterial, NoticeRow, OutboxRow, UploadRow, WriteOutcome,
+};
+pub use exchange::{
+    AttemptOutcome, AttemptRow, Delivery, DeliveryFilter, DepartmentEndpoint, StoredKey,
 };
 
 /// A storage failure. Callers map it to a generic 500; the detail is logged once.
@@ -237,6 +241,62 @@ pub trait Store: Send + Sync + 'static {
 
     /// An account's notifications, newest first.
     async fn notifications(&self, account: uuid::Uuid, limit: i64) -> StoreResult<Vec<NoticeRow>>;
+
+    /// Sets how a department receives events.
+    async fn set_endpoint(&self, e: &DepartmentEndpoint) -> StoreResult<()>;
+
+    /// Every configured department endpoint.
+    async fn endpoints(&self) -> StoreResult<Vec<DepartmentEndpoint>>;
+
+    /// Leases up to `limit` push deliveries that are due at `now`, until `lease_until`:
+    /// only the earliest undelivered event of each (case, department), so a case's events
+    /// arrive in order. On PostgreSQL several workers claim with `FOR UPDATE SKIP LOCKED`.
+    async fn claim_push(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<Delivery>>;
+
+    /// Records an attempt and its outcome, releasing the lease.
+    async fn finish_attempt(
+        &self,
+        event_id: uuid::Uuid,
+        attempt: &AttemptRow,
+        outcome: AttemptOutcome,
+    ) -> StoreResult<()>;
+
+    /// Leases up to `limit` events of a pull department (same ordering rule as push).
+    async fn lease_inbox(
+        &self,
+        department: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<Delivery>>;
+
+    /// Acknowledges a pulled event; false when it is not this department's pending event.
+    async fn ack(
+        &self,
+        department: &str,
+        event_id: uuid::Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// Deliveries matching a filter, oldest first.
+    async fn deliveries(&self, f: &DeliveryFilter) -> StoreResult<Vec<Delivery>>;
+
+    /// Puts a dead-lettered delivery back in the queue; false when it is not dead.
+    async fn redeliver(&self, event_id: uuid::Uuid) -> StoreResult<bool>;
+
+    /// The attempts of one delivery.
+    async fn attempts(&self, event_id: uuid::Uuid) -> StoreResult<Vec<AttemptRow>>;
+
+    /// Stores `first` if there is no signing key yet; returns all keys.
+    async fn ensure_signing_key(&self, first: &StoredKey) -> StoreResult<Vec<StoredKey>>;
+
+    /// Replaces the stored keys with this set (after a rotation).
+    async fn save_signing_keys(&self, keys: &[StoredKey]) -> StoreResult<()>;
 
     /// Records whether a notice's mail went out.
     async fn set_notice_email_state(&self, id: uuid::Uuid, state: &str) -> StoreResult<()>;

@@ -14,6 +14,7 @@ use super::{
     EventRow, IdemRecord, MaterialRow, NoticeRow, OutboxRow, ServiceVersion, ServiceVersionInfo,
     Store, StoreError, StoreResult, UploadRow, WriteOutcome, split_scopes,
 };
+use super::{AttemptOutcome, AttemptRow, Delivery, DeliveryFilter, DepartmentEndpoint, StoredKey};
 use crate::auth::identity::AccountKind;
 use crate::auth::identity::Identity;
 use crate::domain::ids::ResidentId;
@@ -454,7 +455,7 @@ impl Store for PgStore {
     }
 
     async fn case_outbox(&self, case_id: uuid::Uuid) -> StoreResult<Vec<OutboxRow>> {
-        let rows = sqlx::query("SELECT id, case_seq, event_type, payload FROM outbox WHERE case_id = $1 ORDER BY case_seq, id")
+        let rows = sqlx::query("SELECT id, case_seq, department, event_type, payload FROM outbox WHERE case_id = $1 ORDER BY case_seq, id")
             .bind(case_id)
             .fetch_all(&self.pool)
             .await?;
@@ -464,6 +465,7 @@ impl Store for PgStore {
                 Ok(OutboxRow {
                     id: r.try_get("id")?,
                     case_seq: r.try_get::<i32, _>("case_seq")?,
+                    department: r.try_get("department")?,
                     event_type: r.try_get("event_type")?,
                     payload,
                 })
@@ -614,6 +616,235 @@ impl Store for PgStore {
             .collect()
     }
 
+    async fn set_endpoint(&self, e: &DepartmentEndpoint) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO department_endpoints (department, mode, endpoint, updated_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (department) DO UPDATE SET mode = excluded.mode, endpoint = excluded.endpoint, updated_at = excluded.updated_at",
+        )
+        .bind(&e.department)
+        .bind(&e.mode)
+        .bind(&e.endpoint)
+        .bind(e.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn endpoints(&self) -> StoreResult<Vec<DepartmentEndpoint>> {
+        let rows = sqlx::query("SELECT * FROM department_endpoints ORDER BY department")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DepartmentEndpoint {
+                    department: r.try_get("department")?,
+                    mode: r.try_get("mode")?,
+                    endpoint: r.try_get("endpoint")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn claim_push(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<Delivery>> {
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "UPDATE outbox SET lease_until = $1 WHERE id IN ( \
+               SELECT o.id FROM outbox o JOIN department_endpoints d ON d.department = o.department AND d.mode = 'push' \
+               WHERE o.state = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= $2) \
+                 AND (o.lease_until IS NULL OR o.lease_until < $3) \
+                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.case_id = o.case_id AND e.department = o.department \
+                     AND e.state <> 'delivered' AND (e.case_seq < o.case_seq OR (e.case_seq = o.case_seq AND e.id < o.id))) \
+               ORDER BY o.created_at, o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED) \
+             RETURNING id",
+        )
+        .bind(lease_until)
+        .bind(now)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        self.deliveries_by_ids(&ids).await
+    }
+
+    async fn finish_attempt(
+        &self,
+        event_id: uuid::Uuid,
+        a: &AttemptRow,
+        outcome: AttemptOutcome,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO delivery_attempts (event_id, attempt, at, status, latency_ms, error) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(event_id)
+            .bind(a.attempt)
+            .bind(a.at)
+            .bind(a.status)
+            .bind(a.latency_ms.clamp(0, i64::from(i32::MAX)) as i32)
+            .bind(&a.error)
+            .execute(&mut *tx)
+            .await?;
+        let (state, next, delivered) = match outcome {
+            AttemptOutcome::Delivered => ("delivered", None, Some(a.at)),
+            AttemptOutcome::RetryAt(t) => ("pending", Some(t), None),
+            AttemptOutcome::Dead => ("dead", None, None),
+        };
+        sqlx::query(
+            "UPDATE outbox SET state = $1, attempts = $2, next_attempt_at = $3, delivered_at = $4, lease_until = NULL, \
+             last_status = $5, last_error = $6 WHERE id = $7",
+        )
+        .bind(state)
+        .bind(a.attempt)
+        .bind(next)
+        .bind(delivered)
+        .bind(a.status)
+        .bind(&a.error)
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn lease_inbox(
+        &self,
+        department: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<Delivery>> {
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+            "UPDATE outbox SET lease_until = $1 WHERE id IN ( \
+               SELECT o.id FROM outbox o \
+               WHERE o.department = $2 AND o.state = 'pending' \
+                 AND NOT EXISTS (SELECT 1 FROM department_endpoints d WHERE d.department = o.department AND d.mode = 'push') \
+                 AND (o.lease_until IS NULL OR o.lease_until < $3) \
+                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.case_id = o.case_id AND e.department = o.department \
+                     AND e.state <> 'delivered' AND (e.case_seq < o.case_seq OR (e.case_seq = o.case_seq AND e.id < o.id))) \
+               ORDER BY o.created_at, o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED) \
+             RETURNING id",
+        )
+        .bind(lease_until)
+        .bind(department)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        self.deliveries_by_ids(&ids).await
+    }
+
+    async fn ack(
+        &self,
+        department: &str,
+        event_id: uuid::Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE outbox SET state = 'delivered', delivered_at = $1, lease_until = NULL \
+             WHERE id = $2 AND department = $3 AND state = 'pending'",
+        )
+        .bind(now)
+        .bind(event_id)
+        .bind(department)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn deliveries(&self, f: &DeliveryFilter) -> StoreResult<Vec<Delivery>> {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(DELIVERY_SELECT);
+        qb.push(" WHERE 1 = 1");
+        if let Some(s) = &f.state {
+            qb.push(" AND o.state = ").push_bind(s.clone());
+        }
+        if let Some(d) = &f.department {
+            qb.push(" AND o.department = ").push_bind(d.clone());
+        }
+        if let Some(c) = f.case_id {
+            qb.push(" AND o.case_id = ").push_bind(c);
+        }
+        qb.push(" ORDER BY o.created_at, o.id LIMIT ")
+            .push_bind(f.limit);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    async fn redeliver(&self, event_id: uuid::Uuid) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE outbox SET state = 'pending', retry_from = attempts, next_attempt_at = NULL, lease_until = NULL \
+             WHERE id = $1 AND state = 'dead'",
+        )
+        .bind(event_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn attempts(&self, event_id: uuid::Uuid) -> StoreResult<Vec<AttemptRow>> {
+        let rows =
+            sqlx::query("SELECT * FROM delivery_attempts WHERE event_id = $1 ORDER BY attempt")
+                .bind(event_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AttemptRow {
+                    attempt: r.try_get::<i32, _>("attempt")?,
+                    at: r.try_get("at")?,
+                    status: r.try_get::<Option<i32>, _>("status")?,
+                    latency_ms: i64::from(r.try_get::<i32, _>("latency_ms")?),
+                    error: r.try_get("error")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn ensure_signing_key(&self, first: &StoredKey) -> StoreResult<Vec<StoredKey>> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, secret, created_at, retires_at) \
+             SELECT $1, $2, $3, NULL WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
+        )
+        .bind(&first.kid)
+        .bind(&first.secret)
+        .bind(first.created_at)
+        .execute(&self.pool)
+        .await?;
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredKey {
+                    kid: r.try_get("kid")?,
+                    secret: r.try_get("secret")?,
+                    created_at: r.try_get("created_at")?,
+                    retires_at: r.try_get("retires_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn save_signing_keys(&self, keys: &[StoredKey]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM signing_keys")
+            .execute(&mut *tx)
+            .await?;
+        for k in keys {
+            sqlx::query("INSERT INTO signing_keys (kid, secret, created_at, retires_at) VALUES ($1, $2, $3, $4)")
+                .bind(&k.kid)
+                .bind(&k.secret)
+                .bind(k.created_at)
+                .bind(k.retires_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn set_notice_email_state(&self, id: uuid::Uuid, state: &str) -> StoreResult<()> {
         sqlx::query("UPDATE notifications SET email_state = $1 WHERE id = $2")
             .bind(state)
@@ -718,13 +949,14 @@ async fn write_side_effects(
         }
     }
     for o in w.outbox {
-        sqlx::query("INSERT INTO outbox (id, case_id, case_seq, event_type, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query("INSERT INTO outbox (id, case_id, case_seq, event_type, payload, created_at, department) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(o.id)
             .bind(c.id)
             .bind(seq)
             .bind(&o.event_type)
             .bind(&o.payload)
             .bind(e.at)
+            .bind(&o.department)
             .execute(&mut **tx)
             .await?;
     }
@@ -821,4 +1053,46 @@ fn draft_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<DraftRow> {
         updated_at: r.try_get("updated_at")?,
         expires_at: r.try_get("expires_at")?,
     })
+}
+
+const DELIVERY_SELECT: &str = "SELECT o.id, o.case_id, o.case_seq, o.department, o.event_type, o.payload, o.created_at, \
+     o.state, o.attempts, o.retry_from, o.next_attempt_at, o.last_status, o.last_error, o.delivered_at, d.endpoint \
+     FROM outbox o LEFT JOIN department_endpoints d ON d.department = o.department";
+
+fn delivery_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<Delivery> {
+    let payload: serde_json::Value = r.try_get("payload")?;
+    Ok(Delivery {
+        id: r.try_get("id")?,
+        case_id: r.try_get("case_id")?,
+        case_seq: r.try_get::<i32, _>("case_seq")?,
+        department: r.try_get("department")?,
+        event_type: r.try_get("event_type")?,
+        payload,
+        created_at: r.try_get("created_at")?,
+        state: r.try_get("state")?,
+        attempts: r.try_get::<i32, _>("attempts")?,
+        retry_from: r.try_get::<i32, _>("retry_from")?,
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        last_status: r.try_get::<Option<i32>, _>("last_status")?,
+        last_error: r.try_get("last_error")?,
+        delivered_at: r.try_get("delivered_at")?,
+        endpoint: r.try_get("endpoint")?,
+    })
+}
+
+impl PgStore {
+    async fn deliveries_by_ids(&self, ids: &[uuid::Uuid]) -> StoreResult<Vec<Delivery>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(DELIVERY_SELECT);
+        qb.push(" WHERE o.id IN (");
+        let mut sep = qb.separated(", ");
+        for id in ids {
+            sep.push_bind(*id);
+        }
+        qb.push(") ORDER BY o.created_at, o.id");
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
 }

@@ -16,6 +16,7 @@ use super::{
     EventRow, IdemRecord, MaterialRow, NoticeRow, OutboxRow, ServiceVersion, ServiceVersionInfo,
     Store, StoreError, StoreResult, UploadRow, WriteOutcome, split_scopes,
 };
+use super::{AttemptOutcome, AttemptRow, Delivery, DeliveryFilter, DepartmentEndpoint, StoredKey};
 use crate::auth::identity::AccountKind;
 use crate::auth::identity::Identity;
 use crate::domain::ids::ResidentId;
@@ -107,7 +108,10 @@ impl Store for SqliteStore {
             .bind(&v.code)
             .bind(&v.version)
             .bind(v.definition.to_string())
-            .bind(v.published_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            .bind(
+                v.published_at
+                    .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            )
             .execute(&mut *tx)
             .await?;
             added += r.rows_affected();
@@ -469,7 +473,8 @@ impl Store for SqliteStore {
                 qb.push(" AND due_on <= ").push_bind(d.to_string());
             }
             if let Some(t) = f.updated_since {
-                qb.push(" AND updated_at >= ").push_bind(t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
+                qb.push(" AND updated_at >= ")
+                    .push_bind(t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true));
             }
             qb
         };
@@ -491,7 +496,7 @@ impl Store for SqliteStore {
     }
 
     async fn case_outbox(&self, case_id: uuid::Uuid) -> StoreResult<Vec<OutboxRow>> {
-        let rows = sqlx::query("SELECT id, case_seq, event_type, payload FROM outbox WHERE case_id = ? ORDER BY case_seq, id")
+        let rows = sqlx::query("SELECT id, case_seq, department, event_type, payload FROM outbox WHERE case_id = ? ORDER BY case_seq, id")
             .bind(case_id.to_string())
             .fetch_all(&self.pool)
             .await?;
@@ -501,6 +506,7 @@ impl Store for SqliteStore {
                 Ok(OutboxRow {
                     id: parse_uuid(r.try_get("id")?)?,
                     case_seq: r.try_get::<i64, _>("case_seq")? as i32,
+                    department: r.try_get("department")?,
                     event_type: r.try_get("event_type")?,
                     payload: json(&payload)?,
                 })
@@ -650,6 +656,235 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    async fn set_endpoint(&self, e: &DepartmentEndpoint) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO department_endpoints (department, mode, endpoint, updated_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (department) DO UPDATE SET mode = excluded.mode, endpoint = excluded.endpoint, updated_at = excluded.updated_at",
+        )
+        .bind(&e.department)
+        .bind(&e.mode)
+        .bind(&e.endpoint)
+        .bind(ts(e.updated_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn endpoints(&self) -> StoreResult<Vec<DepartmentEndpoint>> {
+        let rows = sqlx::query("SELECT * FROM department_endpoints ORDER BY department")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DepartmentEndpoint {
+                    department: r.try_get("department")?,
+                    mode: r.try_get("mode")?,
+                    endpoint: r.try_get("endpoint")?,
+                    updated_at: parse_time(r.try_get("updated_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn claim_push(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<Delivery>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE outbox SET lease_until = ? WHERE id IN ( \
+               SELECT o.id FROM outbox o JOIN department_endpoints d ON d.department = o.department AND d.mode = 'push' \
+               WHERE o.state = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?) \
+                 AND (o.lease_until IS NULL OR o.lease_until < ?) \
+                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.case_id = o.case_id AND e.department = o.department \
+                     AND e.state <> 'delivered' AND (e.case_seq < o.case_seq OR (e.case_seq = o.case_seq AND e.id < o.id))) \
+               ORDER BY o.created_at, o.id LIMIT ?) \
+             RETURNING id",
+        )
+        .bind(ts(lease_until))
+        .bind(ts(now))
+        .bind(ts(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        self.deliveries_by_ids(&ids).await
+    }
+
+    async fn finish_attempt(
+        &self,
+        event_id: uuid::Uuid,
+        a: &AttemptRow,
+        outcome: AttemptOutcome,
+    ) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO delivery_attempts (event_id, attempt, at, status, latency_ms, error) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(event_id.to_string())
+            .bind(i64::from(a.attempt))
+            .bind(ts(a.at))
+            .bind(a.status.map(i64::from))
+            .bind(a.latency_ms)
+            .bind(&a.error)
+            .execute(&mut *tx)
+            .await?;
+        let (state, next, delivered) = match outcome {
+            AttemptOutcome::Delivered => ("delivered", None, Some(ts(a.at))),
+            AttemptOutcome::RetryAt(t) => ("pending", Some(ts(t)), None),
+            AttemptOutcome::Dead => ("dead", None, None),
+        };
+        sqlx::query(
+            "UPDATE outbox SET state = ?, attempts = ?, next_attempt_at = ?, delivered_at = ?, lease_until = NULL, \
+             last_status = ?, last_error = ? WHERE id = ?",
+        )
+        .bind(state)
+        .bind(i64::from(a.attempt))
+        .bind(next)
+        .bind(delivered)
+        .bind(a.status.map(i64::from))
+        .bind(&a.error)
+        .bind(event_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn lease_inbox(
+        &self,
+        department: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<Delivery>> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE outbox SET lease_until = ? WHERE id IN ( \
+               SELECT o.id FROM outbox o \
+               WHERE o.department = ? AND o.state = 'pending' \
+                 AND NOT EXISTS (SELECT 1 FROM department_endpoints d WHERE d.department = o.department AND d.mode = 'push') \
+                 AND (o.lease_until IS NULL OR o.lease_until < ?) \
+                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.case_id = o.case_id AND e.department = o.department \
+                     AND e.state <> 'delivered' AND (e.case_seq < o.case_seq OR (e.case_seq = o.case_seq AND e.id < o.id))) \
+               ORDER BY o.created_at, o.id LIMIT ?) \
+             RETURNING id",
+        )
+        .bind(ts(lease_until))
+        .bind(department)
+        .bind(ts(now))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        self.deliveries_by_ids(&ids).await
+    }
+
+    async fn ack(
+        &self,
+        department: &str,
+        event_id: uuid::Uuid,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE outbox SET state = 'delivered', delivered_at = ?, lease_until = NULL \
+             WHERE id = ? AND department = ? AND state = 'pending'",
+        )
+        .bind(ts(now))
+        .bind(event_id.to_string())
+        .bind(department)
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn deliveries(&self, f: &DeliveryFilter) -> StoreResult<Vec<Delivery>> {
+        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(DELIVERY_SELECT);
+        qb.push(" WHERE 1 = 1");
+        if let Some(s) = &f.state {
+            qb.push(" AND o.state = ").push_bind(s.clone());
+        }
+        if let Some(d) = &f.department {
+            qb.push(" AND o.department = ").push_bind(d.clone());
+        }
+        if let Some(c) = f.case_id {
+            qb.push(" AND o.case_id = ").push_bind(c.to_string());
+        }
+        qb.push(" ORDER BY o.created_at, o.id LIMIT ")
+            .push_bind(f.limit);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    async fn redeliver(&self, event_id: uuid::Uuid) -> StoreResult<bool> {
+        let r = sqlx::query(
+            "UPDATE outbox SET state = 'pending', retry_from = attempts, next_attempt_at = NULL, lease_until = NULL \
+             WHERE id = ? AND state = 'dead'",
+        )
+        .bind(event_id.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    async fn attempts(&self, event_id: uuid::Uuid) -> StoreResult<Vec<AttemptRow>> {
+        let rows =
+            sqlx::query("SELECT * FROM delivery_attempts WHERE event_id = ? ORDER BY attempt")
+                .bind(event_id.to_string())
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AttemptRow {
+                    attempt: r.try_get::<i64, _>("attempt")? as i32,
+                    at: parse_time(r.try_get("at")?)?,
+                    status: r.try_get::<Option<i64>, _>("status")?.map(|s| s as i32),
+                    latency_ms: r.try_get("latency_ms")?,
+                    error: r.try_get("error")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn ensure_signing_key(&self, first: &StoredKey) -> StoreResult<Vec<StoredKey>> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, secret, created_at, retires_at) \
+             SELECT ?, ?, ?, NULL WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
+        )
+        .bind(&first.kid)
+        .bind(&first.secret)
+        .bind(ts(first.created_at))
+        .execute(&self.pool)
+        .await?;
+        let rows = sqlx::query("SELECT * FROM signing_keys ORDER BY created_at")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(StoredKey {
+                    kid: r.try_get("kid")?,
+                    secret: r.try_get("secret")?,
+                    created_at: parse_time(r.try_get("created_at")?)?,
+                    retires_at: opt_time(r.try_get("retires_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn save_signing_keys(&self, keys: &[StoredKey]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM signing_keys")
+            .execute(&mut *tx)
+            .await?;
+        for k in keys {
+            sqlx::query("INSERT INTO signing_keys (kid, secret, created_at, retires_at) VALUES (?, ?, ?, ?)")
+                .bind(&k.kid)
+                .bind(&k.secret)
+                .bind(ts(k.created_at))
+                .bind(k.retires_at.map(ts))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn set_notice_email_state(&self, id: uuid::Uuid, state: &str) -> StoreResult<()> {
         sqlx::query("UPDATE notifications SET email_state = ? WHERE id = ?")
             .bind(state)
@@ -766,13 +1001,14 @@ async fn write_side_effects(
         }
     }
     for o in w.outbox {
-        sqlx::query("INSERT INTO outbox (id, case_id, case_seq, event_type, payload, created_at) VALUES (?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO outbox (id, case_id, case_seq, event_type, payload, created_at, department) VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(o.id.to_string())
             .bind(c.id.to_string())
             .bind(i64::from(seq))
             .bind(&o.event_type)
             .bind(o.payload.to_string())
             .bind(e.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            .bind(&o.department)
             .execute(&mut **tx)
             .await?;
     }
@@ -881,4 +1117,52 @@ fn draft_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<DraftRow> {
         updated_at: parse_time(r.try_get("updated_at")?)?,
         expires_at: parse_time(r.try_get("expires_at")?)?,
     })
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+const DELIVERY_SELECT: &str = "SELECT o.id, o.case_id, o.case_seq, o.department, o.event_type, o.payload, o.created_at, \
+     o.state, o.attempts, o.retry_from, o.next_attempt_at, o.last_status, o.last_error, o.delivered_at, d.endpoint \
+     FROM outbox o LEFT JOIN department_endpoints d ON d.department = o.department";
+
+fn delivery_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<Delivery> {
+    let payload: String = r.try_get("payload")?;
+    Ok(Delivery {
+        id: parse_uuid(r.try_get("id")?)?,
+        case_id: parse_uuid(r.try_get("case_id")?)?,
+        case_seq: r.try_get::<i64, _>("case_seq")? as i32,
+        department: r.try_get("department")?,
+        event_type: r.try_get("event_type")?,
+        payload: json(&payload)?,
+        created_at: parse_time(r.try_get("created_at")?)?,
+        state: r.try_get("state")?,
+        attempts: r.try_get::<i64, _>("attempts")? as i32,
+        retry_from: r.try_get::<i64, _>("retry_from")? as i32,
+        next_attempt_at: opt_time(r.try_get("next_attempt_at")?)?,
+        last_status: r
+            .try_get::<Option<i64>, _>("last_status")?
+            .map(|s| s as i32),
+        last_error: r.try_get("last_error")?,
+        delivered_at: opt_time(r.try_get("delivered_at")?)?,
+        endpoint: r.try_get("endpoint")?,
+    })
+}
+
+impl SqliteStore {
+    async fn deliveries_by_ids(&self, ids: &[String]) -> StoreResult<Vec<Delivery>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(DELIVERY_SELECT);
+        qb.push(" WHERE o.id IN (");
+        let mut sep = qb.separated(", ");
+        for id in ids {
+            sep.push_bind(id.clone());
+        }
+        qb.push(") ORDER BY o.created_at, o.id");
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(delivery_from_row).collect()
+    }
 }

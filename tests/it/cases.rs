@@ -18,17 +18,17 @@ backend_tests!(
     applicants_get_mail_when_smtp_is_configured,
 );
 
-const SSC: &str = "11150700MB15300034-GG-0002"; // 社会保障卡申领, promised 15 working days
+pub(crate) const SSC: &str = "11150700MB15300034-GG-0002"; // 社会保障卡申领, promised 15 working days
 
 /// A logged-in browser with its CSRF token.
-struct Session {
-    b: Browser,
-    csrf: String,
-    base: String,
+pub(crate) struct Session {
+    pub(crate) b: Browser,
+    pub(crate) csrf: String,
+    pub(crate) base: String,
 }
 
 impl Session {
-    async fn new(s: &LoginSetup, path: &str, persona: &str) -> Session {
+    pub(crate) async fn new(s: &LoginSetup, path: &str, persona: &str) -> Session {
         let b = Browser::new();
         let resp = s.login(&b, path, persona).await;
         assert_eq!(resp.status(), 303, "{persona} logs in");
@@ -48,13 +48,13 @@ impl Session {
         }
     }
 
-    async fn get(&self, path: &str) -> (u16, Value) {
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
         let r = self.b.get(&format!("{}{path}", self.base)).await;
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -75,11 +75,11 @@ impl Session {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
-    async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         self.send(reqwest::Method::POST, path, body, None).await
     }
 
-    async fn upload(&self, name: &str, bytes: Vec<u8>) -> (u16, Value) {
+    pub(crate) async fn upload(&self, name: &str, bytes: Vec<u8>) -> (u16, Value) {
         let part = reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned());
         let form = reqwest::multipart::Form::new().part("file", part);
         let r = self
@@ -97,7 +97,7 @@ impl Session {
 }
 
 /// A tiny but real JPEG header (enough for content sniffing) with some payload.
-fn jpeg(seed: u8) -> Vec<u8> {
+pub(crate) fn jpeg(seed: u8) -> Vec<u8> {
     let mut v = vec![
         0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01,
     ];
@@ -106,7 +106,7 @@ fn jpeg(seed: u8) -> Vec<u8> {
     v
 }
 
-fn valid_values() -> Value {
+pub(crate) fn valid_values() -> Value {
     json!({
         "applicant_name": "王小明",
         "applicant_id_number": "150702198506123025",
@@ -130,7 +130,7 @@ fn error_fields(problem: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-async fn step(officer: &Session, case_no: &str, body: Value) -> (u16, Value) {
+pub(crate) async fn step(officer: &Session, case_no: &str, body: Value) -> (u16, Value) {
     officer
         .post(&format!("/api/staff/v1/cases/{case_no}/transitions"), &body)
         .await

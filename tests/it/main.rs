@@ -1,6 +1,7 @@
 //! Integration tests: the gateway through HTTP on a real port, the stores and caches
 //! through their traits, and the `onewindow` binary as an operator runs it.
 
+mod dept_server;
 mod harness;
 mod login;
 mod oidc_provider;
@@ -11,6 +12,7 @@ mod cache;
 mod cases;
 mod catalogue_api;
 mod cli;
+mod exchange;
 mod identity;
 mod ops;
 mod real_provider;
