@@ -332,6 +332,7 @@ pub async fn lodge(app: &AppState, a: NewApplication<'_>) -> Result<(StatusCode,
             due_on: None,
             legal_due_on: None,
             pauses: json!([]),
+            parts: json!({}),
             concluded_on: None,
             result: None,
             rating: None,
@@ -506,8 +507,52 @@ pub async fn step(
             .ok_or_else(|| anyhow::anyhow!("case {case_no} names an unknown service"))?;
         let from = CaseStatus::from_code(&current.status)
             .ok_or_else(|| anyhow::anyhow!("case {case_no} has an unknown status"))?;
-        let to = case::transition(from, &req, actor.actor, facts(service, &current))
+        let mut to = case::transition(from, &req, actor.actor, facts(service, &current))
             .map_err(transition_error)?;
+        // 联办件: each routed department concludes its own part; the case concludes when
+        // the last one has (approved only if every part is approved).
+        let mut joint_part: Option<(String, String)> = None;
+        let mut next_parts = current.parts.clone();
+        if req.action == Action::Conclude && service.case_kind == CaseKind::Joint {
+            let dept = acting_department(app, actor)
+                .await?
+                .filter(|d| service.routing.departments.contains(d))
+                .ok_or_else(|| {
+                    AppError::Forbidden(Message::new(
+                        "联办件由各承办部门分别办结。",
+                        "Each department of a joint case concludes its own part.",
+                    ))
+                })?;
+            let mut parts = current.parts.as_object().cloned().unwrap_or_default();
+            if parts.contains_key(&dept) {
+                return Err(AppError::Conflict(Message::new(
+                    "本部门已办结其承办部分。",
+                    "This department has already concluded its part.",
+                )));
+            }
+            let result = req
+                .result
+                .map(|r| r.code())
+                .unwrap_or("approved")
+                .to_owned();
+            parts.insert(
+                dept.clone(),
+                json!({ "result": result, "on": today().to_string() }),
+            );
+            let done = service
+                .routing
+                .departments
+                .iter()
+                .all(|d| parts.contains_key(d));
+            let all_approved = parts.values().all(|p| p["result"] == "approved");
+            to = match (done, all_approved) {
+                (false, _) => from,
+                (true, true) => CaseStatus::Approved,
+                (true, false) => CaseStatus::Rejected,
+            };
+            next_parts = Value::Object(parts);
+            joint_part = Some((dept, result));
+        }
 
         let (provided, materials, issues) =
             resolve_materials(app, service, new_materials, actor.account).await?;
@@ -523,6 +568,7 @@ pub async fn step(
 
         let today = today();
         let mut next = current.clone();
+        next.parts = next_parts;
         next.status = to.code().to_owned();
         next.updated_at = Utc::now();
         let mut pauses = pauses_of(&current);
@@ -548,8 +594,10 @@ pub async fn step(
         next.pauses = pauses_json(&pauses);
         if matches!(to, CaseStatus::Approved | CaseStatus::Rejected) {
             next.concluded_on = Some(today);
-            next.result = req.result.map(|r| r.code().to_owned());
+            let approved = to == CaseStatus::Approved;
+            next.result = Some(if approved { "approved" } else { "rejected" }.to_owned());
         }
+        let partial = joint_part.is_some() && to == from;
 
         let event = EventRow {
             seq: 0,
@@ -561,10 +609,13 @@ pub async fn step(
             from_status: Some(from.code().to_owned()),
             to_status: to.code().to_owned(),
             note: req.note.clone().filter(|n| !n.trim().is_empty()),
-            attachments: json!(materials
-                .iter()
-                .map(|m| json!({ "material": m.material_id, "upload_id": m.upload_id, "substituted": m.substituted }))
-                .collect::<Vec<_>>()),
+            attachments: match &joint_part {
+                Some((dept, result)) => json!([{ "department": dept, "result": result }]),
+                None => json!(materials
+                    .iter()
+                    .map(|m| json!({ "material": m.material_id, "upload_id": m.upload_id, "substituted": m.substituted }))
+                    .collect::<Vec<_>>()),
+            },
         };
         let response = json!({
             "case_no": next.case_no,
@@ -580,11 +631,19 @@ pub async fn step(
             status: 200,
             response: response.clone(),
         });
-        let outbox = outbox_for(service, &next, req.action);
-        let notices: Vec<NoticeRow> =
+        // a department's part of a joint case is not news to the others, nor to the applicant
+        let outbox = if partial {
+            Vec::new()
+        } else {
+            outbox_for(service, &next, req.action)
+        };
+        let notices: Vec<NoticeRow> = if partial {
+            Vec::new()
+        } else {
             notice_for(&next, service, req.action, actor.actor, req.note.as_deref())
                 .into_iter()
-                .collect();
+                .collect()
+        };
         let w = CaseWrite {
             event: &event,
             materials: &materials,
@@ -611,6 +670,39 @@ pub async fn step(
         "办件正被他人同时处理，请刷新后重试。",
         "The case was changed by someone else at the same moment; reload and try again.",
     )))
+}
+
+/// The department an actor acts for: a department system's token, or an officer's role.
+async fn acting_department(app: &AppState, actor: &ActorRef) -> Result<Option<String>, AppError> {
+    match actor.actor {
+        Actor::DepartmentSystem => {
+            let id = actor
+                .id
+                .as_deref()
+                .and_then(|i| i.strip_prefix("token:"))
+                .and_then(|i| i.parse::<Uuid>().ok());
+            let Some(id) = id else { return Ok(None) };
+            let tokens = app.store.api_tokens().await?;
+            Ok(tokens
+                .into_iter()
+                .find(|t| t.id == id)
+                .map(|t| t.department))
+        }
+        Actor::DepartmentOfficer => {
+            let Some(account) = actor.account else {
+                return Ok(None);
+            };
+            Ok(app.store.account(account).await?.and_then(|a| {
+                a.roles.into_iter().find_map(|r| match r {
+                    crate::auth::identity::Role::DepartmentOfficer { department } => {
+                        Some(department)
+                    }
+                    _ => None,
+                })
+            }))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// The answer for a case that does not exist for this caller.
@@ -755,8 +847,35 @@ pub async fn full_view(
         "materials": materials,
         "timeline": timeline(&events, lang, true),
         "rating": c.rating.map(|r| json!({ "level": r, "comment": c.rating_comment, "at": c.rated_at })),
+        "joint_parts": if c.parts.as_object().is_some_and(|p| !p.is_empty()) { c.parts.clone() } else { Value::Null },
+        "deliveries": if viewer == Actor::Applicant { Value::Null } else { deliveries_view(app, c).await? },
         "updated_at": c.updated_at,
     }))
+}
+
+/// Delivery to each department, for staff: counts by state, and the failed event if one
+/// is dead-lettered (failed deliveries are shown to clerks and operators).
+async fn deliveries_view(app: &AppState, c: &CaseRow) -> Result<Value, AppError> {
+    let filter = crate::store::DeliveryFilter {
+        case_id: Some(c.id),
+        limit: 1000,
+        ..Default::default()
+    };
+    let rows = app.store.deliveries(&filter).await?;
+    let mut per: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();
+    for d in rows {
+        let entry = per.entry(d.department.clone()).or_insert_with(
+            || json!({ "department": d.department, "pending": 0, "delivered": 0, "dead": 0 }),
+        );
+        let key = d.state.as_str();
+        if let Some(n) = entry.get(key).and_then(Value::as_i64) {
+            entry[key] = json!(n + 1);
+        }
+        if d.state == "dead" {
+            entry["failed_event"] = json!({ "id": d.id, "type": d.event_type, "attempts": d.attempts, "last_error": d.last_error });
+        }
+    }
+    Ok(Value::Array(per.into_values().collect()))
 }
 
 /// A row of a list.
@@ -915,6 +1034,7 @@ mod tests {
             due_on: None,
             legal_due_on: None,
             pauses: json!([]),
+            parts: json!({}),
             concluded_on: None,
             result: None,
             rating: None,

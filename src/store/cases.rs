@@ -63,6 +63,8 @@ pub struct CaseRow {
     pub legal_due_on: Option<NaiveDate>,
     /// Clock pauses, JSON `[{"from": date, "to": date|null}]`.
     pub pauses: Value,
+    /// Joint cases: each routed department's conclusion, `{uscc: {"result", "on"}}`.
+    pub parts: Value,
     /// Conclusion date.
     pub concluded_on: Option<NaiveDate>,
     /// `approved` or `rejected`.

@@ -304,7 +304,7 @@ impl Store for PgStore {
         }
         let r = sqlx::query(
             "UPDATE cases SET status = $1, form = $2, accepted_on = $3, due_on = $4, legal_due_on = $5, pauses = $6, \
-             concluded_on = $7, result = $8, updated_at = $9, version = version + 1 \
+             concluded_on = $7, result = $8, updated_at = $9, version = version + 1, parts = $12 \
              WHERE id = $10 AND version = $11",
         )
         .bind(&c.status)
@@ -318,6 +318,7 @@ impl Store for PgStore {
         .bind(c.updated_at)
         .bind(c.id)
         .bind(c.version)
+        .bind(&c.parts)
         .execute(&mut *tx)
         .await?;
         if r.rows_affected() != 1 {
@@ -985,6 +986,7 @@ fn case_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<CaseRow> {
     let id_number: Option<String> = r.try_get("applicant_id_number")?;
     let form: serde_json::Value = r.try_get("form")?;
     let pauses: serde_json::Value = r.try_get("pauses")?;
+    let parts: serde_json::Value = r.try_get("parts")?;
     let id: uuid::Uuid = r.try_get("id")?;
     Ok(CaseRow {
         id,
@@ -1017,6 +1019,7 @@ fn case_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<CaseRow> {
         due_on: r.try_get("due_on")?,
         legal_due_on: r.try_get("legal_due_on")?,
         pauses,
+        parts,
         concluded_on: r.try_get("concluded_on")?,
         result: r.try_get("result")?,
         rating: r.try_get::<Option<i16>, _>("rating")?,

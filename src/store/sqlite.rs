@@ -339,7 +339,7 @@ impl Store for SqliteStore {
         }
         let r = sqlx::query(
             "UPDATE cases SET status = ?, form = ?, accepted_on = ?, due_on = ?, legal_due_on = ?, pauses = ?, \
-             concluded_on = ?, result = ?, updated_at = ?, version = version + 1 \
+             parts = ?, concluded_on = ?, result = ?, updated_at = ?, version = version + 1 \
              WHERE id = ? AND version = ?",
         )
         .bind(&c.status)
@@ -348,6 +348,7 @@ impl Store for SqliteStore {
         .bind(c.due_on.map(|d| d.to_string()))
         .bind(c.legal_due_on.map(|d| d.to_string()))
         .bind(c.pauses.to_string())
+        .bind(c.parts.to_string())
         .bind(c.concluded_on.map(|d| d.to_string()))
         .bind(&c.result)
         .bind(c.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
@@ -1037,6 +1038,7 @@ fn case_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<CaseRow> {
     let id_number: Option<String> = r.try_get("applicant_id_number")?;
     let form: String = r.try_get("form")?;
     let pauses: String = r.try_get("pauses")?;
+    let parts: String = r.try_get("parts")?;
     let id = parse_uuid(r.try_get("id")?)?;
     Ok(CaseRow {
         id,
@@ -1077,6 +1079,7 @@ fn case_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<CaseRow> {
         due_on: opt_date(r.try_get("due_on")?)?,
         legal_due_on: opt_date(r.try_get("legal_due_on")?)?,
         pauses: json(&pauses)?,
+        parts: json(&parts)?,
         concluded_on: opt_date(r.try_get("concluded_on")?)?,
         result: r.try_get("result")?,
         rating: r.try_get::<Option<i64>, _>("rating")?.map(|x| x as i16),

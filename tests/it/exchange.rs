@@ -20,6 +20,8 @@ backend_tests!(
     failures_follow_the_schedule_then_dead_letter_and_redelivery,
     the_pull_inbox_leases_and_acknowledges,
     department_steps_are_idempotent_scoped_and_visible_to_the_citizen,
+    a_joint_case_goes_to_every_department_and_concludes_with_the_last,
+    key_rotation_keeps_the_old_key_published_for_the_grace_period,
 );
 
 const HRSS: &str = "11150700MB15300034";
@@ -588,4 +590,233 @@ async fn two_instances_on_postgres_deliver_each_event_once() {
             ]
         );
     }
+}
+
+const NEWBORN: &str = "11150700MB15300047-QT-0001"; // 新生儿出生“一件事”, 4 departments
+
+async fn a_joint_case_goes_to_every_department_and_concludes_with_the_last(b: Backend) {
+    let Some(s) = setup(b, &[]).await else { return };
+    let depts = [
+        "11150700MB15300047",
+        "11150700MB15300021",
+        "11150700MB1530007G",
+        HRSS,
+    ];
+    // one department by push, the others pull
+    let pushed = DeptServer::start().await;
+    pushed.trust(&format!("http://{}", s.app.addr));
+    onewindow::http::dept::set_delivery(&s.app.state, depts[1], "push", Some(pushed.url.clone()))
+        .await
+        .expect("push");
+
+    let citizen = Session::new(&s, "/auth/login", "citizen-li").await; // assurance 3
+    let birth = (onewindow::cases::today() - chrono::Duration::days(10)).to_string();
+    let (status, lodged) = citizen
+        .post(
+            "/api/v1/cases",
+            &json!({
+                "service_code": NEWBORN,
+                "values": {
+                    "declarant_name": "李芳", "declarant_id_number": "150702199203151541", "declarant_phone": "13800000002",
+                    "declarant_relation": "mother", "other_parent_name": "张伟", "other_parent_id_number": "150702199009093077",
+                    "baby_name": "张小宝", "baby_gender": "1", "baby_birth_date": birth, "birth_certificate_no": "P123456789",
+                    "ethnicity_follows": "father", "hukou_follows": "father", "hukou_address": "呼伦贝尔市海拉尔区胜利大街1号",
+                    "bundle_items": ["vaccination", "hukou", "medical_insurance", "social_security_card"],
+                },
+                "materials": [
+                    { "material": "birth_medical_certificate", "substitute": true },
+                    { "material": "parents_id_cards", "substitute": true },
+                    { "material": "household_register", "substitute": true },
+                ],
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{lodged}");
+    let case_no = lodged["case_no"].as_str().expect("case_no").to_owned();
+
+    // one delivery per department, tracked apart
+    let id = s
+        .app
+        .state
+        .store
+        .case_by_no(&case_no)
+        .await
+        .expect("read")
+        .expect("case")
+        .id;
+    let rows = s
+        .app
+        .state
+        .store
+        .deliveries(&DeliveryFilter {
+            case_id: Some(id),
+            limit: 100,
+            ..DeliveryFilter::default()
+        })
+        .await
+        .expect("deliveries");
+    let mut got: Vec<&str> = rows.iter().map(|d| d.department.as_str()).collect();
+    got.sort_unstable();
+    let mut want = depts.to_vec();
+    want.sort_unstable();
+    assert_eq!(got, want);
+    assert_eq!(
+        deliver_due(&s.app.state, Utc::now())
+            .await
+            .expect("deliver")
+            .delivered,
+        1,
+        "only the push department is pushed"
+    );
+    assert_eq!(pushed.received().len(), 1);
+
+    let mut tokens = Vec::new();
+    for d in depts {
+        tokens.push(token(&s, d, &["cases:read", "cases:write", "inbox"]).await);
+    }
+    let post = |t: String, body: Value| {
+        let c = s.app.client.clone();
+        let url = s
+            .app
+            .url(&format!("/api/dept/v1/cases/{case_no}/transitions"));
+        async move {
+            let r = c
+                .post(url)
+                .bearer_auth(t)
+                .json(&body)
+                .send()
+                .await
+                .expect("post");
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.expect("json"))
+        }
+    };
+    // the pull departments each see the event in their own inbox
+    let r: Value = s
+        .app
+        .client
+        .get(s.app.url("/api/dept/v1/inbox"))
+        .bearer_auth(&tokens[2])
+        .send()
+        .await
+        .expect("inbox")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(r["events"][0]["subject"], case_no.as_str());
+
+    assert_eq!(
+        post(tokens[0].clone(), json!({ "action": "accept" }))
+            .await
+            .0,
+        200
+    );
+    for (i, t) in tokens.iter().enumerate() {
+        let (status, answer) = post(
+            t.clone(),
+            json!({ "action": "conclude", "result": "approved", "note": "本部门事项已办结" }),
+        )
+        .await;
+        assert_eq!(status, 200, "{answer}");
+        let expected = if i + 1 < tokens.len() {
+            "accepted"
+        } else {
+            "approved"
+        };
+        assert_eq!(
+            answer["status"],
+            expected,
+            "after {} of {} departments",
+            i + 1,
+            tokens.len()
+        );
+        if i == 0 {
+            let (again, _) = post(
+                t.clone(),
+                json!({ "action": "conclude", "result": "approved", "note": "再次" }),
+            )
+            .await;
+            assert_eq!(again, 409, "a department concludes its part once");
+        }
+    }
+    let (_, case) = citizen.get(&format!("/api/v1/cases/{case_no}")).await;
+    assert_eq!(case["status"]["code"], "approved");
+    assert_eq!(case["joint_parts"].as_object().map(|p| p.len()), Some(4));
+}
+
+async fn key_rotation_keeps_the_old_key_published_for_the_grace_period(b: Backend) {
+    let Some(s) = setup(b, &[]).await else { return };
+    let jwks = || async {
+        s.app
+            .client
+            .get(s.app.url("/.well-known/jwks.json"))
+            .send()
+            .await
+            .expect("jwks")
+            .json::<Value>()
+            .await
+            .expect("json")
+    };
+    let before = jwks().await;
+    assert_eq!(before["keys"].as_array().map(Vec::len), Some(1));
+    assert_eq!(before["keys"][0]["kty"], "OKP");
+    assert_eq!(before["keys"][0]["crv"], "Ed25519");
+    let old_kid = before["keys"][0]["kid"].as_str().expect("kid").to_owned();
+
+    onewindow::exchange::keys::rotate(
+        s.app.state.store.as_ref(),
+        Utc::now(),
+        chrono::Duration::days(7),
+    )
+    .await
+    .expect("rotate");
+    s.app
+        .state
+        .keys
+        .refresh(s.app.state.store.as_ref())
+        .await
+        .expect("refresh");
+    let after = jwks().await;
+    let kids: Vec<&str> = after["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .filter_map(|k| k["kid"].as_str())
+        .collect();
+    assert_eq!(kids.len(), 2, "two keys valid during the rotation");
+    assert!(kids.contains(&old_kid.as_str()));
+    assert_ne!(kids[0], old_kid, "the new key signs");
+
+    // a receiver that still caches the old key set verifies the new deliveries
+    let now = Utc::now().timestamp();
+    let headers = s.app.state.keys.with(|r| r.sign("evt-rot", now, b"{}"));
+    let sig = &headers
+        .iter()
+        .find(|(k, _)| *k == "webhook-signature")
+        .expect("sig")
+        .1;
+    assert!(
+        onewindow::exchange::signing::verify(
+            &before,
+            "evt-rot",
+            &now.to_string(),
+            sig,
+            b"{}",
+            now,
+            300
+        )
+        .is_ok()
+    );
+    assert!(
+        onewindow::exchange::signing::verify(
+            &after,
+            "evt-rot",
+            &now.to_string(),
+            sig,
+            b"{}",
+            now,
+            300
+        )
+        .is_ok()
+    );
 }
