@@ -1,6 +1,7 @@
 //! `onewindow demo`: the gateway plus the development identity provider with demo
-//! personas, wired together over real OpenID Connect. Clearly labelled; `serve` never
-//! starts the development provider.
+//! personas, wired together over real OpenID Connect, and two simulated department
+//! back-ends ([`crate::demo_departments`]) that conclude their cases on their own.
+//! Clearly labelled; `serve` never starts the development provider or the simulations.
 
 use std::net::SocketAddr;
 
@@ -9,10 +10,16 @@ use secrecy::SecretString;
 use crate::app::{Application, shutdown_signal};
 use crate::auth::session::random_token;
 use crate::config::Settings;
+use crate::demo_departments::{self, SimConfig};
 use crate::devidp::{self, DevClient};
 
 /// Runs the demo until Ctrl-C or SIGTERM.
 pub async fn run(mut settings: Settings, idp_listen: SocketAddr) -> anyhow::Result<()> {
+    if settings.log_level == "info" {
+        // The pull department asks its inbox every 2 s: keep one line per request out of
+        // the way of the lines that tell the story (`RUST_LOG=info` brings them back).
+        settings.log_level = "info,tower_http=warn".into();
+    }
     crate::telemetry::init(&settings);
     let callback = settings.public_url.join("auth/callback")?.to_string();
     let home = settings.public_url.to_string();
@@ -36,6 +43,8 @@ pub async fn run(mut settings: Settings, idp_listen: SocketAddr) -> anyhow::Resu
     settings.oidc_staff_client_id = Some("onewindow-demo-staff".into());
     settings.oidc_staff_client_secret = Some(SecretString::from(staff_secret));
     settings.oidc_claim_assurance = "acr".into();
+    // The simulated departments listen on loopback http.
+    settings.exchange_allow_http = true;
 
     tracing::warn!(
         idp = %issuer,
@@ -45,5 +54,14 @@ pub async fn run(mut settings: Settings, idp_listen: SocketAddr) -> anyhow::Resu
         "\n  演示模式 DEMO MODE — 开发用身份提供者 development identity provider: {issuer}\n  打开 Open {home} and log in as a demo persona (e.g. citizen-wang).\n  Scripts: {home}auth/login?login_hint=<persona>&return_to=/api/v1/me logs in without the picker.\n"
     );
     let app = Application::build(settings).await?;
-    app.run_until(shutdown_signal()).await
+    let sims = demo_departments::start(app.state(), SimConfig::default()).await?;
+    eprintln!(
+        "  演示部门 Simulated departments: 人社局 (signed push to {}) and 市场监管局 (pull inbox)\n  accept, review and conclude their new cases on their own, about 10 s after submission.\n",
+        sims.push_endpoint().unwrap_or("-")
+    );
+    app.run_until(async move {
+        shutdown_signal().await;
+        sims.stop();
+    })
+    .await
 }

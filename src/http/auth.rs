@@ -469,6 +469,20 @@ pub async fn eligibility_page(
 }
 
 /// `GET /api/dept/v1/whoami`: which department and scopes a token carries.
+#[utoipa::path(
+    get,
+    path = "/api/dept/v1/whoami",
+    tag = "account",
+    operation_id = "whoami",
+    summary = "The token's department and scopes",
+    description = "Which department and scopes the token carries, and when it expires. Any \
+        valid token may call it; use it to check a token during setup.",
+    responses(
+        (status = 200, description = "The token.", body = super::openapi::WhoAmI),
+        (status = 401, description = "No valid token (missing, unknown, expired or revoked); `WWW-Authenticate: Bearer realm=\"onewindow-dept\"`.", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = []))
+)]
 pub async fn dept_whoami(
     State(app): State<AppState>,
     client: DepartmentClient,
@@ -490,6 +504,22 @@ pub async fn dept_whoami(
 
 /// `GET /api/dept/v1/departments/{uscc}/services`: the services routed to a department;
 /// only that department's own token may read it.
+#[utoipa::path(
+    get,
+    path = "/api/dept/v1/departments/{uscc}/services",
+    tag = "account",
+    operation_id = "departmentServices",
+    summary = "The services routed to your department",
+    description = "The catalogue's services whose cases are routed to the department. Only \
+        the department's own token may read it.",
+    params(("uscc" = String, Path, description = "The department's unified social credit code (统一社会信用代码).", example = "11150700MB1530001X")),
+    responses(
+        (status = 200, description = "The department's services.", body = super::openapi::DepartmentServices),
+        (status = 401, description = "No valid token (missing, unknown, expired or revoked); `WWW-Authenticate: Bearer realm=\"onewindow-dept\"`.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the `cases:read` scope, or belongs to another department.", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = ["cases:read"]))
+)]
 pub async fn dept_services(
     State(app): State<AppState>,
     client: DepartmentClient,

@@ -53,7 +53,12 @@ fn json_rejection(e: JsonRejection) -> AppError {
 
 const MAX_KEY_LEN: usize = 200;
 
-fn idem_key(headers: &HeaderMap, scope: &str, body: &Value) -> AppResult<Option<IdemKey>> {
+/// The `Idempotency-Key` of a request, scoped to its caller and bound to its body.
+pub(super) fn idem_key(
+    headers: &HeaderMap,
+    scope: &str,
+    body: &Value,
+) -> AppResult<Option<IdemKey>> {
     let Some(v) = headers.get("idempotency-key") else {
         return Ok(None);
     };
@@ -729,6 +734,20 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 // ---------- staff ----------
 
+/// Parses a step's action code, naming the known ones when it is unknown.
+pub(super) fn parse_action(code: &str) -> AppResult<Action> {
+    Action::from_code(code).ok_or_else(|| {
+        let known: Vec<&str> = Action::ALL.iter().map(|a| a.code()).collect();
+        AppError::Invalid(vec![FieldError {
+            field: "action".into(),
+            message: Message::new(
+                format!("未知的操作“{code}”，可选：{}", known.join("、")),
+                format!("Unknown action {code:?}; one of {}", known.join(", ")),
+            ),
+        }])
+    })
+}
+
 /// Walk-in applicant at a window.
 #[derive(Debug, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -1058,20 +1077,7 @@ pub async fn staff_transition(
 ) -> AppResult<Response> {
     let staff = staff_of(&user)?;
     staff_case(&app, &staff, &case_no).await?;
-    let action = Action::from_code(&body.action).ok_or_else(|| {
-        let known: Vec<&str> = Action::ALL.iter().map(|a| a.code()).collect();
-        AppError::Invalid(vec![FieldError {
-            field: "action".into(),
-            message: Message::new(
-                format!("未知的操作“{}”，可选：{}", body.action, known.join("、")),
-                format!(
-                    "Unknown action {:?}; one of {}",
-                    body.action,
-                    known.join(", ")
-                ),
-            ),
-        }])
-    })?;
+    let action = parse_action(&body.action)?;
     let result: Option<ConclusionResult> = cases::parse_result(body.result.as_deref())?;
     let raw = json!({ "case_no": case_no, "body": body });
     let idem = idem_key(&headers, &user.session.account_id.to_string(), &raw)?;

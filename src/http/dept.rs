@@ -9,35 +9,79 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AcceptLang;
 use super::cases::AppJson;
 use super::error::{AppError, AppResult, FieldError, Message};
+use super::openapi::{
+    CaseDetail, CaseList, CaseResult, DeptAction, InboxPage, Jwks, Problem, TransitionAnswer,
+};
 use crate::app::AppState;
 use crate::auth::extract::{DepartmentClient, Operator};
-use crate::cases::{self, ActorRef, IdemKey};
-use crate::domain::case::{Action, Actor, CaseStatus, Request as StepRequest};
+use crate::cases::{self, ActorRef};
+use crate::domain::case::{Actor, CaseStatus, Request as StepRequest};
 use crate::exchange::{envelope, worker};
 use crate::store::{CaseFilter, CaseRow, DeliveryFilter, DepartmentEndpoint};
 
 /// `GET /.well-known/jwks.json`: the keys that sign deliveries (two during a rotation).
+#[utoipa::path(
+    get,
+    path = "/.well-known/jwks.json",
+    tag = "keys",
+    operation_id = "jwks",
+    summary = "The keys that sign pushed events (JWKS)",
+    description = "The Ed25519 public keys that sign pushed events, as a JSON Web Key Set. \
+        No token is needed. Two keys are published during a rotation's grace period, and \
+        each delivery is then signed with both. Cache it (it answers \
+        `Cache-Control: public, max-age=300`) and refetch once when no key verifies a delivery.",
+    responses(
+        (status = 200, description = "The published keys, current first.", body = Jwks,
+            headers(("cache-control" = String, description = "`public, max-age=300`"))),
+    )
+)]
 pub async fn jwks(State(app): State<AppState>) -> Response {
     let body = app.keys.with(|ring| ring.jwks(Utc::now()));
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(body)).into_response()
 }
 
 /// `?status=&updated_since=&page=&per_page=`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeptCaseQuery {
+    /// Only cases in these statuses, comma-separated (`submitted,accepted`).
+    #[param(value_type = Option<Vec<super::openapi::CaseStatusCode>>, style = Form, explode = false)]
     status: Option<String>,
+    /// Only cases changed at or after this time (RFC 3339), for reconciliation.
     updated_since: Option<DateTime<Utc>>,
+    /// The page, from 1.
+    #[param(minimum = 1, default = 1)]
     page: Option<i64>,
+    /// Cases per page (clamped to 1–200).
+    #[param(minimum = 1, maximum = 200, default = 50)]
     per_page: Option<i64>,
 }
 
 /// `GET /api/dept/v1/cases`: this department's cases.
+#[utoipa::path(
+    get,
+    path = "/api/dept/v1/cases",
+    tag = "cases",
+    operation_id = "listCases",
+    summary = "List your department's cases",
+    description = "The cases routed to your department (as the responsible department or a \
+        joint one), newest first, filtered by status and by last change.",
+    params(DeptCaseQuery),
+    responses(
+        (status = 200, description = "A page of cases.", body = CaseList),
+        (status = 400, description = "An unknown query parameter or status, or a malformed time.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token (missing, unknown, expired or revoked); `WWW-Authenticate: Bearer realm=\"onewindow-dept\"`.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the `cases:read` scope.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = ["cases:read"]))
+)]
 pub async fn list(
     State(app): State<AppState>,
     client: DepartmentClient,
@@ -103,6 +147,23 @@ async fn dept_case(app: &AppState, client: &DepartmentClient, case_no: &str) -> 
 }
 
 /// `GET /api/dept/v1/cases/{case_no}`: one case with its full application.
+#[utoipa::path(
+    get,
+    path = "/api/dept/v1/cases/{case_no}",
+    tag = "cases",
+    operation_id = "getCase",
+    summary = "One case with its whole application",
+    description = "The case's current status, deadline, applicant (with the full ID number), \
+        form values, materials, history, and the actions your system may report now.",
+    params(("case_no" = String, Path, description = "The case number (办件编号).", example = "HLBE20250301-7KQ2M9XD")),
+    responses(
+        (status = 200, description = "The case.", body = CaseDetail),
+        (status = 401, description = "No valid token (missing, unknown, expired or revoked); `WWW-Authenticate: Bearer realm=\"onewindow-dept\"`.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the `cases:read` scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case for your department (another department's case answers the same).", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = ["cases:read"]))
+)]
 pub async fn get(
     State(app): State<AppState>,
     client: DepartmentClient,
@@ -124,17 +185,51 @@ pub async fn get(
 }
 
 /// Body of a department step.
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize, serde::Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"action": "conclude", "result": "approved", "note": "准予许可"}))]
 pub struct DeptTransition {
+    /// The step to take.
+    #[schema(value_type = DeptAction)]
     action: String,
+    /// With `conclude` only (and then required): `approved` (准予) or `rejected` (不予).
     #[serde(default)]
+    #[schema(value_type = Option<CaseResult>)]
     result: Option<String>,
+    /// The reason or remark; required (non-blank, at most 2,000 characters) for
+    /// `not_accept`, `request_correction`, `suspend` and a rejected `conclude`.
     #[serde(default)]
+    #[schema(max_length = 2000)]
     note: Option<String>,
 }
 
 /// `POST /api/dept/v1/cases/{case_no}/transitions` (Idempotency-Key honoured).
+#[utoipa::path(
+    post,
+    path = "/api/dept/v1/cases/{case_no}/transitions",
+    tag = "cases",
+    operation_id = "reportTransition",
+    summary = "Report a processing step (回传办理环节)",
+    description = "Takes one step of the case's lifecycle on behalf of your department's \
+        system. The step also produces an event. Send a fresh `Idempotency-Key` per intended \
+        step and reuse it when retrying: a repeat returns the first answer and does not apply \
+        the step twice.",
+    params(
+        ("case_no" = String, Path, description = "The case number (办件编号).", example = "HLBE20250301-7KQ2M9XD"),
+        ("Idempotency-Key" = Option<String>, Header, description = "A fresh key (a UUID) per intended step, 1–200 characters; reuse it when retrying the same request.", example = "3f1c2a9e-6b1d-4f7e-9a35-0c8b2d7e4f10"),
+    ),
+    request_body(content = DeptTransition, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The step was taken (or, for a repeated `Idempotency-Key`, the first answer).", body = TransitionAnswer),
+        (status = 400, description = "The body is not JSON of this shape, or the `Idempotency-Key` is empty or longer than 200 characters.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token (missing, unknown, expired or revoked); `WWW-Authenticate: Bearer realm=\"onewindow-dept\"`.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the `cases:write` scope, or the action is not one a department system may take.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case for your department (another department's case answers the same).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The case's current status does not allow this action (the detail says which are possible), or the case changed at the same moment.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown `action` or `result`, a missing `note` or `result` (`errors` names the field), or the `Idempotency-Key` was already used for a different request.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = ["cases:write"]))
+)]
 pub async fn transition(
     State(app): State<AppState>,
     client: DepartmentClient,
@@ -144,40 +239,10 @@ pub async fn transition(
 ) -> AppResult<Response> {
     client.require("cases:write")?;
     dept_case(&app, &client, &case_no).await?;
-    let action = Action::from_code(&body.action).ok_or_else(|| {
-        let known: Vec<&str> = Action::ALL.iter().map(|a| a.code()).collect();
-        AppError::Invalid(vec![FieldError {
-            field: "action".into(),
-            message: Message::new(
-                format!("未知的操作“{}”，可选：{}", body.action, known.join("、")),
-                format!(
-                    "Unknown action {:?}; one of {}",
-                    body.action,
-                    known.join(", ")
-                ),
-            ),
-        }])
-    })?;
+    let action = super::cases::parse_action(&body.action)?;
     let result = cases::parse_result(body.result.as_deref())?;
     let raw = json!({ "case_no": case_no, "body": body });
-    let idem = match headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-    {
-        Some(k) if !k.is_empty() && k.len() <= 200 => Some(IdemKey {
-            scope: format!("token:{}", client.token.id),
-            key: k.to_owned(),
-            request_hash: cases::request_hash(&raw),
-        }),
-        Some(_) => {
-            return Err(AppError::BadRequest(Message::new(
-                "Idempotency-Key 应为 1 到 200 个字符。",
-                "Idempotency-Key must be 1 to 200 characters.",
-            )));
-        }
-        None => None,
-    };
+    let idem = super::cases::idem_key(&headers, &format!("token:{}", client.token.id), &raw)?;
     let dept_name = app
         .catalogue
         .department(&client.token.department)
@@ -199,6 +264,31 @@ pub async fn transition(
 }
 
 /// `GET /api/dept/v1/cases/{case_no}/materials/{upload_id}`: a material's file.
+#[utoipa::path(
+    get,
+    path = "/api/dept/v1/cases/{case_no}/materials/{upload_id}",
+    tag = "materials",
+    operation_id = "downloadMaterial",
+    summary = "Download a material's file",
+    description = "The file of one of the case's materials, as uploaded. Events carry this \
+        link as `download_url`; check the bytes against the `sha256` they also carry.",
+    params(
+        ("case_no" = String, Path, description = "The case number (办件编号).", example = "HLBE20250301-7KQ2M9XD"),
+        ("upload_id" = Uuid, Path, description = "The file's id (`upload_id` of the material)."),
+    ),
+    responses(
+        (status = 200, description = "The file.",
+            content(("application/pdf"), ("image/jpeg"), ("image/png"), ("application/octet-stream")),
+            headers(
+                ("content-disposition" = String, description = "`attachment; filename=\"{upload_id}.{file_type}\"`"),
+                ("x-content-sha256" = String, description = "The SHA-256 of the file, hex."),
+            )),
+        (status = 401, description = "No valid token (missing, unknown, expired or revoked); `WWW-Authenticate: Bearer realm=\"onewindow-dept\"`.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the `materials:read` scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case for your department, or the case has no such file.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = ["materials:read"]))
+)]
 pub async fn material(
     State(app): State<AppState>,
     client: DepartmentClient,
@@ -247,18 +337,47 @@ pub async fn material(
 }
 
 /// `?limit=`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InboxQuery {
+    /// How many events to lease at most (clamped to 1–100).
+    #[param(minimum = 1, maximum = 100, default = 10)]
     limit: Option<i64>,
 }
 
 /// `GET /api/dept/v1/inbox?limit=N`: leases the department's next events (same envelope
 /// as push). Unacknowledged events come back when the lease ends.
+#[utoipa::path(
+    get,
+    path = "/api/dept/v1/inbox",
+    tag = "inbox",
+    operation_id = "leaseEvents",
+    summary = "Lease your next events",
+    description = "Leases up to `limit` of your department's unacknowledged events, oldest \
+        first (at most one event per case at a time, in order), in the same CloudEvents \
+        envelope as a push. A leased event is not handed out again until `lease_until` \
+        (the gateway's `inbox_lease_secs`, 300 s by default); an event not acknowledged by \
+        then comes back. De-duplicate by event id.",
+    params(InboxQuery),
+    responses(
+        (status = 200, description = "The leased events (possibly none).", body = InboxPage),
+        (status = 400, description = "`limit` is not an integer."),
+        (status = 401, description = "No valid token (missing, unknown, expired or revoked); `WWW-Authenticate: Bearer realm=\"onewindow-dept\"`.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the `inbox` scope.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = ["inbox"]))
+)]
 pub async fn inbox(
     State(app): State<AppState>,
     client: DepartmentClient,
-    Query(q): Query<InboxQuery>,
+    q: Result<Query<InboxQuery>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<Json<Value>> {
+    let Query(q) = q.map_err(|e| {
+        AppError::BadRequest(Message::new(
+            format!("查询参数有误：{e}"),
+            format!("Bad query parameters: {e}"),
+        ))
+    })?;
     client.require("inbox")?;
     let limit = q.limit.unwrap_or(10).clamp(1, 100);
     let now = Utc::now();
@@ -279,6 +398,22 @@ pub async fn inbox(
 }
 
 /// `POST /api/dept/v1/inbox/{event_id}/ack`: the event is durably received.
+#[utoipa::path(
+    post,
+    path = "/api/dept/v1/inbox/{event_id}/ack",
+    tag = "inbox",
+    operation_id = "ackEvent",
+    summary = "Acknowledge an event",
+    description = "Tells the gateway the event is stored durably; it is never returned again.",
+    params(("event_id" = Uuid, Path, description = "The event's CloudEvents `id`.")),
+    responses(
+        (status = 204, description = "Acknowledged."),
+        (status = 401, description = "No valid token (missing, unknown, expired or revoked); `WWW-Authenticate: Bearer realm=\"onewindow-dept\"`.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the `inbox` scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such event pending for your department (it may already be acknowledged).", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearerAuth" = ["inbox"]))
+)]
 pub async fn ack(
     State(app): State<AppState>,
     client: DepartmentClient,

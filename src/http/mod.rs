@@ -9,6 +9,7 @@ pub mod dept;
 pub mod error;
 mod health;
 mod metrics;
+pub mod openapi;
 pub mod pages;
 
 use std::time::Duration;
@@ -117,6 +118,7 @@ pub fn router(state: AppState) -> Router {
             "/api/ops/v1/departments/{uscc}/delivery",
             axum::routing::put(dept::put_delivery),
         )
+        .route("/api/dept/v1/openapi.json", get(openapi::department))
         .route("/api/dept/v1/whoami", get(auth::dept_whoami))
         .route(
             "/api/dept/v1/departments/{uscc}/services",

@@ -1,0 +1,1042 @@
+//! The OpenAPI 3.1 document of the department API, generated from the handlers'
+//! `#[utoipa::path]` attributes and served at `GET /api/dept/v1/openapi.json`.
+//!
+//! Several handlers build their answers with `serde_json::json!`; the structs here document
+//! those shapes (and the CloudEvents envelope of `exchange::envelope`). They are
+//! documentation only: nothing builds an answer from them. When a handler's answer
+//! changes, change its schema here too; the integration test `openapi` compares real
+//! answers with these schemas.
+//!
+//! Push delivery is not a path the gateway serves, so its contract (headers, signature,
+//! retries) is in the document's description.
+
+use std::collections::BTreeMap;
+use std::sync::LazyLock;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::server::Server;
+use utoipa::{Modify, OpenApi, ToSchema};
+use uuid::Uuid;
+
+use crate::app::AppState;
+
+/// The document's title.
+pub const TITLE: &str = "onewindow department API / 部门接口";
+
+/// The document's introduction: authentication, errors, and the push contract.
+pub const DESCRIPTION: &str = r#"The interface between the onewindow gateway (一网通办) and the back-end systems of
+the departments that process its cases. The integration guide
+(`docs/department-integration.md`) explains it step by step; this document is the
+authoritative reference for paths and shapes.
+
+## Authentication 认证
+
+Every path except `/.well-known/jwks.json` and this document needs an API token scoped to
+one department, sent as `Authorization: Bearer owt_…` (security scheme `bearerAuth`).
+An operator creates it on the gateway host with
+`onewindow token create --department <USCC> --scope cases:read,cases:write,inbox,materials:read`;
+the secret is printed once. Scopes:
+
+| Scope | Allows |
+| --- | --- |
+| `cases:read` | reading your department's cases and services |
+| `cases:write` | reporting processing steps (transitions) |
+| `inbox` | leasing and acknowledging events from the pull inbox |
+| `materials:read` | downloading application materials |
+
+A missing, unknown, expired or revoked token answers **401** (with
+`WWW-Authenticate: Bearer realm="onewindow-dept"`); a valid token without the needed scope
+answers **403**. A case of another department answers **404**, like a case that does not
+exist.
+
+## Errors 错误
+
+Every error is an RFC 9457 problem document (`application/problem+json`, schema
+`Problem`), in Chinese by default and in English with `Accept-Language: en`. Branch on
+`type` (`urn:onewindow:problem:<slug>`), never on the text; quote `request_id` when you
+ask for help.
+
+## Events 事件
+
+Every change to a case routed to your department produces one CloudEvents 1.0 event
+(schema `CloudEvent`; its `data` is schema `CaseEventData`), received either by push or
+from the pull inbox (`GET /api/dept/v1/inbox`). Delivery is at least once:
+**de-duplicate by the event `id`**. Events may arrive out of order; use `time`, and read
+the current state from `GET /api/dept/v1/cases/{case_no}` when in doubt.
+
+## Push delivery 推送
+
+The gateway `POST`s each event to the department's HTTPS endpoint, body the event in
+structured mode with `content-type: application/cloudevents+json`, signed per Standard
+Webhooks with Ed25519:
+
+| Header | Meaning |
+| --- | --- |
+| `webhook-id` | the event id (= CloudEvents `id`), the same on every retry |
+| `webhook-timestamp` | unix seconds when this attempt was signed (every attempt is signed afresh) |
+| `webhook-signature` | one or more space-separated `v1a,<base64 Ed25519 signature>` entries (two during a key rotation) |
+
+The signed bytes are `{webhook-id}.{webhook-timestamp}.{body}`, the body byte for byte as
+received. Verify with each key of `GET /.well-known/jwks.json` (OKP/Ed25519); accept
+when any `v1a,` entry verifies with any key; refetch the JWKS once when none does. Refuse
+timestamps more than 5 minutes from your clock.
+
+Answer **2xx** only after the event is stored durably. Anything else (any other status, a
+timeout after 10 s, a connection error) is retried with ±10 % jitter after about
+5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h (ten attempts over about three
+days); then the event is dead-lettered and an operator can redeliver it.
+"#;
+
+/// The department API's OpenAPI document.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "onewindow department API / 部门接口", version = env!("CARGO_PKG_VERSION")),
+    paths(
+        super::auth::dept_whoami,
+        super::auth::dept_services,
+        super::dept::list,
+        super::dept::get,
+        super::dept::transition,
+        super::dept::material,
+        super::dept::inbox,
+        super::dept::ack,
+        super::dept::jwks,
+        department,
+    ),
+    components(schemas(
+        Problem,
+        ProblemFieldError,
+        Scope,
+        WhoAmI,
+        DepartmentRef,
+        DepartmentServices,
+        RoutedService,
+        CaseStatusCode,
+        StatusView,
+        Deadline,
+        DeadlineStateCode,
+        Channel,
+        ApplicantKind,
+        CaseList,
+        CaseSummary,
+        ServiceRef,
+        CaseDetail,
+        CaseService,
+        CaseApplicant,
+        CaseMaterial,
+        TimelineEntry,
+        TimelineAttachment,
+        Rating,
+        JointPart,
+        DeliveryCounts,
+        FailedEvent,
+        CaseAction,
+        ActorCode,
+        DeptAction,
+        CaseResult,
+        super::dept::DeptTransition,
+        TransitionAnswer,
+        InboxPage,
+        CloudEvent,
+        EventType,
+        CaseEventData,
+        EventFacts,
+        EventService,
+        EventApplicant,
+        EventMaterial,
+        Jwks,
+        Jwk,
+    )),
+    modifiers(&Extras),
+    tags(
+        (name = "account", description = "The token and its department. 令牌与部门"),
+        (name = "cases", description = "The status API: your cases and the steps you report. 办件状态"),
+        (name = "materials", description = "Application materials' files. 申请材料"),
+        (name = "inbox", description = "The pull inbox: lease and acknowledge events. 拉取收件箱"),
+        (name = "keys", description = "The keys that sign pushed events. 签名公钥"),
+        (name = "meta", description = "This document. 接口文档"),
+    )
+)]
+pub struct DepartmentApi;
+
+/// Adds the description and the `bearerAuth` security scheme.
+struct Extras;
+
+impl Modify for Extras {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        openapi.info.title = TITLE.to_owned();
+        openapi.info.description = Some(DESCRIPTION.to_owned());
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearerAuth",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("owt_…")
+                    .description(Some(
+                        "A department API token from `onewindow token create` \
+                         (`Authorization: Bearer owt_…`). The scopes an operation needs are \
+                         listed in its security requirement.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(DepartmentApi::openapi);
+
+/// The document with this gateway's public URL as its server.
+pub fn document(public_url: &str) -> utoipa::openapi::OpenApi {
+    let mut doc = DOCUMENT.clone();
+    doc.servers = Some(vec![Server::new(public_url.trim_end_matches('/'))]);
+    doc
+}
+
+/// `GET /api/dept/v1/openapi.json`: this document (no token needed).
+#[utoipa::path(
+    get,
+    path = "/api/dept/v1/openapi.json",
+    tag = "meta",
+    operation_id = "openapi",
+    summary = "This OpenAPI document",
+    description = "The OpenAPI 3.1 document of the department API. No token is needed.",
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 document.", body = Value, content_type = "application/json"),
+    )
+)]
+pub async fn department(State(app): State<AppState>) -> Response {
+    let doc = document(app.settings.public_url.as_str());
+    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(doc)).into_response()
+}
+
+// ---- schema helpers -------------------------------------------------------------------
+
+fn string_const(value: &'static str, description: &'static str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some([value]))
+        .description(Some(description))
+        .build()
+}
+
+fn const_specversion() -> Object {
+    string_const("1.0", "The CloudEvents version: always `1.0`.")
+}
+
+fn const_datacontenttype() -> Object {
+    string_const(
+        "application/json",
+        "The media type of `data`: always `application/json`.",
+    )
+}
+
+fn const_okp() -> Object {
+    string_const("OKP", "Key type: always `OKP`.")
+}
+
+fn const_ed25519() -> Object {
+    string_const("Ed25519", "Curve: always `Ed25519`.")
+}
+
+fn const_sig() -> Object {
+    string_const("sig", "Use: always `sig` (signatures).")
+}
+
+fn const_eddsa() -> Object {
+    string_const("EdDSA", "Algorithm: always `EdDSA`.")
+}
+
+fn empty_array() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Array)
+        .description(Some(
+            "Prefill provenance: which form values came from which shared data source. \
+             Always empty for now; reserved.",
+        ))
+        .build()
+}
+
+// ---- errors ---------------------------------------------------------------------------
+
+/// An RFC 9457 problem document (`application/problem+json`).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "type": "urn:onewindow:problem:forbidden",
+    "title": "Forbidden",
+    "status": 403,
+    "detail": "This token lacks the cases:write scope.",
+    "request_id": "0195a0c4-5f5e-7d2a-9a41-1f3c2b7d9e10"
+}))]
+pub struct Problem {
+    /// Stable problem type, `urn:onewindow:problem:<slug>`: `bad-request`,
+    /// `unauthorized`, `forbidden`, `not-found`, `conflict`, `invalid-input`,
+    /// `unprocessable`, `unavailable`, `internal` …
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the problem type, in the response's language.
+    pub title: String,
+    /// The HTTP status.
+    pub status: u16,
+    /// This occurrence, in the response's language.
+    pub detail: String,
+    /// The request id (also in the `x-request-id` header); quote it when asking for help.
+    #[schema(required = false, nullable = false)]
+    pub request_id: Option<String>,
+    /// Per-field messages (`invalid-input` only).
+    #[schema(required = false, nullable = false)]
+    pub errors: Option<Vec<ProblemFieldError>>,
+}
+
+/// A message about one input field.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProblemFieldError {
+    /// The field (`action`, `result`, `note` …).
+    pub field: String,
+    /// What is wrong, in the response's language.
+    pub message: String,
+}
+
+// ---- account --------------------------------------------------------------------------
+
+/// A token scope.
+#[derive(Debug, Serialize, ToSchema)]
+pub enum Scope {
+    /// Read the department's cases.
+    #[serde(rename = "cases:read")]
+    CasesRead,
+    /// Report processing steps.
+    #[serde(rename = "cases:write")]
+    CasesWrite,
+    /// Lease and acknowledge events from the pull inbox.
+    #[serde(rename = "inbox")]
+    Inbox,
+    /// Download application materials.
+    #[serde(rename = "materials:read")]
+    MaterialsRead,
+}
+
+/// The token that made the request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WhoAmI {
+    /// The token's id (as in `onewindow token list`).
+    pub token_id: Uuid,
+    /// The token's name.
+    pub token_name: String,
+    /// The department the token belongs to.
+    pub department: DepartmentRef,
+    /// Granted scopes.
+    pub scopes: Vec<Scope>,
+    /// When the token expires; `null` if never.
+    #[schema(required = true)]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A department.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DepartmentRef {
+    /// Its unified social credit code (统一社会信用代码).
+    #[schema(example = "11150700MB1530001X")]
+    pub uscc: String,
+    /// Its name in the response's language; `null` if not in the catalogue.
+    #[schema(required = true)]
+    pub name: Option<String>,
+}
+
+/// The services routed to a department.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DepartmentServices {
+    /// The department's USCC.
+    pub department: String,
+    /// Its services.
+    pub items: Vec<RoutedService>,
+}
+
+/// A service routed to the department.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoutedService {
+    /// The service code (事项编码).
+    pub code: String,
+    /// Its name in the response's language.
+    pub name: String,
+    /// The current version of its definition (a content hash).
+    pub version: String,
+}
+
+// ---- cases ----------------------------------------------------------------------------
+
+/// A case status.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStatusCode {
+    /// 已申报.
+    Submitted,
+    /// 已受理.
+    Accepted,
+    /// 不予受理.
+    NotAccepted,
+    /// 补齐补正.
+    CorrectionRequested,
+    /// 审查中.
+    UnderReview,
+    /// 特别程序 (the clock is paused).
+    Suspended,
+    /// 办结·准予.
+    Approved,
+    /// 办结·不予.
+    Rejected,
+    /// 已撤回.
+    Withdrawn,
+}
+
+/// A status with its label.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusView {
+    /// The status code.
+    pub code: CaseStatusCode,
+    /// Its label in the response's language.
+    pub label: String,
+}
+
+/// Where a case stands against its promised deadline. Before acceptance only `due_on`
+/// and `state` are present, both `null`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deadline {
+    /// The promised deadline (承诺时限), counted in working days from acceptance.
+    #[schema(required = true)]
+    pub due_on: Option<NaiveDate>,
+    /// The legal deadline (法定时限).
+    #[schema(required = false)]
+    pub legal_due_on: Option<NaiveDate>,
+    /// The state against the deadline.
+    #[schema(required = true)]
+    pub state: Option<DeadlineStateCode>,
+    /// The state's label in the response's language.
+    #[schema(required = false)]
+    pub label: Option<String>,
+    /// Working days left until `due_on` (negative when overdue); `null` once concluded.
+    #[schema(required = false)]
+    pub working_days_left: Option<i64>,
+}
+
+/// A deadline state.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadlineStateCode {
+    /// In time.
+    OnTime,
+    /// Due within a few working days.
+    DueSoon,
+    /// Past the deadline.
+    Overdue,
+    /// The clock is paused (special procedure, correction).
+    Paused,
+    /// Concluded in time.
+    Met,
+    /// Concluded late.
+    Missed,
+}
+
+/// How the application was lodged.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    /// 网上申报.
+    Online,
+    /// 窗口受理.
+    Window,
+}
+
+/// Whether the applicant is a person or an enterprise.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApplicantKind {
+    /// A natural person.
+    Person,
+    /// An enterprise or other legal person.
+    Enterprise,
+}
+
+/// A page of the department's cases, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseList {
+    /// The cases on this page.
+    pub items: Vec<CaseSummary>,
+    /// How many cases match the filter.
+    pub total: i64,
+    /// This page (from 1).
+    pub page: i64,
+    /// Cases per page.
+    pub per_page: i64,
+}
+
+/// A case in a list.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseSummary {
+    /// The case number (办件编号).
+    #[schema(example = "HLBE20250301-7KQ2M9XD")]
+    pub case_no: String,
+    /// The service.
+    pub service: ServiceRef,
+    /// The responsible department's USCC.
+    pub department: String,
+    /// The applicant's name.
+    pub applicant_name: String,
+    /// The current status.
+    pub status: StatusView,
+    /// How it was lodged.
+    pub channel: Channel,
+    /// When it was lodged.
+    pub submitted_at: DateTime<Utc>,
+    /// Deadline facts.
+    pub deadline: Deadline,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A service, by code and name.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceRef {
+    /// The service code.
+    pub code: String,
+    /// Its name in the response's language; `null` if no longer in the catalogue.
+    #[schema(required = true)]
+    pub name: Option<String>,
+}
+
+/// One case with its whole application.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseDetail {
+    /// The case number (办件编号).
+    #[schema(example = "HLBE20250301-7KQ2M9XD")]
+    pub case_no: String,
+    /// The applicant's query code (查询码).
+    pub query_code: String,
+    /// The service and the version of its definition the application was made under.
+    pub service: CaseService,
+    /// The responsible department.
+    pub department: DepartmentRef,
+    /// The current status.
+    pub status: StatusView,
+    /// How it was lodged.
+    pub channel: Channel,
+    /// The applicant; departments get the full ID number and the phone.
+    pub applicant: CaseApplicant,
+    /// When it was lodged.
+    pub submitted_at: DateTime<Utc>,
+    /// When it was accepted.
+    #[schema(required = true)]
+    pub accepted_on: Option<NaiveDate>,
+    /// Deadline facts.
+    pub deadline: Deadline,
+    /// When it was concluded.
+    #[schema(required = true)]
+    pub concluded_on: Option<NaiveDate>,
+    /// The conclusion.
+    #[schema(required = true)]
+    pub result: Option<CaseResult>,
+    /// While a correction is requested: what was asked of the applicant.
+    #[schema(required = true)]
+    pub asked_of_applicant: Option<String>,
+    /// The actions your system may report now.
+    pub allowed_actions: Vec<DeptAction>,
+    /// Form values by field id, as defined by the service's form.
+    pub form: Map<String, Value>,
+    /// The materials provided or substituted.
+    pub materials: Vec<CaseMaterial>,
+    /// The case's history, oldest first.
+    pub timeline: Vec<TimelineEntry>,
+    /// The applicant's rating (好差评), if given.
+    #[schema(required = true)]
+    pub rating: Option<Rating>,
+    /// A joint case (联办件): each routed department's conclusion of its part, by USCC;
+    /// `null` until a part is concluded, and for other cases. The case concludes when the
+    /// last part has (approved only if every part is approved).
+    #[schema(required = true)]
+    pub joint_parts: Option<BTreeMap<String, JointPart>>,
+    /// How the case's events are being delivered to each routed department.
+    pub deliveries: Vec<DeliveryCounts>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One department's conclusion of its part of a joint case.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JointPart {
+    /// Its result.
+    pub result: CaseResult,
+    /// When it concluded its part.
+    pub on: NaiveDate,
+}
+
+/// The delivery of a case's events to one department.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryCounts {
+    /// The department's USCC.
+    pub department: String,
+    /// Events not yet delivered (or, for pull, not yet acknowledged).
+    pub pending: i64,
+    /// Events delivered.
+    pub delivered: i64,
+    /// Events dead-lettered after the last retry.
+    pub dead: i64,
+    /// The dead-lettered event, if there is one.
+    #[schema(required = false, nullable = false)]
+    pub failed_event: Option<FailedEvent>,
+}
+
+/// A dead-lettered event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FailedEvent {
+    /// The event id.
+    pub id: Uuid,
+    /// Its CloudEvents type.
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// Attempts made.
+    pub attempts: i32,
+    /// What went wrong on the last attempt.
+    #[schema(required = true)]
+    pub last_error: Option<String>,
+}
+
+/// The service of a case.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseService {
+    /// The service code.
+    pub code: String,
+    /// Its name in the response's language.
+    #[schema(required = true)]
+    pub name: Option<String>,
+    /// The version of the definition the application was made under.
+    pub version: String,
+}
+
+/// The applicant of a case.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseApplicant {
+    /// Person or enterprise.
+    pub kind: ApplicantKind,
+    /// Name (of the person, or of the enterprise).
+    pub name: String,
+    /// Resident ID number (公民身份号码), in full.
+    #[schema(required = true)]
+    pub id_number: Option<String>,
+    /// The enterprise's USCC.
+    #[schema(required = true)]
+    pub uscc: Option<String>,
+    /// Phone number.
+    #[schema(required = true)]
+    pub phone: Option<String>,
+}
+
+/// A material of a case. Download its file with
+/// `GET /api/dept/v1/cases/{case_no}/materials/{upload_id}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseMaterial {
+    /// The material's id in the service definition.
+    pub material_id: String,
+    /// The uploaded file; `null` when substituted.
+    #[schema(required = true)]
+    pub upload_id: Option<Uuid>,
+    /// Substituted by shared data or an e-licence (免提交).
+    pub substituted: bool,
+    /// What stood in for it.
+    #[schema(required = true)]
+    pub source: Option<String>,
+    /// The history entry (`seq`) that added it.
+    pub added_seq: i32,
+    /// File name as uploaded.
+    #[schema(required = true)]
+    pub file_name: Option<String>,
+    /// File type (`pdf`, `jpg`, `png`).
+    #[schema(required = true)]
+    pub file_type: Option<String>,
+    /// Size in bytes.
+    #[schema(required = true)]
+    pub size: Option<i64>,
+    /// SHA-256 of the file, hex.
+    #[schema(required = true)]
+    pub sha256: Option<String>,
+}
+
+/// An entry of a case's history.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineEntry {
+    /// Sequence number within the case, from 1.
+    pub seq: i32,
+    /// When.
+    pub at: DateTime<Utc>,
+    /// The action taken.
+    #[schema(required = true)]
+    pub action: Option<CaseAction>,
+    /// The action's label in the response's language.
+    #[schema(required = true)]
+    pub action_label: Option<String>,
+    /// The status after it.
+    pub status: StatusView,
+    /// Who took it (a label in the response's language).
+    pub by: String,
+    /// The note given with it (a reason, what is missing …).
+    #[schema(required = true)]
+    pub note: Option<String>,
+    /// Materials added with it.
+    pub attachments: Vec<TimelineAttachment>,
+}
+
+/// A material added by a history entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineAttachment {
+    /// The material's id.
+    pub material: String,
+    /// The uploaded file.
+    #[schema(required = true)]
+    pub upload_id: Option<Uuid>,
+    /// Substituted (免提交).
+    pub substituted: bool,
+}
+
+/// The applicant's rating (好差评).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Rating {
+    /// 5 (非常满意) to 1 (非常不满意).
+    #[schema(minimum = 1, maximum = 5)]
+    pub level: i16,
+    /// The applicant's comment.
+    #[schema(required = true)]
+    pub comment: Option<String>,
+    /// When it was given.
+    #[schema(required = true)]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// Any step of the case lifecycle, as recorded in the history and in events.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseAction {
+    /// 提交申报.
+    Submit,
+    /// 受理.
+    Accept,
+    /// 不予受理.
+    NotAccept,
+    /// 要求补齐补正.
+    RequestCorrection,
+    /// 提交补正材料.
+    SupplyCorrection,
+    /// 开始审查.
+    StartReview,
+    /// 中止（特别程序）.
+    Suspend,
+    /// 恢复审查.
+    Resume,
+    /// 办结.
+    Conclude,
+    /// 撤回.
+    Withdraw,
+}
+
+/// Who took a step.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorCode {
+    /// The applicant.
+    Applicant,
+    /// A window clerk.
+    Clerk,
+    /// A department officer on the gateway.
+    DepartmentOfficer,
+    /// A department's back-end system (through this API).
+    DepartmentSystem,
+    /// The gateway itself.
+    System,
+}
+
+/// A step a department system may report.
+///
+/// `not_accept`, `request_correction` and `suspend` need a `note` (the reason, what is
+/// missing); `conclude` needs a `result`, and a rejection a `note`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeptAction {
+    /// 受理.
+    Accept,
+    /// 不予受理 (`note` required).
+    NotAccept,
+    /// 要求补齐补正 (`note` required).
+    RequestCorrection,
+    /// 开始审查.
+    StartReview,
+    /// 中止（特别程序） (`note` required).
+    Suspend,
+    /// 恢复审查.
+    Resume,
+    /// 办结 (`result` required).
+    Conclude,
+}
+
+/// The result of a concluded case.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseResult {
+    /// 准予.
+    Approved,
+    /// 不予.
+    Rejected,
+}
+
+/// The answer to a step. A repeat with the same `Idempotency-Key` returns the first answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransitionAnswer {
+    /// The case number.
+    pub case_no: String,
+    /// The status after the step.
+    pub status: CaseStatusCode,
+    /// The status before it.
+    pub from: CaseStatusCode,
+    /// The step taken.
+    pub action: DeptAction,
+    /// The promised deadline after the step (it moves when the clock pauses).
+    #[schema(required = true)]
+    pub due_on: Option<NaiveDate>,
+}
+
+// ---- events ---------------------------------------------------------------------------
+
+/// Leased events from the pull inbox.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InboxPage {
+    /// Up to `limit` unacknowledged events, oldest first, in the same envelope as a push.
+    /// Empty when there is nothing new.
+    pub events: Vec<CloudEvent>,
+    /// Until when these events are leased to you. Acknowledge each stored event before
+    /// then; the others come back in a later `GET`.
+    pub lease_until: DateTime<Utc>,
+}
+
+/// A CloudEvents 1.0 event (structured JSON mode): one change to a case. Pushed with
+/// `content-type: application/cloudevents+json`, or pulled from the inbox.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "specversion": "1.0",
+    "id": "019550b8-2400-7c3e-9f2a-4b1d2e3f4a5b",
+    "source": "https://onewindow.example/",
+    "type": "cn.gov.onewindow.case.submitted.v1",
+    "subject": "HLBE20250301-7KQ2M9XD",
+    "time": "2025-03-01T08:00:00Z",
+    "datacontenttype": "application/json",
+    "data": { "case_no": "HLBE20250301-7KQ2M9XD" }
+}))]
+pub struct CloudEvent {
+    /// Always `1.0`.
+    #[schema(schema_with = const_specversion)]
+    pub specversion: String,
+    /// The event id (a time-ordered UUID); equal to `webhook-id` of a push. Your
+    /// de-duplication key.
+    pub id: Uuid,
+    /// The gateway that produced the event: its public URL.
+    pub source: String,
+    /// What happened. An incompatible change to `data` gets a new type (`….v2`).
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// The case number.
+    pub subject: String,
+    /// When the change happened.
+    pub time: DateTime<Utc>,
+    /// Always `application/json`.
+    #[schema(schema_with = const_datacontenttype)]
+    pub datacontenttype: String,
+    /// The case as it stands when the event is sent, and what happened.
+    pub data: CaseEventData,
+}
+
+/// A CloudEvents `type`.
+#[derive(Debug, Serialize, ToSchema)]
+pub enum EventType {
+    /// 已申报: an application was lodged and routed to you.
+    #[serde(rename = "cn.gov.onewindow.case.submitted.v1")]
+    Submitted,
+    /// 已受理.
+    #[serde(rename = "cn.gov.onewindow.case.accepted.v1")]
+    Accepted,
+    /// 不予受理.
+    #[serde(rename = "cn.gov.onewindow.case.not_accepted.v1")]
+    NotAccepted,
+    /// 补齐补正: the applicant was asked to supply or correct materials.
+    #[serde(rename = "cn.gov.onewindow.case.correction_requested.v1")]
+    CorrectionRequested,
+    /// 已补正: the applicant supplied the correction.
+    #[serde(rename = "cn.gov.onewindow.case.corrected.v1")]
+    Corrected,
+    /// 审查中.
+    #[serde(rename = "cn.gov.onewindow.case.review_started.v1")]
+    ReviewStarted,
+    /// 特别程序.
+    #[serde(rename = "cn.gov.onewindow.case.suspended.v1")]
+    Suspended,
+    /// 恢复审查.
+    #[serde(rename = "cn.gov.onewindow.case.resumed.v1")]
+    Resumed,
+    /// 办结.
+    #[serde(rename = "cn.gov.onewindow.case.concluded.v1")]
+    Concluded,
+    /// 已撤回.
+    #[serde(rename = "cn.gov.onewindow.case.withdrawn.v1")]
+    Withdrawn,
+}
+
+/// The `data` of an event: the whole application as it stands when the event is sent,
+/// and what happened at the time of the event. Ignore fields you do not know.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseEventData {
+    /// The case number.
+    pub case_no: String,
+    /// What happened (at the time of the event).
+    pub event: EventFacts,
+    /// The department the event is for (your USCC).
+    pub department: String,
+    /// The service.
+    pub service: EventService,
+    /// How it was lodged.
+    pub channel: Channel,
+    /// The applicant, with the full ID number.
+    pub applicant: EventApplicant,
+    /// Form values by field id.
+    pub form: Map<String, Value>,
+    /// Prefill provenance; reserved, always empty for now.
+    #[schema(schema_with = empty_array)]
+    pub prefill: Vec<Value>,
+    /// The materials, with their checksums and download links.
+    pub materials: Vec<EventMaterial>,
+    /// The case's status now (when sent; may be later than `event.status`).
+    pub status: CaseStatusCode,
+    /// When it was lodged.
+    pub submitted_at: DateTime<Utc>,
+    /// When it was accepted.
+    #[schema(required = true)]
+    pub accepted_on: Option<NaiveDate>,
+    /// The promised deadline.
+    #[schema(required = true)]
+    pub due_on: Option<NaiveDate>,
+    /// The legal deadline.
+    #[schema(required = true)]
+    pub legal_due_on: Option<NaiveDate>,
+}
+
+/// What happened, as recorded when the event was written.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventFacts {
+    /// The step taken.
+    #[schema(required = true)]
+    pub action: Option<CaseAction>,
+    /// The status it led to.
+    #[schema(required = true)]
+    pub status: Option<CaseStatusCode>,
+    /// The note given with it.
+    #[schema(required = true)]
+    pub note: Option<String>,
+    /// Who took it.
+    #[schema(required = true)]
+    pub actor: Option<ActorCode>,
+    /// The history entry's sequence number within the case.
+    pub seq: i32,
+}
+
+/// The service of an event's case.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventService {
+    /// The service code.
+    pub code: String,
+    /// The version of its definition the application was made under.
+    pub version: String,
+    /// Its Chinese name.
+    #[schema(required = true)]
+    pub name: Option<String>,
+}
+
+/// The applicant, as sent to departments.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventApplicant {
+    /// Person or enterprise.
+    pub kind: ApplicantKind,
+    /// Name.
+    pub name: String,
+    /// Resident ID number, in full.
+    #[schema(required = true)]
+    pub id_number: Option<String>,
+    /// The enterprise's USCC.
+    #[schema(required = true)]
+    pub uscc: Option<String>,
+    /// Phone number.
+    #[schema(required = true)]
+    pub phone: Option<String>,
+}
+
+/// A material in an event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventMaterial {
+    /// The material's id in the service definition.
+    pub material: String,
+    /// Substituted by shared data or an e-licence (免提交).
+    pub substituted: bool,
+    /// What stood in for it.
+    #[schema(required = true)]
+    pub source: Option<String>,
+    /// File name as uploaded.
+    #[schema(required = true)]
+    pub file_name: Option<String>,
+    /// File type (`pdf`, `jpg`, `png`).
+    #[schema(required = true)]
+    pub file_type: Option<String>,
+    /// Size in bytes.
+    #[schema(required = true)]
+    pub size: Option<i64>,
+    /// SHA-256 of the file, hex.
+    #[schema(required = true)]
+    pub sha256: Option<String>,
+    /// Where to download the file (`GET`, bearer token with scope `materials:read`);
+    /// `null` when substituted.
+    #[schema(required = true)]
+    pub download_url: Option<String>,
+}
+
+// ---- keys -----------------------------------------------------------------------------
+
+/// The JSON Web Key Set of the keys that sign pushed events (RFC 7517, RFC 8037): the
+/// current key first; two keys during a rotation's grace period.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Jwks {
+    /// The published keys.
+    pub keys: Vec<Jwk>,
+}
+
+/// An Ed25519 public key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Jwk {
+    /// Always `OKP`.
+    #[schema(schema_with = const_okp)]
+    pub kty: String,
+    /// Always `Ed25519`.
+    #[schema(schema_with = const_ed25519)]
+    pub crv: String,
+    /// The 32-byte public key, base64url without padding.
+    pub x: String,
+    /// `ow-` and the first 16 hex digits of the SHA-256 of the public key.
+    #[schema(example = "ow-21fe31dfa154a261")]
+    pub kid: String,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    #[schema(schema_with = const_sig)]
+    pub key_use: String,
+    /// Always `EdDSA`.
+    #[schema(schema_with = const_eddsa)]
+    pub alg: String,
+}
