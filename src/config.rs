@@ -112,6 +112,9 @@ pub struct Settings {
     pub smtp_url: Option<SecretString>,
     /// Sender of notification mail.
     pub mail_from: String,
+    /// The gateway sits behind a reverse proxy that sets X-Forwarded-For; use its last hop
+    /// as the client address (for rate limits). Off: the TCP peer is the client.
+    pub trust_forwarded_for: bool,
     /// Allow plain-http department endpoints (only for loopback tests and development).
     pub exchange_allow_http: bool,
     /// Run the delivery worker inside `serve` (turn off to run `onewindow worker` apart).
@@ -160,6 +163,7 @@ struct Defaults {
     exchange_allow_http: bool,
     worker_in_serve: bool,
     inbox_lease_secs: u64,
+    trust_forwarded_for: bool,
 }
 
 const DEFAULTS: Defaults = Defaults {
@@ -196,6 +200,7 @@ const DEFAULTS: Defaults = Defaults {
     exchange_allow_http: false,
     worker_in_serve: true,
     inbox_lease_secs: 300,
+    trust_forwarded_for: false,
 };
 
 /// A configuration problem, naming the key.
@@ -528,6 +533,7 @@ impl Settings {
         line("exchange_allow_http", self.exchange_allow_http.to_string());
         line("worker_in_serve", self.worker_in_serve.to_string());
         line("inbox_lease_secs", self.inbox_lease_secs.to_string());
+        line("trust_forwarded_for", self.trust_forwarded_for.to_string());
         line("cookie_secure", self.cookies_secure().to_string());
         out
     }

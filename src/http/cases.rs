@@ -645,13 +645,20 @@ const WRONG_CODES_PER_CASE: i64 = 5;
 const WRONG_CODES_PER_CLIENT: i64 = 20;
 const WRONG_CODE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
-fn client_of(headers: &HeaderMap, peer: Option<std::net::SocketAddr>) -> String {
-    // Behind a trusted proxy the first X-Forwarded-For hop is the client.
-    headers
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
-        .map(|v| v.trim().to_owned())
+/// The client address for rate limits: the peer, or, only when the gateway is
+/// configured to sit behind a proxy it trusts, the last X-Forwarded-For hop (the one the
+/// proxy added; earlier hops are whatever the client claimed).
+fn client_of(headers: &HeaderMap, peer: Option<std::net::SocketAddr>, trust_proxy: bool) -> String {
+    let forwarded = trust_proxy
+        .then(|| {
+            headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .map(|v| v.trim().to_owned())
+        })
+        .flatten();
+    forwarded
         .or_else(|| peer.map(|p| p.ip().to_string()))
         .unwrap_or_else(|| "unknown".into())
 }
@@ -665,7 +672,7 @@ pub async fn public_case(
     Path(case_no): Path<String>,
     Query(q): Query<PublicQuery>,
 ) -> AppResult<Response> {
-    let client = client_of(&headers, Some(peer));
+    let client = client_of(&headers, Some(peer), app.settings.trust_forwarded_for);
     let case_key = format!("rl:qc:case:{case_no}");
     let client_key = format!("rl:qc:client:{client}");
     let limited = || {
@@ -1089,4 +1096,30 @@ pub async fn staff_transition(
     let (status, answer) =
         cases::step(&app, &case_no, &staff.actor, req, &body.materials, idem).await?;
     Ok((status, Json(answer)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forwarded_for_counts_only_behind_a_trusted_proxy() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            "1.2.3.4, 10.0.0.7".parse().expect("header"),
+        );
+        let peer: std::net::SocketAddr = "192.0.2.1:5000".parse().expect("addr");
+        assert_eq!(
+            client_of(&h, Some(peer), false),
+            "192.0.2.1",
+            "a client cannot pick its own address"
+        );
+        assert_eq!(
+            client_of(&h, Some(peer), true),
+            "10.0.0.7",
+            "the hop our proxy added"
+        );
+        assert_eq!(client_of(&HeaderMap::new(), None, true), "unknown");
+    }
 }
