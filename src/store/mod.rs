@@ -378,6 +378,13 @@ pub(crate) fn split_scopes(s: &str) -> Vec<String> {
     s.split_whitespace().map(str::to_owned).collect()
 }
 
+/// The delivery ordering rule, as SQL over an outbox row aliased `o`: no earlier event of
+/// the same case for the same department is still undelivered. Both the push claim and
+/// the pull inbox use it, so each department sees a case's events in order.
+pub(crate) const NEXT_IN_ORDER: &str = "NOT EXISTS (SELECT 1 FROM outbox e \
+     WHERE e.case_id = o.case_id AND e.department = o.department AND e.state <> 'delivered' \
+     AND (e.case_seq < o.case_seq OR (e.case_seq = o.case_seq AND e.id < o.id)))";
+
 /// Whether a database error is a unique-constraint violation.
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()

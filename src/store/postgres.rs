@@ -14,7 +14,10 @@ use super::{
     EventRow, IdemRecord, MaterialRow, NoticeRow, OutboxRow, ServiceVersion, ServiceVersionInfo,
     Store, StoreError, StoreResult, UploadRow, WriteOutcome, split_scopes,
 };
-use super::{AttemptOutcome, AttemptRow, Delivery, DeliveryFilter, DepartmentEndpoint, StoredKey};
+use super::{
+    AttemptOutcome, AttemptRow, Delivery, DeliveryFilter, DepartmentEndpoint, NEXT_IN_ORDER,
+    StoredKey,
+};
 use crate::auth::identity::AccountKind;
 use crate::auth::identity::Identity;
 use crate::domain::ids::ResidentId;
@@ -653,16 +656,15 @@ impl Store for PgStore {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<Delivery>> {
-        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "UPDATE outbox SET lease_until = $1 WHERE id IN ( \
                SELECT o.id FROM outbox o JOIN department_endpoints d ON d.department = o.department AND d.mode = 'push' \
                WHERE o.state = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= $2) \
                  AND (o.lease_until IS NULL OR o.lease_until < $3) \
-                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.case_id = o.case_id AND e.department = o.department \
-                     AND e.state <> 'delivered' AND (e.case_seq < o.case_seq OR (e.case_seq = o.case_seq AND e.id < o.id))) \
+                 AND {NEXT_IN_ORDER} \
                ORDER BY o.created_at, o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED) \
-             RETURNING id",
-        )
+             RETURNING id"
+        )))
         .bind(lease_until)
         .bind(now)
         .bind(now)
@@ -717,17 +719,16 @@ impl Store for PgStore {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<Delivery>> {
-        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+        let ids: Vec<uuid::Uuid> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "UPDATE outbox SET lease_until = $1 WHERE id IN ( \
                SELECT o.id FROM outbox o \
                WHERE o.department = $2 AND o.state = 'pending' \
                  AND NOT EXISTS (SELECT 1 FROM department_endpoints d WHERE d.department = o.department AND d.mode = 'push') \
                  AND (o.lease_until IS NULL OR o.lease_until < $3) \
-                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.case_id = o.case_id AND e.department = o.department \
-                     AND e.state <> 'delivered' AND (e.case_seq < o.case_seq OR (e.case_seq = o.case_seq AND e.id < o.id))) \
+                 AND {NEXT_IN_ORDER} \
                ORDER BY o.created_at, o.id LIMIT $4 FOR UPDATE OF o SKIP LOCKED) \
-             RETURNING id",
-        )
+             RETURNING id"
+        )))
         .bind(lease_until)
         .bind(department)
         .bind(now)

@@ -16,7 +16,10 @@ use super::{
     EventRow, IdemRecord, MaterialRow, NoticeRow, OutboxRow, ServiceVersion, ServiceVersionInfo,
     Store, StoreError, StoreResult, UploadRow, WriteOutcome, split_scopes,
 };
-use super::{AttemptOutcome, AttemptRow, Delivery, DeliveryFilter, DepartmentEndpoint, StoredKey};
+use super::{
+    AttemptOutcome, AttemptRow, Delivery, DeliveryFilter, DepartmentEndpoint, NEXT_IN_ORDER,
+    StoredKey,
+};
 use crate::auth::identity::AccountKind;
 use crate::auth::identity::Identity;
 use crate::domain::ids::ResidentId;
@@ -693,16 +696,15 @@ impl Store for SqliteStore {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<Delivery>> {
-        let ids: Vec<String> = sqlx::query_scalar(
+        let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "UPDATE outbox SET lease_until = ? WHERE id IN ( \
                SELECT o.id FROM outbox o JOIN department_endpoints d ON d.department = o.department AND d.mode = 'push' \
                WHERE o.state = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ?) \
                  AND (o.lease_until IS NULL OR o.lease_until < ?) \
-                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.case_id = o.case_id AND e.department = o.department \
-                     AND e.state <> 'delivered' AND (e.case_seq < o.case_seq OR (e.case_seq = o.case_seq AND e.id < o.id))) \
+                 AND {NEXT_IN_ORDER} \
                ORDER BY o.created_at, o.id LIMIT ?) \
-             RETURNING id",
-        )
+             RETURNING id"
+        )))
         .bind(ts(lease_until))
         .bind(ts(now))
         .bind(ts(now))
@@ -757,17 +759,16 @@ impl Store for SqliteStore {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> StoreResult<Vec<Delivery>> {
-        let ids: Vec<String> = sqlx::query_scalar(
+        let ids: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "UPDATE outbox SET lease_until = ? WHERE id IN ( \
                SELECT o.id FROM outbox o \
                WHERE o.department = ? AND o.state = 'pending' \
                  AND NOT EXISTS (SELECT 1 FROM department_endpoints d WHERE d.department = o.department AND d.mode = 'push') \
                  AND (o.lease_until IS NULL OR o.lease_until < ?) \
-                 AND NOT EXISTS (SELECT 1 FROM outbox e WHERE e.case_id = o.case_id AND e.department = o.department \
-                     AND e.state <> 'delivered' AND (e.case_seq < o.case_seq OR (e.case_seq = o.case_seq AND e.id < o.id))) \
+                 AND {NEXT_IN_ORDER} \
                ORDER BY o.created_at, o.id LIMIT ?) \
-             RETURNING id",
-        )
+             RETURNING id"
+        )))
         .bind(ts(lease_until))
         .bind(department)
         .bind(ts(now))
