@@ -56,8 +56,12 @@ pub struct App {
     pub calendar: crate::domain::calendar::HolidayCalendar,
     /// Notification mail, when SMTP is configured.
     pub mailer: Option<crate::notify::Mailer>,
-    /// The keys that sign deliveries.
-    pub keys: crate::exchange::keys::Keys,
+    /// The keys that sign deliveries (and calls to departments' data APIs).
+    pub keys: Arc<crate::exchange::keys::Keys>,
+    /// Where shared data comes from: the base library and departments' data APIs.
+    pub providers: crate::sharing::provider::Providers,
+    /// Key of the audit trail's blind index of subjects.
+    pub index_key: Vec<u8>,
     /// HTTP client for deliveries (no redirects: a department answers, it does not send us on).
     pub http: reqwest012::Client,
 }
@@ -164,16 +168,40 @@ impl Application {
         let claim_names = claim_names(&settings);
         let calendar = load_calendar(&settings)?;
         let mailer = crate::notify::Mailer::from_settings(&settings)?;
-        let keys = crate::exchange::keys::Keys::new(
+        let keys = Arc::new(crate::exchange::keys::Keys::new(
             crate::exchange::keys::load(store.as_ref(), Utc::now())
                 .await
                 .context("cannot load the signing keys")?,
-        );
+        ));
+        let index_key = hex::decode(
+            store
+                .secret(
+                    crate::sharing::audit::INDEX_KEY_NAME,
+                    &hex::encode(rand::random::<[u8; 32]>()),
+                )
+                .await
+                .context("cannot load the audit index key")?,
+        )
+        .context("the stored audit index key is not hex")?;
         let http = reqwest012::Client::builder()
             .redirect(reqwest012::redirect::Policy::none())
             .user_agent(concat!("onewindow/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("cannot build the HTTP client")?;
+        let providers = crate::sharing::provider::Providers {
+            base: crate::sharing::provider::BaseLibrary::new(store.clone()),
+            api: crate::sharing::provider::DepartmentApi::new(
+                store.clone(),
+                cache.clone(),
+                http.clone(),
+                keys.clone(),
+                crate::sharing::provider::ApiLimits {
+                    timeout: Duration::from_millis(settings.provider_timeout_ms),
+                    failures_to_open: settings.provider_failures_to_open,
+                    open_for: Duration::from_secs(settings.provider_open_secs),
+                },
+            ),
+        };
         let files: Arc<dyn crate::files::FileStore> = Arc::new(
             crate::files::LocalFiles::new(settings.data_dir.join("files"))
                 .context("cannot create the file store under data_dir")?,
@@ -193,6 +221,8 @@ impl Application {
                 calendar,
                 mailer,
                 keys,
+                providers,
+                index_key,
                 http,
             })),
         })

@@ -138,6 +138,7 @@ async fn resolve_materials(
                             upload_id: Some(u.id),
                             substituted: false,
                             source: None,
+                            evidence: None,
                         });
                     }
                     None => issues.push(FieldIssue {
@@ -161,6 +162,7 @@ async fn resolve_materials(
                     upload_id: None,
                     substituted: true,
                     source,
+                    evidence: None,
                 });
             }
             _ => issues.push(FieldIssue {
@@ -338,6 +340,9 @@ pub async fn lodge(app: &AppState, a: NewApplication<'_>) -> Result<(StatusCode,
             rating: None,
             rating_comment: None,
             rated_at: None,
+            provenance: json!({}),
+            fields_filled: 0,
+            fields_prefilled: 0,
             version: 1,
             created_at: now,
             updated_at: now,

@@ -121,6 +121,12 @@ pub struct Settings {
     pub worker_in_serve: bool,
     /// How long a pulled event stays leased before it comes back.
     pub inbox_lease_secs: u64,
+    /// Time limit of one call to a department's data API (milliseconds).
+    pub provider_timeout_ms: u64,
+    /// Consecutive failures of a department's data API that open its circuit.
+    pub provider_failures_to_open: u32,
+    /// How long an open circuit refuses calls before one trial call (seconds).
+    pub provider_open_secs: u64,
     /// Drafts are deleted this many seconds after their last save.
     pub draft_ttl_secs: u64,
     /// Mark cookies `Secure`; defaults to whether `public_url` is https.
@@ -163,6 +169,9 @@ struct Defaults {
     exchange_allow_http: bool,
     worker_in_serve: bool,
     inbox_lease_secs: u64,
+    provider_timeout_ms: u64,
+    provider_failures_to_open: u32,
+    provider_open_secs: u64,
     trust_forwarded_for: bool,
 }
 
@@ -200,6 +209,9 @@ const DEFAULTS: Defaults = Defaults {
     exchange_allow_http: false,
     worker_in_serve: true,
     inbox_lease_secs: 300,
+    provider_timeout_ms: 2000,
+    provider_failures_to_open: 5,
+    provider_open_secs: 30,
     trust_forwarded_for: false,
 };
 
@@ -306,6 +318,12 @@ impl Settings {
             return bad(
                 "database_max_connections",
                 "must be between 1 and 256".into(),
+            );
+        }
+        if self.provider_timeout_ms == 0 || self.provider_failures_to_open == 0 {
+            return bad(
+                "provider_timeout_ms / provider_failures_to_open",
+                "must be at least 1".into(),
             );
         }
         if self.request_timeout_secs == 0 {
@@ -533,6 +551,12 @@ impl Settings {
         line("exchange_allow_http", self.exchange_allow_http.to_string());
         line("worker_in_serve", self.worker_in_serve.to_string());
         line("inbox_lease_secs", self.inbox_lease_secs.to_string());
+        line("provider_timeout_ms", self.provider_timeout_ms.to_string());
+        line(
+            "provider_failures_to_open",
+            self.provider_failures_to_open.to_string(),
+        );
+        line("provider_open_secs", self.provider_open_secs.to_string());
         line("trust_forwarded_for", self.trust_forwarded_for.to_string());
         line("cookie_secure", self.cookies_secure().to_string());
         out

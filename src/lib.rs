@@ -17,5 +17,6 @@ pub mod exchange;
 pub mod files;
 pub mod http;
 pub mod notify;
+pub mod sharing;
 pub mod store;
 pub mod telemetry;

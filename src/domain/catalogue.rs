@@ -96,6 +96,39 @@ pub enum UpdateCycle {
     Yearly,
 }
 
+/// Whose data a resource (or one of its items) holds, which decides the key it is looked
+/// up by: a person's resident ID number or an enterprise's USCC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Subject {
+    /// A natural person, keyed by resident ID number.
+    #[default]
+    Person,
+    /// A legal entity, keyed by USCC.
+    Enterprise,
+}
+
+impl Subject {
+    /// Stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            Subject::Person => "person",
+            Subject::Enterprise => "enterprise",
+        }
+    }
+}
+
+/// How the gateway reaches a resource's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// The gateway's own base library, filled by `onewindow import`.
+    #[default]
+    BaseLibrary,
+    /// The providing department's data API, called through the exchange (signed).
+    DepartmentApi,
+}
+
 /// The kind of value a data item holds; used to check it fits the field it prefills.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -136,6 +169,14 @@ pub struct DataItem {
     /// Whether reading it is a read of personal data (audited).
     #[serde(default)]
     pub personal: bool,
+    /// An authoritative value (from the register that decides it): a prefilled field
+    /// bound to it cannot be changed in the form, and the server re-checks it on submit.
+    #[serde(default)]
+    pub authoritative: bool,
+    /// Whose data the item is, when it differs from the resource's subject (an
+    /// enterprise's licence in the e-licence library).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<Subject>,
 }
 
 /// A shared resource of the information resource catalogue.
@@ -160,12 +201,51 @@ pub struct Resource {
     pub conditions_en: Option<String>,
     /// Refresh cycle.
     pub update_cycle: UpdateCycle,
+    /// Whose data it holds (decides the lookup key).
+    #[serde(default)]
+    pub subject: Subject,
+    /// Where the data comes from.
+    #[serde(default)]
+    pub access: Access,
+    /// How long a value fetched from a department's API is cached (seconds).
+    #[serde(default = "default_cache_ttl")]
+    pub cache_ttl_secs: u64,
     /// Services entitled to a conditional resource.
     #[serde(default)]
     pub grants: Vec<String>,
     /// The data items.
     #[serde(default)]
     pub items: Vec<DataItem>,
+}
+
+fn default_cache_ttl() -> u64 {
+    300
+}
+
+impl Resource {
+    /// One item by id.
+    pub fn item(&self, id: &str) -> Option<&DataItem> {
+        self.items.iter().find(|i| i.id == id)
+    }
+
+    /// Whose data an item is.
+    pub fn subject_of(&self, item: &DataItem) -> Subject {
+        item.subject.unwrap_or(self.subject)
+    }
+
+    /// A licence library: every item is an e-licence, stored one record per licence.
+    pub fn is_licence_library(&self) -> bool {
+        !self.items.is_empty() && self.items.iter().all(|i| i.data_type == DataType::Licence)
+    }
+
+    /// Whether a service may bind this resource's items (the share type and grants).
+    pub fn entitles(&self, service: &str) -> bool {
+        match self.share_type {
+            ShareType::Unconditional => true,
+            ShareType::Conditional => self.grants.iter().any(|g| g == service),
+            ShareType::NotShared => false,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -697,6 +777,18 @@ impl Catalogue {
     pub fn resources(&self) -> &[Resource] {
         &self.resources
     }
+
+    /// One resource by code.
+    pub fn resource(&self, code: &str) -> Option<&Resource> {
+        self.resources.iter().find(|r| r.code == code)
+    }
+
+    /// Resolves a `resource.item` binding.
+    pub fn binding(&self, binding: &str) -> Option<(&Resource, &DataItem)> {
+        let (r, i) = binding.split_once('.')?;
+        let res = self.resource(r)?;
+        Some((res, res.item(i)?))
+    }
 }
 
 /// Raw definitions as read from files, before validation.
@@ -1171,7 +1263,7 @@ fn validate_service(
             r.add(join(&path, "copies"), "must be at least 1");
         }
         if let Some(binding) = &m.substitute
-            && let Err(reason) = check_binding(binding, &s.code, resources).map(|_| ())
+            && let Err(reason) = check_binding(binding, s, resources).map(|_| ())
         {
             r.add(join(&path, "substitute"), reason);
         }
@@ -1323,7 +1415,7 @@ fn validate_fields(
         }
 
         if let Some(binding) = &f.prefill {
-            match check_binding(binding, &s.code, resources) {
+            match check_binding(binding, s, resources) {
                 Err(reason) => r.add(p("prefill"), reason),
                 Ok(item) => {
                     if !data_fits_field(item.data_type, t) {
@@ -1344,9 +1436,10 @@ fn validate_fields(
 /// Checks a `resource.item` binding exists and the service is entitled to it.
 fn check_binding<'r>(
     binding: &str,
-    service: &str,
+    s: &Service,
     resources: &HashMap<&str, &'r Resource>,
 ) -> Result<&'r DataItem, String> {
+    let service = s.code.as_str();
     let Some((res_code, item_id)) = binding.split_once('.') else {
         return Err(format!(
             "{binding:?} is not of the form resource.item (e.g. person.name)"
@@ -1360,9 +1453,16 @@ fn check_binding<'r>(
     let Some(item) = res.items.iter().find(|i| i.id == item_id) else {
         return Err(format!("resource {res_code} has no data item {item_id:?}"));
     };
+    if res.subject_of(item) == Subject::Enterprise
+        && !s.applicant_types.contains(&ApplicantType::Enterprise)
+    {
+        return Err(format!(
+            "{binding} is an enterprise's data, but enterprises cannot apply for this service (applicant_types)"
+        ));
+    }
     match res.share_type {
         ShareType::Unconditional => Ok(item),
-        ShareType::Conditional if res.grants.iter().any(|g| g == service) => Ok(item),
+        ShareType::Conditional if res.entitles(service) => Ok(item),
         ShareType::Conditional => Err(format!(
             "resource {res_code} is conditionally shared (有条件共享) and grants this service no entitlement: add {service} to its grants in data-catalogue.toml"
         )),
@@ -1473,6 +1573,8 @@ departments = ["{DEPT}"]
             name_en: "Item".into(),
             data_type: t,
             personal: true,
+            authoritative: false,
+            subject: None,
         };
         vec![
             Resource {
@@ -1484,6 +1586,9 @@ departments = ["{DEPT}"]
                 conditions: None,
                 conditions_en: None,
                 update_cycle: UpdateCycle::Daily,
+                subject: Subject::Person,
+                access: Access::BaseLibrary,
+                cache_ttl_secs: 300,
                 grants: vec!["TEST-0001".into()],
                 items: vec![
                     item("name", DataType::Text),
@@ -1499,6 +1604,9 @@ departments = ["{DEPT}"]
                 conditions: None,
                 conditions_en: None,
                 update_cycle: UpdateCycle::Realtime,
+                subject: Subject::Person,
+                access: Access::BaseLibrary,
+                cache_ttl_secs: 300,
                 grants: vec![],
                 items: vec![item("resident_id_card", DataType::Licence)],
             },
@@ -1511,6 +1619,9 @@ departments = ["{DEPT}"]
                 conditions: None,
                 conditions_en: None,
                 update_cycle: UpdateCycle::Yearly,
+                subject: Subject::Person,
+                access: Access::BaseLibrary,
+                cache_ttl_secs: 300,
                 grants: vec![],
                 items: vec![item("file", DataType::Text)],
             },

@@ -530,6 +530,7 @@ pub async fn set_delivery(
         department: department.to_owned(),
         mode: mode.to_owned(),
         endpoint,
+        data_api: None, // set_endpoint keeps the stored data API
         updated_at: Utc::now(),
     };
     app.store.set_endpoint(&e).await?;

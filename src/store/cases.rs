@@ -75,6 +75,12 @@ pub struct CaseRow {
     pub rating_comment: Option<String>,
     /// When rated.
     pub rated_at: Option<DateTime<Utc>>,
+    /// Where prefilled fields came from: field id → `{source, as_of, authoritative}`.
+    pub provenance: Value,
+    /// Form fields with a value at submission.
+    pub fields_filled: i32,
+    /// Of which filled from shared data and left unchanged.
+    pub fields_prefilled: i32,
     /// Optimistic concurrency version.
     pub version: i64,
     /// Created.
@@ -119,6 +125,8 @@ pub struct NewMaterial {
     pub substituted: bool,
     /// The data item or licence that stood in.
     pub source: Option<String>,
+    /// The licence number, issuer, validity … that stood in.
+    pub evidence: Option<Value>,
 }
 
 /// A recorded material with its file's facts.
@@ -132,6 +140,8 @@ pub struct MaterialRow {
     pub substituted: bool,
     /// What stood in.
     pub source: Option<String>,
+    /// For a substituted material: the licence number, issuer, validity … that stood in.
+    pub evidence: Option<Value>,
     /// History entry that added it.
     pub added_seq: i32,
     /// File name as uploaded.

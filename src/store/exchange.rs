@@ -76,6 +76,8 @@ pub struct DepartmentEndpoint {
     pub mode: String,
     /// Push URL.
     pub endpoint: Option<String>,
+    /// Base URL of the department's data API (for its `department_api` resources).
+    pub data_api: Option<String>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
 }

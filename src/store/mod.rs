@@ -8,6 +8,7 @@
 
 pub mod cases;
 pub mod exchange;
+pub mod shared;
 mod postgres;
 mod sqlite;
 
@@ -30,6 +31,7 @@ pub use cases::{
 pub use exchange::{
     AttemptOutcome, AttemptRow, Delivery, DeliveryFilter, DepartmentEndpoint, StoredKey,
 };
+pub use shared::{AccessRecord, BaseRecord, ConsentRow, NewAccess, SharingFigures, UpsertCounts};
 
 /// A storage failure. Callers map it to a generic 500; the detail is logged once.
 #[derive(Debug, thiserror::Error)]
@@ -300,6 +302,53 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records whether a notice's mail went out.
     async fn set_notice_email_state(&self, id: uuid::Uuid, state: &str) -> StoreResult<()>;
+
+    /// Inserts or updates base-library records in one transaction. A record whose data
+    /// is unchanged (same digest) is not written at all, so re-importing a file changes
+    /// nothing, `updated_at` included.
+    async fn upsert_base_records(&self, rows: &[BaseRecord]) -> StoreResult<UpsertCounts>;
+
+    /// A subject's records of one resource (one, or one per licence in a licence library).
+    async fn base_records(&self, resource: &str, subject: &str) -> StoreResult<Vec<BaseRecord>>;
+
+    /// How many records a resource holds.
+    async fn count_base_records(&self, resource: &str) -> StoreResult<i64>;
+
+    /// Appends reads to their subjects' audit chains (each gets the next `seq` of its
+    /// subject and `shared::chain_hash` over the previous record's hash); retried on a
+    /// concurrent append to the same chain.
+    async fn append_data_access(&self, reads: &[NewAccess]) -> StoreResult<()>;
+
+    /// The audit records of these subjects, newest first, at most `limit`.
+    async fn data_access(
+        &self,
+        subject_indexes: &[String],
+        limit: i64,
+    ) -> StoreResult<Vec<AccessRecord>>;
+
+    /// One subject's whole chain in `seq` order, to verify it.
+    async fn data_access_chain(&self, subject_index: &str) -> StoreResult<Vec<AccessRecord>>;
+
+    /// Records a consent to prefill.
+    async fn insert_consent(&self, c: &ConsentRow) -> StoreResult<()>;
+
+    /// The newest consent of an account for a service.
+    async fn latest_consent(
+        &self,
+        account: uuid::Uuid,
+        service_code: &str,
+    ) -> StoreResult<Option<ConsentRow>>;
+
+    /// The named server secret; stores `fresh` under that name first if there is none
+    /// (the first of several racing instances wins and all get its value).
+    async fn secret(&self, name: &str, fresh: &str) -> StoreResult<String>;
+
+    /// Sets (or clears) a department's data API URL, keeping its delivery mode (a
+    /// department without a row gets `pull`).
+    async fn set_data_api(&self, department: &str, url: Option<&str>) -> StoreResult<()>;
+
+    /// Per-service figures of prefilled fields and substituted materials over all cases.
+    async fn sharing_figures(&self) -> StoreResult<Vec<SharingFigures>>;
 
     /// Closes the pool, waiting for connections in use.
     async fn close(&self);

@@ -12,6 +12,7 @@ use sqlx::sqlite::{
 };
 
 use super::{
+    AccessRecord, BaseRecord, ConsentRow, NewAccess, SharingFigures, UpsertCounts,
     Account, AccountRow, ApiToken, CaseApplicant, CaseFilter, CaseRow, CaseWrite, DraftRow,
     EventRow, IdemRecord, MaterialRow, NoticeRow, OutboxRow, ServiceVersion, ServiceVersionInfo,
     Store, StoreError, StoreResult, UploadRow, WriteOutcome, split_scopes,
@@ -427,6 +428,7 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|r| {
                 Ok(MaterialRow {
+                    evidence: None,
                     material_id: r.try_get("material_id")?,
                     upload_id: r
                         .try_get::<Option<String>, _>("upload_id")?
@@ -681,6 +683,7 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|r| {
                 Ok(DepartmentEndpoint {
+                    data_api: None, // TODO(shared-data store): read the data_api column
                     department: r.try_get("department")?,
                     mode: r.try_get("mode")?,
                     endpoint: r.try_get("endpoint")?,
@@ -896,6 +899,40 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn upsert_base_records(&self, _rows: &[BaseRecord]) -> StoreResult<UpsertCounts> {
+        todo!("shared data store")
+    }
+    async fn base_records(&self, _resource: &str, _subject: &str) -> StoreResult<Vec<BaseRecord>> {
+        todo!("shared data store")
+    }
+    async fn count_base_records(&self, _resource: &str) -> StoreResult<i64> {
+        todo!("shared data store")
+    }
+    async fn append_data_access(&self, _reads: &[NewAccess]) -> StoreResult<()> {
+        todo!("shared data store")
+    }
+    async fn data_access(&self, _subject_indexes: &[String], _limit: i64) -> StoreResult<Vec<AccessRecord>> {
+        todo!("shared data store")
+    }
+    async fn data_access_chain(&self, _subject_index: &str) -> StoreResult<Vec<AccessRecord>> {
+        todo!("shared data store")
+    }
+    async fn insert_consent(&self, _c: &ConsentRow) -> StoreResult<()> {
+        todo!("shared data store")
+    }
+    async fn latest_consent(&self, _account: uuid::Uuid, _service_code: &str) -> StoreResult<Option<ConsentRow>> {
+        todo!("shared data store")
+    }
+    async fn secret(&self, _name: &str, _fresh: &str) -> StoreResult<String> {
+        todo!("shared data store")
+    }
+    async fn set_data_api(&self, _department: &str, _url: Option<&str>) -> StoreResult<()> {
+        todo!("shared data store")
+    }
+    async fn sharing_figures(&self) -> StoreResult<Vec<SharingFigures>> {
+        todo!("shared data store")
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
@@ -1042,6 +1079,9 @@ fn case_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<CaseRow> {
     let parts: String = r.try_get("parts")?;
     let id = parse_uuid(r.try_get("id")?)?;
     Ok(CaseRow {
+        provenance: serde_json::json!({}),
+        fields_filled: 0,
+        fields_prefilled: 0,
         id,
         case_no: r.try_get("case_no")?,
         query_code: r.try_get("query_code")?,

@@ -1,0 +1,1 @@
+//! `onewindow import`: CSV or JSON lines into the base library.
