@@ -291,6 +291,12 @@ pub struct NewApplication<'a> {
     pub actor: ActorRef,
     /// The idempotency key, if any.
     pub idem: Option<IdemKey>,
+    /// Whose shared data backs the application and who reads it (for the re-check of
+    /// prefilled values and of 免提交 materials); `None` skips both (no substitutes allowed).
+    pub sharing: Option<crate::sharing::prefill::Who>,
+    /// The account whose prefill snapshot applies (the applicant's, or the clerk's who
+    /// looked the walk-in applicant up).
+    pub snapshot_of: Option<Uuid>,
 }
 
 /// Validates and lodges an application; answers 201 with the case number and query code.
@@ -314,6 +320,7 @@ pub async fn lodge(app: &AppState, a: NewApplication<'_>) -> Result<(StatusCode,
     if !issues.is_empty() {
         return Err(field_errors(issues));
     }
+    let (materials, checked) = check_shared_data(app, &a, &values, materials).await?;
 
     let now = Utc::now();
     for _ in 0..5 {
@@ -340,9 +347,9 @@ pub async fn lodge(app: &AppState, a: NewApplication<'_>) -> Result<(StatusCode,
             rating: None,
             rating_comment: None,
             rated_at: None,
-            provenance: json!({}),
-            fields_filled: 0,
-            fields_prefilled: 0,
+            provenance: checked.provenance.clone(),
+            fields_filled: checked.fields_filled,
+            fields_prefilled: checked.fields_prefilled,
             version: 1,
             created_at: now,
             updated_at: now,
@@ -390,6 +397,7 @@ pub async fn lodge(app: &AppState, a: NewApplication<'_>) -> Result<(StatusCode,
                 crate::notify::dispatch(app, notices);
                 metrics::counter!("onewindow_cases_lodged_total", "channel" => a.channel)
                     .increment(1);
+                record_sharing_metrics(&c, &materials);
                 tracing::info!(case_no = %c.case_no, service = %c.service_code, channel = a.channel, "case lodged");
                 return Ok((StatusCode::CREATED, response));
             }
@@ -406,6 +414,72 @@ pub async fn lodge(app: &AppState, a: NewApplication<'_>) -> Result<(StatusCode,
     Err(AppError::Internal(anyhow::anyhow!(
         "could not draw a free case number in 5 attempts"
     )))
+}
+
+/// Re-checks prefilled values against what was served (authoritative ones must be
+/// unchanged) and verifies each 免提交 material against the e-licence library, recording
+/// the licence that stood in.
+async fn check_shared_data(
+    app: &AppState,
+    a: &NewApplication<'_>,
+    values: &Map<String, Value>,
+    mut materials: Vec<NewMaterial>,
+) -> Result<(Vec<NewMaterial>, crate::sharing::prefill::Checked), AppError> {
+    use crate::sharing::prefill;
+    let served = match (&a.sharing, a.snapshot_of) {
+        (Some(who), Some(reader)) => prefill::snapshot(app, reader, who, &a.service.code).await,
+        _ => None,
+    };
+    let mut issues = Vec::new();
+    let checked = match prefill::recheck(a.service, served.as_ref(), values) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            issues.extend(e);
+            None
+        }
+    };
+    let wanted: Vec<String> = materials
+        .iter()
+        .filter(|m| m.substituted)
+        .map(|m| m.material_id.clone())
+        .collect();
+    if !wanted.is_empty() {
+        match &a.sharing {
+            Some(who) => {
+                let (found, problems) =
+                    prefill::substitutes(app, who, a.service, &wanted, served.as_ref()).await?;
+                issues.extend(problems);
+                for m in materials.iter_mut().filter(|m| m.substituted) {
+                    if let Some((binding, evidence)) = found.get(&m.material_id) {
+                        m.source = Some(binding.clone());
+                        m.evidence = Some(evidence.clone());
+                    }
+                }
+            }
+            None => issues.extend(wanted.iter().map(|id| FieldIssue {
+                field: format!("materials.{id}"),
+                zh: "无法核验电子证照，请上传该材料。".into(),
+                en: "The e-licence cannot be checked here; please upload the material.".into(),
+            })),
+        }
+    }
+    match checked {
+        Some(c) if issues.is_empty() => Ok((materials, c)),
+        _ => Err(field_errors(issues)),
+    }
+}
+
+/// Counts, per service, form fields filled from shared data and materials not uploaded.
+fn record_sharing_metrics(c: &CaseRow, materials: &[NewMaterial]) {
+    let svc = c.service_code.clone();
+    metrics::counter!("onewindow_form_fields_total", "service" => svc.clone())
+        .increment(c.fields_filled.max(0) as u64);
+    metrics::counter!("onewindow_form_fields_prefilled_total", "service" => svc.clone())
+        .increment(c.fields_prefilled.max(0) as u64);
+    metrics::counter!("onewindow_materials_total", "service" => svc.clone())
+        .increment(materials.len() as u64);
+    metrics::counter!("onewindow_materials_substituted_total", "service" => svc)
+        .increment(materials.iter().filter(|m| m.substituted).count() as u64);
 }
 
 /// Today in the city's time zone (China Standard Time, UTC+8), which decides working days.

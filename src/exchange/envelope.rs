@@ -25,6 +25,7 @@ pub async fn build(app: &AppState, d: &Delivery) -> anyhow::Result<Option<Value>
                 "material": m.material_id,
                 "substituted": m.substituted,
                 "source": m.source,
+                "evidence": m.evidence,
                 "file_name": m.file_name,
                 "file_type": m.file_type,
                 "size": m.size,
@@ -65,7 +66,11 @@ pub async fn build(app: &AppState, d: &Delivery) -> anyhow::Result<Option<Value>
                 "phone": c.applicant.phone,
             },
             "form": c.form,
-            "prefill": [],
+            "prefill": c.provenance.as_object().map(|p| p.iter().map(|(field, v)| {
+                let mut v = v.clone();
+                v["field"] = json!(field);
+                v
+            }).collect::<Vec<_>>()).unwrap_or_default(),
             "materials": materials,
             "status": c.status,
             "submitted_at": c.created_at,

@@ -178,6 +178,7 @@ pub async fn apply(
         phone: account.phone.clone(),
     };
     let idem = idem_key(&headers, &s.account_id.to_string(), &raw)?;
+    let sharing = crate::sharing::prefill::who_from_account(&account, applicant_row.uscc.clone());
     let (status, answer) = cases::lodge(
         &app,
         NewApplication {
@@ -189,6 +190,8 @@ pub async fn apply(
             materials: &body.materials,
             actor: applicant_actor(&applicant),
             idem,
+            sharing: Some(sharing),
+            snapshot_of: Some(account.id),
         },
     )
     .await?;
@@ -893,6 +896,13 @@ pub async fn intake(
         return Err(AppError::Invalid(errors));
     }
     let idem = idem_key(&headers, &clerk.user.session.account_id.to_string(), &raw)?;
+    let sharing = crate::sharing::prefill::who_at_window(
+        id_number.as_ref(),
+        uscc.as_deref(),
+        clerk.user.session.account_id,
+        &clerk.user.session.name,
+        &clerk.hall,
+    );
     let (status, answer) = cases::lodge(
         &app,
         NewApplication {
@@ -911,6 +921,8 @@ pub async fn intake(
             materials: &body.materials,
             actor: clerk_actor(&clerk),
             idem,
+            sharing: Some(sharing),
+            snapshot_of: Some(clerk.user.session.account_id),
         },
     )
     .await?;

@@ -172,6 +172,13 @@ pub async fn get(
 ) -> AppResult<Json<Value>> {
     client.require("cases:read")?;
     let c = dept_case(&app, &client, &case_no).await?;
+    crate::sharing::audit::department_read(
+        &app,
+        &c,
+        &client.token.department,
+        Some(client.token.id.to_string()),
+    )
+    .await?;
     let mut view = cases::full_view(&app, &c, lang, Actor::DepartmentSystem).await?;
     // Departments process the application: they get the full ID number.
     view["applicant"]["id_number"] = json!(
@@ -296,6 +303,13 @@ pub async fn material(
 ) -> AppResult<Response> {
     client.require("materials:read")?;
     let c = dept_case(&app, &client, &case_no).await?;
+    crate::sharing::audit::department_read(
+        &app,
+        &c,
+        &client.token.department,
+        Some(client.token.id.to_string()),
+    )
+    .await?;
     let upload = app
         .store
         .upload(upload_id)
@@ -389,6 +403,15 @@ pub async fn inbox(
     let mut events = Vec::new();
     for d in &leased {
         if let Some(e) = envelope::build(&app, d).await? {
+            if let Some(c) = app.store.case_by_id(d.case_id).await? {
+                crate::sharing::audit::department_read(
+                    &app,
+                    &c,
+                    &client.token.department,
+                    Some(client.token.id.to_string()),
+                )
+                .await?;
+            }
             events.push(e);
         }
     }

@@ -4,13 +4,14 @@
 
 mod auth;
 pub mod cases;
-mod catalogue;
+pub(crate) mod catalogue;
 pub mod dept;
 pub mod error;
 mod health;
 mod metrics;
 pub mod openapi;
 pub mod pages;
+pub mod sharing;
 
 use std::time::Duration;
 
@@ -47,6 +48,23 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/services/{code}/versions",
             get(catalogue::list_versions),
+        )
+        .route("/api/v1/catalogue", get(sharing::resource_catalogue))
+        .route(
+            "/api/v1/services/{code}/prefill/sources",
+            get(sharing::sources),
+        )
+        .route(
+            "/api/v1/services/{code}/prefill/consent",
+            post(sharing::consent),
+        )
+        .route("/api/v1/services/{code}/prefill", get(sharing::values))
+        .route("/api/staff/v1/prefill", post(sharing::clerk_lookup))
+        .route("/api/v1/me/data-access", get(sharing::my_data_access))
+        .route("/api/ops/v1/sharing", get(sharing::figures))
+        .route(
+            "/api/ops/v1/departments/{uscc}/data-api",
+            axum::routing::put(sharing::put_data_api),
         );
 
     let identity = Router::new()

@@ -53,6 +53,81 @@ pub async fn record(app: &AppState, reads: &[NewAccess]) -> Result<(), AppError>
     Ok(())
 }
 
+/// The pseudo-resource of a department's read of a whole application.
+pub const APPLICATION: &str = "application";
+
+/// Records that a department received or read a case's application: the applicant's
+/// personal fields and the materials, for the applicant (and, for an enterprise case,
+/// the enterprise).
+pub async fn department_read(
+    app: &AppState,
+    c: &crate::store::CaseRow,
+    department: &str,
+    reader_id: Option<String>,
+) -> Result<(), AppError> {
+    use crate::domain::catalogue::FieldType;
+    let Some(service) = app.catalogue.service(&c.service_code) else {
+        return Ok(());
+    };
+    let form = c.form.as_object();
+    let has = |id: &str| {
+        form.and_then(|f| f.get(id))
+            .is_some_and(|v| !v.is_null() && v != "")
+    };
+    let mut items: Vec<String> = service
+        .fields
+        .iter()
+        .filter(|f| has(&f.id))
+        .filter(|f| {
+            matches!(
+                f.field_type,
+                FieldType::IdNumber | FieldType::Phone | FieldType::Address
+            ) || f
+                .prefill
+                .as_deref()
+                .and_then(|b| app.catalogue.binding(b))
+                .is_some_and(|(_, i)| i.personal)
+        })
+        .map(|f| format!("field:{}", f.id))
+        .collect();
+    if let Ok(ms) = app.store.case_materials(c.id).await {
+        for m in ms {
+            let k = format!("material:{}", m.material_id);
+            if !items.contains(&k) {
+                items.push(k);
+            }
+        }
+    }
+    let name = app
+        .catalogue
+        .department(department)
+        .map(|d| d.name.clone())
+        .unwrap_or_else(|| department.to_owned());
+    let mut reads = Vec::new();
+    let mut push = |kind: Subject, id: &str| {
+        reads.push(NewAccess {
+            subject_index: subject_index(&app.index_key, kind, id),
+            subject_kind: kind.code().to_owned(),
+            at: chrono::Utc::now(),
+            resource: APPLICATION.to_owned(),
+            items: items.clone(),
+            reader_kind: "department".to_owned(),
+            reader_id: reader_id.clone(),
+            reader_name: name.clone(),
+            purpose: crate::sharing::prefill::purpose::DEPARTMENT_REVIEW.to_owned(),
+            service_code: Some(c.service_code.clone()),
+            case_no: Some(c.case_no.clone()),
+        });
+    };
+    if let Some(p) = &c.applicant.id_number {
+        push(Subject::Person, p.expose());
+    }
+    if let Some(u) = &c.applicant.uscc {
+        push(Subject::Enterprise, u);
+    }
+    record(app, &reads).await
+}
+
 /// One read as the subject sees it.
 #[derive(Debug, Clone, Serialize)]
 pub struct AccessView {
@@ -116,10 +191,23 @@ pub async fn for_subjects(
 fn view(app: &AppState, r: &AccessRecord, lang: Lang) -> AccessView {
     let a = &r.access;
     let res = app.catalogue.resource(&a.resource);
+    let service = a.service_code.as_deref().and_then(|c| app.catalogue.service(c));
     let items = a
         .items
         .iter()
         .map(|id| {
+            if let Some(f) = id.strip_prefix("field:") {
+                return service
+                    .and_then(|s| s.fields.iter().find(|x| x.id == f))
+                    .map(|x| lang.pick(&x.label, &x.label_en).to_owned())
+                    .unwrap_or_else(|| f.to_owned());
+            }
+            if let Some(m) = id.strip_prefix("material:") {
+                return service
+                    .and_then(|s| s.materials.iter().find(|x| x.id == m))
+                    .map(|x| lang.pick(&x.name, &x.name_en).to_owned())
+                    .unwrap_or_else(|| m.to_owned());
+            }
             res.and_then(|res| res.item(id))
                 .map(|i| lang.pick(&i.name, &i.name_en).to_owned())
                 .unwrap_or_else(|| id.clone())
@@ -130,9 +218,13 @@ fn view(app: &AppState, r: &AccessRecord, lang: Lang) -> AccessView {
         reader_kind: a.reader_kind.clone(),
         reader_kind_label: reader_kind_label(&a.reader_kind, lang).to_owned(),
         reader: a.reader_name.clone(),
-        resource: res
-            .map(|r| lang.pick(&r.name, &r.name_en).to_owned())
-            .unwrap_or_else(|| a.resource.clone()),
+        resource: match res {
+            Some(r) => lang.pick(&r.name, &r.name_en).to_owned(),
+            None if a.resource == APPLICATION => {
+                lang.pick("申请表和申请材料", "Application form and materials").to_owned()
+            }
+            None => a.resource.clone(),
+        },
         resource_code: a.resource.clone(),
         items,
         purpose: a.purpose.clone(),

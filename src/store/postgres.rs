@@ -1,5 +1,6 @@
 //! The PostgreSQL store for production: several gateway instances share one database.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -7,13 +8,14 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 
+use super::shared::{CHAIN_START, chain_hash};
 use super::{
-    AccessRecord, BaseRecord, ConsentRow, NewAccess, SharingFigures, UpsertCounts,
-    Account, AccountRow, ApiToken, CaseApplicant, CaseFilter, CaseRow, CaseWrite, DraftRow,
-    EventRow, IdemRecord, MaterialRow, NoticeRow, OutboxRow, ServiceVersion, ServiceVersionInfo,
-    Store, StoreError, StoreResult, UploadRow, WriteOutcome, split_scopes,
+    AccessRecord, Account, AccountRow, ApiToken, BaseRecord, CaseApplicant, CaseFilter, CaseRow,
+    CaseWrite, ConsentRow, DraftRow, EventRow, IdemRecord, MaterialRow, NewAccess, NoticeRow,
+    OutboxRow, ServiceVersion, ServiceVersionInfo, SharingFigures, Store, StoreError, StoreResult,
+    UploadRow, UpsertCounts, WriteOutcome, split_scopes,
 };
 use super::{
     AttemptOutcome, AttemptRow, Delivery, DeliveryFilter, DepartmentEndpoint, NEXT_IN_ORDER,
@@ -255,8 +257,8 @@ impl Store for PgStore {
             "INSERT INTO cases (id, case_no, query_code, service_code, service_version, department, \
              applicant_account, applicant_kind, applicant_name, applicant_id_number, applicant_uscc, applicant_phone, \
              channel, intake_account, intake_hall, status, form, accepted_on, due_on, legal_due_on, pauses, \
-             concluded_on, result, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, 1, $24, $25)",
+             concluded_on, result, version, created_at, updated_at, provenance, fields_filled, fields_prefilled) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, 1, $24, $25, $26, $27, $28)",
         )
         .bind(c.id)
         .bind(&c.case_no)
@@ -283,6 +285,9 @@ impl Store for PgStore {
         .bind(&c.result)
         .bind(c.created_at)
         .bind(c.updated_at)
+        .bind(&c.provenance)
+        .bind(c.fields_filled)
+        .bind(c.fields_prefilled)
         .execute(&mut *tx)
         .await;
         match r {
@@ -382,7 +387,7 @@ impl Store for PgStore {
 
     async fn case_materials(&self, case_id: uuid::Uuid) -> StoreResult<Vec<MaterialRow>> {
         let rows = sqlx::query(
-            "SELECT m.material_id, m.upload_id, m.substituted, m.source, m.added_seq, \
+            "SELECT m.material_id, m.upload_id, m.substituted, m.source, m.evidence, m.added_seq, \
              u.file_name, u.file_type, u.size, u.sha256 \
              FROM case_materials m LEFT JOIN uploads u ON u.id = m.upload_id \
              WHERE m.case_id = $1 ORDER BY m.added_seq, m.ctid",
@@ -393,7 +398,7 @@ impl Store for PgStore {
         rows.iter()
             .map(|r| {
                 Ok(MaterialRow {
-                    evidence: None,
+                    evidence: r.try_get("evidence")?,
                     material_id: r.try_get("material_id")?,
                     upload_id: r.try_get("upload_id")?,
                     substituted: r.try_get::<bool, _>("substituted")?,
@@ -624,12 +629,14 @@ impl Store for PgStore {
 
     async fn set_endpoint(&self, e: &DepartmentEndpoint) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO department_endpoints (department, mode, endpoint, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (department) DO UPDATE SET mode = excluded.mode, endpoint = excluded.endpoint, updated_at = excluded.updated_at",
+            "INSERT INTO department_endpoints (department, mode, endpoint, data_api, updated_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (department) DO UPDATE SET mode = excluded.mode, endpoint = excluded.endpoint, \
+             data_api = COALESCE(excluded.data_api, department_endpoints.data_api), updated_at = excluded.updated_at",
         )
         .bind(&e.department)
         .bind(&e.mode)
         .bind(&e.endpoint)
+        .bind(&e.data_api)
         .bind(e.updated_at)
         .execute(&self.pool)
         .await?;
@@ -643,7 +650,7 @@ impl Store for PgStore {
         rows.iter()
             .map(|r| {
                 Ok(DepartmentEndpoint {
-                    data_api: None, // TODO(shared-data store): read the data_api column
+                    data_api: r.try_get("data_api")?,
                     department: r.try_get("department")?,
                     mode: r.try_get("mode")?,
                     endpoint: r.try_get("endpoint")?,
@@ -859,38 +866,265 @@ impl Store for PgStore {
         Ok(())
     }
 
-    async fn upsert_base_records(&self, _rows: &[BaseRecord]) -> StoreResult<UpsertCounts> {
-        todo!("shared data store")
+    async fn upsert_base_records(&self, rows: &[BaseRecord]) -> StoreResult<UpsertCounts> {
+        let mut counts = UpsertCounts::default();
+        if rows.is_empty() {
+            return Ok(counts);
+        }
+        let mut tx = self.pool.begin().await?;
+        // One round trip for the stored digests of the whole batch …
+        let (resources, subjects, records): (Vec<&str>, Vec<&str>, Vec<&str>) = rows
+            .iter()
+            .map(|r| (r.resource.as_str(), r.subject.as_str(), r.record.as_str()))
+            .collect();
+        let stored: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT b.resource, b.subject, b.record, b.digest FROM base_records b \
+             JOIN UNNEST($1::TEXT[], $2::TEXT[], $3::TEXT[]) AS k (resource, subject, record) \
+             ON b.resource = k.resource AND b.subject = k.subject AND b.record = k.record",
+        )
+        .bind(&resources)
+        .bind(&subjects)
+        .bind(&records)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut current: HashMap<(&str, &str, &str), String> = HashMap::new();
+        for (resource, subject, record, digest) in &stored {
+            current.insert(
+                (resource.as_str(), subject.as_str(), record.as_str()),
+                digest.clone(),
+            );
+        }
+        // … classified in order, as if the rows were written one by one; a record named
+        // twice in the batch is written once, with its last data.
+        let mut writes: HashMap<(&str, &str, &str), (&BaseRecord, String)> = HashMap::new();
+        for row in rows {
+            let key = (
+                row.resource.as_str(),
+                row.subject.as_str(),
+                row.record.as_str(),
+            );
+            let digest = row.digest();
+            match current.get(&key) {
+                Some(d) if *d == digest => {
+                    counts.unchanged += 1;
+                    continue;
+                }
+                Some(_) => counts.updated += 1,
+                None => counts.added += 1,
+            }
+            current.insert(key, digest.clone());
+            writes.insert(key, (row, digest));
+        }
+        // … and one statement per chunk for the writes, in key order (a consistent lock
+        // order for concurrent importers). The WHERE keeps a record whose data ends up
+        // as stored untouched, `updated_at` included.
+        let mut writes: Vec<_> = writes.into_iter().collect();
+        writes.sort_by(|a, b| a.0.cmp(&b.0));
+        for chunk in writes.chunks(5000) {
+            let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+                "INSERT INTO base_records (resource, subject, record, data, digest, updated_at) ",
+            );
+            qb.push_values(chunk, |mut b, (_, (row, digest))| {
+                b.push_bind(&row.resource)
+                    .push_bind(&row.subject)
+                    .push_bind(&row.record)
+                    .push_bind(&row.data)
+                    .push_bind(digest.as_str())
+                    .push_bind(row.updated_at);
+            });
+            qb.push(
+                " ON CONFLICT (resource, subject, record) DO UPDATE SET data = excluded.data, \
+                 digest = excluded.digest, updated_at = excluded.updated_at \
+                 WHERE base_records.digest <> excluded.digest",
+            );
+            qb.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(counts)
     }
-    async fn base_records(&self, _resource: &str, _subject: &str) -> StoreResult<Vec<BaseRecord>> {
-        todo!("shared data store")
+
+    async fn base_records(&self, resource: &str, subject: &str) -> StoreResult<Vec<BaseRecord>> {
+        let rows = sqlx::query(
+            "SELECT resource, subject, record, data, updated_at FROM base_records \
+             WHERE resource = $1 AND subject = $2 ORDER BY record",
+        )
+        .bind(resource)
+        .bind(subject)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(BaseRecord {
+                    resource: r.try_get("resource")?,
+                    subject: r.try_get("subject")?,
+                    record: r.try_get("record")?,
+                    data: r.try_get("data")?,
+                    updated_at: r.try_get("updated_at")?,
+                })
+            })
+            .collect()
     }
-    async fn count_base_records(&self, _resource: &str) -> StoreResult<i64> {
-        todo!("shared data store")
+
+    async fn count_base_records(&self, resource: &str) -> StoreResult<i64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM base_records WHERE resource = $1")
+            .bind(resource)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
     }
-    async fn append_data_access(&self, _reads: &[NewAccess]) -> StoreResult<()> {
-        todo!("shared data store")
+
+    async fn append_data_access(&self, reads: &[NewAccess]) -> StoreResult<()> {
+        for read in reads {
+            // The hash covers the time at microsecond precision, which is what is stored.
+            let read = NewAccess {
+                at: read.at.trunc_subsecs(6),
+                ..read.clone()
+            };
+            let mut attempt = 1;
+            loop {
+                match self.append_access(&read).await {
+                    Err(StoreError::Database(e))
+                        if super::is_unique_violation(&e) && attempt < APPEND_ATTEMPTS =>
+                    {
+                        attempt += 1;
+                    }
+                    other => {
+                        other?;
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
-    async fn data_access(&self, _subject_indexes: &[String], _limit: i64) -> StoreResult<Vec<AccessRecord>> {
-        todo!("shared data store")
+
+    async fn data_access(
+        &self,
+        subject_indexes: &[String],
+        limit: i64,
+    ) -> StoreResult<Vec<AccessRecord>> {
+        if subject_indexes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+            "SELECT * FROM data_access WHERE subject_index IN (",
+        );
+        let mut sep = qb.separated(", ");
+        for s in subject_indexes {
+            sep.push_bind(s.clone());
+        }
+        qb.push(") ORDER BY at DESC, seq DESC, id DESC LIMIT ")
+            .push_bind(limit);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(access_from_row).collect()
     }
-    async fn data_access_chain(&self, _subject_index: &str) -> StoreResult<Vec<AccessRecord>> {
-        todo!("shared data store")
+
+    async fn data_access_chain(&self, subject_index: &str) -> StoreResult<Vec<AccessRecord>> {
+        let rows = sqlx::query("SELECT * FROM data_access WHERE subject_index = $1 ORDER BY seq")
+            .bind(subject_index)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(access_from_row).collect()
     }
-    async fn insert_consent(&self, _c: &ConsentRow) -> StoreResult<()> {
-        todo!("shared data store")
+
+    async fn insert_consent(&self, c: &ConsentRow) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO consents (id, account, service_code, resources, given_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(c.id)
+        .bind(c.account)
+        .bind(&c.service_code)
+        .bind(serde_json::json!(c.resources))
+        .bind(c.given_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
-    async fn latest_consent(&self, _account: uuid::Uuid, _service_code: &str) -> StoreResult<Option<ConsentRow>> {
-        todo!("shared data store")
+
+    async fn latest_consent(
+        &self,
+        account: uuid::Uuid,
+        service_code: &str,
+    ) -> StoreResult<Option<ConsentRow>> {
+        let row = sqlx::query(
+            "SELECT * FROM consents WHERE account = $1 AND service_code = $2 \
+             ORDER BY given_at DESC, id DESC LIMIT 1",
+        )
+        .bind(account)
+        .bind(service_code)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let resources: serde_json::Value = r.try_get("resources")?;
+            Ok(ConsentRow {
+                id: r.try_get("id")?,
+                account: r.try_get("account")?,
+                service_code: r.try_get("service_code")?,
+                resources: serde_json::from_value(resources)
+                    .map_err(|e| StoreError::Corrupt(format!("bad consent resources: {e}")))?,
+                given_at: r.try_get("given_at")?,
+            })
+        })
+        .transpose()
     }
-    async fn secret(&self, _name: &str, _fresh: &str) -> StoreResult<String> {
-        todo!("shared data store")
+
+    async fn secret(&self, name: &str, fresh: &str) -> StoreResult<String> {
+        sqlx::query(
+            "INSERT INTO secrets (name, value, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(fresh)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?;
+        let value: String = sqlx::query_scalar("SELECT value FROM secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(value)
     }
-    async fn set_data_api(&self, _department: &str, _url: Option<&str>) -> StoreResult<()> {
-        todo!("shared data store")
+
+    async fn set_data_api(&self, department: &str, url: Option<&str>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO department_endpoints (department, mode, endpoint, data_api, updated_at) \
+             VALUES ($1, 'pull', NULL, $2, $3) \
+             ON CONFLICT (department) DO UPDATE SET data_api = excluded.data_api, updated_at = excluded.updated_at",
+        )
+        .bind(department)
+        .bind(url)
+        .bind(Utc::now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
+
     async fn sharing_figures(&self) -> StoreResult<Vec<SharingFigures>> {
-        todo!("shared data store")
+        let rows = sqlx::query(
+            "SELECT c.service_code, COUNT(*) AS cases, \
+             COALESCE(SUM(c.fields_filled), 0)::BIGINT AS fields_filled, \
+             COALESCE(SUM(c.fields_prefilled), 0)::BIGINT AS fields_prefilled, \
+             COALESCE(SUM(m.n), 0)::BIGINT AS materials, \
+             COALESCE(SUM(m.s), 0)::BIGINT AS materials_substituted \
+             FROM cases c LEFT JOIN ( \
+               SELECT case_id, COUNT(*) AS n, COUNT(*) FILTER (WHERE substituted) AS s \
+               FROM case_materials GROUP BY case_id) m ON m.case_id = c.id \
+             GROUP BY c.service_code ORDER BY c.service_code",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SharingFigures {
+                    service_code: r.try_get("service_code")?,
+                    cases: r.try_get("cases")?,
+                    fields_filled: r.try_get("fields_filled")?,
+                    fields_prefilled: r.try_get("fields_prefilled")?,
+                    materials: r.try_get("materials")?,
+                    materials_substituted: r.try_get("materials_substituted")?,
+                })
+            })
+            .collect()
     }
 
     async fn close(&self) {
@@ -970,13 +1204,14 @@ async fn write_side_effects(
     .execute(&mut **tx)
     .await?;
     for m in w.materials {
-        sqlx::query("INSERT INTO case_materials (case_id, material_id, upload_id, substituted, source, added_seq) VALUES ($1, $2, $3, $4, $5, $6)")
+        sqlx::query("INSERT INTO case_materials (case_id, material_id, upload_id, substituted, source, added_seq, evidence) VALUES ($1, $2, $3, $4, $5, $6, $7)")
             .bind(c.id)
             .bind(&m.material_id)
             .bind(m.upload_id)
             .bind(m.substituted)
             .bind(&m.source)
             .bind(seq)
+            .bind(&m.evidence)
             .execute(&mut **tx)
             .await?;
         if let Some(u) = m.upload_id {
@@ -1027,9 +1262,9 @@ fn case_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<CaseRow> {
     let parts: serde_json::Value = r.try_get("parts")?;
     let id: uuid::Uuid = r.try_get("id")?;
     Ok(CaseRow {
-        provenance: serde_json::json!({}),
-        fields_filled: 0,
-        fields_prefilled: 0,
+        provenance: r.try_get("provenance")?,
+        fields_filled: r.try_get("fields_filled")?,
+        fields_prefilled: r.try_get("fields_prefilled")?,
         id,
         case_no: r.try_get("case_no")?,
         query_code: r.try_get("query_code")?,
@@ -1139,4 +1374,91 @@ impl PgStore {
         let rows = qb.build().fetch_all(&self.pool).await?;
         rows.iter().map(delivery_from_row).collect()
     }
+}
+
+/// How often one read is tried when concurrent appends to its subject's chain collide.
+const APPEND_ATTEMPTS: u32 = 8;
+
+/// The advisory-lock class of the audit chains (the two-key form: its own key space).
+const CHAIN_LOCK_CLASS: i32 = 0x6F77_6461; // "owda"
+
+/// The advisory-lock key of a subject's chain (subjects sharing one merely queue together).
+fn chain_lock_key(subject_index: &str) -> i32 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(subject_index.as_bytes());
+    i32::from_be_bytes([d[0], d[1], d[2], d[3]])
+}
+
+impl PgStore {
+    /// Appends one read (its `at` already at microsecond precision) to its subject's chain.
+    async fn append_access(&self, a: &NewAccess) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        // Appends to one chain queue here rather than reading the same last record and
+        // colliding on (subject_index, seq); the caller still retries on a collision.
+        sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
+            .bind(CHAIN_LOCK_CLASS)
+            .bind(chain_lock_key(&a.subject_index))
+            .execute(&mut *tx)
+            .await?;
+        let last: Option<(i64, String)> = sqlx::query_as(
+            "SELECT seq, hash FROM data_access WHERE subject_index = $1 ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(&a.subject_index)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (seq, prev_hash) = match last {
+            Some((seq, hash)) => (seq + 1, hash),
+            None => (1, CHAIN_START.to_owned()),
+        };
+        let id = uuid::Uuid::now_v7();
+        let hash = chain_hash(&prev_hash, seq, id, a);
+        sqlx::query(
+            "INSERT INTO data_access (id, subject_index, seq, at, subject_kind, resource, items, \
+             reader_kind, reader_id, reader_name, purpose, service_code, case_no, prev_hash, hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+        )
+        .bind(id)
+        .bind(&a.subject_index)
+        .bind(seq)
+        .bind(a.at)
+        .bind(&a.subject_kind)
+        .bind(&a.resource)
+        .bind(serde_json::json!(a.items))
+        .bind(&a.reader_kind)
+        .bind(&a.reader_id)
+        .bind(&a.reader_name)
+        .bind(&a.purpose)
+        .bind(&a.service_code)
+        .bind(&a.case_no)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn access_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<AccessRecord> {
+    let items: serde_json::Value = r.try_get("items")?;
+    Ok(AccessRecord {
+        id: r.try_get("id")?,
+        seq: r.try_get("seq")?,
+        access: NewAccess {
+            subject_index: r.try_get("subject_index")?,
+            subject_kind: r.try_get("subject_kind")?,
+            at: r.try_get("at")?,
+            resource: r.try_get("resource")?,
+            items: serde_json::from_value(items)
+                .map_err(|e| StoreError::Corrupt(format!("bad access items: {e}")))?,
+            reader_kind: r.try_get("reader_kind")?,
+            reader_id: r.try_get("reader_id")?,
+            reader_name: r.try_get("reader_name")?,
+            purpose: r.try_get("purpose")?,
+            service_code: r.try_get("service_code")?,
+            case_no: r.try_get("case_no")?,
+        },
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
 }

@@ -5,17 +5,18 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::Row;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::shared::{CHAIN_START, chain_hash};
 use super::{
-    AccessRecord, BaseRecord, ConsentRow, NewAccess, SharingFigures, UpsertCounts,
-    Account, AccountRow, ApiToken, CaseApplicant, CaseFilter, CaseRow, CaseWrite, DraftRow,
-    EventRow, IdemRecord, MaterialRow, NoticeRow, OutboxRow, ServiceVersion, ServiceVersionInfo,
-    Store, StoreError, StoreResult, UploadRow, WriteOutcome, split_scopes,
+    AccessRecord, Account, AccountRow, ApiToken, BaseRecord, CaseApplicant, CaseFilter, CaseRow,
+    CaseWrite, ConsentRow, DraftRow, EventRow, IdemRecord, MaterialRow, NewAccess, NoticeRow,
+    OutboxRow, ServiceVersion, ServiceVersionInfo, SharingFigures, Store, StoreError, StoreResult,
+    UploadRow, UpsertCounts, WriteOutcome, split_scopes,
 };
 use super::{
     AttemptOutcome, AttemptRow, Delivery, DeliveryFilter, DepartmentEndpoint, NEXT_IN_ORDER,
@@ -290,8 +291,8 @@ impl Store for SqliteStore {
             "INSERT INTO cases (id, case_no, query_code, service_code, service_version, department, \
              applicant_account, applicant_kind, applicant_name, applicant_id_number, applicant_uscc, applicant_phone, \
              channel, intake_account, intake_hall, status, form, accepted_on, due_on, legal_due_on, pauses, \
-             concluded_on, result, version, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+             concluded_on, result, version, created_at, updated_at, provenance, fields_filled, fields_prefilled) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
         )
         .bind(c.id.to_string())
         .bind(&c.case_no)
@@ -318,6 +319,9 @@ impl Store for SqliteStore {
         .bind(&c.result)
         .bind(c.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
         .bind(c.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .bind(c.provenance.to_string())
+        .bind(i64::from(c.fields_filled))
+        .bind(i64::from(c.fields_prefilled))
         .execute(&mut *tx)
         .await;
         match r {
@@ -417,7 +421,7 @@ impl Store for SqliteStore {
 
     async fn case_materials(&self, case_id: uuid::Uuid) -> StoreResult<Vec<MaterialRow>> {
         let rows = sqlx::query(
-            "SELECT m.material_id, m.upload_id, m.substituted, m.source, m.added_seq, \
+            "SELECT m.material_id, m.upload_id, m.substituted, m.source, m.evidence, m.added_seq, \
              u.file_name, u.file_type, u.size, u.sha256 \
              FROM case_materials m LEFT JOIN uploads u ON u.id = m.upload_id \
              WHERE m.case_id = ? ORDER BY m.added_seq, m.rowid",
@@ -427,8 +431,9 @@ impl Store for SqliteStore {
         .await?;
         rows.iter()
             .map(|r| {
+                let evidence: Option<String> = r.try_get("evidence")?;
                 Ok(MaterialRow {
-                    evidence: None,
+                    evidence: evidence.as_deref().map(json).transpose()?,
                     material_id: r.try_get("material_id")?,
                     upload_id: r
                         .try_get::<Option<String>, _>("upload_id")?
@@ -664,12 +669,14 @@ impl Store for SqliteStore {
 
     async fn set_endpoint(&self, e: &DepartmentEndpoint) -> StoreResult<()> {
         sqlx::query(
-            "INSERT INTO department_endpoints (department, mode, endpoint, updated_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (department) DO UPDATE SET mode = excluded.mode, endpoint = excluded.endpoint, updated_at = excluded.updated_at",
+            "INSERT INTO department_endpoints (department, mode, endpoint, data_api, updated_at) VALUES (?, ?, ?, ?, ?) \
+             ON CONFLICT (department) DO UPDATE SET mode = excluded.mode, endpoint = excluded.endpoint, \
+             data_api = COALESCE(excluded.data_api, department_endpoints.data_api), updated_at = excluded.updated_at",
         )
         .bind(&e.department)
         .bind(&e.mode)
         .bind(&e.endpoint)
+        .bind(&e.data_api)
         .bind(ts(e.updated_at))
         .execute(&self.pool)
         .await?;
@@ -683,7 +690,7 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|r| {
                 Ok(DepartmentEndpoint {
-                    data_api: None, // TODO(shared-data store): read the data_api column
+                    data_api: r.try_get("data_api")?,
                     department: r.try_get("department")?,
                     mode: r.try_get("mode")?,
                     endpoint: r.try_get("endpoint")?,
@@ -899,38 +906,246 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn upsert_base_records(&self, _rows: &[BaseRecord]) -> StoreResult<UpsertCounts> {
-        todo!("shared data store")
+    async fn upsert_base_records(&self, rows: &[BaseRecord]) -> StoreResult<UpsertCounts> {
+        let mut counts = UpsertCounts::default();
+        if rows.is_empty() {
+            return Ok(counts);
+        }
+        // IMMEDIATE: take the write lock before reading the digests, so a concurrent
+        // writer cannot invalidate this transaction's snapshot between read and write.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        for row in rows {
+            let digest = row.digest();
+            let stored: Option<String> = sqlx::query_scalar(
+                "SELECT digest FROM base_records WHERE resource = ? AND subject = ? AND record = ?",
+            )
+            .bind(&row.resource)
+            .bind(&row.subject)
+            .bind(&row.record)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match stored {
+                Some(d) if d == digest => counts.unchanged += 1,
+                Some(_) => {
+                    sqlx::query(
+                        "UPDATE base_records SET data = ?, digest = ?, updated_at = ? \
+                         WHERE resource = ? AND subject = ? AND record = ?",
+                    )
+                    .bind(row.data.to_string())
+                    .bind(&digest)
+                    .bind(ts(row.updated_at))
+                    .bind(&row.resource)
+                    .bind(&row.subject)
+                    .bind(&row.record)
+                    .execute(&mut *tx)
+                    .await?;
+                    counts.updated += 1;
+                }
+                None => {
+                    sqlx::query(
+                        "INSERT INTO base_records (resource, subject, record, data, digest, updated_at) \
+                         VALUES (?, ?, ?, ?, ?, ?)",
+                    )
+                    .bind(&row.resource)
+                    .bind(&row.subject)
+                    .bind(&row.record)
+                    .bind(row.data.to_string())
+                    .bind(&digest)
+                    .bind(ts(row.updated_at))
+                    .execute(&mut *tx)
+                    .await?;
+                    counts.added += 1;
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok(counts)
     }
-    async fn base_records(&self, _resource: &str, _subject: &str) -> StoreResult<Vec<BaseRecord>> {
-        todo!("shared data store")
+
+    async fn base_records(&self, resource: &str, subject: &str) -> StoreResult<Vec<BaseRecord>> {
+        let rows = sqlx::query(
+            "SELECT resource, subject, record, data, updated_at FROM base_records \
+             WHERE resource = ? AND subject = ? ORDER BY record",
+        )
+        .bind(resource)
+        .bind(subject)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let data: String = r.try_get("data")?;
+                Ok(BaseRecord {
+                    resource: r.try_get("resource")?,
+                    subject: r.try_get("subject")?,
+                    record: r.try_get("record")?,
+                    data: json(&data)?,
+                    updated_at: parse_time(r.try_get("updated_at")?)?,
+                })
+            })
+            .collect()
     }
-    async fn count_base_records(&self, _resource: &str) -> StoreResult<i64> {
-        todo!("shared data store")
+
+    async fn count_base_records(&self, resource: &str) -> StoreResult<i64> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM base_records WHERE resource = ?")
+            .bind(resource)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(n)
     }
-    async fn append_data_access(&self, _reads: &[NewAccess]) -> StoreResult<()> {
-        todo!("shared data store")
+
+    async fn append_data_access(&self, reads: &[NewAccess]) -> StoreResult<()> {
+        for read in reads {
+            // The hash covers the time at microsecond precision, which is what is stored.
+            let read = NewAccess {
+                at: read.at.trunc_subsecs(6),
+                ..read.clone()
+            };
+            let mut attempt = 1;
+            loop {
+                match self.append_access(&read).await {
+                    Err(StoreError::Database(e))
+                        if super::is_unique_violation(&e) && attempt < APPEND_ATTEMPTS =>
+                    {
+                        attempt += 1;
+                    }
+                    other => {
+                        other?;
+                        break;
+                    }
+                }
+            }
+        }
+        Ok(())
     }
-    async fn data_access(&self, _subject_indexes: &[String], _limit: i64) -> StoreResult<Vec<AccessRecord>> {
-        todo!("shared data store")
+
+    async fn data_access(
+        &self,
+        subject_indexes: &[String],
+        limit: i64,
+    ) -> StoreResult<Vec<AccessRecord>> {
+        if subject_indexes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut qb = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "SELECT * FROM data_access WHERE subject_index IN (",
+        );
+        let mut sep = qb.separated(", ");
+        for s in subject_indexes {
+            sep.push_bind(s.clone());
+        }
+        qb.push(") ORDER BY at DESC, seq DESC, id DESC LIMIT ")
+            .push_bind(limit);
+        let rows = qb.build().fetch_all(&self.pool).await?;
+        rows.iter().map(access_from_row).collect()
     }
-    async fn data_access_chain(&self, _subject_index: &str) -> StoreResult<Vec<AccessRecord>> {
-        todo!("shared data store")
+
+    async fn data_access_chain(&self, subject_index: &str) -> StoreResult<Vec<AccessRecord>> {
+        let rows = sqlx::query("SELECT * FROM data_access WHERE subject_index = ? ORDER BY seq")
+            .bind(subject_index)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(access_from_row).collect()
     }
-    async fn insert_consent(&self, _c: &ConsentRow) -> StoreResult<()> {
-        todo!("shared data store")
+
+    async fn insert_consent(&self, c: &ConsentRow) -> StoreResult<()> {
+        let resources =
+            serde_json::to_string(&c.resources).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO consents (id, account, service_code, resources, given_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(c.id.to_string())
+        .bind(c.account.to_string())
+        .bind(&c.service_code)
+        .bind(resources)
+        .bind(ts(c.given_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
-    async fn latest_consent(&self, _account: uuid::Uuid, _service_code: &str) -> StoreResult<Option<ConsentRow>> {
-        todo!("shared data store")
+
+    async fn latest_consent(
+        &self,
+        account: uuid::Uuid,
+        service_code: &str,
+    ) -> StoreResult<Option<ConsentRow>> {
+        let row = sqlx::query(
+            "SELECT * FROM consents WHERE account = ? AND service_code = ? \
+             ORDER BY given_at DESC, id DESC LIMIT 1",
+        )
+        .bind(account.to_string())
+        .bind(service_code)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let resources: String = r.try_get("resources")?;
+            Ok(ConsentRow {
+                id: parse_uuid(r.try_get("id")?)?,
+                account: parse_uuid(r.try_get("account")?)?,
+                service_code: r.try_get("service_code")?,
+                resources: serde_json::from_str(&resources)
+                    .map_err(|e| StoreError::Corrupt(format!("bad consent resources: {e}")))?,
+                given_at: parse_time(r.try_get("given_at")?)?,
+            })
+        })
+        .transpose()
     }
-    async fn secret(&self, _name: &str, _fresh: &str) -> StoreResult<String> {
-        todo!("shared data store")
+
+    async fn secret(&self, name: &str, fresh: &str) -> StoreResult<String> {
+        sqlx::query(
+            "INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(fresh)
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        let value: String = sqlx::query_scalar("SELECT value FROM secrets WHERE name = ?")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(value)
     }
-    async fn set_data_api(&self, _department: &str, _url: Option<&str>) -> StoreResult<()> {
-        todo!("shared data store")
+
+    async fn set_data_api(&self, department: &str, url: Option<&str>) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO department_endpoints (department, mode, endpoint, data_api, updated_at) \
+             VALUES (?, 'pull', NULL, ?, ?) \
+             ON CONFLICT (department) DO UPDATE SET data_api = excluded.data_api, updated_at = excluded.updated_at",
+        )
+        .bind(department)
+        .bind(url)
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
+
     async fn sharing_figures(&self) -> StoreResult<Vec<SharingFigures>> {
-        todo!("shared data store")
+        let rows = sqlx::query(
+            "SELECT c.service_code, COUNT(*) AS cases, \
+             COALESCE(SUM(c.fields_filled), 0) AS fields_filled, \
+             COALESCE(SUM(c.fields_prefilled), 0) AS fields_prefilled, \
+             COALESCE(SUM(m.n), 0) AS materials, COALESCE(SUM(m.s), 0) AS materials_substituted \
+             FROM cases c LEFT JOIN ( \
+               SELECT case_id, COUNT(*) AS n, SUM(CASE WHEN substituted <> 0 THEN 1 ELSE 0 END) AS s \
+               FROM case_materials GROUP BY case_id) m ON m.case_id = c.id \
+             GROUP BY c.service_code ORDER BY c.service_code",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SharingFigures {
+                    service_code: r.try_get("service_code")?,
+                    cases: r.try_get("cases")?,
+                    fields_filled: r.try_get("fields_filled")?,
+                    fields_prefilled: r.try_get("fields_prefilled")?,
+                    materials: r.try_get("materials")?,
+                    materials_substituted: r.try_get("materials_substituted")?,
+                })
+            })
+            .collect()
     }
 
     async fn close(&self) {
@@ -1022,12 +1237,13 @@ async fn write_side_effects(
     .execute(&mut **tx)
     .await?;
     for m in w.materials {
-        sqlx::query("INSERT INTO case_materials (case_id, material_id, upload_id, substituted, source, added_seq) VALUES (?, ?, ?, ?, ?, ?)")
+        sqlx::query("INSERT INTO case_materials (case_id, material_id, upload_id, substituted, source, evidence, added_seq) VALUES (?, ?, ?, ?, ?, ?, ?)")
             .bind(c.id.to_string())
             .bind(&m.material_id)
             .bind(m.upload_id.map(|u| u.to_string()))
             .bind(i64::from(m.substituted))
             .bind(&m.source)
+            .bind(m.evidence.as_ref().map(|v| v.to_string()))
             .bind(i64::from(seq))
             .execute(&mut **tx)
             .await?;
@@ -1078,10 +1294,11 @@ fn case_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<CaseRow> {
     let pauses: String = r.try_get("pauses")?;
     let parts: String = r.try_get("parts")?;
     let id = parse_uuid(r.try_get("id")?)?;
+    let provenance: String = r.try_get("provenance")?;
     Ok(CaseRow {
-        provenance: serde_json::json!({}),
-        fields_filled: 0,
-        fields_prefilled: 0,
+        provenance: json(&provenance)?,
+        fields_filled: r.try_get::<i64, _>("fields_filled")? as i32,
+        fields_prefilled: r.try_get::<i64, _>("fields_prefilled")? as i32,
         id,
         case_no: r.try_get("case_no")?,
         query_code: r.try_get("query_code")?,
@@ -1209,4 +1426,78 @@ impl SqliteStore {
         let rows = qb.build().fetch_all(&self.pool).await?;
         rows.iter().map(delivery_from_row).collect()
     }
+}
+
+/// How often one read is tried when concurrent appends to its subject's chain collide.
+const APPEND_ATTEMPTS: u32 = 8;
+
+impl SqliteStore {
+    /// Appends one read (its `at` already at microsecond precision) to its subject's chain.
+    async fn append_access(&self, a: &NewAccess) -> StoreResult<()> {
+        // IMMEDIATE: writers to the chain queue for the lock (busy timeout) instead of
+        // reading the same last record and colliding on (subject_index, seq).
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let last: Option<(i64, String)> = sqlx::query_as(
+            "SELECT seq, hash FROM data_access WHERE subject_index = ? ORDER BY seq DESC LIMIT 1",
+        )
+        .bind(&a.subject_index)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let (seq, prev_hash) = match last {
+            Some((seq, hash)) => (seq + 1, hash),
+            None => (1, CHAIN_START.to_owned()),
+        };
+        let id = uuid::Uuid::now_v7();
+        let hash = chain_hash(&prev_hash, seq, id, a);
+        let items =
+            serde_json::to_string(&a.items).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO data_access (id, subject_index, seq, at, subject_kind, resource, items, \
+             reader_kind, reader_id, reader_name, purpose, service_code, case_no, prev_hash, hash) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(id.to_string())
+        .bind(&a.subject_index)
+        .bind(seq)
+        .bind(ts(a.at))
+        .bind(&a.subject_kind)
+        .bind(&a.resource)
+        .bind(items)
+        .bind(&a.reader_kind)
+        .bind(&a.reader_id)
+        .bind(&a.reader_name)
+        .bind(&a.purpose)
+        .bind(&a.service_code)
+        .bind(&a.case_no)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+fn access_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<AccessRecord> {
+    let items: String = r.try_get("items")?;
+    Ok(AccessRecord {
+        id: parse_uuid(r.try_get("id")?)?,
+        seq: r.try_get("seq")?,
+        access: NewAccess {
+            subject_index: r.try_get("subject_index")?,
+            subject_kind: r.try_get("subject_kind")?,
+            at: parse_time(r.try_get("at")?)?,
+            resource: r.try_get("resource")?,
+            items: serde_json::from_str(&items)
+                .map_err(|e| StoreError::Corrupt(format!("bad access items: {e}")))?,
+            reader_kind: r.try_get("reader_kind")?,
+            reader_id: r.try_get("reader_id")?,
+            reader_name: r.try_get("reader_name")?,
+            purpose: r.try_get("purpose")?,
+            service_code: r.try_get("service_code")?,
+            case_no: r.try_get("case_no")?,
+        },
+        prev_hash: r.try_get("prev_hash")?,
+        hash: r.try_get("hash")?,
+    })
 }

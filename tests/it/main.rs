@@ -18,4 +18,5 @@ mod identity;
 mod openapi;
 mod ops;
 mod real_provider;
+mod shared_store;
 mod store;
