@@ -4,10 +4,11 @@
 //! Clearly labelled; `serve` never starts the development provider or the simulations.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 
-use crate::app::{Application, shutdown_signal};
+use crate::app::{AppState, Application, shutdown_signal};
 use crate::auth::session::random_token;
 use crate::config::Settings;
 use crate::demo_departments::{self, SimConfig};
@@ -54,6 +55,7 @@ pub async fn run(mut settings: Settings, idp_listen: SocketAddr) -> anyhow::Resu
         "\n  演示模式 DEMO MODE — 开发用身份提供者 development identity provider: {issuer}\n  打开 Open {home} and log in as a demo persona (e.g. citizen-wang).\n  Scripts: {home}auth/login?login_hint=<persona>&return_to=/api/v1/me logs in without the picker.\n"
     );
     let app = Application::build(settings).await?;
+    import_demo_data(&app.state()).await;
     let sims = demo_departments::start(app.state(), SimConfig::default()).await?;
     eprintln!(
         "  演示部门 Simulated departments: 人社局 (signed push to {}) and 市场监管局 (pull inbox)\n  accept, review and conclude their new cases on their own, about 10 s after submission.\n",
@@ -64,4 +66,53 @@ pub async fn run(mut settings: Settings, idp_listen: SocketAddr) -> anyhow::Resu
         sims.stop();
     })
     .await
+}
+
+/// The demo's base library: made-up residents, enterprises, credit records and e-licences
+/// (`reference-data/demo`, the personas among them), so that a demo login has data to
+/// prefill from. Imported at every start; rows already stored are not written again.
+async fn import_demo_data(state: &AppState) {
+    let dir = demo_data_dir();
+    for (code, file) in [
+        ("person", "person.csv"),
+        ("enterprise", "enterprise.csv"),
+        ("credit", "credit.csv"),
+        ("elicence", "elicence.jsonl"),
+    ] {
+        let Some(resource) = state.catalogue.resource(code) else {
+            tracing::warn!(
+                resource = code,
+                "demo data: no such resource in the catalogue"
+            );
+            continue;
+        };
+        let path = dir.join(file);
+        match crate::sharing::import::import_file(
+            state.store.as_ref(),
+            resource,
+            &path,
+            None,
+            &|_| {},
+        )
+        .await
+        {
+            Ok(report) => {
+                tracing::info!("demo data {}: {}", file, report.summary(code));
+                for (line, reason) in &report.rejected {
+                    tracing::warn!("demo data {file} line {line}: {reason}");
+                }
+            }
+            Err(e) => tracing::warn!("demo data {} not imported: {e}", path.display()),
+        }
+    }
+}
+
+/// `reference-data/demo` under the working directory, or else in the source tree.
+fn demo_data_dir() -> PathBuf {
+    let here = Path::new("reference-data/demo");
+    if here.is_dir() {
+        here.to_path_buf()
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("reference-data/demo")
+    }
 }

@@ -99,6 +99,14 @@ async fn lodge(
             materials: &materials,
             actor: clerk.clone(),
             idem: None,
+            sharing: Some(onewindow::sharing::prefill::who_at_window(
+                Some(&ResidentId::parse("150702198506123025").expect("id")),
+                None,
+                uuid::Uuid::now_v7(),
+                "孙丽",
+                "hlbe-zwfwzx",
+            )),
+            snapshot_of: None,
         },
     )
     .await

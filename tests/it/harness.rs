@@ -170,6 +170,30 @@ impl Drop for Resources {
     }
 }
 
+/// Fills the base library with the shipped demo data (the personas' own records and
+/// licences among them), as a city's gateway holds its base data before anyone applies.
+pub async fn seed_base_library(state: &AppState) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference-data/demo");
+    for (code, file) in [
+        ("person", "person.csv"),
+        ("enterprise", "enterprise.csv"),
+        ("credit", "credit.csv"),
+        ("elicence", "elicence.jsonl"),
+    ] {
+        let resource = state.catalogue.resource(code).expect("resource");
+        let report = onewindow::sharing::import::import_file(
+            state.store.as_ref(),
+            resource,
+            &dir.join(file),
+            None,
+            &|_| {},
+        )
+        .await
+        .expect("demo data imports");
+        assert!(report.rejected.is_empty(), "{file}: {:?}", report.rejected);
+    }
+}
+
 /// Binds a loopback listener on a free port.
 pub async fn bind() -> tokio::net::TcpListener {
     tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -246,6 +270,7 @@ impl TestApp {
             .await
             .expect("application builds");
         let state = app.state();
+        seed_base_library(&state).await;
         let (tx, rx) = oneshot::channel();
         let server = tokio::spawn(app.run_until(async move {
             let _ = rx.await;

@@ -1,0 +1,855 @@
+//! Shared data end to end through HTTP: the resource catalogue, prefill with consent for a
+//! person and for an enterprise representative, refusal to prefill anyone else, the
+//! re-check of authoritative values on submit, e-licences standing in for materials, a
+//! department data API (signed calls, cache, circuit breaker), a clerk's lookup, the
+//! data-access trail a citizen sees, and the sharing figures.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, StatusCode};
+use chrono::Utc;
+use onewindow::auth::tokens;
+use onewindow::store::ApiToken;
+use serde_json::{Value, json};
+
+use crate::backend_tests;
+use crate::cases::{SSC, Session, jpeg};
+use crate::harness::Backend;
+use crate::login::{LoginSetup, with_dev_idp};
+
+backend_tests!(
+    the_resource_catalogue_lists_share_types_and_items,
+    prefill_needs_consent_then_fills_a_persons_form_with_sources,
+    an_enterprise_representative_gets_the_enterprises_data,
+    nobody_can_prefill_someone_elses_data,
+    authoritative_values_are_rechecked_on_submit,
+    an_e_licence_stands_in_for_a_material_only_when_held,
+    a_department_api_answers_signed_calls_and_is_cached,
+    a_department_api_that_fails_opens_its_circuit_and_the_form_still_works,
+    department_api_cache_entries_expire,
+    a_clerk_lookup_and_a_department_read_are_in_the_citizens_trail,
+    sharing_figures_count_prefilled_fields_and_substituted_materials,
+);
+
+const HR: &str = "11150700MB15300034"; // provides social_insurance (department API)
+const RESIDENCE_PERMIT: &str = "11150700MB15300021-QR-0001"; // 居住证申领
+const FOOD: &str = "11150700MB1530001X-XK-0003"; // 食品经营许可（新办）, enterprise data + credit
+
+async fn setup(b: Backend, extra: &[(&str, &str)]) -> Option<LoginSetup> {
+    let mut settings = vec![
+        ("worker_in_serve", "false"),
+        ("exchange_allow_http", "true"),
+    ];
+    settings.extend_from_slice(extra);
+    with_dev_idp(b, &settings).await
+}
+
+async fn consent_and_prefill(c: &Session, service: &str) -> Value {
+    let (st, body) = c
+        .post(
+            &format!("/api/v1/services/{service}/prefill/consent"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let (st, body) = c.get(&format!("/api/v1/services/{service}/prefill")).await;
+    assert_eq!(st, 200, "{body}");
+    body
+}
+
+/// Form values of the social security card service: the prefilled ones as served, the
+/// rest chosen by the applicant.
+fn ssc_values(prefill: &Value) -> Value {
+    let mut v = json!({
+        "application_type": "first",
+        "bank": "icbc",
+        "delivery": "post",
+    });
+    for (k, f) in prefill["fields"].as_object().expect("fields") {
+        v[k] = f["value"].clone();
+    }
+    v
+}
+
+async fn data_access(c: &Session) -> Value {
+    let (st, body) = c.get("/api/v1/me/data-access").await;
+    assert_eq!(st, 200, "{body}");
+    body
+}
+
+async fn dept_token(s: &LoginSetup, dept: &str, scopes: &[&str]) -> String {
+    let secret = tokens::generate();
+    let t = ApiToken {
+        id: uuid::Uuid::now_v7(),
+        department: dept.into(),
+        name: "test".into(),
+        scopes: scopes.iter().map(|x| x.to_string()).collect(),
+        created_at: Utc::now(),
+        expires_at: None,
+        revoked_at: None,
+    };
+    s.app
+        .state
+        .store
+        .insert_api_token(&t, &tokens::hash(&secret))
+        .await
+        .expect("token");
+    secret
+}
+
+async fn the_resource_catalogue_lists_share_types_and_items(b: Backend) {
+    let Some(s) = setup(b, &[]).await else { return };
+    let cat = s.app.get_json("/api/v1/catalogue", None, 200).await;
+    let res = cat["resources"].as_array().expect("resources");
+    let find = |code: &str| {
+        res.iter()
+            .find(|r| r["code"] == code)
+            .unwrap_or_else(|| panic!("{code} listed"))
+            .clone()
+    };
+    let person = find("person");
+    assert_eq!(person["share_type"], "conditional");
+    assert_eq!(person["share_type_label"], "有条件共享");
+    assert_eq!(person["provider"]["name"], "呼伦贝尔市公安局");
+    assert!(person["grants"].as_array().unwrap().iter().any(|g| g == SSC));
+    let name = person["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["id"] == "name")
+        .expect("name item")
+        .clone();
+    assert_eq!(name["authoritative"], true);
+    assert_eq!(name["personal"], true);
+    assert_eq!(find("criminal_record")["share_type"], "not_shared");
+    assert!(find("criminal_record")["bound_by"].as_array().unwrap().is_empty());
+    assert_eq!(find("social_insurance")["access"], "department_api");
+    let en = s
+        .app
+        .get_json("/api/v1/catalogue", Some("en"), 200)
+        .await;
+    assert!(
+        en["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "Population base data" && r["share_type_label"] == "Shared on conditions")
+    );
+}
+
+async fn prefill_needs_consent_then_fills_a_persons_form_with_sources(b: Backend) {
+    let Some(s) = setup(b, &[]).await else { return };
+    // The sources can be read before logging in.
+    let plan = s
+        .app
+        .get_json(&format!("/api/v1/services/{SSC}/prefill/sources"), None, 200)
+        .await;
+    let entry = |id: &str| {
+        plan["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["id"] == id)
+            .unwrap_or_else(|| panic!("{id} in the plan"))
+            .clone()
+    };
+    assert_eq!(entry("applicant_name")["resource"], "人口基础信息");
+    assert_eq!(entry("applicant_name")["authoritative"], true);
+    assert_eq!(entry("phone")["authoritative"], false);
+    assert_eq!(entry("id_card")["target"], "material");
+    assert!(
+        plan["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["code"] == "person" && r["why"].as_str().unwrap().contains("本人"))
+    );
+
+    let c = Session::new(&s, "/auth/login", "citizen-wang").await;
+    let (st, body) = c.get(&format!("/api/v1/services/{SSC}/prefill")).await;
+    assert_eq!(st, 403, "no prefill before consent: {body}");
+    assert!(body["detail"].as_str().unwrap().contains("同意"), "{body}");
+    assert_eq!(
+        data_access(&c).await["total"],
+        0,
+        "nothing was read before consent"
+    );
+
+    let p = consent_and_prefill(&c, SSC).await;
+    let f = &p["fields"];
+    assert_eq!(f["applicant_name"]["value"], "王小明");
+    assert_eq!(f["applicant_name"]["authoritative"], true);
+    assert_eq!(f["applicant_name"]["source"]["resource"], "人口基础信息");
+    assert_eq!(f["applicant_name"]["source"]["provider"], "呼伦贝尔市公安局");
+    assert_eq!(f["applicant_id_number"]["value"], "150702198506123025");
+    assert_eq!(f["phone"]["value"], "13800000001");
+    assert_eq!(f["phone"]["authoritative"], false);
+    assert!(f["applicant_name"]["as_of"].is_string());
+    let card = &p["materials"]["id_card"];
+    assert_eq!(card["licence_no"], "150702198506123025");
+    assert_eq!(card["source"]["resource"], "电子证照");
+    // The social insurance API is not connected here: said so, the rest still fills.
+    assert_eq!(p["complete"], false);
+    assert!(
+        p["unavailable"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["resource"] == "social_insurance")
+    );
+
+    // Exactly two reads: the population base data and the e-licence library, by the citizen.
+    let trail = data_access(&c).await;
+    assert_eq!(trail["total"], 2, "{trail}");
+    assert_eq!(trail["chain_intact"], true);
+    let recs = trail["records"].as_array().unwrap();
+    let mut resources: Vec<&str> = recs
+        .iter()
+        .map(|r| r["resource_code"].as_str().unwrap())
+        .collect();
+    resources.sort();
+    assert_eq!(resources, ["elicence", "person"]);
+    for r in recs {
+        assert_eq!(r["reader_kind"], "applicant");
+        assert_eq!(r["reader"], "王小明");
+        assert_eq!(r["purpose"], "prefill");
+        assert_eq!(r["purpose_label"], "申请时预填表单");
+        assert_eq!(r["service"], "社会保障卡申领");
+    }
+    let person = recs.iter().find(|r| r["resource_code"] == "person").unwrap();
+    let items: Vec<&str> = person["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap())
+        .collect();
+    assert!(items.contains(&"姓名") && items.contains(&"公民身份号码"), "{items:?}");
+    // And in English.
+    let r = c
+        .b
+        .client
+        .get(format!("{}/api/v1/me/data-access", c.base))
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    let en: Value = r.json().await.unwrap();
+    assert!(
+        en["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["resource"] == "Population base data"
+                && r["purpose_label"] == "Prefilling your application form")
+    );
+}
+
+async fn an_enterprise_representative_gets_the_enterprises_data(b: Backend) {
+    let Some(s) = setup(b, &[]).await else { return };
+    let c = Session::new(&s, "/auth/login", "enterprise-chen").await;
+    let p = consent_and_prefill(&c, FOOD).await;
+    let uscc = "91150700MA0N2C3D40";
+    let stored = s
+        .app
+        .state
+        .store
+        .base_records("enterprise", uscc)
+        .await
+        .expect("records");
+    assert_eq!(stored.len(), 1, "the demo data holds the persona's enterprise");
+    let data = &stored[0].data;
+    let fields = p["fields"].as_object().unwrap();
+    let by_binding = |b: &str| {
+        fields
+            .values()
+            .find(|f| f["source"]["binding"] == b)
+            .unwrap_or_else(|| panic!("{b} prefilled: {p}"))
+            .clone()
+    };
+    assert_eq!(by_binding("enterprise.uscc")["value"], uscc);
+    assert_eq!(by_binding("enterprise.name")["value"], data["name"]);
+    assert_eq!(by_binding("enterprise.legal_rep")["value"], data["legal_rep"]);
+    assert_eq!(by_binding("credit.dishonest_list_status")["value"], "0");
+    let trail = data_access(&c).await;
+    let recs = trail["records"].as_array().unwrap();
+    assert!(
+        recs.iter()
+            .any(|r| r["subject_kind"] == "enterprise" && r["resource_code"] == "enterprise"),
+        "the enterprise's own trail shows the read of its legal representative's name: {trail}"
+    );
+    // Credit status is not personal data: not in the personal-data trail.
+    assert!(!recs.iter().any(|r| r["resource_code"] == "credit"));
+}
+
+async fn nobody_can_prefill_someone_elses_data(b: Backend) {
+    let Some(s) = setup(b, &[]).await else { return };
+    let c = Session::new(&s, "/auth/login", "citizen-wang").await;
+    let (st, _) = c
+        .post(&format!("/api/v1/services/{SSC}/prefill/consent"), &json!({}))
+        .await;
+    assert_eq!(st, 201);
+    let (st, body) = c
+        .get(&format!(
+            "/api/v1/services/{SSC}/prefill?id_number=150702199203151541"
+        ))
+        .await;
+    assert_eq!(st, 403, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("本人"));
+    // A citizen is not a clerk: the window lookup is refused.
+    let (st, _) = c
+        .post(
+            "/api/staff/v1/prefill",
+            &json!({ "service_code": SSC, "id_number": "150702199203151541", "purpose": "想看看邻居" }),
+        )
+        .await;
+    assert_eq!(st, 403);
+    // Not logged in: no prefill at all.
+    let r = s
+        .app
+        .get(&format!("/api/v1/services/{SSC}/prefill"), None)
+        .await;
+    assert_eq!(r.status(), 401);
+    // Li's trail is untouched.
+    let li = Session::new(&s, "/auth/login", "citizen-li").await;
+    assert_eq!(data_access(&li).await["total"], 0);
+}
+
+async fn authoritative_values_are_rechecked_on_submit(b: Backend) {
+    let Some(s) = setup(b, &[]).await else { return };
+    let c = Session::new(&s, "/auth/login", "citizen-wang").await;
+    let p = consent_and_prefill(&c, SSC).await;
+    let (_, photo) = c.upload("photo.jpg", jpeg(3)).await;
+    let materials = json!([
+        { "material": "id_card", "substitute": true },
+        { "material": "photo", "upload_id": photo["id"] },
+    ]);
+
+    let mut tampered = ssc_values(&p);
+    tampered["applicant_name"] = json!("王大明");
+    let (st, body) = c
+        .post(
+            "/api/v1/cases",
+            &json!({ "service_code": SSC, "values": tampered, "materials": materials }),
+        )
+        .await;
+    assert_eq!(st, 422, "{body}");
+    let err = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["field"] == "applicant_name")
+        .expect("the name is named");
+    assert!(err["message"].as_str().unwrap().contains("权威"), "{err}");
+
+    // The phone is not authoritative: a new number is accepted and recorded as changed.
+    let mut values = ssc_values(&p);
+    values["phone"] = json!("13900000009");
+    let (st, body) = c
+        .post(
+            "/api/v1/cases",
+            &json!({ "service_code": SSC, "values": values, "materials": materials }),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let case_no = body["case_no"].as_str().unwrap().to_owned();
+    let row = s
+        .app
+        .state
+        .store
+        .case_by_no(&case_no)
+        .await
+        .unwrap()
+        .unwrap();
+    let prov = &row.provenance;
+    assert_eq!(prov["applicant_name"]["source"], "person.name");
+    assert_eq!(prov["applicant_name"]["changed"], false);
+    assert_eq!(prov["applicant_name"]["authoritative"], true);
+    assert_eq!(prov["phone"]["changed"], true);
+    assert!(row.fields_prefilled >= 3, "{}", row.fields_prefilled);
+    assert!(row.fields_filled > row.fields_prefilled);
+    // The department sees where each value came from.
+    let token = dept_token(&s, HR, &["cases:read"]).await;
+    let r = s
+        .app
+        .client
+        .get(s.app.url(&format!("/api/dept/v1/cases/{case_no}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let view: Value = r.json().await.unwrap();
+    let m = view["materials"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["material_id"] == "id_card")
+        .expect("id_card")
+        .clone();
+    assert_eq!(m["substituted"], true);
+    assert_eq!(m["evidence"]["licence_no"], "150702198506123025", "{m}");
+    assert_eq!(view["provenance"]["applicant_name"]["source"], "person.name");
+}
+
+async fn an_e_licence_stands_in_for_a_material_only_when_held(b: Backend) {
+    let Some(s) = setup(b, &[]).await else { return };
+    // Without prefill: the licence is looked up (and the read audited) on submit.
+    let c = Session::new(&s, "/auth/login", "citizen-wang").await;
+    let (_, photo) = c.upload("photo.jpg", jpeg(4)).await;
+    let (st, body) = c
+        .post(
+            "/api/v1/cases",
+            &json!({
+                "service_code": SSC,
+                "values": crate::cases::valid_values(),
+                "materials": [
+                    { "material": "id_card", "substitute": true },
+                    { "material": "photo", "upload_id": photo["id"] },
+                ],
+            }),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let row = s
+        .app
+        .state
+        .store
+        .case_by_no(body["case_no"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let ms = s.app.state.store.case_materials(row.id).await.unwrap();
+    let card = ms.iter().find(|m| m.material_id == "id_card").unwrap();
+    assert_eq!(card.source.as_deref(), Some("elicence.resident_id_card"));
+    assert_eq!(
+        card.evidence.as_ref().unwrap()["issuer"],
+        "呼伦贝尔市公安局海拉尔区分局"
+    );
+    let trail = data_access(&c).await;
+    assert_eq!(trail["total"], 1, "{trail}");
+    assert_eq!(trail["records"][0]["purpose"], "substitute_check");
+    assert_eq!(trail["records"][0]["resource_code"], "elicence");
+
+    // A licence past its validity does not stand in: Wang's real-estate title is made to
+    // have expired, so the residence-permit application's proof of residence must be
+    // uploaded.
+    let mut title = s
+        .app
+        .state
+        .store
+        .base_records("elicence", "150702198506123025")
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.record == "real_estate_certificate")
+        .expect("Wang holds a real-estate title");
+    title.data["valid_until"] = json!("2020-01-01");
+    s.app
+        .state
+        .store
+        .upsert_base_records(&[title])
+        .await
+        .unwrap();
+    let (_, photo) = c.upload("photo.jpg", jpeg(5)).await;
+    let values = json!({
+        "applicant_name": "王小明",
+        "applicant_id_number": "150702198506123025",
+        "applicant_phone": "13800000001",
+        "household_address": "内蒙古自治区呼伦贝尔市海拉尔区胜利街道巴彦托海路184号3单元202室",
+        "residence_address": "呼伦贝尔市海拉尔区胜利大街8号3号楼2单元501室",
+        "residence_since": "2024-01-01",
+        "basis": "housing",
+        "pickup": "station",
+    });
+    let (st, body) = c
+        .post(
+            "/api/v1/cases",
+            &json!({
+                "service_code": RESIDENCE_PERMIT,
+                "values": values,
+                "materials": [
+                    { "material": "id_card", "substitute": true },
+                    { "material": "photo", "upload_id": photo["id"] },
+                    { "material": "residence_proof", "substitute": true },
+                ],
+            }),
+        )
+        .await;
+    assert_eq!(st, 422, "{body}");
+    let err = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["field"] == "materials.residence_proof")
+        .unwrap_or_else(|| panic!("the material is named: {body}"))
+        .clone();
+    assert!(
+        err["message"].as_str().unwrap().contains("没有找到您有效的"),
+        "{err}"
+    );
+    assert_eq!(body["errors"].as_array().unwrap().len(), 1, "the ID card is held: {body}");
+}
+
+/// A department data API for `social_insurance`: mode 0 fails with 500, mode 1 answers.
+struct FakeHr {
+    url: String,
+    hits: Arc<AtomicUsize>,
+    mode: Arc<AtomicU8>,
+    verified: Arc<AtomicUsize>,
+}
+
+async fn fake_hr(jwks: Value) -> FakeHr {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let verified = Arc::new(AtomicUsize::new(0));
+    let mode = Arc::new(AtomicU8::new(1));
+    let (h, m, v) = (hits.clone(), mode.clone(), verified.clone());
+    let app = axum::Router::new().route(
+        "/resources/social_insurance/query",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let (h, m, v, jwks) = (h.clone(), m.clone(), v.clone(), jwks.clone());
+            async move {
+                h.fetch_add(1, Ordering::SeqCst);
+                let hv = |n: &str| {
+                    headers
+                        .get(n)
+                        .and_then(|x| x.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned()
+                };
+                if onewindow::exchange::signing::verify(
+                    &jwks,
+                    &hv("webhook-id"),
+                    &hv("webhook-timestamp"),
+                    &hv("webhook-signature"),
+                    &body,
+                    Utc::now().timestamp(),
+                    300,
+                )
+                .is_ok()
+                {
+                    v.fetch_add(1, Ordering::SeqCst);
+                }
+                let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                if m.load(Ordering::SeqCst) == 0 {
+                    return (StatusCode::INTERNAL_SERVER_ERROR, "down".to_owned());
+                }
+                if req["subject"] != "150702198506123025" || req["purpose"] != "prefill" {
+                    return (StatusCode::NOT_FOUND, "{}".to_owned());
+                }
+                let answer = json!({ "records": [{
+                    "data": { "insured_status": "2", "social_security_card_no": "H15070212345" },
+                    "as_of": "2026-11-01T00:00:00Z",
+                }]});
+                (StatusCode::OK, answer.to_string())
+            }
+        }),
+    );
+    let listener = crate::harness::bind().await;
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    FakeHr {
+        url,
+        hits,
+        mode,
+        verified,
+    }
+}
+
+async fn a_department_api_answers_signed_calls_and_is_cached(b: Backend) {
+    let Some(s) = setup(b, &[]).await else { return };
+    let jwks = s.app.get_json("/.well-known/jwks.json", None, 200).await;
+    let hr = fake_hr(jwks).await;
+    // The operator connects the department's data API.
+    let op = Session::new(&s, "/auth/staff/login", "operator-wu").await;
+    let (st, body) = op
+        .send(
+            reqwest::Method::PUT,
+            &format!("/api/ops/v1/departments/{HR}/data-api"),
+            &json!({ "url": hr.url }),
+            None,
+        )
+        .await;
+    assert_eq!(st, 200, "{body}");
+
+    let c = Session::new(&s, "/auth/login", "citizen-wang").await;
+    let p = consent_and_prefill(&c, SSC).await;
+    assert_eq!(p["complete"], true, "{p}");
+    assert_eq!(p["fields"]["old_card_no"]["value"], "H15070212345");
+    assert_eq!(
+        p["fields"]["old_card_no"]["source"]["provider"],
+        "呼伦贝尔市人力资源和社会保障局"
+    );
+    assert_eq!(hr.hits.load(Ordering::SeqCst), 1);
+    assert_eq!(hr.verified.load(Ordering::SeqCst), 1, "the call is signed");
+    // Again within the resource's TTL: from the cache, no second call.
+    let (st, again) = c.get(&format!("/api/v1/services/{SSC}/prefill")).await;
+    assert_eq!(st, 200);
+    assert_eq!(again["fields"]["old_card_no"]["value"], "H15070212345");
+    assert_eq!(hr.hits.load(Ordering::SeqCst), 1, "served from the cache");
+    // Both reads are in the trail, cached or not.
+    let trail = data_access(&c).await;
+    let si = trail["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["resource_code"] == "social_insurance")
+        .count();
+    assert_eq!(si, 2, "{trail}");
+}
+
+async fn a_department_api_that_fails_opens_its_circuit_and_the_form_still_works(b: Backend) {
+    let Some(s) = setup(
+        b,
+        &[
+            ("provider_failures_to_open", "2"),
+            ("provider_open_secs", "600"),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let jwks = s.app.get_json("/.well-known/jwks.json", None, 200).await;
+    let hr = fake_hr(jwks).await;
+    hr.mode.store(0, Ordering::SeqCst);
+    s.app
+        .state
+        .store
+        .set_data_api(HR, Some(&hr.url))
+        .await
+        .unwrap();
+    let c = Session::new(&s, "/auth/login", "citizen-wang").await;
+    let p = consent_and_prefill(&c, SSC).await;
+    for _ in 0..3 {
+        let (st, p) = c.get(&format!("/api/v1/services/{SSC}/prefill")).await;
+        assert_eq!(st, 200);
+        assert_eq!(p["complete"], false);
+        assert_eq!(p["fields"]["applicant_name"]["value"], "王小明");
+        let u = p["unavailable"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|u| u["resource"] == "social_insurance")
+            .expect("said which source is down")
+            .clone();
+        assert!(u["message"].as_str().unwrap().contains("自行填写"), "{u}");
+    }
+    assert_eq!(
+        hr.hits.load(Ordering::SeqCst),
+        2,
+        "after two failures the circuit is open and the department is left alone"
+    );
+    // The form still works without that prefill.
+    let (_, photo) = c.upload("photo.jpg", jpeg(6)).await;
+    let (st, body) = c
+        .post(
+            "/api/v1/cases",
+            &json!({
+                "service_code": SSC,
+                "values": ssc_values(&p),
+                "materials": [
+                    { "material": "id_card", "substitute": true },
+                    { "material": "photo", "upload_id": photo["id"] },
+                ],
+            }),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let metrics = s.app.get("/metrics", None).await.text().await.unwrap();
+    assert!(metrics.contains("onewindow_shared_data_circuit_opened_total"));
+}
+
+async fn department_api_cache_entries_expire(b: Backend) {
+    use onewindow::sharing::provider::{ApiLimits, DataProvider, DepartmentApi, ReadPurpose};
+    let Some(s) = setup(b, &[]).await else { return };
+    let jwks = s.app.get_json("/.well-known/jwks.json", None, 200).await;
+    let hr = fake_hr(jwks).await;
+    let st = &s.app.state;
+    st.store.set_data_api(HR, Some(&hr.url)).await.unwrap();
+    let mut res = st
+        .catalogue
+        .resource("social_insurance")
+        .unwrap()
+        .clone();
+    res.cache_ttl_secs = 1;
+    let api = DepartmentApi::new(
+        st.store.clone(),
+        st.cache.clone(),
+        st.http.clone(),
+        st.keys.clone(),
+        ApiLimits {
+            timeout: Duration::from_secs(2),
+            failures_to_open: 5,
+            open_for: Duration::from_secs(30),
+        },
+    );
+    let why = ReadPurpose {
+        purpose: "prefill".into(),
+        service_code: Some(SSC.into()),
+        case_no: None,
+    };
+    let first = api.fetch(&res, "150702198506123025", &why).await.unwrap();
+    assert_eq!(first[0].data["insured_status"], "2");
+    api.fetch(&res, "150702198506123025", &why).await.unwrap();
+    assert_eq!(hr.hits.load(Ordering::SeqCst), 1, "a hit within the TTL");
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let later = api.fetch(&res, "150702198506123025", &why).await.unwrap();
+    assert_eq!(later, first);
+    assert_eq!(hr.hits.load(Ordering::SeqCst), 2, "expired, so called again");
+    // A subject the department does not know: no records, not an error.
+    assert!(
+        api.fetch(&res, "150702199203151541", &why)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn a_clerk_lookup_and_a_department_read_are_in_the_citizens_trail(b: Backend) {
+    let Some(s) = setup(b, &[]).await else { return };
+    let clerk = Session::new(&s, "/auth/staff/login", "clerk-sun").await;
+    let (st, body) = clerk
+        .post(
+            "/api/staff/v1/prefill",
+            &json!({ "service_code": SSC, "id_number": "150702198506123025", "purpose": "x" }),
+        )
+        .await;
+    assert_eq!(st, 422, "a purpose must be stated: {body}");
+    let (st, body) = clerk
+        .post(
+            "/api/staff/v1/prefill",
+            &json!({ "service_code": SSC, "id_number": "150702198506123026", "purpose": "窗口受理社保卡申领" }),
+        )
+        .await;
+    assert_eq!(st, 422, "a bad ID number is refused: {body}");
+    let (st, p) = clerk
+        .post(
+            "/api/staff/v1/prefill",
+            &json!({ "service_code": SSC, "id_number": "150702198506123025", "purpose": "窗口受理社保卡申领" }),
+        )
+        .await;
+    assert_eq!(st, 200, "{p}");
+    assert_eq!(p["fields"]["applicant_name"]["value"], "王小明");
+
+    // The clerk registers the walk-in application with the prefilled values.
+    let (_, photo) = clerk.upload("photo.jpg", jpeg(7)).await;
+    let (st, body) = clerk
+        .post(
+            "/api/staff/v1/cases",
+            &json!({
+                "service_code": SSC,
+                "applicant": { "kind": "person", "name": "王小明", "id_number": "150702198506123025", "phone": "13800000001" },
+                "values": ssc_values(&p),
+                "materials": [
+                    { "material": "id_card", "substitute": true },
+                    { "material": "photo", "upload_id": photo["id"] },
+                ],
+            }),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let case_no = body["case_no"].as_str().unwrap().to_owned();
+    let row = s
+        .app
+        .state
+        .store
+        .case_by_no(&case_no)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.provenance["applicant_name"]["source"], "person.name");
+
+    // The department reads the case.
+    let token = dept_token(&s, HR, &["cases:read"]).await;
+    let r = s
+        .app
+        .client
+        .get(s.app.url(&format!("/api/dept/v1/cases/{case_no}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let c = Session::new(&s, "/auth/login", "citizen-wang").await;
+    let trail = data_access(&c).await;
+    let recs = trail["records"].as_array().unwrap();
+    let clerk_reads: Vec<&Value> = recs.iter().filter(|r| r["reader_kind"] == "clerk").collect();
+    assert_eq!(clerk_reads.len(), 2, "person and e-licence: {trail}");
+    for r in &clerk_reads {
+        assert_eq!(r["purpose"], "窗口受理社保卡申领");
+        assert!(r["reader"].as_str().unwrap().contains("孙丽"), "{r}");
+    }
+    let dept = recs
+        .iter()
+        .find(|r| r["reader_kind"] == "department")
+        .expect("the department's read");
+    assert_eq!(dept["case_no"], case_no);
+    assert_eq!(dept["reader"], "呼伦贝尔市人力资源和社会保障局");
+    assert_eq!(dept["resource"], "申请表和申请材料");
+    assert!(
+        dept["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i == "居民身份证"),
+        "{dept}"
+    );
+    assert_eq!(trail["records"][0]["reader_kind"], "department", "newest first");
+    assert_eq!(trail["chain_intact"], true);
+    assert_eq!(trail["total"], 3);
+}
+
+async fn sharing_figures_count_prefilled_fields_and_substituted_materials(b: Backend) {
+    let Some(s) = setup(b, &[]).await else { return };
+    let c = Session::new(&s, "/auth/login", "citizen-wang").await;
+    let p = consent_and_prefill(&c, SSC).await;
+    let (_, photo) = c.upload("photo.jpg", jpeg(8)).await;
+    let (st, body) = c
+        .post(
+            "/api/v1/cases",
+            &json!({
+                "service_code": SSC,
+                "values": ssc_values(&p),
+                "materials": [
+                    { "material": "id_card", "substitute": true },
+                    { "material": "photo", "upload_id": photo["id"] },
+                ],
+            }),
+        )
+        .await;
+    assert_eq!(st, 201, "{body}");
+    let filled = ssc_values(&p).as_object().unwrap().len() as i64;
+    let prefilled = p["fields"].as_object().unwrap().len() as i64;
+
+    let (st, _) = c.get("/api/ops/v1/sharing").await;
+    assert_eq!(st, 403, "operators only");
+    let op = Session::new(&s, "/auth/staff/login", "operator-wu").await;
+    let (st, f) = op.get("/api/ops/v1/sharing").await;
+    assert_eq!(st, 200, "{f}");
+    let svc = f["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["service_code"] == SSC)
+        .expect("the service")
+        .clone();
+    assert_eq!(svc["cases"], 1);
+    assert_eq!(svc["fields_filled"], filled);
+    assert_eq!(svc["fields_prefilled"], prefilled);
+    assert_eq!(svc["materials"], 2);
+    assert_eq!(svc["materials_substituted"], 1);
+    assert_eq!(svc["substituted_share"], 0.5);
+    assert_eq!(f["overall"]["materials_substituted"], 1);
+    let metrics = s.app.get("/metrics", None).await.text().await.unwrap();
+    assert!(
+        metrics.contains("onewindow_form_fields_prefilled_total"),
+        "exposed in /metrics"
+    );
+    assert!(metrics.contains("onewindow_materials_substituted_total"));
+}
