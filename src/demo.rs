@@ -1,6 +1,8 @@
 //! `onewindow demo`: the gateway plus the development identity provider with demo
 //! personas, wired together over real OpenID Connect, and two simulated department
-//! back-ends ([`crate::demo_departments`]) that conclude their cases on their own.
+//! back-ends ([`crate::demo_departments`]) that conclude their cases on their own. At
+//! start it imports the demo base library (`reference-data/demo`), so the personas find
+//! their own data to prefill from.
 //! Clearly labelled; `serve` never starts the development provider or the simulations.
 
 use std::net::SocketAddr;

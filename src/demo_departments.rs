@@ -158,8 +158,15 @@ pub async fn start(state: AppState, config: SimConfig) -> anyhow::Result<SimHand
             dept,
             seen: Mutex::new(RecentIds::new(DEDUP_CAPACITY)),
         });
+        let data_api = format!("http://{}", listener.local_addr()?);
+        state
+            .store
+            .set_data_api(PUSH_DEPARTMENT, Some(&data_api))
+            .await
+            .context("cannot register the simulated department's data API")?;
         let app = Router::new()
             .route("/events", post(receive))
+            .route("/resources/social_insurance/query", post(social_insurance))
             .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
             .with_state(receiver.clone());
         let graceful = stop.clone();
@@ -696,6 +703,57 @@ async fn receive(State(r): State<Arc<Receiver>>, headers: HeaderMap, body: Bytes
         }
     });
     (StatusCode::OK, "received")
+}
+
+/// The simulated department's own social-insurance records (its data API's answers).
+const INSURED: [(&str, &str, &str); 4] = [
+    ("150702198506123025", "2", "H15070212345"), // 王小明: residents' scheme
+    ("150702199203151541", "1", "H15070288410"), // 李芳: employees' scheme
+    ("150721197809234018", "0", ""),             // 赵强: not insured
+    ("150702200108081229", "1", "H15070230977"), // 陈静: employees' scheme
+];
+
+/// `POST /resources/social_insurance/query`: the department's data API, as the gateway's
+/// department-API provider calls it (signed like a delivery; the subject in the body).
+async fn social_insurance(
+    State(r): State<Arc<Receiver>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    if let Err(reply) = r
+        .authenticate(
+            header(signing::HEADER_ID),
+            header(signing::HEADER_TIMESTAMP),
+            header(signing::HEADER_SIGNATURE),
+            &body,
+        )
+        .await
+    {
+        return reply.into_response();
+    }
+    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let subject = req["subject"].as_str().unwrap_or("");
+    match INSURED.iter().find(|(id, _, _)| *id == subject) {
+        Some((_, status, card)) => {
+            let mut data = serde_json::Map::new();
+            data.insert("insured_status".into(), Value::String((*status).into()));
+            if !card.is_empty() {
+                data.insert("social_security_card_no".into(), Value::String((*card).into()));
+            }
+            axum::Json(serde_json::json!({
+                "records": [{ "data": data, "as_of": "2026-11-01T00:00:00Z" }]
+            }))
+            .into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "no such insured person").into_response(),
+    }
 }
 
 // ---- pull ----

@@ -363,6 +363,13 @@ for c in children:
                 HOSPITALS.get(c["area"], f"{BY_CODE[c['area']][1]}人民医院"),
                 c["born"], None, c["name"])
 
+# Newborns of 王小明 and 李芳 (新生儿出生“一件事”): a certificate is found under the mother's ID
+# number until the child is registered. Fixed values, so the random draws stay as they were.
+licence(wang["id_number"], "birth_medical_certificate", "Q150226118", "呼伦贝尔市人民医院",
+        date(2026, 11, 2), None, wang["name"])
+licence(li["id_number"], "birth_medical_certificate", "P150226127", "呼伦贝尔市人民医院",
+        date(2026, 11, 15), None, li["name"])
+
 # disability certificates: 20 characters, the ID number then category and grade
 for p in rng.sample([p for p in people if not p["persona"]], 4):
     issued = random_date(date(2018, 1, 1), date(2023, 12, 31))

@@ -124,6 +124,25 @@ pub async fn apply(
     let raw = serde_json::to_value(&body).map_err(anyhow::Error::from)?;
     let s = &applicant.0.session;
     let service = find_service(&app, &body.service_code)?;
+    // before the Idempotency-Key, so a refusal reads the same with or without one
+    check_online_applicant(service, s)?;
+    let idem = idem_key(&headers, &s.account_id.to_string(), &raw)?;
+    let (status, answer) =
+        apply_online(&app, &applicant, service, &body.values, &body.materials, idem).await?;
+    if let Some(d) = body.draft_id {
+        app.store.delete_draft(d, s.account_id).await?;
+    }
+    Ok((status, Json(answer)).into_response())
+}
+
+/// Whether this logged-in applicant may apply online for `service`: the service takes
+/// online applications, the kind of account fits (individual or enterprise), and the
+/// assurance level is high enough. Answers the enterprise (USCC) the application is made
+/// for, or `None` for an individual.
+pub(crate) fn check_online_applicant(
+    service: &crate::domain::catalogue::Service,
+    s: &crate::auth::session::Session,
+) -> AppResult<Option<String>> {
     if !service.channels.contains(&Channel::Online) {
         return Err(AppError::Conflict(Message::new(
             "此事项只能到窗口办理。",
@@ -156,12 +175,31 @@ pub async fn apply(
             ),
         )));
     }
+    Ok(if as_enterprise { enterprise } else { None })
+}
+
+/// Lodges a logged-in applicant's online application (the JSON API and the apply page
+/// both come here): checks that they may apply online, builds the applicant from their
+/// account, and lodges with their shared data and prefill snapshot, so prefilled values
+/// are re-checked and 免提交 materials verified. Answers 201 with the case number and
+/// query code.
+pub(crate) async fn apply_online(
+    app: &AppState,
+    applicant: &Applicant,
+    service: &crate::domain::catalogue::Service,
+    values: &Map<String, Value>,
+    materials: &[MaterialInput],
+    idem: Option<IdemKey>,
+) -> AppResult<(StatusCode, Value)> {
+    let s = &applicant.0.session;
+    let enterprise = check_online_applicant(service, s)?;
     let account = app.store.account(s.account_id).await?.ok_or_else(|| {
         AppError::Unauthorized(Message::new(
             "账户不存在，请重新登录。",
             "The account no longer exists; log in again.",
         ))
     })?;
+    let as_enterprise = enterprise.is_some();
     let applicant_row = CaseApplicant {
         account_id: Some(account.id),
         kind: if as_enterprise {
@@ -174,31 +212,26 @@ pub async fn apply(
             _ => account.name.clone(),
         },
         id_number: account.id_number.clone(),
-        uscc: if as_enterprise { enterprise } else { None },
+        uscc: enterprise,
         phone: account.phone.clone(),
     };
-    let idem = idem_key(&headers, &s.account_id.to_string(), &raw)?;
     let sharing = crate::sharing::prefill::who_from_account(&account, applicant_row.uscc.clone());
-    let (status, answer) = cases::lodge(
-        &app,
+    cases::lodge(
+        app,
         NewApplication {
             service,
             applicant: applicant_row,
             channel: "online",
             intake: None,
-            values: &body.values,
-            materials: &body.materials,
-            actor: applicant_actor(&applicant),
+            values,
+            materials,
+            actor: applicant_actor(applicant),
             idem,
             sharing: Some(sharing),
             snapshot_of: Some(account.id),
         },
     )
-    .await?;
-    if let Some(d) = body.draft_id {
-        app.store.delete_draft(d, s.account_id).await?;
-    }
-    Ok((status, Json(answer)).into_response())
+    .await
 }
 
 /// Paging of lists.
@@ -387,26 +420,51 @@ pub async fn upload(
     user: CurrentUser,
     mut multipart: Multipart,
 ) -> AppResult<Response> {
-    const MAX_BYTES: u64 = 50 * 1024 * 1024;
-    let bad = |zh: &str, en: &str| AppError::BadRequest(Message::new(zh, en));
-    let mut field = loop {
+    let field = loop {
         match multipart.next_field().await {
             Ok(Some(f)) if f.name() == Some("file") => break f,
             Ok(Some(_)) => continue,
             Ok(None) => {
-                return Err(bad(
+                return Err(AppError::BadRequest(Message::new(
                     "请以 multipart 字段 file 上传文件。",
                     "Send the file as the multipart field `file`.",
-                ));
+                )));
             }
-            Err(e) => {
-                return Err(bad(
-                    "上传内容格式有误。",
-                    &format!("Malformed multipart body: {e}"),
-                ));
-            }
+            Err(e) => return Err(multipart_error(&e)),
         }
     };
+    let row = store_upload(&app, user.session.account_id, field).await?;
+    Ok((StatusCode::CREATED, Json(json!(row))).into_response())
+}
+
+/// The largest file one upload may hold.
+pub(crate) const MAX_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
+
+/// A multipart body that cannot be read: too large, or malformed.
+pub(crate) fn multipart_error(e: &axum::extract::multipart::MultipartError) -> AppError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        AppError::PayloadTooLarge(Message::new(
+            "上传内容超过大小上限。",
+            "The upload is larger than allowed.",
+        ))
+    } else {
+        AppError::BadRequest(Message::new(
+            "上传内容格式有误。",
+            format!("Malformed multipart body: {e}"),
+        ))
+    }
+}
+
+/// Stores one uploaded file owned by `owner`: streamed to a temporary file while it is
+/// hashed (at most [`MAX_UPLOAD_BYTES`]), its type sniffed from the first bytes (the
+/// name does not count), then moved into the file store under a random key and recorded
+/// as an upload not yet attached to a case.
+pub(crate) async fn store_upload(
+    app: &AppState,
+    owner: Uuid,
+    mut field: axum::extract::multipart::Field<'_>,
+) -> AppResult<UploadRow> {
+    let bad = |zh: &str, en: &str| AppError::BadRequest(Message::new(zh, en));
     let file_name: String = field
         .file_name()
         .unwrap_or("upload")
@@ -428,6 +486,9 @@ pub async fn upload(
             let chunk = match field.chunk().await {
                 Ok(Some(c)) => c,
                 Ok(None) => break,
+                Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                    return Err(multipart_error(&e));
+                }
                 Err(e) => {
                     return Err(bad(
                         "上传中断。",
@@ -436,7 +497,7 @@ pub async fn upload(
                 }
             };
             size += chunk.len() as u64;
-            if size > MAX_BYTES {
+            if size > MAX_UPLOAD_BYTES {
                 return Err(AppError::PayloadTooLarge(Message::new(
                     "文件超过50MB上限。",
                     "The file exceeds the 50 MB limit.",
@@ -474,7 +535,7 @@ pub async fn upload(
         .map_err(anyhow::Error::from)?;
     let row = UploadRow {
         id,
-        owner: user.session.account_id,
+        owner,
         file_name,
         file_type: file_type.to_owned(),
         size: size as i64,
@@ -484,7 +545,7 @@ pub async fn upload(
         case_id: None,
     };
     app.store.insert_upload(&row).await?;
-    Ok((StatusCode::CREATED, Json(json!(row))).into_response())
+    Ok(row)
 }
 
 /// Draft body.

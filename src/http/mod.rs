@@ -2,6 +2,7 @@
 //! passes through (request id, tracing, metrics, timeout, panic catcher, problem+json in
 //! the caller's language).
 
+pub mod apply_pages;
 mod auth;
 pub mod cases;
 pub(crate) mod catalogue;
@@ -185,6 +186,7 @@ pub fn router(state: AppState) -> Router {
         .merge(public_api)
         .merge(identity)
         .merge(case_routes)
+        .merge(apply_pages::routes())
         .merge(department_api)
         .merge(ops)
         .fallback(not_found)

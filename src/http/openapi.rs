@@ -132,6 +132,9 @@ days); then the event is dead-lettered and an operator can redeliver it.
         CaseService,
         CaseApplicant,
         CaseMaterial,
+        Provenance,
+        PrefilledField,
+        Evidence,
         TimelineEntry,
         TimelineAttachment,
         Rating,
@@ -253,16 +256,6 @@ fn const_sig() -> Object {
 
 fn const_eddsa() -> Object {
     string_const("EdDSA", "Algorithm: always `EdDSA`.")
-}
-
-fn empty_array() -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::Array)
-        .description(Some(
-            "Prefill provenance: which form values came from which shared data source. \
-             Always empty for now; reserved.",
-        ))
-        .build()
 }
 
 // ---- errors ---------------------------------------------------------------------------
@@ -550,6 +543,8 @@ pub struct CaseDetail {
     pub allowed_actions: Vec<DeptAction>,
     /// Form values by field id, as defined by the service's form.
     pub form: Map<String, Value>,
+    /// Where prefilled fields came from, by field id.
+    pub provenance: BTreeMap<String, Provenance>,
     /// The materials provided or substituted.
     pub materials: Vec<CaseMaterial>,
     /// The case's history, oldest first.
@@ -652,6 +647,9 @@ pub struct CaseMaterial {
     /// What stood in for it.
     #[schema(required = true)]
     pub source: Option<String>,
+    /// For a substituted material, the licence (or data) that stood in.
+    #[schema(required = true)]
+    pub evidence: Option<Evidence>,
     /// The history entry (`seq`) that added it.
     pub added_seq: i32,
     /// File name as uploaded.
@@ -690,6 +688,64 @@ pub struct TimelineEntry {
     pub note: Option<String>,
     /// Materials added with it.
     pub attachments: Vec<TimelineAttachment>,
+}
+
+/// Where a prefilled field came from.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Provenance {
+    /// The shared-data item, `resource.item` (`person.name`).
+    pub source: String,
+    /// The resource's name.
+    pub resource_name: String,
+    /// The providing department's USCC.
+    pub provider: String,
+    /// How current the source's data was.
+    pub as_of: DateTime<Utc>,
+    /// An authoritative value: the gateway refused any change to it.
+    pub authoritative: bool,
+    /// The applicant changed the prefilled value (only for non-authoritative items).
+    pub changed: bool,
+}
+
+/// A prefilled field in an event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PrefilledField {
+    /// The field's id.
+    pub field: String,
+    /// Its provenance.
+    #[serde(flatten)]
+    pub provenance: Provenance,
+}
+
+/// The e-licence (or shared data) that stood in for a material (免提交).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Evidence {
+    /// The shared-data item, `resource.item` (`elicence.resident_id_card`).
+    pub source: String,
+    /// The resource's name.
+    pub source_name: String,
+    /// The providing department's USCC.
+    pub provider: String,
+    /// How current the source's data was.
+    pub as_of: DateTime<Utc>,
+    /// Licence number.
+    #[schema(required = false)]
+    pub licence_no: Option<String>,
+    /// Issuing authority.
+    #[schema(required = false)]
+    pub issuer: Option<String>,
+    /// Issue date.
+    #[schema(required = false)]
+    pub issued_on: Option<String>,
+    /// Valid until (a date, or 长期).
+    #[schema(required = false)]
+    pub valid_until: Option<String>,
+    /// The holder's name.
+    #[schema(required = false)]
+    pub holder_name: Option<String>,
+    /// For shared data that is not a licence: the value.
+    #[schema(required = false)]
+    pub value: Option<Value>,
 }
 
 /// A material added by a history entry.
@@ -911,9 +967,8 @@ pub struct CaseEventData {
     pub applicant: EventApplicant,
     /// Form values by field id.
     pub form: Map<String, Value>,
-    /// Prefill provenance; reserved, always empty for now.
-    #[schema(schema_with = empty_array)]
-    pub prefill: Vec<Value>,
+    /// The fields the gateway prefilled from shared data, with their source.
+    pub prefill: Vec<PrefilledField>,
     /// The materials, with their checksums and download links.
     pub materials: Vec<EventMaterial>,
     /// The case's status now (when sent; may be later than `event.status`).
@@ -990,6 +1045,9 @@ pub struct EventMaterial {
     /// What stood in for it.
     #[schema(required = true)]
     pub source: Option<String>,
+    /// For a substituted material, the licence (or data) that stood in.
+    #[schema(required = true)]
+    pub evidence: Option<Evidence>,
     /// File name as uploaded.
     #[schema(required = true)]
     pub file_name: Option<String>,

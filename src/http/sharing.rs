@@ -325,9 +325,32 @@ pub async fn my_data_access(
     AcceptLang(lang): AcceptLang,
     user: CurrentUser,
 ) -> AppResult<Json<Value>> {
-    let (person, enterprise) = subjects_of(&app, &user).await?;
+    let (list, intact) = data_access_of(&app, &user, lang).await?;
+    let records: Vec<Value> = list
+        .iter()
+        .map(|a| {
+            let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
+            v["purpose_label"] = Value::String(purpose_label(&a.purpose, lang));
+            v
+        })
+        .collect();
+    Ok(Json(json!({
+        "total": records.len(),
+        "records": records,
+        "chain_intact": intact,
+    })))
+}
+
+/// The reads of the logged-in user's data (and their enterprise's), newest first, with
+/// names in `lang`, and whether every subject's hash chain is intact.
+pub async fn data_access_of(
+    app: &AppState,
+    user: &CurrentUser,
+    lang: Lang,
+) -> AppResult<(Vec<audit::AccessView>, bool)> {
+    let (person, enterprise) = subjects_of(app, user).await?;
     let list = audit::for_subjects(
-        &app,
+        app,
         person.as_deref(),
         enterprise.as_deref(),
         lang,
@@ -347,19 +370,7 @@ pub async fn my_data_access(
             intact &= crate::store::shared::verify_chain(&chain).is_ok();
         }
     }
-    let records: Vec<Value> = list
-        .iter()
-        .map(|a| {
-            let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
-            v["purpose_label"] = Value::String(purpose_label(&a.purpose, lang));
-            v
-        })
-        .collect();
-    Ok(Json(json!({
-        "total": records.len(),
-        "records": records,
-        "chain_intact": intact,
-    })))
+    Ok((list, intact))
 }
 
 /// The logged-in user's ID number and represented enterprise.

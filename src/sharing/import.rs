@@ -166,12 +166,16 @@ pub enum ImportError {
         valid: String,
     },
     /// The key column (or another required column) is missing.
-    #[error("{resource}: the file has no {missing} column; the columns of {resource} are: {valid}")]
+    #[error(
+        "{resource}: the file has no {} column{}; the columns of {resource} are: {valid}",
+        .missing.join(", "),
+        if .missing.len() > 1 { "s" } else { "" }
+    )]
     MissingColumns {
         /// Resource code.
         resource: String,
-        /// The missing columns, comma-separated.
-        missing: String,
+        /// The missing columns.
+        missing: Vec<String>,
         /// The valid columns, comma-separated.
         valid: String,
     },
@@ -320,7 +324,7 @@ pub fn check_columns(resource: &Resource, columns: &[(String, u64)]) -> Result<(
     if !missing.is_empty() {
         return Err(ImportError::MissingColumns {
             resource: resource.code.clone(),
-            missing: missing.join(", "),
+            missing: missing.into_iter().map(str::to_owned).collect(),
             valid: valid.join(", "),
         });
     }
@@ -710,6 +714,9 @@ impl<'a> Batcher<'a> {
 /// the base library or a column does not fit the resource. Rows that fail are skipped
 /// and listed in the report; so is a subject (or a holder's licence) that an earlier line
 /// of the file already gave.
+///
+/// The file is read with blocking I/O between the store's awaits: fit for the command line
+/// and the demo's start, not for a request handler.
 pub async fn import_file(
     store: &dyn Store,
     resource: &Resource,
@@ -1388,7 +1395,14 @@ items = [
             .expect_err("licence_no")
             .to_string();
         assert!(
-            e.starts_with("elicence: the file has no licence_no column"),
+            e.starts_with("elicence: the file has no licence_no column;"),
+            "{e}"
+        );
+        let e = check_columns(&elicence(), &cols(&["holder", "licence_no"]))
+            .expect_err("licence and issuer")
+            .to_string();
+        assert!(
+            e.starts_with("elicence: the file has no licence, issuer columns;"),
             "{e}"
         );
         let e = check_columns(

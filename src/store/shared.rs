@@ -169,7 +169,7 @@ mod tests {
         NewAccess {
             subject_index: "idx".into(),
             subject_kind: "person".into(),
-            at: DateTime::from_timestamp(1_700_000_000 + n, 0).unwrap(),
+            at: DateTime::from_timestamp(1_700_000_000 + n, 0).expect("time"),
             resource: "person".into(),
             items: vec!["name".into()],
             reader_kind: "applicant".into(),
@@ -231,7 +231,7 @@ mod tests {
             updated_at: Utc::now(),
         };
         let a = r(serde_json::json!({"name": "王", "phone": "1"}));
-        let b = r(serde_json::from_str(r#"{"phone": "1", "name": "王"}"#).unwrap());
+        let b = r(serde_json::from_str(r#"{"phone": "1", "name": "王"}"#).expect("json"));
         let c = r(serde_json::json!({"name": "王", "phone": "2"}));
         assert_eq!(a.digest(), b.digest());
         assert_ne!(a.digest(), c.digest());

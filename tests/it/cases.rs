@@ -535,7 +535,7 @@ async fn window_intake_a_refusal_and_a_withdrawal(b: Backend) {
     let (_, photo) = clerk.upload("walkin.jpg", jpeg(3)).await;
     let intake = json!({
         "service_code": SSC,
-        "applicant": { "kind": "person", "name": "张大爷", "id_number": "150702195001011233" },
+        "applicant": { "kind": "person", "name": "孟淑华", "id_number": "150702195001011233" },
         "values": valid_values(),
         "materials": [{ "material": "id_card", "substitute": true }, { "material": "photo", "upload_id": photo["id"] }],
     });
@@ -543,13 +543,13 @@ async fn window_intake_a_refusal_and_a_withdrawal(b: Backend) {
     assert_eq!(status, 422, "a bad walk-in ID number is refused: {problem}");
     assert_eq!(error_fields(&problem), ["applicant.id_number"]);
     let mut intake = intake;
-    intake["applicant"]["id_number"] = json!("150702199009093077");
+    intake["applicant"]["id_number"] = json!("150702199401162284");
     let (status, lodged) = clerk.post("/api/staff/v1/cases", &intake).await;
     assert_eq!(status, 201, "{lodged}");
     let case_no = lodged["case_no"].as_str().expect("case_no").to_owned();
     let (_, case) = clerk.get(&format!("/api/staff/v1/cases/{case_no}")).await;
     assert_eq!(case["channel"], "window");
-    assert_eq!(case["applicant"]["name"], "张大爷");
+    assert_eq!(case["applicant"]["name"], "孟淑华");
 
     let (status, _) = step(&clerk, &case_no, json!({ "action": "not_accept" })).await;
     assert_eq!(status, 422, "a refusal needs a reason");
