@@ -69,6 +69,19 @@ pub enum Command {
         #[arg(long)]
         pull: bool,
     },
+    /// Set (or with --remove, clear) where a department's data API is, for its shared-data
+    /// resources whose access is department_api.
+    DataApi {
+        /// The department's 统一社会信用代码.
+        department: String,
+        /// Base URL (https); the gateway POSTs signed queries to
+        /// `<url>/resources/<resource>/query`.
+        #[arg(required_unless_present = "remove")]
+        url: Option<String>,
+        /// Remove the department's data API.
+        #[arg(long, conflicts_with = "url")]
+        remove: bool,
+    },
     /// Run only the background delivery worker (no HTTP server).
     Worker,
     /// Import a CSV or JSON-lines file into the base library (基础库).
@@ -175,6 +188,9 @@ pub fn run() -> ExitCode {
                     push,
                     pull,
                 } => block_on(delivery(settings, department, push, pull)),
+                Command::DataApi {
+                    department, url, ..
+                } => block_on(data_api(settings, department, url)),
                 Command::Worker => block_on(worker(settings)),
                 Command::Demo { idp_listen } => block_on(crate::demo::run(settings, idp_listen)),
                 Command::Import {
@@ -464,6 +480,36 @@ async fn delivery(
         e.mode,
         e.endpoint.map(|u| format!(" at {u}")).unwrap_or_default()
     );
+    state.store.close().await;
+    Ok(())
+}
+
+async fn data_api(
+    settings: Settings,
+    department: String,
+    url: Option<String>,
+) -> anyhow::Result<()> {
+    let app = crate::app::Application::build(Settings {
+        listen: "127.0.0.1:0".parse()?,
+        ..settings
+    })
+    .await?;
+    let state = app.state();
+    if state.catalogue.department(&department).is_none() {
+        anyhow::bail!("there is no department {department} in departments.toml");
+    }
+    let url = match url {
+        Some(u) => Some(
+            crate::http::sharing::check_data_api_url(&state, &u)
+                .map_err(|m| anyhow::anyhow!("{} ({})", m.en, m.zh))?,
+        ),
+        None => None,
+    };
+    state.store.set_data_api(&department, url.as_deref()).await?;
+    match url {
+        Some(u) => println!("{department} answers data queries at {u}"),
+        None => println!("{department} has no data API now"),
+    }
     state.store.close().await;
     Ok(())
 }

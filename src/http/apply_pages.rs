@@ -101,7 +101,10 @@ fn page(status: StatusCode, name: &str, lang: Lang, ctx: minijinja::Value) -> Ap
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(lang.tag()));
+    h.insert(
+        header::CONTENT_LANGUAGE,
+        HeaderValue::from_static(lang.tag()),
+    );
     Ok(resp)
 }
 
@@ -134,11 +137,11 @@ fn to_login(here: &str) -> Response {
 }
 
 /// The logged-in caller, or the way to the login (a wrong role stays an error page).
-fn logged_in<T>(who: Result<T, AppError>, here: &str) -> Result<T, Response> {
+fn logged_in<T>(who: Result<T, AppError>, here: &str) -> Result<T, Box<Response>> {
     match who {
         Ok(w) => Ok(w),
-        Err(AppError::Unauthorized(_)) => Err(to_login(here)),
-        Err(e) => Err(e.into_response()),
+        Err(AppError::Unauthorized(_)) => Err(Box::new(to_login(here))),
+        Err(e) => Err(Box::new(e.into_response())),
     }
 }
 
@@ -242,7 +245,10 @@ fn value_of(f: &Field, raw: &Raw, name: &str) -> Option<Value> {
             .is_some_and(|v| v.iter().any(|t| t == "true"))
             .then_some(Value::Bool(true)),
         FieldType::Table => None,
-        _ => raw.get(name).and_then(|v| v.first()).map(|t| Value::String(t.clone())),
+        _ => raw
+            .get(name)
+            .and_then(|v| v.first())
+            .map(|t| Value::String(t.clone())),
     }
 }
 
@@ -373,11 +379,7 @@ async fn read_form(
                 continue;
             }
             match store_upload(app, session.account_id, field).await {
-                Ok(row) => posted
-                    .uploads
-                    .entry(m.id.clone())
-                    .or_default()
-                    .push(row.id),
+                Ok(row) => posted.uploads.entry(m.id.clone()).or_default().push(row.id),
                 Err(AppError::Internal(e)) => return Err(AppError::Internal(e)),
                 Err(e) => {
                     let why = e.problem().detail;
@@ -514,7 +516,6 @@ struct OptionView {
 #[derive(Serialize)]
 struct SourceView {
     resource: String,
-    item: String,
     provider: String,
     as_of: String,
     authoritative: bool,
@@ -568,7 +569,14 @@ struct FieldCtx<'a> {
     fields: &'a [Field],
 }
 
-fn kinds(t: FieldType) -> (&'static str, &'static str, Option<&'static str>, Option<&'static str>) {
+fn kinds(
+    t: FieldType,
+) -> (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    Option<&'static str>,
+) {
     // (kind, input type, autocomplete, inputmode)
     match t {
         FieldType::Text => ("text", "text", None, None),
@@ -636,10 +644,6 @@ fn field_view(f: &Field, name: String, cx: &FieldCtx<'_>, top_level: bool) -> Fi
             .lang
             .pick(&pv.source.resource_name, &pv.source.resource_name_en)
             .to_owned(),
-        item: cx
-            .lang
-            .pick(&pv.source.item_name, &pv.source.item_name_en)
-            .to_owned(),
         provider: cx
             .lang
             .pick(&pv.source.provider_name, &pv.source.provider_name_en)
@@ -688,7 +692,9 @@ fn field_view(f: &Field, name: String, cx: &FieldCtx<'_>, top_level: bool) -> Fi
             shown = shown.min(max.max(1) as usize);
         }
         let sent = table_rows_sent(f, cx.raw);
-        shown = shown.max(sent.last().map_or(0, |n| n + 1)).min(MAX_SHOWN_ROWS);
+        shown = shown
+            .max(sent.last().map_or(0, |n| n + 1))
+            .min(MAX_SHOWN_ROWS);
         let columns = f
             .columns
             .iter()
@@ -997,7 +1003,12 @@ async fn render_apply(app: &AppState, p: ApplyPage<'_>, status: StatusCode) -> A
             }
             names
         })
-        .chain(service.materials.iter().map(|m| format!("materials.{}", m.id)))
+        .chain(
+            service
+                .materials
+                .iter()
+                .map(|m| format!("materials.{}", m.id)),
+        )
         .collect();
     let summary: Vec<minijinja::Value> = p
         .errors
@@ -1107,10 +1118,12 @@ pub async fn apply_page(
 ) -> AppResult<Response> {
     let service = find_service(&app, &code)?;
     let (lang, suffix) = page_lang(&q, &headers);
-    let applicant = match logged_in(applicant, &format!("/services/{}/apply{suffix}", service.code))
-    {
+    let applicant = match logged_in(
+        applicant,
+        &format!("/services/{}/apply{suffix}", service.code),
+    ) {
         Ok(a) => a,
-        Err(to) => return Ok(to),
+        Err(to) => return Ok(*to),
     };
     let s = &applicant.0.session;
     if let Err(e) = check_online_applicant(service, s) {
@@ -1168,7 +1181,7 @@ pub async fn consent(
     let back = format!("/services/{}/apply{suffix}", service.code);
     let applicant = match logged_in(applicant, &back) {
         Ok(a) => a,
-        Err(to) => return Ok(to),
+        Err(to) => return Ok(*to),
     };
     let s = &applicant.0.session;
     // a form that cannot be read carries no token either
@@ -1190,10 +1203,12 @@ pub async fn submit(
 ) -> AppResult<Response> {
     let service = find_service(&app, &code)?;
     let (lang, suffix) = page_lang(&q, &headers);
-    let applicant = match logged_in(applicant, &format!("/services/{}/apply{suffix}", service.code))
-    {
+    let applicant = match logged_in(
+        applicant,
+        &format!("/services/{}/apply{suffix}", service.code),
+    ) {
         Ok(a) => a,
-        Err(to) => return Ok(to),
+        Err(to) => return Ok(*to),
     };
     let s = &applicant.0.session;
     check_online_applicant(service, s)?;
@@ -1212,7 +1227,7 @@ pub async fn submit(
             Ok((_, answer)) => {
                 let case_no = answer["case_no"].as_str().unwrap_or_default();
                 return Ok(
-                    Redirect::to(&format!("/cases/{case_no}/submitted{suffix}")).into_response(),
+                    Redirect::to(&format!("/cases/{case_no}/submitted{suffix}")).into_response()
                 );
             }
             Err(AppError::Invalid(list)) => errors = remap(list, &inputs),
@@ -1262,7 +1277,7 @@ pub async fn submitted(
     );
     let applicant = match logged_in(applicant, &here) {
         Ok(a) => a,
-        Err(to) => return Ok(to),
+        Err(to) => return Ok(*to),
     };
     let c = match app.store.case_by_no(&case_no).await? {
         Some(c) if c.applicant.account_id == Some(applicant.0.session.account_id) => c,
@@ -1326,7 +1341,7 @@ pub async fn data_access_page(
     let (lang, suffix) = page_lang(&q, &headers);
     let user = match logged_in(user, &format!("/me/data-access{suffix}")) {
         Ok(u) => u,
-        Err(to) => return Ok(to),
+        Err(to) => return Ok(*to),
     };
     let (list, intact) = data_access_of(&app, &user, lang).await?;
     let sep = lang.pick("、", ", ");

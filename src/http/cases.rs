@@ -127,8 +127,15 @@ pub async fn apply(
     // before the Idempotency-Key, so a refusal reads the same with or without one
     check_online_applicant(service, s)?;
     let idem = idem_key(&headers, &s.account_id.to_string(), &raw)?;
-    let (status, answer) =
-        apply_online(&app, &applicant, service, &body.values, &body.materials, idem).await?;
+    let (status, answer) = apply_online(
+        &app,
+        &applicant,
+        service,
+        &body.values,
+        &body.materials,
+        idem,
+    )
+    .await?;
     if let Some(d) = body.draft_id {
         app.store.delete_draft(d, s.account_id).await?;
     }

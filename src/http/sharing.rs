@@ -272,7 +272,12 @@ pub async fn clerk_lookup(
             None
         }
     };
-    let enterprise = match body.uscc.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+    let enterprise = match body
+        .uscc
+        .as_deref()
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+    {
         None => None,
         Some(u) => match Uscc::parse(u) {
             Ok(u) => Some(u.as_str().to_owned()),
@@ -349,18 +354,15 @@ pub async fn data_access_of(
     lang: Lang,
 ) -> AppResult<(Vec<audit::AccessView>, bool)> {
     let (person, enterprise) = subjects_of(app, user).await?;
-    let list = audit::for_subjects(
-        app,
-        person.as_deref(),
-        enterprise.as_deref(),
-        lang,
-        500,
-    )
-    .await?;
+    let list =
+        audit::for_subjects(app, person.as_deref(), enterprise.as_deref(), lang, 500).await?;
     let mut intact = true;
     for (kind, id) in [
         (crate::domain::catalogue::Subject::Person, person.as_deref()),
-        (crate::domain::catalogue::Subject::Enterprise, enterprise.as_deref()),
+        (
+            crate::domain::catalogue::Subject::Enterprise,
+            enterprise.as_deref(),
+        ),
     ] {
         if let Some(id) = id {
             let chain = app
@@ -438,20 +440,14 @@ pub struct DataApiBody {
 }
 
 /// Checks a department data-API URL: https, or http only where allowed.
-pub fn check_data_api_url(app: &AppState, url: &str) -> Result<String, AppError> {
-    let bad = |zh: &str, en: &str| {
-        AppError::Invalid(vec![FieldError {
-            field: "url".into(),
-            message: Message::new(zh, en),
-        }])
-    };
+pub fn check_data_api_url(app: &AppState, url: &str) -> Result<String, Message> {
     let u = url::Url::parse(url.trim())
-        .map_err(|_| bad("url 不是有效的地址。", "url is not a valid URL."))?;
+        .map_err(|_| Message::new("url 不是有效的地址。", "url is not a valid URL."))?;
     match u.scheme() {
         "https" => {}
         "http" if app.settings.exchange_allow_http => {}
         _ => {
-            return Err(bad(
+            return Err(Message::new(
                 "数据接口须使用 https。",
                 "A data API must use https.",
             ));
@@ -474,7 +470,12 @@ pub async fn put_data_api(
         )));
     }
     let url = match body.url.as_deref() {
-        Some(u) => Some(check_data_api_url(&app, u)?),
+        Some(u) => Some(check_data_api_url(&app, u).map_err(|message| {
+            AppError::Invalid(vec![FieldError {
+                field: "url".into(),
+                message,
+            }])
+        })?),
         None => None,
     };
     app.store.set_data_api(&uscc, url.as_deref()).await?;

@@ -832,7 +832,7 @@ mod tests {
 
     #[test]
     fn licences_past_their_date_are_not_valid() {
-        let today = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 27).expect("date");
         let f = |v: Value| {
             let mut m = Map::new();
             m.insert("valid_until".into(), v);

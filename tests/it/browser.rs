@@ -115,7 +115,10 @@ async fn a_citizen_applies_online_with_prefill_in_a_real_browser(b: Backend) {
         c.query_code,
         result["query_code"].as_str().expect("query code")
     );
-    let account = c.applicant.account_id.expect("an online case has its account");
+    let account = c
+        .applicant
+        .account_id
+        .expect("an online case has its account");
     let materials = state.store.case_materials(c.id).await.expect("materials");
     assert_eq!(materials.len(), 2, "{materials:?}");
     let id_card = materials
@@ -124,13 +127,13 @@ async fn a_citizen_applies_online_with_prefill_in_a_real_browser(b: Backend) {
         .expect("id_card");
     assert!(id_card.substituted, "{id_card:?}");
     assert!(id_card.upload_id.is_none());
-    assert_eq!(
-        id_card.source.as_deref(),
-        Some("elicence.resident_id_card")
-    );
+    assert_eq!(id_card.source.as_deref(), Some("elicence.resident_id_card"));
     let evidence = id_card.evidence.as_ref().expect("evidence of the licence");
     assert_eq!(evidence["licence_no"], WANG_LICENCE, "{evidence}");
-    assert_eq!(evidence["source"], "elicence.resident_id_card", "{evidence}");
+    assert_eq!(
+        evidence["source"], "elicence.resident_id_card",
+        "{evidence}"
+    );
     let photo_row = materials
         .iter()
         .find(|m| m.material_id == "photo")
@@ -183,8 +186,10 @@ async fn a_citizen_applies_online_with_prefill_in_a_real_browser(b: Backend) {
     assert_eq!(shown.len(), reads.len(), "{result}");
     for r in &reads {
         assert!(
-            shown.iter().any(|x| x["resource_code"] == r.resource_code.as_str()
-                && x["purpose"] == "申请时预填表单"),
+            shown
+                .iter()
+                .any(|x| x["resource_code"] == r.resource_code.as_str()
+                    && x["purpose"] == "申请时预填表单"),
             "the page did not show {r:?}: {result}"
         );
     }

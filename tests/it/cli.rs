@@ -336,3 +336,67 @@ fn migrate_applies_and_reports() {
     let out = run();
     assert!(String::from_utf8_lossy(&out.stdout).contains("0 migration(s)"));
 }
+
+#[test]
+fn check_rejects_a_binding_the_service_is_not_entitled_to() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("defs");
+    copy_dir(&definitions_dir(), &dir);
+    // Take 社会保障卡申领 off the population data's grants, and bind a field of 居住证申领
+    // to the criminal records, which are never shared.
+    let cat = dir.join("data-catalogue.toml");
+    let text = std::fs::read_to_string(&cat).expect("read");
+    let text = text.replacen(
+        "  \"11150700MB15300034-GG-0002\",   # 社会保障卡申领\n",
+        "",
+        1,
+    );
+    std::fs::write(&cat, text).expect("write");
+    let svc = dir.join("services/ga-jzz-sl.toml");
+    let text = std::fs::read_to_string(&svc).expect("read");
+    let text = text.replacen(
+        "prefill = \"person.household_address\"",
+        "prefill = \"criminal_record.record_details\"",
+        1,
+    );
+    std::fs::write(&svc, text).expect("write");
+    let out = onewindow().arg("check").arg(&dir).output().expect("run");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{all}");
+    assert!(
+        all.contains("services/rs-sbk-sl.toml")
+            && all.contains("grants this service no entitlement"),
+        "{all}"
+    );
+    assert!(
+        all.contains("services/ga-jzz-sl.toml") && all.contains("不予共享"),
+        "{all}"
+    );
+}
+
+#[test]
+fn data_api_is_set_by_command_and_must_be_https() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let run = |args: &[&str]| {
+        onewindow()
+            .args(args)
+            .env("ONEWINDOW_DATA_DIR", tmp.path())
+            .env("ONEWINDOW_DEFINITIONS_DIR", definitions_dir())
+            .output()
+            .expect("run")
+    };
+    let out = run(&["data-api", "11150700MB15300034", "http://hr.example/api"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("https"));
+    let out = run(&["data-api", "11150700MB15300034", "https://hr.example/api/"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("https://hr.example/api"));
+    let out = run(&["data-api", "NOPE", "https://x.example"]);
+    assert!(!out.status.success());
+    let out = run(&["data-api", "11150700MB15300034", "--remove"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -114,10 +114,10 @@ async fn the_resource_catalogue_lists_share_types_and_items(b: Backend) {
     assert_eq!(person["share_type"], "conditional");
     assert_eq!(person["share_type_label"], "有条件共享");
     assert_eq!(person["provider"]["name"], "呼伦贝尔市公安局");
-    assert!(person["grants"].as_array().unwrap().iter().any(|g| g == SSC));
+    assert!(person["grants"].as_array().expect("array").iter().any(|g| g == SSC));
     let name = person["items"]
         .as_array()
-        .unwrap()
+        .expect("array")
         .iter()
         .find(|i| i["id"] == "name")
         .expect("name item")
@@ -125,7 +125,7 @@ async fn the_resource_catalogue_lists_share_types_and_items(b: Backend) {
     assert_eq!(name["authoritative"], true);
     assert_eq!(name["personal"], true);
     assert_eq!(find("criminal_record")["share_type"], "not_shared");
-    assert!(find("criminal_record")["bound_by"].as_array().unwrap().is_empty());
+    assert!(find("criminal_record")["bound_by"].as_array().expect("array").is_empty());
     assert_eq!(find("social_insurance")["access"], "department_api");
     let en = s
         .app
@@ -134,7 +134,7 @@ async fn the_resource_catalogue_lists_share_types_and_items(b: Backend) {
     assert!(
         en["resources"]
             .as_array()
-            .unwrap()
+            .expect("array")
             .iter()
             .any(|r| r["name"] == "Population base data" && r["share_type_label"] == "Shared on conditions")
     );
@@ -150,7 +150,7 @@ async fn prefill_needs_consent_then_fills_a_persons_form_with_sources(b: Backend
     let entry = |id: &str| {
         plan["entries"]
             .as_array()
-            .unwrap()
+            .expect("array")
             .iter()
             .find(|e| e["id"] == id)
             .unwrap_or_else(|| panic!("{id} in the plan"))
@@ -163,15 +163,15 @@ async fn prefill_needs_consent_then_fills_a_persons_form_with_sources(b: Backend
     assert!(
         plan["resources"]
             .as_array()
-            .unwrap()
+            .expect("array")
             .iter()
-            .any(|r| r["code"] == "person" && r["why"].as_str().unwrap().contains("本人"))
+            .any(|r| r["code"] == "person" && r["why"].as_str().expect("text").contains("本人"))
     );
 
     let c = Session::new(&s, "/auth/login", "citizen-wang").await;
     let (st, body) = c.get(&format!("/api/v1/services/{SSC}/prefill")).await;
     assert_eq!(st, 403, "no prefill before consent: {body}");
-    assert!(body["detail"].as_str().unwrap().contains("同意"), "{body}");
+    assert!(body["detail"].as_str().expect("text").contains("同意"), "{body}");
     assert_eq!(
         data_access(&c).await["total"],
         0,
@@ -196,7 +196,7 @@ async fn prefill_needs_consent_then_fills_a_persons_form_with_sources(b: Backend
     assert!(
         p["unavailable"]
             .as_array()
-            .unwrap()
+            .expect("array")
             .iter()
             .any(|u| u["resource"] == "social_insurance")
     );
@@ -205,10 +205,10 @@ async fn prefill_needs_consent_then_fills_a_persons_form_with_sources(b: Backend
     let trail = data_access(&c).await;
     assert_eq!(trail["total"], 2, "{trail}");
     assert_eq!(trail["chain_intact"], true);
-    let recs = trail["records"].as_array().unwrap();
+    let recs = trail["records"].as_array().expect("array");
     let mut resources: Vec<&str> = recs
         .iter()
-        .map(|r| r["resource_code"].as_str().unwrap())
+        .map(|r| r["resource_code"].as_str().expect("text"))
         .collect();
     resources.sort();
     assert_eq!(resources, ["elicence", "person"]);
@@ -219,12 +219,12 @@ async fn prefill_needs_consent_then_fills_a_persons_form_with_sources(b: Backend
         assert_eq!(r["purpose_label"], "申请时预填表单");
         assert_eq!(r["service"], "社会保障卡申领");
     }
-    let person = recs.iter().find(|r| r["resource_code"] == "person").unwrap();
+    let person = recs.iter().find(|r| r["resource_code"] == "person").expect("present");
     let items: Vec<&str> = person["items"]
         .as_array()
-        .unwrap()
+        .expect("array")
         .iter()
-        .map(|i| i.as_str().unwrap())
+        .map(|i| i.as_str().expect("text"))
         .collect();
     assert!(items.contains(&"姓名") && items.contains(&"公民身份号码"), "{items:?}");
     // And in English.
@@ -235,12 +235,12 @@ async fn prefill_needs_consent_then_fills_a_persons_form_with_sources(b: Backend
         .header("accept-language", "en")
         .send()
         .await
-        .unwrap();
-    let en: Value = r.json().await.unwrap();
+        .expect("answered");
+    let en: Value = r.json().await.expect("answered");
     assert!(
         en["records"]
             .as_array()
-            .unwrap()
+            .expect("array")
             .iter()
             .any(|r| r["resource"] == "Population base data"
                 && r["purpose_label"] == "Prefilling your application form")
@@ -261,7 +261,7 @@ async fn an_enterprise_representative_gets_the_enterprises_data(b: Backend) {
         .expect("records");
     assert_eq!(stored.len(), 1, "the demo data holds the persona's enterprise");
     let data = &stored[0].data;
-    let fields = p["fields"].as_object().unwrap();
+    let fields = p["fields"].as_object().expect("object");
     let by_binding = |b: &str| {
         fields
             .values()
@@ -274,7 +274,7 @@ async fn an_enterprise_representative_gets_the_enterprises_data(b: Backend) {
     assert_eq!(by_binding("enterprise.legal_rep")["value"], data["legal_rep"]);
     assert_eq!(by_binding("credit.dishonest_list_status")["value"], "0");
     let trail = data_access(&c).await;
-    let recs = trail["records"].as_array().unwrap();
+    let recs = trail["records"].as_array().expect("array");
     assert!(
         recs.iter()
             .any(|r| r["subject_kind"] == "enterprise" && r["resource_code"] == "enterprise"),
@@ -297,7 +297,7 @@ async fn nobody_can_prefill_someone_elses_data(b: Backend) {
         ))
         .await;
     assert_eq!(st, 403, "{body}");
-    assert!(body["detail"].as_str().unwrap().contains("本人"));
+    assert!(body["detail"].as_str().expect("text").contains("本人"));
     // A citizen is not a clerk: the window lookup is refused.
     let (st, _) = c
         .post(
@@ -338,11 +338,11 @@ async fn authoritative_values_are_rechecked_on_submit(b: Backend) {
     assert_eq!(st, 422, "{body}");
     let err = body["errors"]
         .as_array()
-        .unwrap()
+        .expect("array")
         .iter()
         .find(|e| e["field"] == "applicant_name")
         .expect("the name is named");
-    assert!(err["message"].as_str().unwrap().contains("权威"), "{err}");
+    assert!(err["message"].as_str().expect("text").contains("权威"), "{err}");
 
     // The phone is not authoritative: a new number is accepted and recorded as changed.
     let mut values = ssc_values(&p);
@@ -354,15 +354,15 @@ async fn authoritative_values_are_rechecked_on_submit(b: Backend) {
         )
         .await;
     assert_eq!(st, 201, "{body}");
-    let case_no = body["case_no"].as_str().unwrap().to_owned();
+    let case_no = body["case_no"].as_str().expect("text").to_owned();
     let row = s
         .app
         .state
         .store
         .case_by_no(&case_no)
         .await
-        .unwrap()
-        .unwrap();
+        .expect("answered")
+        .expect("present");
     let prov = &row.provenance;
     assert_eq!(prov["applicant_name"]["source"], "person.name");
     assert_eq!(prov["applicant_name"]["changed"], false);
@@ -379,12 +379,12 @@ async fn authoritative_values_are_rechecked_on_submit(b: Backend) {
         .bearer_auth(&token)
         .send()
         .await
-        .unwrap();
+        .expect("answered");
     assert_eq!(r.status(), 200);
-    let view: Value = r.json().await.unwrap();
+    let view: Value = r.json().await.expect("answered");
     let m = view["materials"]
         .as_array()
-        .unwrap()
+        .expect("array")
         .iter()
         .find(|m| m["material_id"] == "id_card")
         .expect("id_card")
@@ -417,15 +417,15 @@ async fn an_e_licence_stands_in_for_a_material_only_when_held(b: Backend) {
         .app
         .state
         .store
-        .case_by_no(body["case_no"].as_str().unwrap())
+        .case_by_no(body["case_no"].as_str().expect("text"))
         .await
-        .unwrap()
-        .unwrap();
-    let ms = s.app.state.store.case_materials(row.id).await.unwrap();
-    let card = ms.iter().find(|m| m.material_id == "id_card").unwrap();
+        .expect("answered")
+        .expect("present");
+    let ms = s.app.state.store.case_materials(row.id).await.expect("answered");
+    let card = ms.iter().find(|m| m.material_id == "id_card").expect("present");
     assert_eq!(card.source.as_deref(), Some("elicence.resident_id_card"));
     assert_eq!(
-        card.evidence.as_ref().unwrap()["issuer"],
+        card.evidence.as_ref().expect("present")["issuer"],
         "呼伦贝尔市公安局海拉尔区分局"
     );
     let trail = data_access(&c).await;
@@ -442,7 +442,7 @@ async fn an_e_licence_stands_in_for_a_material_only_when_held(b: Backend) {
         .store
         .base_records("elicence", "150702198506123025")
         .await
-        .unwrap()
+        .expect("answered")
         .into_iter()
         .find(|r| r.record == "real_estate_certificate")
         .expect("Wang holds a real-estate title");
@@ -452,7 +452,7 @@ async fn an_e_licence_stands_in_for_a_material_only_when_held(b: Backend) {
         .store
         .upsert_base_records(&[title])
         .await
-        .unwrap();
+        .expect("answered");
     let (_, photo) = c.upload("photo.jpg", jpeg(5)).await;
     let values = json!({
         "applicant_name": "王小明",
@@ -481,16 +481,16 @@ async fn an_e_licence_stands_in_for_a_material_only_when_held(b: Backend) {
     assert_eq!(st, 422, "{body}");
     let err = body["errors"]
         .as_array()
-        .unwrap()
+        .expect("array")
         .iter()
         .find(|e| e["field"] == "materials.residence_proof")
         .unwrap_or_else(|| panic!("the material is named: {body}"))
         .clone();
     assert!(
-        err["message"].as_str().unwrap().contains("没有找到您有效的"),
+        err["message"].as_str().expect("text").contains("没有找到您有效的"),
         "{err}"
     );
-    assert_eq!(body["errors"].as_array().unwrap().len(), 1, "the ID card is held: {body}");
+    assert_eq!(body["errors"].as_array().expect("array").len(), 1, "the ID card is held: {body}");
 }
 
 /// A department data API for `social_insurance`: mode 0 fails with 500, mode 1 answers.
@@ -548,7 +548,7 @@ async fn fake_hr(jwks: Value) -> FakeHr {
         }),
     );
     let listener = crate::harness::bind().await;
-    let url = format!("http://{}", listener.local_addr().unwrap());
+    let url = format!("http://{}", listener.local_addr().expect("present"));
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
@@ -595,7 +595,7 @@ async fn a_department_api_answers_signed_calls_and_is_cached(b: Backend) {
     let trail = data_access(&c).await;
     let si = trail["records"]
         .as_array()
-        .unwrap()
+        .expect("array")
         .iter()
         .filter(|r| r["resource_code"] == "social_insurance")
         .count();
@@ -622,7 +622,7 @@ async fn a_department_api_that_fails_opens_its_circuit_and_the_form_still_works(
         .store
         .set_data_api(HR, Some(&hr.url))
         .await
-        .unwrap();
+        .expect("answered");
     let c = Session::new(&s, "/auth/login", "citizen-wang").await;
     let p = consent_and_prefill(&c, SSC).await;
     for _ in 0..3 {
@@ -632,12 +632,12 @@ async fn a_department_api_that_fails_opens_its_circuit_and_the_form_still_works(
         assert_eq!(p["fields"]["applicant_name"]["value"], "王小明");
         let u = p["unavailable"]
             .as_array()
-            .unwrap()
+            .expect("array")
             .iter()
             .find(|u| u["resource"] == "social_insurance")
             .expect("said which source is down")
             .clone();
-        assert!(u["message"].as_str().unwrap().contains("自行填写"), "{u}");
+        assert!(u["message"].as_str().expect("text").contains("自行填写"), "{u}");
     }
     assert_eq!(
         hr.hits.load(Ordering::SeqCst),
@@ -660,7 +660,7 @@ async fn a_department_api_that_fails_opens_its_circuit_and_the_form_still_works(
         )
         .await;
     assert_eq!(st, 201, "{body}");
-    let metrics = s.app.get("/metrics", None).await.text().await.unwrap();
+    let metrics = s.app.get("/metrics", None).await.text().await.expect("answered");
     assert!(metrics.contains("onewindow_shared_data_circuit_opened_total"));
 }
 
@@ -670,11 +670,11 @@ async fn department_api_cache_entries_expire(b: Backend) {
     let jwks = s.app.get_json("/.well-known/jwks.json", None, 200).await;
     let hr = fake_hr(jwks).await;
     let st = &s.app.state;
-    st.store.set_data_api(HR, Some(&hr.url)).await.unwrap();
+    st.store.set_data_api(HR, Some(&hr.url)).await.expect("answered");
     let mut res = st
         .catalogue
         .resource("social_insurance")
-        .unwrap()
+        .expect("present")
         .clone();
     res.cache_ttl_secs = 1;
     let api = DepartmentApi::new(
@@ -693,19 +693,19 @@ async fn department_api_cache_entries_expire(b: Backend) {
         service_code: Some(SSC.into()),
         case_no: None,
     };
-    let first = api.fetch(&res, "150702198506123025", &why).await.unwrap();
+    let first = api.fetch(&res, "150702198506123025", &why).await.expect("answered");
     assert_eq!(first[0].data["insured_status"], "2");
-    api.fetch(&res, "150702198506123025", &why).await.unwrap();
+    api.fetch(&res, "150702198506123025", &why).await.expect("answered");
     assert_eq!(hr.hits.load(Ordering::SeqCst), 1, "a hit within the TTL");
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    let later = api.fetch(&res, "150702198506123025", &why).await.unwrap();
+    let later = api.fetch(&res, "150702198506123025", &why).await.expect("answered");
     assert_eq!(later, first);
     assert_eq!(hr.hits.load(Ordering::SeqCst), 2, "expired, so called again");
     // A subject the department does not know: no records, not an error.
     assert!(
         api.fetch(&res, "150702199203151541", &why)
             .await
-            .unwrap()
+            .expect("answered")
             .is_empty()
     );
 }
@@ -753,15 +753,15 @@ async fn a_clerk_lookup_and_a_department_read_are_in_the_citizens_trail(b: Backe
         )
         .await;
     assert_eq!(st, 201, "{body}");
-    let case_no = body["case_no"].as_str().unwrap().to_owned();
+    let case_no = body["case_no"].as_str().expect("text").to_owned();
     let row = s
         .app
         .state
         .store
         .case_by_no(&case_no)
         .await
-        .unwrap()
-        .unwrap();
+        .expect("answered")
+        .expect("present");
     assert_eq!(row.provenance["applicant_name"]["source"], "person.name");
 
     // The department reads the case.
@@ -773,17 +773,17 @@ async fn a_clerk_lookup_and_a_department_read_are_in_the_citizens_trail(b: Backe
         .bearer_auth(&token)
         .send()
         .await
-        .unwrap();
+        .expect("answered");
     assert_eq!(r.status(), 200);
 
     let c = Session::new(&s, "/auth/login", "citizen-wang").await;
     let trail = data_access(&c).await;
-    let recs = trail["records"].as_array().unwrap();
+    let recs = trail["records"].as_array().expect("array");
     let clerk_reads: Vec<&Value> = recs.iter().filter(|r| r["reader_kind"] == "clerk").collect();
     assert_eq!(clerk_reads.len(), 2, "person and e-licence: {trail}");
     for r in &clerk_reads {
         assert_eq!(r["purpose"], "窗口受理社保卡申领");
-        assert!(r["reader"].as_str().unwrap().contains("孙丽"), "{r}");
+        assert!(r["reader"].as_str().expect("text").contains("孙丽"), "{r}");
     }
     let dept = recs
         .iter()
@@ -795,7 +795,7 @@ async fn a_clerk_lookup_and_a_department_read_are_in_the_citizens_trail(b: Backe
     assert!(
         dept["items"]
             .as_array()
-            .unwrap()
+            .expect("array")
             .iter()
             .any(|i| i == "居民身份证"),
         "{dept}"
@@ -824,8 +824,8 @@ async fn sharing_figures_count_prefilled_fields_and_substituted_materials(b: Bac
         )
         .await;
     assert_eq!(st, 201, "{body}");
-    let filled = ssc_values(&p).as_object().unwrap().len() as i64;
-    let prefilled = p["fields"].as_object().unwrap().len() as i64;
+    let filled = ssc_values(&p).as_object().expect("object").len() as i64;
+    let prefilled = p["fields"].as_object().expect("object").len() as i64;
 
     let (st, _) = c.get("/api/ops/v1/sharing").await;
     assert_eq!(st, 403, "operators only");
@@ -834,7 +834,7 @@ async fn sharing_figures_count_prefilled_fields_and_substituted_materials(b: Bac
     assert_eq!(st, 200, "{f}");
     let svc = f["services"]
         .as_array()
-        .unwrap()
+        .expect("array")
         .iter()
         .find(|x| x["service_code"] == SSC)
         .expect("the service")
@@ -846,7 +846,7 @@ async fn sharing_figures_count_prefilled_fields_and_substituted_materials(b: Bac
     assert_eq!(svc["materials_substituted"], 1);
     assert_eq!(svc["substituted_share"], 0.5);
     assert_eq!(f["overall"]["materials_substituted"], 1);
-    let metrics = s.app.get("/metrics", None).await.text().await.unwrap();
+    let metrics = s.app.get("/metrics", None).await.text().await.expect("answered");
     assert!(
         metrics.contains("onewindow_form_fields_prefilled_total"),
         "exposed in /metrics"
