@@ -294,6 +294,7 @@ fn resident_id(i: usize) -> anyhow::Result<ResidentId> {
 /// Accounts, sessions and submission bodies, one per client.
 async fn make_users(state: &AppState, n: usize, run_id: &str) -> anyhow::Result<Vec<Arc<User>>> {
     let mut users = Vec::with_capacity(n);
+    let mut licences = Vec::with_capacity(n);
     for idx in 0..n {
         let id = resident_id(idx)?;
         let name = format!("压测居民{idx}");
@@ -333,6 +334,20 @@ async fn make_users(state: &AppState, n: usize, run_id: &str) -> anyhow::Result<
             })
             .await
             .context("create a session")?;
+        // Every resident's ID card is in the e-licence library, so it stands in for the
+        // upload (the submission checks it there).
+        licences.push(onewindow::store::BaseRecord {
+            resource: "elicence".into(),
+            subject: id.expose().to_owned(),
+            record: "resident_id_card".into(),
+            data: json!({
+                "licence_no": id.expose(),
+                "issuer": "呼伦贝尔市公安局海拉尔区分局",
+                "valid_until": "长期",
+                "holder_name": name,
+            }),
+            updated_at: Utc::now(),
+        });
         // The 17th digit is odd for men.
         let gender = if id.expose().as_bytes()[16] % 2 == 1 {
             "1"
@@ -359,6 +374,11 @@ async fn make_users(state: &AppState, n: usize, run_id: &str) -> anyhow::Result<
             body: serde_json::to_vec(&body).context("body")?,
         }));
     }
+    state
+        .store
+        .upsert_base_records(&licences)
+        .await
+        .context("store the clients' e-licences")?;
     Ok(users)
 }
 
