@@ -505,7 +505,10 @@ async fn data_api(
         ),
         None => None,
     };
-    state.store.set_data_api(&department, url.as_deref()).await?;
+    state
+        .store
+        .set_data_api(&department, url.as_deref())
+        .await?;
     match url {
         Some(u) => println!("{department} answers data queries at {u}"),
         None => println!("{department} has no data API now"),

@@ -745,7 +745,10 @@ async fn social_insurance(
             let mut data = serde_json::Map::new();
             data.insert("insured_status".into(), Value::String((*status).into()));
             if !card.is_empty() {
-                data.insert("social_security_card_no".into(), Value::String((*card).into()));
+                data.insert(
+                    "social_security_card_no".into(),
+                    Value::String((*card).into()),
+                );
             }
             axum::Json(serde_json::json!({
                 "records": [{ "data": data, "as_of": "2026-11-01T00:00:00Z" }]

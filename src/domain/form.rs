@@ -798,19 +798,26 @@ fn uscc(v: &Value, s: &Subject) -> Checked {
     }
 }
 
-fn phone(v: &Value, s: &Subject) -> Checked {
-    let t = want_string(v, s)?.trim();
+/// A mainland mobile number (spaces, dashes and +86 dropped) or a landline with its area
+/// code, in its stored form; `None` when it is neither. Forms and base-data imports share it.
+pub fn normalise_phone(raw: &str) -> Option<String> {
+    let t = raw.trim();
     let compact: String = t
         .chars()
         .filter(|c| !c.is_whitespace() && *c != '-')
         .collect();
     let mobile = compact.strip_prefix("+86").unwrap_or(&compact);
     if MOBILE.is_match(mobile) {
-        return Ok(Value::String(mobile.to_owned()));
+        return Some(mobile.to_owned());
     }
     let landline: String = t.chars().filter(|c| !c.is_whitespace()).collect();
-    if LANDLINE.is_match(&landline) {
-        return Ok(Value::String(landline));
+    LANDLINE.is_match(&landline).then_some(landline)
+}
+
+fn phone(v: &Value, s: &Subject) -> Checked {
+    let t = want_string(v, s)?.trim();
+    if let Some(p) = normalise_phone(t) {
+        return Ok(Value::String(p));
     }
     fail(
         s,

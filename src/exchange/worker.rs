@@ -123,8 +123,7 @@ async fn attempt(
     app.store.finish_attempt(d.id, &row, outcome).await?;
     if outcome == AttemptOutcome::Delivered
         && let Some(c) = app.store.case_by_id(d.case_id).await?
-        && let Err(e) =
-            crate::sharing::audit::department_read(app, &c, &d.department, None).await
+        && let Err(e) = crate::sharing::audit::department_read(app, &c, &d.department, None).await
     {
         tracing::error!(event = %d.id, error = %e, "delivered, but the data-access record could not be written");
     }

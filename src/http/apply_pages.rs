@@ -67,6 +67,8 @@ pub fn routes() -> Router<AppState> {
 const MAX_FORM_BYTES: usize = 110 * 1024 * 1024;
 /// The largest text value of one form control.
 const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Distinct controls (and values of one control) a form post may carry.
+const MAX_CONTROLS: usize = 2000;
 /// Table rows a form shows at most (definitions with more use the API).
 const MAX_SHOWN_ROWS: usize = 20;
 
@@ -410,9 +412,9 @@ async fn read_form(
                     ids.push(id);
                 }
             }
-        } else {
+        } else if posted.raw.len() < MAX_CONTROLS || posted.raw.contains_key(&name) {
             let list = posted.raw.entry(name).or_default();
-            if list.len() < 100 {
+            if list.len() < MAX_CONTROLS {
                 list.push(text);
             }
         }

@@ -191,7 +191,10 @@ pub async fn for_subjects(
 fn view(app: &AppState, r: &AccessRecord, lang: Lang) -> AccessView {
     let a = &r.access;
     let res = app.catalogue.resource(&a.resource);
-    let service = a.service_code.as_deref().and_then(|c| app.catalogue.service(c));
+    let service = a
+        .service_code
+        .as_deref()
+        .and_then(|c| app.catalogue.service(c));
     let items = a
         .items
         .iter()
@@ -220,9 +223,9 @@ fn view(app: &AppState, r: &AccessRecord, lang: Lang) -> AccessView {
         reader: a.reader_name.clone(),
         resource: match res {
             Some(r) => lang.pick(&r.name, &r.name_en).to_owned(),
-            None if a.resource == APPLICATION => {
-                lang.pick("申请表和申请材料", "Application form and materials").to_owned()
-            }
+            None if a.resource == APPLICATION => lang
+                .pick("申请表和申请材料", "Application form and materials")
+                .to_owned(),
             None => a.resource.clone(),
         },
         resource_code: a.resource.clone(),
@@ -248,7 +251,10 @@ mod tests {
         let k = b"key one";
         let a = subject_index(k, Subject::Person, "15070219900101123x");
         assert_eq!(a, subject_index(k, Subject::Person, "15070219900101123X"));
-        assert_ne!(a, subject_index(b"key two", Subject::Person, "15070219900101123X"));
+        assert_ne!(
+            a,
+            subject_index(b"key two", Subject::Person, "15070219900101123X")
+        );
         assert_ne!(
             a,
             subject_index(k, Subject::Enterprise, "15070219900101123X")

@@ -550,10 +550,6 @@ static DATE_SHAPE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^\d{4}-\d{2}-\d{2}$").expect("static regex"));
 static DECIMAL: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"^[+-]?\d+(\.\d+)?$").expect("static regex"));
-static MOBILE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^1[3-9]\d{9}$").expect("static regex"));
-static LANDLINE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^0\d{2,3}-?\d{7,8}$").expect("static regex"));
 
 /// A real calendar date written `YYYY-MM-DD`.
 fn date(raw: &str) -> Option<NaiveDate> {
@@ -628,19 +624,9 @@ fn number(v: &Value, raw: &str) -> Option<Number> {
     raw.parse::<f64>().ok().and_then(Number::from_f64)
 }
 
-/// A mainland mobile number (spaces, dashes and +86 dropped) or a landline with its
-/// area code.
+/// A phone number as the form would store it.
 fn phone(raw: &str) -> Option<String> {
-    let compact: String = raw
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '-')
-        .collect();
-    let mobile = compact.strip_prefix("+86").unwrap_or(&compact);
-    if MOBILE.is_match(mobile) {
-        return Some(mobile.to_owned());
-    }
-    let landline: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
-    LANDLINE.is_match(&landline).then_some(landline)
+    crate::domain::form::normalise_phone(raw)
 }
 
 /// Collects accepted records, refuses repeats within the file and upserts full batches.

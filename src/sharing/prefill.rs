@@ -285,12 +285,16 @@ pub async fn who_for_applicant(
     app: &AppState,
     session: &crate::auth::session::Session,
 ) -> Result<Who, AppError> {
-    let account = app.store.account(session.account_id).await?.ok_or_else(|| {
-        AppError::Unauthorized(Message::new(
-            "账户不存在，请重新登录。",
-            "The account no longer exists; log in again.",
-        ))
-    })?;
+    let account = app
+        .store
+        .account(session.account_id)
+        .await?
+        .ok_or_else(|| {
+            AppError::Unauthorized(Message::new(
+                "账户不存在，请重新登录。",
+                "The account no longer exists; log in again.",
+            ))
+        })?;
     let enterprise = session.roles.iter().find_map(|r| match r {
         crate::auth::identity::Role::EnterpriseUser { uscc } => Some(uscc.clone()),
         _ => None,
@@ -467,7 +471,11 @@ pub async fn for_applicant(
 }
 
 /// The licence or item facts of a record for a material's evidence.
-fn evidence_facts(res: &Resource, item: &DataItem, records: &[Record]) -> Option<(Map<String, Value>, DateTime<Utc>)> {
+fn evidence_facts(
+    res: &Resource,
+    item: &DataItem,
+    records: &[Record],
+) -> Option<(Map<String, Value>, DateTime<Utc>)> {
     if res.is_licence_library() {
         let r = records.iter().find(|r| r.record == item.id)?;
         Some((r.data.clone(), r.as_of))
@@ -786,13 +794,22 @@ pub async fn substitutes(
                     let down = !p.unavailable.is_empty();
                     let (zh, en) = if down {
                         (
-                            format!("电子证照库暂时无法访问，无法核验“{}”。请上传该材料，或稍后再试。", m.name),
-                            format!("The e-licence library cannot be reached, so \"{}\" cannot be checked. Please upload it, or try again later.", m.name_en),
+                            format!(
+                                "电子证照库暂时无法访问，无法核验“{}”。请上传该材料，或稍后再试。",
+                                m.name
+                            ),
+                            format!(
+                                "The e-licence library cannot be reached, so \"{}\" cannot be checked. Please upload it, or try again later.",
+                                m.name_en
+                            ),
                         )
                     } else {
                         (
                             format!("没有找到您有效的“{}”电子证照，请上传该材料。", m.name),
-                            format!("No valid e-licence for \"{}\" was found for you; please upload it.", m.name_en),
+                            format!(
+                                "No valid e-licence for \"{}\" was found for you; please upload it.",
+                                m.name_en
+                            ),
                         )
                     };
                     issues.push(FieldIssue {
@@ -810,7 +827,10 @@ pub async fn substitutes(
 fn evidence_json(ev: &Evidence) -> Value {
     let mut m = ev.facts.clone();
     m.insert("source".into(), Value::String(ev.source.binding.clone()));
-    m.insert("source_name".into(), Value::String(ev.source.resource_name.clone()));
+    m.insert(
+        "source_name".into(),
+        Value::String(ev.source.resource_name.clone()),
+    );
     m.insert("provider".into(), Value::String(ev.source.provider.clone()));
     m.insert("as_of".into(), json!(ev.as_of));
     Value::Object(m)
@@ -823,7 +843,10 @@ mod tests {
     #[test]
     fn values_compare_by_text_numbers_by_value() {
         assert!(same_value(&json!("王小明"), &json!(" 王小明 ")));
-        assert!(same_value(&json!("15070219900101123x"), &json!("15070219900101123X")));
+        assert!(same_value(
+            &json!("15070219900101123x"),
+            &json!("15070219900101123X")
+        ));
         assert!(same_value(&json!(100), &json!(100.0)));
         assert!(same_value(&json!("100"), &json!(100)));
         assert!(!same_value(&json!("王小明"), &json!("王大明")));

@@ -167,8 +167,8 @@ impl Breaker {
     /// Records a failed call; answers whether this opened the circuit.
     pub fn failure(&mut self, now: Instant) -> bool {
         self.failures += 1;
-        let open = matches!(self.state, CircuitState::HalfOpen)
-            || self.failures >= self.failures_to_open;
+        let open =
+            matches!(self.state, CircuitState::HalfOpen) || self.failures >= self.failures_to_open;
         if open {
             self.state = CircuitState::Open(now + self.open_for);
         }

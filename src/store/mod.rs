@@ -8,8 +8,8 @@
 
 pub mod cases;
 pub mod exchange;
-pub mod shared;
 mod postgres;
+pub mod shared;
 mod sqlite;
 
 use std::sync::Arc;

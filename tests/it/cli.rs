@@ -393,10 +393,18 @@ fn data_api_is_set_by_command_and_must_be_https() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("https"));
     let out = run(&["data-api", "11150700MB15300034", "https://hr.example/api/"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("https://hr.example/api"));
     let out = run(&["data-api", "NOPE", "https://x.example"]);
     assert!(!out.status.success());
     let out = run(&["data-api", "11150700MB15300034", "--remove"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

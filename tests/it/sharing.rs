@@ -114,7 +114,13 @@ async fn the_resource_catalogue_lists_share_types_and_items(b: Backend) {
     assert_eq!(person["share_type"], "conditional");
     assert_eq!(person["share_type_label"], "有条件共享");
     assert_eq!(person["provider"]["name"], "呼伦贝尔市公安局");
-    assert!(person["grants"].as_array().expect("array").iter().any(|g| g == SSC));
+    assert!(
+        person["grants"]
+            .as_array()
+            .expect("array")
+            .iter()
+            .any(|g| g == SSC)
+    );
     let name = person["items"]
         .as_array()
         .expect("array")
@@ -125,18 +131,21 @@ async fn the_resource_catalogue_lists_share_types_and_items(b: Backend) {
     assert_eq!(name["authoritative"], true);
     assert_eq!(name["personal"], true);
     assert_eq!(find("criminal_record")["share_type"], "not_shared");
-    assert!(find("criminal_record")["bound_by"].as_array().expect("array").is_empty());
+    assert!(
+        find("criminal_record")["bound_by"]
+            .as_array()
+            .expect("array")
+            .is_empty()
+    );
     assert_eq!(find("social_insurance")["access"], "department_api");
-    let en = s
-        .app
-        .get_json("/api/v1/catalogue", Some("en"), 200)
-        .await;
+    let en = s.app.get_json("/api/v1/catalogue", Some("en"), 200).await;
     assert!(
         en["resources"]
             .as_array()
             .expect("array")
             .iter()
-            .any(|r| r["name"] == "Population base data" && r["share_type_label"] == "Shared on conditions")
+            .any(|r| r["name"] == "Population base data"
+                && r["share_type_label"] == "Shared on conditions")
     );
 }
 
@@ -145,7 +154,11 @@ async fn prefill_needs_consent_then_fills_a_persons_form_with_sources(b: Backend
     // The sources can be read before logging in.
     let plan = s
         .app
-        .get_json(&format!("/api/v1/services/{SSC}/prefill/sources"), None, 200)
+        .get_json(
+            &format!("/api/v1/services/{SSC}/prefill/sources"),
+            None,
+            200,
+        )
         .await;
     let entry = |id: &str| {
         plan["entries"]
@@ -171,7 +184,10 @@ async fn prefill_needs_consent_then_fills_a_persons_form_with_sources(b: Backend
     let c = Session::new(&s, "/auth/login", "citizen-wang").await;
     let (st, body) = c.get(&format!("/api/v1/services/{SSC}/prefill")).await;
     assert_eq!(st, 403, "no prefill before consent: {body}");
-    assert!(body["detail"].as_str().expect("text").contains("同意"), "{body}");
+    assert!(
+        body["detail"].as_str().expect("text").contains("同意"),
+        "{body}"
+    );
     assert_eq!(
         data_access(&c).await["total"],
         0,
@@ -183,7 +199,10 @@ async fn prefill_needs_consent_then_fills_a_persons_form_with_sources(b: Backend
     assert_eq!(f["applicant_name"]["value"], "王小明");
     assert_eq!(f["applicant_name"]["authoritative"], true);
     assert_eq!(f["applicant_name"]["source"]["resource"], "人口基础信息");
-    assert_eq!(f["applicant_name"]["source"]["provider"], "呼伦贝尔市公安局");
+    assert_eq!(
+        f["applicant_name"]["source"]["provider"],
+        "呼伦贝尔市公安局"
+    );
     assert_eq!(f["applicant_id_number"]["value"], "150702198506123025");
     assert_eq!(f["phone"]["value"], "13800000001");
     assert_eq!(f["phone"]["authoritative"], false);
@@ -219,23 +238,28 @@ async fn prefill_needs_consent_then_fills_a_persons_form_with_sources(b: Backend
         assert_eq!(r["purpose_label"], "申请时预填表单");
         assert_eq!(r["service"], "社会保障卡申领");
     }
-    let person = recs.iter().find(|r| r["resource_code"] == "person").expect("present");
+    let person = recs
+        .iter()
+        .find(|r| r["resource_code"] == "person")
+        .expect("present");
     let items: Vec<&str> = person["items"]
         .as_array()
         .expect("array")
         .iter()
         .map(|i| i.as_str().expect("text"))
         .collect();
-    assert!(items.contains(&"姓名") && items.contains(&"公民身份号码"), "{items:?}");
+    assert!(
+        items.contains(&"姓名") && items.contains(&"公民身份号码"),
+        "{items:?}"
+    );
     // And in English.
-    let r = c
-        .b
-        .client
-        .get(format!("{}/api/v1/me/data-access", c.base))
-        .header("accept-language", "en")
-        .send()
-        .await
-        .expect("answered");
+    let r =
+        c.b.client
+            .get(format!("{}/api/v1/me/data-access", c.base))
+            .header("accept-language", "en")
+            .send()
+            .await
+            .expect("answered");
     let en: Value = r.json().await.expect("answered");
     assert!(
         en["records"]
@@ -259,7 +283,11 @@ async fn an_enterprise_representative_gets_the_enterprises_data(b: Backend) {
         .base_records("enterprise", uscc)
         .await
         .expect("records");
-    assert_eq!(stored.len(), 1, "the demo data holds the persona's enterprise");
+    assert_eq!(
+        stored.len(),
+        1,
+        "the demo data holds the persona's enterprise"
+    );
     let data = &stored[0].data;
     let fields = p["fields"].as_object().expect("object");
     let by_binding = |b: &str| {
@@ -271,7 +299,10 @@ async fn an_enterprise_representative_gets_the_enterprises_data(b: Backend) {
     };
     assert_eq!(by_binding("enterprise.uscc")["value"], uscc);
     assert_eq!(by_binding("enterprise.name")["value"], data["name"]);
-    assert_eq!(by_binding("enterprise.legal_rep")["value"], data["legal_rep"]);
+    assert_eq!(
+        by_binding("enterprise.legal_rep")["value"],
+        data["legal_rep"]
+    );
     assert_eq!(by_binding("credit.dishonest_list_status")["value"], "0");
     let trail = data_access(&c).await;
     let recs = trail["records"].as_array().expect("array");
@@ -288,7 +319,10 @@ async fn nobody_can_prefill_someone_elses_data(b: Backend) {
     let Some(s) = setup(b, &[]).await else { return };
     let c = Session::new(&s, "/auth/login", "citizen-wang").await;
     let (st, _) = c
-        .post(&format!("/api/v1/services/{SSC}/prefill/consent"), &json!({}))
+        .post(
+            &format!("/api/v1/services/{SSC}/prefill/consent"),
+            &json!({}),
+        )
         .await;
     assert_eq!(st, 201);
     let (st, body) = c
@@ -342,7 +376,10 @@ async fn authoritative_values_are_rechecked_on_submit(b: Backend) {
         .iter()
         .find(|e| e["field"] == "applicant_name")
         .expect("the name is named");
-    assert!(err["message"].as_str().expect("text").contains("权威"), "{err}");
+    assert!(
+        err["message"].as_str().expect("text").contains("权威"),
+        "{err}"
+    );
 
     // The phone is not authoritative: a new number is accepted and recorded as changed.
     let mut values = ssc_values(&p);
@@ -391,7 +428,10 @@ async fn authoritative_values_are_rechecked_on_submit(b: Backend) {
         .clone();
     assert_eq!(m["substituted"], true);
     assert_eq!(m["evidence"]["licence_no"], "150702198506123025", "{m}");
-    assert_eq!(view["provenance"]["applicant_name"]["source"], "person.name");
+    assert_eq!(
+        view["provenance"]["applicant_name"]["source"],
+        "person.name"
+    );
 }
 
 async fn an_e_licence_stands_in_for_a_material_only_when_held(b: Backend) {
@@ -421,8 +461,17 @@ async fn an_e_licence_stands_in_for_a_material_only_when_held(b: Backend) {
         .await
         .expect("answered")
         .expect("present");
-    let ms = s.app.state.store.case_materials(row.id).await.expect("answered");
-    let card = ms.iter().find(|m| m.material_id == "id_card").expect("present");
+    let ms = s
+        .app
+        .state
+        .store
+        .case_materials(row.id)
+        .await
+        .expect("answered");
+    let card = ms
+        .iter()
+        .find(|m| m.material_id == "id_card")
+        .expect("present");
     assert_eq!(card.source.as_deref(), Some("elicence.resident_id_card"));
     assert_eq!(
         card.evidence.as_ref().expect("present")["issuer"],
@@ -487,10 +536,17 @@ async fn an_e_licence_stands_in_for_a_material_only_when_held(b: Backend) {
         .unwrap_or_else(|| panic!("the material is named: {body}"))
         .clone();
     assert!(
-        err["message"].as_str().expect("text").contains("没有找到您有效的"),
+        err["message"]
+            .as_str()
+            .expect("text")
+            .contains("没有找到您有效的"),
         "{err}"
     );
-    assert_eq!(body["errors"].as_array().expect("array").len(), 1, "the ID card is held: {body}");
+    assert_eq!(
+        body["errors"].as_array().expect("array").len(),
+        1,
+        "the ID card is held: {body}"
+    );
 }
 
 /// A department data API for `social_insurance`: mode 0 fails with 500, mode 1 answers.
@@ -637,7 +693,10 @@ async fn a_department_api_that_fails_opens_its_circuit_and_the_form_still_works(
             .find(|u| u["resource"] == "social_insurance")
             .expect("said which source is down")
             .clone();
-        assert!(u["message"].as_str().expect("text").contains("自行填写"), "{u}");
+        assert!(
+            u["message"].as_str().expect("text").contains("自行填写"),
+            "{u}"
+        );
     }
     assert_eq!(
         hr.hits.load(Ordering::SeqCst),
@@ -660,7 +719,13 @@ async fn a_department_api_that_fails_opens_its_circuit_and_the_form_still_works(
         )
         .await;
     assert_eq!(st, 201, "{body}");
-    let metrics = s.app.get("/metrics", None).await.text().await.expect("answered");
+    let metrics = s
+        .app
+        .get("/metrics", None)
+        .await
+        .text()
+        .await
+        .expect("answered");
     assert!(metrics.contains("onewindow_shared_data_circuit_opened_total"));
 }
 
@@ -670,7 +735,10 @@ async fn department_api_cache_entries_expire(b: Backend) {
     let jwks = s.app.get_json("/.well-known/jwks.json", None, 200).await;
     let hr = fake_hr(jwks).await;
     let st = &s.app.state;
-    st.store.set_data_api(HR, Some(&hr.url)).await.expect("answered");
+    st.store
+        .set_data_api(HR, Some(&hr.url))
+        .await
+        .expect("answered");
     let mut res = st
         .catalogue
         .resource("social_insurance")
@@ -693,14 +761,26 @@ async fn department_api_cache_entries_expire(b: Backend) {
         service_code: Some(SSC.into()),
         case_no: None,
     };
-    let first = api.fetch(&res, "150702198506123025", &why).await.expect("answered");
+    let first = api
+        .fetch(&res, "150702198506123025", &why)
+        .await
+        .expect("answered");
     assert_eq!(first[0].data["insured_status"], "2");
-    api.fetch(&res, "150702198506123025", &why).await.expect("answered");
+    api.fetch(&res, "150702198506123025", &why)
+        .await
+        .expect("answered");
     assert_eq!(hr.hits.load(Ordering::SeqCst), 1, "a hit within the TTL");
     tokio::time::sleep(Duration::from_millis(1300)).await;
-    let later = api.fetch(&res, "150702198506123025", &why).await.expect("answered");
+    let later = api
+        .fetch(&res, "150702198506123025", &why)
+        .await
+        .expect("answered");
     assert_eq!(later, first);
-    assert_eq!(hr.hits.load(Ordering::SeqCst), 2, "expired, so called again");
+    assert_eq!(
+        hr.hits.load(Ordering::SeqCst),
+        2,
+        "expired, so called again"
+    );
     // A subject the department does not know: no records, not an error.
     assert!(
         api.fetch(&res, "150702199203151541", &why)
@@ -779,7 +859,10 @@ async fn a_clerk_lookup_and_a_department_read_are_in_the_citizens_trail(b: Backe
     let c = Session::new(&s, "/auth/login", "citizen-wang").await;
     let trail = data_access(&c).await;
     let recs = trail["records"].as_array().expect("array");
-    let clerk_reads: Vec<&Value> = recs.iter().filter(|r| r["reader_kind"] == "clerk").collect();
+    let clerk_reads: Vec<&Value> = recs
+        .iter()
+        .filter(|r| r["reader_kind"] == "clerk")
+        .collect();
     assert_eq!(clerk_reads.len(), 2, "person and e-licence: {trail}");
     for r in &clerk_reads {
         assert_eq!(r["purpose"], "窗口受理社保卡申领");
@@ -800,7 +883,10 @@ async fn a_clerk_lookup_and_a_department_read_are_in_the_citizens_trail(b: Backe
             .any(|i| i == "居民身份证"),
         "{dept}"
     );
-    assert_eq!(trail["records"][0]["reader_kind"], "department", "newest first");
+    assert_eq!(
+        trail["records"][0]["reader_kind"], "department",
+        "newest first"
+    );
     assert_eq!(trail["chain_intact"], true);
     assert_eq!(trail["total"], 3);
 }
@@ -846,7 +932,13 @@ async fn sharing_figures_count_prefilled_fields_and_substituted_materials(b: Bac
     assert_eq!(svc["materials_substituted"], 1);
     assert_eq!(svc["substituted_share"], 0.5);
     assert_eq!(f["overall"]["materials_substituted"], 1);
-    let metrics = s.app.get("/metrics", None).await.text().await.expect("answered");
+    let metrics = s
+        .app
+        .get("/metrics", None)
+        .await
+        .text()
+        .await
+        .expect("answered");
     assert!(
         metrics.contains("onewindow_form_fields_prefilled_total"),
         "exposed in /metrics"
