@@ -431,6 +431,14 @@ async fn check_shared_data(
         _ => None,
     };
     let mut issues = Vec::new();
+    if let Some(who) = a.sharing.as_ref().filter(|w| w.reader.kind == "applicant") {
+        issues.extend(prefill::check_identity(
+            a.service,
+            who.person.as_deref(),
+            who.enterprise.as_deref(),
+            values,
+        ));
+    }
     let checked = match prefill::recheck(a.service, served.as_ref(), values) {
         Ok(c) => Some(c),
         Err(e) => {

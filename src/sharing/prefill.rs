@@ -683,6 +683,44 @@ fn same_value(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// The identifiers a login proves: a field bound to `person.id_number` must hold the
+/// logged-in person's own number, and one bound to `enterprise.uscc` the USCC of the
+/// enterprise they act for, whether or not the form was prefilled (a bound field is, by
+/// definition, the applicant's own data). Pure.
+pub fn check_identity(
+    service: &Service,
+    person: Option<&str>,
+    enterprise: Option<&str>,
+    values: &Map<String, Value>,
+) -> Vec<FieldIssue> {
+    let mut issues = Vec::new();
+    for f in &service.fields {
+        let expected = match f.prefill.as_deref() {
+            Some("person.id_number") => person,
+            Some("enterprise.uscc") => enterprise,
+            _ => continue,
+        };
+        let (Some(expected), Some(given)) = (expected, values.get(&f.id)) else {
+            continue;
+        };
+        if given.is_null() || same_value(given, &Value::String(expected.to_owned())) {
+            continue;
+        }
+        issues.push(FieldIssue {
+            field: f.id.clone(),
+            zh: format!(
+                "“{}”须为您本人（或您所代表企业）经登录核验的号码，不能填写他人的。",
+                f.label
+            ),
+            en: format!(
+                "\"{}\" must be the number your login proved (yours, or your enterprise's); it cannot be someone else's.",
+                f.label_en
+            ),
+        });
+    }
+    issues
+}
+
 /// Re-checks submitted (validated, normalised) values against what was served: an
 /// authoritative value must be unchanged; the rest are recorded as prefilled or changed.
 /// Without a snapshot every value counts as the applicant's own.
@@ -851,6 +889,28 @@ mod tests {
         assert!(same_value(&json!("100"), &json!(100)));
         assert!(!same_value(&json!("王小明"), &json!("王大明")));
         assert!(!same_value(&Value::Null, &json!("x")));
+    }
+
+    #[test]
+    fn bound_identifiers_must_be_the_logged_in_ones() {
+        // 社会保障卡申领: applicant_id_number is bound to person.id_number.
+        let service: Service = toml::from_str(include_str!(
+            "../../service-definitions/services/rs-sbk-sl.toml"
+        ))
+        .expect("service");
+        let mine = "150702198506123025";
+        let values = |idno: &str| {
+            let mut m = Map::new();
+            m.insert("applicant_id_number".into(), json!(idno));
+            m.insert("applicant_name".into(), json!("王小明"));
+            m
+        };
+        assert!(check_identity(&service, Some(mine), None, &values(mine)).is_empty());
+        let issues = check_identity(&service, Some(mine), None, &values("150702199203151541"));
+        assert_eq!(issues.len(), 1);
+        assert_eq!(issues[0].field, "applicant_id_number");
+        // Without a proven number there is nothing to compare with.
+        assert!(check_identity(&service, None, None, &values("150702199203151541")).is_empty());
     }
 
     #[test]

@@ -349,6 +349,28 @@ async fn nobody_can_prefill_someone_elses_data(b: Backend) {
     // Li's trail is untouched.
     let li = Session::new(&s, "/auth/login", "citizen-li").await;
     assert_eq!(data_access(&li).await["total"], 0);
+    // Nor can Li apply under Wang's ID number: a field bound to the applicant's own ID
+    // number must hold the number her login proved.
+    let (_, photo) = li.upload("photo.jpg", jpeg(9)).await;
+    let (st, body) = li
+        .post(
+            "/api/v1/cases",
+            &json!({
+                "service_code": SSC,
+                "values": crate::cases::valid_values(),
+                "materials": [{ "material": "photo", "upload_id": photo["id"] }, { "material": "id_card", "upload_id": photo["id"] }],
+            }),
+        )
+        .await;
+    assert_eq!(st, 422, "{body}");
+    assert!(
+        body["errors"]
+            .as_array()
+            .expect("errors")
+            .iter()
+            .any(|e| e["field"] == "applicant_id_number"),
+        "{body}"
+    );
 }
 
 async fn authoritative_values_are_rechecked_on_submit(b: Backend) {
