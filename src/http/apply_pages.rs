@@ -194,6 +194,8 @@ type Raw = HashMap<String, Vec<String>>;
 #[derive(Default)]
 struct Posted {
     raw: Raw,
+    /// The form's one-time submission id: a second click replays the first answer.
+    submission: Option<String>,
     substitute: HashSet<String>,
     /// Material id → upload ids (kept ones, then new ones).
     uploads: BTreeMap<String, Vec<Uuid>>,
@@ -353,6 +355,13 @@ async fn read_form(
             };
             check_form_token(sent.as_deref(), session)?;
             checked_token = true;
+            continue;
+        }
+        if name == "_submission" {
+            let id = read_text(field).await?;
+            if !id.is_empty() && id.len() <= 64 {
+                posted.submission = Some(id);
+            }
             continue;
         }
         if let Some(mid) = name.strip_prefix("file.") {
@@ -1087,6 +1096,10 @@ async fn render_apply(app: &AppState, p: ApplyPage<'_>, status: StatusCode) -> A
         lang => html_lang(p.lang),
         suffix => p.suffix,
         csrf => p.session.csrf.clone(),
+        submission => p
+            .posted
+            .and_then(|x| x.submission.clone())
+            .unwrap_or_else(|| Uuid::now_v7().simple().to_string()),
         service => minijinja::context! {
             code => service.code.clone(),
             name => service.name.clone(),
@@ -1225,7 +1238,15 @@ pub async fn submit(
     let inputs = material_inputs(service, &posted);
     let mut errors = posted.upload_errors.clone();
     if errors.is_empty() {
-        match apply_online(&app, &applicant, service, &values, &inputs, None).await {
+        // A double click sends the same submission id: the second gets the first's case.
+        let idem = posted.submission.as_ref().map(|id| crate::cases::IdemKey {
+            scope: s.account_id.to_string(),
+            key: format!("page:{id}"),
+            request_hash: crate::cases::request_hash(
+                &serde_json::json!({ "service": service.code, "values": values }),
+            ),
+        });
+        match apply_online(&app, &applicant, service, &values, &inputs, idem).await {
             Ok((_, answer)) => {
                 let case_no = answer["case_no"].as_str().unwrap_or_default();
                 return Ok(

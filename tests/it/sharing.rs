@@ -32,6 +32,7 @@ backend_tests!(
     department_api_cache_entries_expire,
     a_clerk_lookup_and_a_department_read_are_in_the_citizens_trail,
     sharing_figures_count_prefilled_fields_and_substituted_materials,
+    the_apply_page_lodges_once_even_when_the_form_is_sent_twice,
 );
 
 const HR: &str = "11150700MB15300034"; // provides social_insurance (department API)
@@ -966,4 +967,53 @@ async fn sharing_figures_count_prefilled_fields_and_substituted_materials(b: Bac
         "exposed in /metrics"
     );
     assert!(metrics.contains("onewindow_materials_substituted_total"));
+}
+
+async fn the_apply_page_lodges_once_even_when_the_form_is_sent_twice(b: Backend) {
+    let Some(s) = setup(b, &[]).await else { return };
+    let c = Session::new(&s, "/auth/login", "citizen-wang").await;
+    let page =
+        c.b.client
+            .get(format!("{}/services/{SSC}/apply", c.base))
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("html");
+    let marker = "name=\"_submission\" value=\"";
+    let at = page.find(marker).expect("the form carries a submission id") + marker.len();
+    let submission = page[at..].split('"').next().expect("id").to_owned();
+    let send = || async {
+        let mut form = reqwest::multipart::Form::new()
+            .text("_csrf", c.csrf.clone())
+            .text("_submission", submission.clone());
+        for (k, v) in crate::cases::valid_values().as_object().expect("values") {
+            form = form.text(k.clone(), v.as_str().expect("text").to_owned());
+        }
+        form = form.text("substitute.id_card", "true").part(
+            "file.photo",
+            reqwest::multipart::Part::bytes(jpeg(11)).file_name("photo.jpg"),
+        );
+        let r =
+            c.b.client
+                .post(format!("{}/services/{SSC}/apply", c.base))
+                .header("x-csrf-token", &c.csrf)
+                .multipart(form)
+                .send()
+                .await
+                .expect("post");
+        assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+        r.headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .expect("redirect")
+            .to_owned()
+    };
+    let first = send().await;
+    let second = send().await;
+    assert!(first.starts_with("/cases/HLBE"), "{first}");
+    assert_eq!(first, second, "the second click gets the first case");
+    let (_, mine) = c.get("/api/v1/cases").await;
+    assert_eq!(mine["total"], 1, "{mine}");
 }
