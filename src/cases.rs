@@ -320,7 +320,7 @@ pub async fn lodge(app: &AppState, a: NewApplication<'_>) -> Result<(StatusCode,
     if !issues.is_empty() {
         return Err(field_errors(issues));
     }
-    let (materials, checked) = check_shared_data(app, &a, &values, materials).await?;
+    let (materials, checked, reads) = check_shared_data(app, &a, &values, materials).await?;
 
     let now = Utc::now();
     for _ in 0..5 {
@@ -391,6 +391,7 @@ pub async fn lodge(app: &AppState, a: NewApplication<'_>) -> Result<(StatusCode,
             outbox: &outbox,
             notices: &notices,
             idem: idem.as_ref(),
+            access: &reads,
         };
         match app.store.create_case(&c, w).await? {
             WriteOutcome::Done => {
@@ -424,7 +425,14 @@ async fn check_shared_data(
     a: &NewApplication<'_>,
     values: &Map<String, Value>,
     mut materials: Vec<NewMaterial>,
-) -> Result<(Vec<NewMaterial>, crate::sharing::prefill::Checked), AppError> {
+) -> Result<
+    (
+        Vec<NewMaterial>,
+        crate::sharing::prefill::Checked,
+        Vec<crate::store::NewAccess>,
+    ),
+    AppError,
+> {
     use crate::sharing::prefill;
     let served = match (&a.sharing, a.snapshot_of) {
         (Some(who), Some(reader)) => prefill::snapshot(app, reader, who, &a.service.code).await,
@@ -446,6 +454,7 @@ async fn check_shared_data(
             None
         }
     };
+    let mut reads = Vec::new();
     let wanted: Vec<String> = materials
         .iter()
         .filter(|m| m.substituted)
@@ -454,11 +463,12 @@ async fn check_shared_data(
     if !wanted.is_empty() {
         match &a.sharing {
             Some(who) => {
-                let (found, problems) =
+                let subs =
                     prefill::substitutes(app, who, a.service, &wanted, served.as_ref()).await?;
-                issues.extend(problems);
+                issues.extend(subs.issues);
+                reads = subs.reads;
                 for m in materials.iter_mut().filter(|m| m.substituted) {
-                    if let Some((binding, evidence)) = found.get(&m.material_id) {
+                    if let Some((binding, evidence)) = subs.found.get(&m.material_id) {
                         m.source = Some(binding.clone());
                         m.evidence = Some(evidence.clone());
                     }
@@ -472,7 +482,7 @@ async fn check_shared_data(
         }
     }
     match checked {
-        Some(c) if issues.is_empty() => Ok((materials, c)),
+        Some(c) if issues.is_empty() => Ok((materials, c, reads)),
         _ => Err(field_errors(issues)),
     }
 }
@@ -737,6 +747,7 @@ pub async fn step(
             outbox: &outbox,
             notices: &notices,
             idem: idem_row.as_ref(),
+            access: &[],
         };
         match app.store.update_case(&next, w).await? {
             WriteOutcome::Done => {

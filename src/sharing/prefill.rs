@@ -509,6 +509,21 @@ pub async fn fetch(
     why: &ReadPurpose,
     only_materials: Option<&[String]>,
 ) -> Result<Prefill, AppError> {
+    let (p, reads) = read_sources(app, who, service, why, only_materials).await?;
+    // A read that cannot be recorded is not handed out.
+    audit::record(app, &reads).await?;
+    Ok(p)
+}
+
+/// [`fetch`] without recording: answers the reads of personal data to be recorded by the
+/// caller (a case write records them in its own transaction, with the case number).
+async fn read_sources(
+    app: &AppState,
+    who: &Who,
+    service: &Service,
+    why: &ReadPurpose,
+    only_materials: Option<&[String]>,
+) -> Result<(Prefill, Vec<NewAccess>), AppError> {
     let cat = &app.catalogue;
     let mut p = plan(cat, service);
     if let Some(only) = only_materials {
@@ -597,13 +612,11 @@ pub async fn fetch(
             }
         }
     }
-    // A read that cannot be recorded is not handed out.
     let to_record: Vec<NewAccess> = reads
         .iter()
         .filter(|(a, _, _)| !a.items.is_empty())
         .map(|(a, _, _)| a.clone())
         .collect();
-    audit::record(app, &to_record).await?;
 
     let today = crate::cases::today();
     for (_, records, entries) in &reads {
@@ -647,7 +660,7 @@ pub async fn fetch(
             }
         }
     }
-    Ok(out)
+    Ok((out, to_record))
 }
 
 /// The outcome of the re-check on submit.
@@ -790,18 +803,28 @@ pub fn recheck(
     })
 }
 
+/// What [`substitutes`] found.
+pub struct Substitutes {
+    /// Material id → (binding, evidence JSON).
+    pub found: HashMap<String, (String, Value)>,
+    /// Materials nothing valid stands in for.
+    pub issues: Vec<FieldIssue>,
+    /// Reads of personal data made to check them (not yet recorded).
+    pub reads: Vec<NewAccess>,
+}
+
 /// Checks the materials the applicant asked to have stood in for (免提交): each must be
 /// held by the e-licence library (or shared data) for this applicant and still valid.
 /// Uses what was served at prefill when it covers a material, and reads (audited) for
-/// the rest. Answers material id → (binding, evidence JSON), and a problem for each
-/// material that cannot be stood in for.
+/// the rest. Answers material id → (binding, evidence JSON), a problem for each material
+/// that cannot be stood in for, and the reads made, for the case write to record.
 pub async fn substitutes(
     app: &AppState,
     who: &Who,
     service: &Service,
     material_ids: &[String],
     served: Option<&Prefill>,
-) -> Result<(HashMap<String, (String, Value)>, Vec<FieldIssue>), AppError> {
+) -> Result<Substitutes, AppError> {
     let mut found: HashMap<String, (String, Value)> = HashMap::new();
     let mut missing: Vec<String> = Vec::new();
     for id in material_ids {
@@ -813,13 +836,15 @@ pub async fn substitutes(
         }
     }
     let mut issues = Vec::new();
+    let mut reads = Vec::new();
     if !missing.is_empty() {
         let why = ReadPurpose {
             purpose: purpose::SUBSTITUTE_CHECK.into(),
             service_code: Some(service.code.clone()),
             case_no: None,
         };
-        let p = fetch(app, who, service, &why, Some(&missing)).await?;
+        let (p, made) = read_sources(app, who, service, &why, Some(&missing)).await?;
+        reads = made;
         for id in &missing {
             let Some(m) = service.materials.iter().find(|m| &m.id == id) else {
                 continue;
@@ -859,7 +884,11 @@ pub async fn substitutes(
             }
         }
     }
-    Ok((found, issues))
+    Ok(Substitutes {
+        found,
+        issues,
+        reads,
+    })
 }
 
 fn evidence_json(ev: &Evidence) -> Value {

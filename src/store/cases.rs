@@ -222,6 +222,9 @@ pub struct CaseWrite<'a> {
     pub notices: &'a [NoticeRow],
     /// The idempotency record, if the request carried a key.
     pub idem: Option<&'a IdemRecord>,
+    /// Reads of personal data made for this write (a 免提交 check), appended to their
+    /// subjects' audit chains in the same transaction, with the case number.
+    pub access: &'a [crate::store::NewAccess],
 }
 
 /// Result of a case write.

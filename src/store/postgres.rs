@@ -1251,6 +1251,14 @@ async fn write_side_effects(
         .execute(&mut **tx)
         .await?;
     }
+    for read in w.access {
+        let read = NewAccess {
+            at: read.at.trunc_subsecs(6),
+            case_no: Some(c.case_no.clone()),
+            ..read.clone()
+        };
+        append_access_in(tx, &read).await?;
+    }
     Ok(())
 }
 
@@ -1393,18 +1401,28 @@ impl PgStore {
     /// Appends one read (its `at` already at microsecond precision) to its subject's chain.
     async fn append_access(&self, a: &NewAccess) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
+        append_access_in(&mut tx, a).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Appends one read to its subject's chain inside a transaction (a case write's, or its
+/// own).
+async fn append_access_in(tx: &mut Tx<'_>, a: &NewAccess) -> StoreResult<()> {
+    {
         // Appends to one chain queue here rather than reading the same last record and
         // colliding on (subject_index, seq); the caller still retries on a collision.
         sqlx::query("SELECT pg_advisory_xact_lock($1, $2)")
             .bind(CHAIN_LOCK_CLASS)
             .bind(chain_lock_key(&a.subject_index))
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         let last: Option<(i64, String)> = sqlx::query_as(
             "SELECT seq, hash FROM data_access WHERE subject_index = $1 ORDER BY seq DESC LIMIT 1",
         )
         .bind(&a.subject_index)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         let (seq, prev_hash) = match last {
             Some((seq, hash)) => (seq + 1, hash),
@@ -1432,9 +1450,8 @@ impl PgStore {
         .bind(&a.case_no)
         .bind(&prev_hash)
         .bind(&hash)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 }

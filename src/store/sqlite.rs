@@ -1284,6 +1284,14 @@ async fn write_side_effects(
         .execute(&mut **tx)
         .await?;
     }
+    for read in w.access {
+        let read = NewAccess {
+            at: read.at.trunc_subsecs(6),
+            case_no: Some(c.case_no.clone()),
+            ..read.clone()
+        };
+        append_access_in(tx, &read).await?;
+    }
     Ok(())
 }
 
@@ -1437,11 +1445,21 @@ impl SqliteStore {
         // IMMEDIATE: writers to the chain queue for the lock (busy timeout) instead of
         // reading the same last record and colliding on (subject_index, seq).
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        append_access_in(&mut tx, a).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Appends one read to its subject's chain inside a transaction that holds (or takes)
+/// the write lock: a case write's, or its own.
+async fn append_access_in(tx: &mut Tx<'_>, a: &NewAccess) -> StoreResult<()> {
+    {
         let last: Option<(i64, String)> = sqlx::query_as(
             "SELECT seq, hash FROM data_access WHERE subject_index = ? ORDER BY seq DESC LIMIT 1",
         )
         .bind(&a.subject_index)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut **tx)
         .await?;
         let (seq, prev_hash) = match last {
             Some((seq, hash)) => (seq + 1, hash),
@@ -1471,9 +1489,8 @@ impl SqliteStore {
         .bind(&a.case_no)
         .bind(&prev_hash)
         .bind(&hash)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 }

@@ -554,6 +554,7 @@ async fn create(s: &dyn Store, c: &CaseRow, materials: &[NewMaterial]) {
         outbox: &[],
         notices: &[],
         idem: None,
+        access: &[],
     };
     assert!(matches!(
         s.create_case(c, w).await.expect("create case"),

@@ -503,6 +503,10 @@ async fn an_e_licence_stands_in_for_a_material_only_when_held(b: Backend) {
     let trail = data_access(&c).await;
     assert_eq!(trail["total"], 1, "{trail}");
     assert_eq!(trail["records"][0]["purpose"], "substitute_check");
+    assert_eq!(
+        trail["records"][0]["case_no"], body["case_no"],
+        "recorded with the case, in the same transaction"
+    );
     assert_eq!(trail["records"][0]["resource_code"], "elicence");
 
     // A licence past its validity does not stand in: Wang's real-estate title is made to
