@@ -375,8 +375,9 @@ async fn make_users(state: &AppState, n: usize, run_id: &str) -> anyhow::Result<
         }));
     }
     state
-        .store
-        .upsert_base_records(&licences)
+        .providers
+        .base
+        .put(&licences)
         .await
         .context("store the clients' e-licences")?;
     Ok(users)

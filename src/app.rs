@@ -62,8 +62,52 @@ pub struct App {
     pub providers: crate::sharing::provider::Providers,
     /// Key of the audit trail's blind index of subjects.
     pub index_key: Vec<u8>,
+    /// Seals personal data at rest (base library, cached shared data, prefill snapshots).
+    pub sealer: Arc<crate::sharing::seal::Sealer>,
     /// HTTP client for deliveries (no redirects: a department answers, it does not send us on).
     pub http: reqwest012::Client,
+}
+
+/// The audit's blind-index key and the sealer of personal data: the index key is
+/// generated on first start and kept in the store; the data key comes from
+/// `personal_data_key`, or else is generated and kept in the store too (with a warning).
+pub async fn personal_data_keys(
+    settings: &Settings,
+    store: &dyn Store,
+) -> anyhow::Result<(Vec<u8>, Arc<crate::sharing::seal::Sealer>)> {
+    let index_key = hex::decode(
+        store
+            .secret(
+                crate::sharing::audit::INDEX_KEY_NAME,
+                &hex::encode(rand::random::<[u8; 32]>()),
+            )
+            .await
+            .context("cannot load the audit index key")?,
+    )
+    .context("the stored audit index key is not hex")?;
+    let data_key = match &settings.personal_data_key {
+        Some(k) => crate::sharing::seal::parse_key(k.expose_secret())
+            .map_err(|e| anyhow::anyhow!("personal_data_key: {e}"))?,
+        None => {
+            tracing::warn!(
+                "personal_data_key is not set: personal data is sealed with a key generated on first start and kept in the database; set personal_data_key (32 bytes, base64) to keep the key apart from the data"
+            );
+            let stored = store
+                .secret(
+                    crate::sharing::seal::DATA_KEY_NAME,
+                    &base64::Engine::encode(
+                        &base64::engine::general_purpose::STANDARD,
+                        rand::random::<[u8; 32]>(),
+                    ),
+                )
+                .await
+                .context("cannot load the personal-data key")?;
+            crate::sharing::seal::parse_key(&stored)
+                .map_err(|e| anyhow::anyhow!("the stored personal-data key: {e}"))?
+        }
+    };
+    let sealer = Arc::new(crate::sharing::seal::Sealer::new(&index_key, &data_key));
+    Ok((index_key, sealer))
 }
 
 /// The catalogue could not be loaded; every mistake is listed.
@@ -173,26 +217,18 @@ impl Application {
                 .await
                 .context("cannot load the signing keys")?,
         ));
-        let index_key = hex::decode(
-            store
-                .secret(
-                    crate::sharing::audit::INDEX_KEY_NAME,
-                    &hex::encode(rand::random::<[u8; 32]>()),
-                )
-                .await
-                .context("cannot load the audit index key")?,
-        )
-        .context("the stored audit index key is not hex")?;
+        let (index_key, sealer) = personal_data_keys(&settings, store.as_ref()).await?;
         let http = reqwest012::Client::builder()
             .redirect(reqwest012::redirect::Policy::none())
             .user_agent(concat!("onewindow/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("cannot build the HTTP client")?;
         let providers = crate::sharing::provider::Providers {
-            base: crate::sharing::provider::BaseLibrary::new(store.clone()),
+            base: crate::sharing::provider::BaseLibrary::new(store.clone(), sealer.clone()),
             api: crate::sharing::provider::DepartmentApi::new(
                 store.clone(),
                 cache.clone(),
+                sealer.clone(),
                 http.clone(),
                 keys.clone(),
                 crate::sharing::provider::ApiLimits {
@@ -223,6 +259,7 @@ impl Application {
                 keys,
                 providers,
                 index_key,
+                sealer,
                 http,
             })),
         })

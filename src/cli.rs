@@ -266,7 +266,9 @@ async fn import(
         indicatif::ProgressBar::hidden()
     };
     bar.set_message(resource.code.clone());
-    let result = import::import_file(store.as_ref(), resource, &file, Some(format), &|n| {
+    let (_, sealer) = crate::app::personal_data_keys(&settings, store.as_ref()).await?;
+    let base = crate::sharing::provider::BaseLibrary::new(store.clone(), sealer);
+    let result = import::import_file(&base, resource, &file, Some(format), &|n| {
         bar.set_position(n)
     })
     .await;

@@ -110,6 +110,9 @@ pub struct Settings {
     /// SMTP relay for notification mail (`smtp://host:25`, `smtp://user:pass@host:587`);
     /// no mail is sent when unset.
     pub smtp_url: Option<SecretString>,
+    /// Key that seals personal data at rest (the base library, cached shared data):
+    /// 32 bytes in base64. Unset: a key generated on first start, kept in the database.
+    pub personal_data_key: Option<SecretString>,
     /// Sender of notification mail.
     pub mail_from: String,
     /// The gateway sits behind a reverse proxy that sets X-Forwarded-For; use its last hop
@@ -363,6 +366,11 @@ impl Settings {
                 "staff login needs oidc_staff_issuer or oidc_issuer".into(),
             );
         }
+        if let Some(k) = &self.personal_data_key
+            && let Err(why) = crate::sharing::seal::parse_key(k.expose_secret())
+        {
+            return bad("personal_data_key", why);
+        }
         if let Some(u) = &self.smtp_url {
             let u = u.expose_secret();
             if !(u.starts_with("smtp://") || u.starts_with("smtps://")) {
@@ -489,6 +497,7 @@ impl Settings {
             q(self.oidc_client_id.as_deref().unwrap_or("")),
         );
         line("oidc_client_secret", set(&self.oidc_client_secret));
+        line("personal_data_key", set(&self.personal_data_key));
         line("oidc_scopes", q(&self.oidc_scopes));
         line("oidc_staff_issuer", opt(&self.oidc_staff_issuer));
         line(

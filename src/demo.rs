@@ -90,7 +90,7 @@ async fn import_demo_data(state: &AppState) {
         };
         let path = dir.join(file);
         match crate::sharing::import::import_file(
-            state.store.as_ref(),
+            &state.providers.base,
             resource,
             &path,
             None,

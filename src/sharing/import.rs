@@ -35,11 +35,12 @@ use chrono::{DateTime, NaiveDate, Utc};
 use regex::Regex;
 use serde_json::{Map, Number, Value};
 
+use super::provider::BaseLibrary;
 use crate::domain::catalogue::{
     Access, Catalogue, DataItem, DataType, Resource, ShareType, Subject,
 };
 use crate::domain::ids::{IdError, ResidentId, Uscc, mask_middle};
-use crate::store::{BaseRecord, Store, StoreError, UpsertCounts};
+use crate::store::{BaseRecord, StoreError, UpsertCounts};
 
 /// How many records go to the store in one upsert (one transaction).
 pub const BATCH: usize = 500;
@@ -631,7 +632,7 @@ fn phone(raw: &str) -> Option<String> {
 
 /// Collects accepted records, refuses repeats within the file and upserts full batches.
 struct Batcher<'a> {
-    store: &'a dyn Store,
+    store: &'a BaseLibrary,
     pending: Vec<BaseRecord>,
     /// (subject, record) → the line it was first accepted on.
     seen: HashMap<(String, String), u64>,
@@ -639,7 +640,7 @@ struct Batcher<'a> {
 }
 
 impl<'a> Batcher<'a> {
-    fn new(store: &'a dyn Store) -> Self {
+    fn new(store: &'a BaseLibrary) -> Self {
         Batcher {
             store,
             pending: Vec::with_capacity(BATCH),
@@ -681,7 +682,7 @@ impl<'a> Batcher<'a> {
         }
         let c = self
             .store
-            .upsert_base_records(&self.pending)
+            .put(&self.pending)
             .await
             .map_err(|error| ImportError::Store { line, error })?;
         self.report.counts.added += c.added;
@@ -704,7 +705,7 @@ impl<'a> Batcher<'a> {
 /// The file is read with blocking I/O between the store's awaits: fit for the command line
 /// and the demo's start, not for a request handler.
 pub async fn import_file(
-    store: &dyn Store,
+    store: &BaseLibrary,
     resource: &Resource,
     path: &Path,
     format: Option<Format>,
@@ -736,7 +737,7 @@ fn open(path: &Path) -> Result<File, ImportError> {
 }
 
 async fn import_csv(
-    store: &dyn Store,
+    store: &BaseLibrary,
     resource: &Resource,
     path: &Path,
     updated_at: DateTime<Utc>,
@@ -835,7 +836,7 @@ fn is_blank(line: &[u8]) -> bool {
 }
 
 async fn import_jsonl(
-    store: &dyn Store,
+    store: &BaseLibrary,
     resource: &Resource,
     path: &Path,
     updated_at: DateTime<Utc>,

@@ -8,8 +8,10 @@
 //!   applicant's consent, the values with their sources, and the re-check on submit.
 //! - [`audit`]: every read of personal data, and what a citizen sees of it.
 //! - [`import`]: `onewindow import`, CSV or JSON lines into the base library.
+//! - [`seal`]: personal data at rest, encrypted and indexed blindly.
 
 pub mod audit;
 pub mod import;
 pub mod prefill;
 pub mod provider;
+pub mod seal;

@@ -418,13 +418,11 @@ pub async fn save_snapshot(app: &AppState, reader_account: Uuid, who: &Who, p: &
         subject: subject_fingerprint(app, who),
         prefill: p.clone(),
     };
-    match serde_json::to_vec(&snap) {
+    let key = snapshot_key(reader_account, &p.service_code);
+    let sealed = serde_json::to_value(&snap).map(|v| app.sealer.seal(&key, &v));
+    match sealed.and_then(|v| serde_json::to_vec(&v)) {
         Ok(bytes) => {
-            if let Err(e) = app
-                .cache
-                .set(&snapshot_key(reader_account, &p.service_code), &bytes, ttl)
-                .await
-            {
+            if let Err(e) = app.cache.set(&key, &bytes, ttl).await {
                 tracing::warn!(error = %e, "cannot keep the prefill snapshot; provenance will be missing on submit");
             }
         }
@@ -439,12 +437,10 @@ pub async fn snapshot(
     who: &Who,
     service: &str,
 ) -> Option<Prefill> {
-    let bytes = app
-        .cache
-        .get(&snapshot_key(reader_account, service))
-        .await
-        .ok()??;
-    let snap: Snapshot = serde_json::from_slice(&bytes).ok()?;
+    let key = snapshot_key(reader_account, service);
+    let bytes = app.cache.get(&key).await.ok()??;
+    let sealed: Value = serde_json::from_slice(&bytes).ok()?;
+    let snap: Snapshot = serde_json::from_value(app.sealer.open(&key, &sealed).ok()?).ok()?;
     (snap.subject == subject_fingerprint(app, who)).then_some(snap.prefill)
 }
 

@@ -20,10 +20,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use super::seal::{Sealer, record_aad};
 use crate::cache::Cache;
 use crate::domain::catalogue::{Access, Resource, Subject};
 use crate::exchange::keys::Keys;
-use crate::store::Store;
+use crate::store::{BaseRecord, Store, StoreResult, UpsertCounts};
 
 /// One record a provider holds for a subject: its items, or one licence.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,15 +75,67 @@ pub trait DataProvider: Send + Sync {
     ) -> Result<Vec<Record>, ProviderError>;
 }
 
-/// The gateway's base library.
+/// The gateway's base library. Records are sealed (see [`super::seal`]): the subject is
+/// stored as a blind index and the data encrypted, bound to its row.
 pub struct BaseLibrary {
     store: Arc<dyn Store>,
+    sealer: Arc<Sealer>,
 }
 
 impl BaseLibrary {
-    /// Reads from this store.
-    pub fn new(store: Arc<dyn Store>) -> BaseLibrary {
-        BaseLibrary { store }
+    /// Reads from this store, opening records with this sealer.
+    pub fn new(store: Arc<dyn Store>, sealer: Arc<Sealer>) -> BaseLibrary {
+        BaseLibrary { store, sealer }
+    }
+
+    /// A record as stored: the subject replaced by its blind index, the data sealed.
+    pub fn seal(&self, r: &BaseRecord) -> BaseRecord {
+        let subject = self.sealer.subject_ref(&r.resource, &r.subject);
+        let aad = record_aad(&r.resource, &r.record, &subject);
+        BaseRecord {
+            resource: r.resource.clone(),
+            data: self.sealer.seal(&aad, &r.data),
+            subject,
+            record: r.record.clone(),
+            updated_at: r.updated_at,
+        }
+    }
+
+    /// Seals and stores records (added, updated or left alone, as the store counts them).
+    pub async fn put(&self, rows: &[BaseRecord]) -> StoreResult<UpsertCounts> {
+        let sealed: Vec<BaseRecord> = rows.iter().map(|r| self.seal(r)).collect();
+        self.store.upsert_base_records(&sealed).await
+    }
+
+    /// A subject's records of a resource, opened.
+    pub async fn records(
+        &self,
+        resource: &str,
+        subject: &str,
+    ) -> Result<Vec<Record>, ProviderError> {
+        let subject_ref = self.sealer.subject_ref(resource, subject);
+        let rows = self
+            .store
+            .base_records(resource, &subject_ref)
+            .await
+            .map_err(|e| ProviderError::Failed(format!("base library: {e}")))?;
+        rows.into_iter()
+            .map(|r| {
+                let aad = record_aad(&r.resource, &r.record, &subject_ref);
+                let data = self
+                    .sealer
+                    .open(&aad, &r.data)
+                    .map_err(|e| ProviderError::Failed(format!("base library: {e}")))?;
+                Ok(Record {
+                    record: r.record,
+                    data: match data {
+                        Value::Object(m) => m,
+                        _ => Map::new(),
+                    },
+                    as_of: r.updated_at,
+                })
+            })
+            .collect()
     }
 }
 
@@ -94,22 +147,7 @@ impl DataProvider for BaseLibrary {
         subject: &str,
         _why: &ReadPurpose,
     ) -> Result<Vec<Record>, ProviderError> {
-        let rows = self
-            .store
-            .base_records(&resource.code, subject)
-            .await
-            .map_err(|e| ProviderError::Failed(format!("base library: {e}")))?;
-        Ok(rows
-            .into_iter()
-            .map(|r| Record {
-                record: r.record,
-                data: match r.data {
-                    Value::Object(m) => m,
-                    _ => Map::new(),
-                },
-                as_of: r.updated_at,
-            })
-            .collect())
+        self.records(&resource.code, subject).await
     }
 }
 
@@ -203,6 +241,7 @@ struct DataAnswer {
 pub struct DepartmentApi {
     store: Arc<dyn Store>,
     cache: Arc<dyn Cache>,
+    sealer: Arc<Sealer>,
     http: reqwest012::Client,
     keys: Arc<Keys>,
     timeout: Duration,
@@ -227,6 +266,7 @@ impl DepartmentApi {
     pub fn new(
         store: Arc<dyn Store>,
         cache: Arc<dyn Cache>,
+        sealer: Arc<Sealer>,
         http: reqwest012::Client,
         keys: Arc<Keys>,
         limits: ApiLimits,
@@ -234,6 +274,7 @@ impl DepartmentApi {
         DepartmentApi {
             store,
             cache,
+            sealer,
             http,
             keys,
             timeout: limits.timeout,
@@ -350,7 +391,9 @@ impl DataProvider for DepartmentApi {
         let key = Self::cache_key(&resource.code, subject);
         if resource.cache_ttl_secs > 0
             && let Ok(Some(bytes)) = self.cache.get(&key).await
-            && let Ok(records) = serde_json::from_slice::<Vec<Record>>(&bytes)
+            && let Ok(sealed) = serde_json::from_slice::<Value>(&bytes)
+            && let Ok(plain) = self.sealer.open(&key, &sealed)
+            && let Ok(records) = serde_json::from_value::<Vec<Record>>(plain)
         {
             metrics::counter!("onewindow_shared_data_cache_total", "resource" => resource.code.clone(), "outcome" => "hit").increment(1);
             return Ok(records);
@@ -363,7 +406,8 @@ impl DataProvider for DepartmentApi {
             Ok(records) => {
                 self.with_breaker(&resource.code, Breaker::success);
                 if resource.cache_ttl_secs > 0
-                    && let Ok(bytes) = serde_json::to_vec(&records)
+                    && let Ok(plain) = serde_json::to_value(&records)
+                    && let Ok(bytes) = serde_json::to_vec(&self.sealer.seal(&key, &plain))
                     && let Err(e) = self
                         .cache
                         .set(&key, &bytes, Duration::from_secs(resource.cache_ttl_secs))

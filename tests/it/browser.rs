@@ -54,8 +54,9 @@ async fn a_citizen_applies_online_with_prefill_in_a_real_browser(b: Backend) {
     // imported with `sharing::import::import_file`), the persona's records among them.
     for resource in ["person", "elicence"] {
         let held = state
-            .store
-            .base_records(resource, WANG_ID)
+            .providers
+            .base
+            .records(resource, WANG_ID)
             .await
             .expect("base library");
         assert!(!held.is_empty(), "no {resource} records of citizen-wang");

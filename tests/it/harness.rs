@@ -182,7 +182,7 @@ pub async fn seed_base_library(state: &AppState) {
     ] {
         let resource = state.catalogue.resource(code).expect("resource");
         let report = onewindow::sharing::import::import_file(
-            state.store.as_ref(),
+            &state.providers.base,
             resource,
             &dir.join(file),
             None,

@@ -63,16 +63,40 @@ impl Ctx {
         self.import(&[resource, file.to_str().expect("utf-8 path")])
     }
 
-    /// Reads the base library directly through the store.
+    /// Reads the base library back as the gateway does: found by the subject's blind
+    /// index, opened with the personal-data key.
     fn records(&self, resource: &str, subject: &str) -> Vec<BaseRecord> {
         self.rt.block_on(async {
+            let settings = self.res.settings();
             let store = onewindow::store::connect(&self.database_url(), 2)
                 .await
                 .expect("open store");
-            let r = store
-                .base_records(resource, subject)
+            let (_, sealer) = onewindow::app::personal_data_keys(&settings, store.as_ref())
                 .await
-                .expect("base records");
+                .expect("keys");
+            let base = onewindow::sharing::provider::BaseLibrary::new(store.clone(), sealer);
+            let r = base
+                .records(resource, subject)
+                .await
+                .expect("base records")
+                .into_iter()
+                .map(|r| BaseRecord {
+                    resource: resource.to_owned(),
+                    subject: subject.to_owned(),
+                    record: r.record,
+                    data: serde_json::Value::Object(r.data),
+                    updated_at: r.as_of,
+                })
+                .collect();
+            // At rest the subject is only a blind index and the data is sealed.
+            assert!(
+                store
+                    .base_records(resource, subject)
+                    .await
+                    .expect("raw")
+                    .is_empty(),
+                "no row is keyed by the plain ID number"
+            );
             store.close().await;
             r
         })

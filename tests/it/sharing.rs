@@ -280,8 +280,9 @@ async fn an_enterprise_representative_gets_the_enterprises_data(b: Backend) {
     let stored = s
         .app
         .state
-        .store
-        .base_records("enterprise", uscc)
+        .providers
+        .base
+        .records("enterprise", uscc)
         .await
         .expect("records");
     assert_eq!(
@@ -515,20 +516,30 @@ async fn an_e_licence_stands_in_for_a_material_only_when_held(b: Backend) {
     let mut title = s
         .app
         .state
-        .store
-        .base_records("elicence", "150702198506123025")
+        .providers
+        .base
+        .records("elicence", "150702198506123025")
         .await
         .expect("answered")
         .into_iter()
         .find(|r| r.record == "real_estate_certificate")
         .expect("Wang holds a real-estate title");
-    title.data["valid_until"] = json!("2020-01-01");
-    s.app
+    title.data.insert("valid_until".into(), json!("2020-01-01"));
+    let counts = s
+        .app
         .state
-        .store
-        .upsert_base_records(&[title])
+        .providers
+        .base
+        .put(&[onewindow::store::BaseRecord {
+            resource: "elicence".into(),
+            subject: "150702198506123025".into(),
+            record: title.record.clone(),
+            data: Value::Object(title.data),
+            updated_at: Utc::now(),
+        }])
         .await
         .expect("answered");
+    assert_eq!(counts.updated, 1);
     let (_, photo) = c.upload("photo.jpg", jpeg(5)).await;
     let values = json!({
         "applicant_name": "王小明",
@@ -775,6 +786,7 @@ async fn department_api_cache_entries_expire(b: Backend) {
     let api = DepartmentApi::new(
         st.store.clone(),
         st.cache.clone(),
+        st.sealer.clone(),
         st.http.clone(),
         st.keys.clone(),
         ApiLimits {
