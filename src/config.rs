@@ -661,6 +661,15 @@ mod tests {
     }
 
     #[test]
+    fn a_short_personal_data_key_is_refused_and_a_good_one_hidden() {
+        let e = with(&[("personal_data_key", "c2hvcnQ=")]).expect_err("bad");
+        assert!(e.to_string().contains("`personal_data_key`"), "{e}");
+        let key = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
+        let s = with(&[("personal_data_key", key)]).expect("good");
+        assert!(!s.redacted().contains(key), "the key is never printed");
+    }
+
+    #[test]
     fn a_bad_redis_url_names_the_key() {
         let e = with(&[("redis_url", "http://x")]).expect_err("bad");
         assert!(e.to_string().contains("`redis_url`"), "{e}");
