@@ -246,7 +246,7 @@ pub async fn logout(State(app): State<AppState>, jar: CookieJar) -> AppResult<Re
     Ok((jar, Redirect::to(&target)).into_response())
 }
 
-async fn optional_user(app: &AppState, jar: &CookieJar) -> Option<Session> {
+pub(super) async fn optional_user(app: &AppState, jar: &CookieJar) -> Option<Session> {
     match app
         .sessions
         .load(jar.get(SESSION_COOKIE).map(|c| c.value()))

@@ -51,6 +51,7 @@ pub fn router(state: AppState) -> Router {
             get(catalogue::list_versions),
         )
         .route("/api/v1/catalogue", get(sharing::resource_catalogue))
+        .route("/catalogue", get(sharing::catalogue_page))
         .route(
             "/api/v1/services/{code}/prefill/sources",
             get(sharing::sources),

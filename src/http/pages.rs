@@ -18,6 +18,10 @@ static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
         ("error.html", include_str!("../../templates/error.html")),
         ("logout.html", include_str!("../../templates/logout.html")),
         (
+            "catalogue.html",
+            include_str!("../../templates/catalogue.html"),
+        ),
+        (
             "eligibility.html",
             include_str!("../../templates/eligibility.html"),
         ),

@@ -481,3 +481,59 @@ pub async fn put_data_api(
     app.store.set_data_api(&uscc, url.as_deref()).await?;
     Ok(Json(json!({ "department": uscc, "data_api": url })))
 }
+
+/// `GET /catalogue`: the resource catalogue as a page, for citizens and staff.
+pub async fn catalogue_page(
+    State(app): State<AppState>,
+    jar: axum_extra::extract::CookieJar,
+) -> Response {
+    let user = super::auth::optional_user(&app, &jar).await;
+    let resources: Vec<minijinja::Value> = app
+        .catalogue
+        .resources()
+        .iter()
+        .map(|r| {
+            let dept = app.catalogue.department(&r.provider);
+            let services: Vec<minijinja::Value> = app
+                .catalogue
+                .services()
+                .iter()
+                .filter(|s| {
+                    s.fields
+                        .iter()
+                        .filter_map(|f| f.prefill.as_deref())
+                        .chain(s.materials.iter().filter_map(|m| m.substitute.as_deref()))
+                        .any(|b| b.split_once('.').map(|x| x.0) == Some(r.code.as_str()))
+                })
+                .map(|s| minijinja::context! { code => s.code.clone(), name => s.name.clone() })
+                .collect();
+            minijinja::context! {
+                code => r.code.clone(),
+                name => r.name.clone(),
+                name_en => r.name_en.clone(),
+                provider => dept.map(|d| d.name.clone()).unwrap_or_else(|| r.provider.clone()),
+                share_type_zh => share_type_label(r.share_type, Lang::Zh),
+                share_type_en => share_type_label(r.share_type, Lang::En),
+                conditions => r.conditions.clone(),
+                conditions_en => r.conditions_en.clone(),
+                update_cycle_zh => update_cycle_label(r.update_cycle, Lang::Zh),
+                update_cycle_en => update_cycle_label(r.update_cycle, Lang::En),
+                services,
+                items => r.items.iter().map(|i| minijinja::context! {
+                    name => i.name.clone(),
+                    name_en => i.name_en.clone(),
+                    personal => i.personal,
+                    authoritative => i.authoritative,
+                }).collect::<Vec<_>>(),
+            }
+        })
+        .collect();
+    super::pages::render(
+        StatusCode::OK,
+        "catalogue.html",
+        minijinja::context! {
+            user => super::pages::user_ctx(user.as_ref()),
+            resources,
+        },
+    )
+}

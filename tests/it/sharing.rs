@@ -139,6 +139,21 @@ async fn the_resource_catalogue_lists_share_types_and_items(b: Backend) {
             .is_empty()
     );
     assert_eq!(find("social_insurance")["access"], "department_api");
+    // And as a page, linked from the home page.
+    let page = s.app.get("/catalogue", None).await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("html");
+    for text in [
+        "人口基础信息",
+        "有条件共享",
+        "不予共享",
+        "呼伦贝尔市公安局",
+        "社会保障卡申领",
+    ] {
+        assert!(html.contains(text), "the catalogue page shows {text}");
+    }
+    let home = s.app.get("/", None).await.text().await.expect("home");
+    assert!(home.contains("href=\"/catalogue\""));
     let en = s.app.get_json("/api/v1/catalogue", Some("en"), 200).await;
     assert!(
         en["resources"]
