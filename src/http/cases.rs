@@ -1135,6 +1135,23 @@ pub async fn staff_get(
 ) -> AppResult<Json<Value>> {
     let staff = staff_of(&user)?;
     let c = staff_case(&app, &staff, &case_no).await?;
+    let kind = match staff.actor.actor {
+        Actor::Clerk => "clerk",
+        Actor::DepartmentOfficer => "officer",
+        _ => "operator",
+    };
+    let reader = crate::sharing::audit::Reader {
+        kind,
+        id: staff.actor.id.clone(),
+        name: staff.actor.name.clone(),
+    };
+    crate::sharing::audit::case_read(
+        &app,
+        &c,
+        &reader,
+        crate::sharing::prefill::purpose::STAFF_CASE_VIEW,
+    )
+    .await?;
     Ok(Json(
         cases::full_view(&app, &c, lang, staff.actor.actor).await?,
     ))

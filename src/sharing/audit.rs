@@ -65,6 +65,33 @@ pub async fn department_read(
     department: &str,
     reader_id: Option<String>,
 ) -> Result<(), AppError> {
+    let name = app
+        .catalogue
+        .department(department)
+        .map(|d| d.name.clone())
+        .unwrap_or_else(|| department.to_owned());
+    let reader = Reader {
+        kind: "department",
+        id: reader_id,
+        name,
+    };
+    case_read(
+        app,
+        c,
+        &reader,
+        crate::sharing::prefill::purpose::DEPARTMENT_REVIEW,
+    )
+    .await
+}
+
+/// Records that someone read a case's application (its personal fields and materials),
+/// for the applicant and, for an enterprise case, the enterprise.
+pub async fn case_read(
+    app: &AppState,
+    c: &crate::store::CaseRow,
+    reader: &Reader,
+    purpose: &str,
+) -> Result<(), AppError> {
     use crate::domain::catalogue::FieldType;
     let Some(service) = app.catalogue.service(&c.service_code) else {
         return Ok(());
@@ -98,11 +125,6 @@ pub async fn department_read(
             }
         }
     }
-    let name = app
-        .catalogue
-        .department(department)
-        .map(|d| d.name.clone())
-        .unwrap_or_else(|| department.to_owned());
     let mut reads = Vec::new();
     let mut push = |kind: Subject, id: &str| {
         reads.push(NewAccess {
@@ -111,10 +133,10 @@ pub async fn department_read(
             at: chrono::Utc::now(),
             resource: APPLICATION.to_owned(),
             items: items.clone(),
-            reader_kind: "department".to_owned(),
-            reader_id: reader_id.clone(),
-            reader_name: name.clone(),
-            purpose: crate::sharing::prefill::purpose::DEPARTMENT_REVIEW.to_owned(),
+            reader_kind: reader.kind.to_owned(),
+            reader_id: reader.id.clone(),
+            reader_name: reader.name.clone(),
+            purpose: purpose.to_owned(),
             service_code: Some(c.service_code.clone()),
             case_no: Some(c.case_no.clone()),
         });
@@ -161,6 +183,8 @@ pub fn reader_kind_label(kind: &str, lang: Lang) -> &'static str {
         "applicant" => lang.pick("本人（申请时预填）", "You (prefill when applying)"),
         "clerk" => lang.pick("窗口工作人员", "Service-hall clerk"),
         "department" => lang.pick("审批部门", "Processing department"),
+        "officer" => lang.pick("部门工作人员", "Department officer"),
+        "operator" => lang.pick("系统运维人员", "Operator"),
         _ => lang.pick("系统", "System"),
     }
 }

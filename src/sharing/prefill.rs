@@ -42,6 +42,8 @@ pub mod purpose {
     pub const SUBSTITUTE_CHECK: &str = "substitute_check";
     /// A department received or read the application.
     pub const DEPARTMENT_REVIEW: &str = "department_review";
+    /// Staff opened the case in the gateway (to take it in, review or decide it).
+    pub const STAFF_CASE_VIEW: &str = "staff_case_view";
 }
 
 /// A purpose as shown to the data subject.
@@ -51,6 +53,10 @@ pub fn purpose_label(code: &str, lang: Lang) -> String {
         purpose::SUBSTITUTE_CHECK => lang.pick(
             "核验免提交材料（以电子证照代替上传）",
             "Checking an e-licence that stood in for an upload",
+        ),
+        purpose::STAFF_CASE_VIEW => lang.pick(
+            "工作人员查阅办件（受理、审查或决定）",
+            "Staff opened the case (to take it in, review or decide it)",
         ),
         purpose::DEPARTMENT_REVIEW => lang.pick(
             "审批部门接收、审查申请",

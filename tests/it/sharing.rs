@@ -943,6 +943,18 @@ async fn a_clerk_lookup_and_a_department_read_are_in_the_citizens_trail(b: Backe
     );
     assert_eq!(trail["chain_intact"], true);
     assert_eq!(trail["total"], 3);
+
+    // An officer opening the case in the gateway is a read too.
+    let officer = Session::new(&s, "/auth/staff/login", "officer-ma").await;
+    let (st, _) = officer.get(&format!("/api/staff/v1/cases/{case_no}")).await;
+    assert_eq!(st, 200);
+    let trail = data_access(&c).await;
+    assert_eq!(trail["total"], 4);
+    let newest = &trail["records"][0];
+    assert_eq!(newest["reader_kind"], "officer");
+    assert_eq!(newest["reader"], "马强");
+    assert_eq!(newest["purpose"], "staff_case_view");
+    assert_eq!(newest["case_no"], case_no);
 }
 
 async fn sharing_figures_count_prefilled_fields_and_substituted_materials(b: Backend) {
