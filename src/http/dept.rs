@@ -172,13 +172,7 @@ pub async fn get(
 ) -> AppResult<Json<Value>> {
     client.require("cases:read")?;
     let c = dept_case(&app, &client, &case_no).await?;
-    crate::sharing::audit::department_read(
-        &app,
-        &c,
-        &client.token.department,
-        Some(client.token.id.to_string()),
-    )
-    .await?;
+    audit_read(&app, &c, &client).await?;
     let mut view = cases::full_view(&app, &c, lang, Actor::DepartmentSystem).await?;
     // Departments process the application: they get the full ID number.
     view["applicant"]["id_number"] = json!(
@@ -303,13 +297,7 @@ pub async fn material(
 ) -> AppResult<Response> {
     client.require("materials:read")?;
     let c = dept_case(&app, &client, &case_no).await?;
-    crate::sharing::audit::department_read(
-        &app,
-        &c,
-        &client.token.department,
-        Some(client.token.id.to_string()),
-    )
-    .await?;
+    audit_read(&app, &c, &client).await?;
     let upload = app
         .store
         .upload(upload_id)
@@ -404,13 +392,7 @@ pub async fn inbox(
     for d in &leased {
         if let Some(e) = envelope::build(&app, d).await? {
             if let Some(c) = app.store.case_by_id(d.case_id).await? {
-                crate::sharing::audit::department_read(
-                    &app,
-                    &c,
-                    &client.token.department,
-                    Some(client.token.id.to_string()),
-                )
-                .await?;
+                audit_read(&app, &c, &client).await?;
             }
             events.push(e);
         }
@@ -569,4 +551,19 @@ pub async fn put_delivery(
 ) -> AppResult<Json<Value>> {
     let e = set_delivery(&app, &uscc, &b.mode, b.endpoint).await?;
     Ok(Json(json!(e)))
+}
+
+/// Records the department's read of a case in the applicant's data-access trail.
+async fn audit_read(
+    app: &AppState,
+    c: &crate::store::CaseRow,
+    client: &DepartmentClient,
+) -> AppResult<()> {
+    crate::sharing::audit::department_read(
+        app,
+        c,
+        &client.token.department,
+        Some(client.token.id.to_string()),
+    )
+    .await
 }

@@ -41,6 +41,20 @@ fn update_cycle_label(c: UpdateCycle, lang: Lang) -> &'static str {
     }
 }
 
+/// The services whose forms or materials draw on a resource.
+fn bound_by<'a>(
+    app: &'a AppState,
+    resource: &'a str,
+) -> impl Iterator<Item = &'a crate::domain::catalogue::Service> + 'a {
+    app.catalogue.services().iter().filter(move |s| {
+        s.fields
+            .iter()
+            .filter_map(|f| f.prefill.as_deref())
+            .chain(s.materials.iter().filter_map(|m| m.substitute.as_deref()))
+            .any(|b| b.split_once('.').map(|x| x.0) == Some(resource))
+    })
+}
+
 /// `GET /api/v1/catalogue`: the government information resource catalogue.
 pub async fn resource_catalogue(
     State(app): State<AppState>,
@@ -52,19 +66,7 @@ pub async fn resource_catalogue(
         .iter()
         .map(|r| {
             let dept = app.catalogue.department(&r.provider);
-            let bound_by: Vec<&str> = app
-                .catalogue
-                .services()
-                .iter()
-                .filter(|s| {
-                    s.fields
-                        .iter()
-                        .filter_map(|f| f.prefill.as_deref())
-                        .chain(s.materials.iter().filter_map(|m| m.substitute.as_deref()))
-                        .any(|b| b.split_once('.').map(|x| x.0) == Some(r.code.as_str()))
-                })
-                .map(|s| s.code.as_str())
-                .collect();
+            let bound_by: Vec<&str> = bound_by(&app, &r.code).map(|s| s.code.as_str()).collect();
             json!({
                 "code": r.code,
                 "name": lang.pick(&r.name, &r.name_en),
@@ -494,17 +496,7 @@ pub async fn catalogue_page(
         .iter()
         .map(|r| {
             let dept = app.catalogue.department(&r.provider);
-            let services: Vec<minijinja::Value> = app
-                .catalogue
-                .services()
-                .iter()
-                .filter(|s| {
-                    s.fields
-                        .iter()
-                        .filter_map(|f| f.prefill.as_deref())
-                        .chain(s.materials.iter().filter_map(|m| m.substitute.as_deref()))
-                        .any(|b| b.split_once('.').map(|x| x.0) == Some(r.code.as_str()))
-                })
+            let services: Vec<minijinja::Value> = bound_by(&app, &r.code)
                 .map(|s| minijinja::context! { code => s.code.clone(), name => s.name.clone() })
                 .collect();
             minijinja::context! {

@@ -35,7 +35,8 @@ async fn setup(b: Backend, extra: &[(&str, &str)]) -> Option<LoginSetup> {
     with_dev_idp(b, &settings).await
 }
 
-async fn token(s: &LoginSetup, dept: &str, scopes: &[&str]) -> String {
+/// A department API token with these scopes, stored as the CLI would.
+pub(crate) async fn token(s: &LoginSetup, dept: &str, scopes: &[&str]) -> String {
     let secret = tokens::generate();
     let t = ApiToken {
         id: uuid::Uuid::now_v7(),

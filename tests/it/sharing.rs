@@ -11,8 +11,6 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
-use onewindow::auth::tokens;
-use onewindow::store::ApiToken;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
@@ -75,30 +73,28 @@ fn ssc_values(prefill: &Value) -> Value {
     v
 }
 
+/// Applies for a social security card with these values, the ID card stood in for by the
+/// e-licence and a photo uploaded.
+async fn apply_ssc(c: &Session, values: Value, seed: u8) -> (u16, Value) {
+    let (_, photo) = c.upload("photo.jpg", jpeg(seed)).await;
+    c.post(
+        "/api/v1/cases",
+        &json!({
+            "service_code": SSC,
+            "values": values,
+            "materials": [
+                { "material": "id_card", "substitute": true },
+                { "material": "photo", "upload_id": photo["id"] },
+            ],
+        }),
+    )
+    .await
+}
+
 async fn data_access(c: &Session) -> Value {
     let (st, body) = c.get("/api/v1/me/data-access").await;
     assert_eq!(st, 200, "{body}");
     body
-}
-
-async fn dept_token(s: &LoginSetup, dept: &str, scopes: &[&str]) -> String {
-    let secret = tokens::generate();
-    let t = ApiToken {
-        id: uuid::Uuid::now_v7(),
-        department: dept.into(),
-        name: "test".into(),
-        scopes: scopes.iter().map(|x| x.to_string()).collect(),
-        created_at: Utc::now(),
-        expires_at: None,
-        revoked_at: None,
-    };
-    s.app
-        .state
-        .store
-        .insert_api_token(&t, &tokens::hash(&secret))
-        .await
-        .expect("token");
-    secret
 }
 
 async fn the_resource_catalogue_lists_share_types_and_items(b: Backend) {
@@ -447,7 +443,7 @@ async fn authoritative_values_are_rechecked_on_submit(b: Backend) {
     assert!(row.fields_prefilled >= 3, "{}", row.fields_prefilled);
     assert!(row.fields_filled > row.fields_prefilled);
     // The department sees where each value came from.
-    let token = dept_token(&s, HR, &["cases:read"]).await;
+    let token = crate::exchange::token(&s, HR, &["cases:read"]).await;
     let r = s
         .app
         .client
@@ -477,20 +473,7 @@ async fn an_e_licence_stands_in_for_a_material_only_when_held(b: Backend) {
     let Some(s) = setup(b, &[]).await else { return };
     // Without prefill: the licence is looked up (and the read audited) on submit.
     let c = Session::new(&s, "/auth/login", "citizen-wang").await;
-    let (_, photo) = c.upload("photo.jpg", jpeg(4)).await;
-    let (st, body) = c
-        .post(
-            "/api/v1/cases",
-            &json!({
-                "service_code": SSC,
-                "values": crate::cases::valid_values(),
-                "materials": [
-                    { "material": "id_card", "substitute": true },
-                    { "material": "photo", "upload_id": photo["id"] },
-                ],
-            }),
-        )
-        .await;
+    let (st, body) = apply_ssc(&c, crate::cases::valid_values(), 4).await;
     assert_eq!(st, 201, "{body}");
     let row = s
         .app
@@ -757,20 +740,7 @@ async fn a_department_api_that_fails_opens_its_circuit_and_the_form_still_works(
         "after two failures the circuit is open and the department is left alone"
     );
     // The form still works without that prefill.
-    let (_, photo) = c.upload("photo.jpg", jpeg(6)).await;
-    let (st, body) = c
-        .post(
-            "/api/v1/cases",
-            &json!({
-                "service_code": SSC,
-                "values": ssc_values(&p),
-                "materials": [
-                    { "material": "id_card", "substitute": true },
-                    { "material": "photo", "upload_id": photo["id"] },
-                ],
-            }),
-        )
-        .await;
+    let (st, body) = apply_ssc(&c, ssc_values(&p), 6).await;
     assert_eq!(st, 201, "{body}");
     let metrics = s
         .app
@@ -899,7 +869,7 @@ async fn a_clerk_lookup_and_a_department_read_are_in_the_citizens_trail(b: Backe
     assert_eq!(row.provenance["applicant_name"]["source"], "person.name");
 
     // The department reads the case.
-    let token = dept_token(&s, HR, &["cases:read"]).await;
+    let token = crate::exchange::token(&s, HR, &["cases:read"]).await;
     let r = s
         .app
         .client
@@ -961,20 +931,7 @@ async fn sharing_figures_count_prefilled_fields_and_substituted_materials(b: Bac
     let Some(s) = setup(b, &[]).await else { return };
     let c = Session::new(&s, "/auth/login", "citizen-wang").await;
     let p = consent_and_prefill(&c, SSC).await;
-    let (_, photo) = c.upload("photo.jpg", jpeg(8)).await;
-    let (st, body) = c
-        .post(
-            "/api/v1/cases",
-            &json!({
-                "service_code": SSC,
-                "values": ssc_values(&p),
-                "materials": [
-                    { "material": "id_card", "substitute": true },
-                    { "material": "photo", "upload_id": photo["id"] },
-                ],
-            }),
-        )
-        .await;
+    let (st, body) = apply_ssc(&c, ssc_values(&p), 8).await;
     assert_eq!(st, 201, "{body}");
     let filled = ssc_values(&p).as_object().expect("object").len() as i64;
     let prefilled = p["fields"].as_object().expect("object").len() as i64;
