@@ -153,6 +153,9 @@ pub async fn consent(
     Path(code): Path<String>,
 ) -> AppResult<Response> {
     let service = find_service(&app, &code)?;
+    // Only someone who may apply reads anything: no data is fetched for a form they
+    // cannot send (wrong kind of account, too low an assurance level, window only).
+    super::cases::check_online_applicant(service, &applicant.0.session)?;
     let c = prefill::give_consent(&app, applicant.0.session.account_id, service).await?;
     Ok((
         StatusCode::CREATED,
@@ -187,6 +190,7 @@ pub async fn values(
         )));
     }
     let service = find_service(&app, &code)?;
+    super::cases::check_online_applicant(service, &applicant.0.session)?;
     let p = prefill::for_applicant(&app, &applicant.0.session, service).await?;
     Ok(Json(prefill_view(&p, lang)))
 }

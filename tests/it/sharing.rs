@@ -353,6 +353,19 @@ async fn nobody_can_prefill_someone_elses_data(b: Backend) {
         )
         .await;
     assert_eq!(st, 403);
+    // Someone who may not apply gets nothing read: 赵强's assurance level is too low for
+    // the social security card.
+    let zhao = Session::new(&s, "/auth/login", "citizen-zhao").await;
+    let (st, body) = zhao
+        .post(
+            &format!("/api/v1/services/{SSC}/prefill/consent"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(st, 403, "{body}");
+    let (st, _) = zhao.get(&format!("/api/v1/services/{SSC}/prefill")).await;
+    assert_eq!(st, 403);
+    assert_eq!(data_access(&zhao).await["total"], 0);
     // Not logged in: no prefill at all.
     let r = s
         .app
