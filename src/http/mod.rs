@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/staff/v1/prefill", post(sharing::clerk_lookup))
         .route("/api/v1/me/data-access", get(sharing::my_data_access))
         .route("/api/ops/v1/sharing", get(sharing::figures))
+        .route("/api/ops/v1/providers", get(sharing::providers))
         .route(
             "/api/ops/v1/departments/{uscc}/data-api",
             axum::routing::put(sharing::put_data_api),

@@ -533,3 +533,42 @@ pub async fn catalogue_page(
         },
     )
 }
+
+/// `GET /api/ops/v1/providers`: where each shared resource comes from and whether it is
+/// answering: records held in the base library, or the department's data API with its
+/// circuit state.
+pub async fn providers(State(app): State<AppState>, _op: Operator) -> AppResult<Json<Value>> {
+    use crate::sharing::provider::CircuitState;
+    let endpoints = app.store.endpoints().await?;
+    let mut out = Vec::new();
+    for r in app.catalogue.resources() {
+        let mut v = json!({
+            "resource": r.code,
+            "name": r.name,
+            "provider": r.provider,
+            "share_type": r.share_type,
+            "access": r.access,
+        });
+        match r.access {
+            Access::BaseLibrary => {
+                v["records"] = json!(app.store.count_base_records(&r.code).await?);
+            }
+            Access::DepartmentApi => {
+                v["data_api"] = json!(
+                    endpoints
+                        .iter()
+                        .find(|e| e.department == r.provider)
+                        .and_then(|e| e.data_api.clone())
+                );
+                v["cache_ttl_secs"] = json!(r.cache_ttl_secs);
+                v["circuit"] = json!(match app.providers.api.circuit(&r.code) {
+                    CircuitState::Closed => "closed",
+                    CircuitState::Open(_) => "open",
+                    CircuitState::HalfOpen => "half_open",
+                });
+            }
+        }
+        out.push(v);
+    }
+    Ok(Json(json!({ "resources": out })))
+}

@@ -755,6 +755,22 @@ async fn a_department_api_that_fails_opens_its_circuit_and_the_form_still_works(
     // The form still works without that prefill.
     let (st, body) = apply_ssc(&c, ssc_values(&p), 6).await;
     assert_eq!(st, 201, "{body}");
+    // The operator sees the circuit open, and the base library's holdings.
+    let op = Session::new(&s, "/auth/staff/login", "operator-wu").await;
+    let (st, prov) = op.get("/api/ops/v1/providers").await;
+    assert_eq!(st, 200, "{prov}");
+    let list = prov["resources"].as_array().expect("resources");
+    let si = list
+        .iter()
+        .find(|r| r["resource"] == "social_insurance")
+        .expect("social insurance");
+    assert_eq!(si["circuit"], "open");
+    assert_eq!(si["data_api"], hr.url.as_str());
+    let person = list
+        .iter()
+        .find(|r| r["resource"] == "person")
+        .expect("person");
+    assert_eq!(person["records"], 60, "the demo residents");
     let metrics = s
         .app
         .get("/metrics", None)
