@@ -483,7 +483,11 @@ async fn check_shared_data(
     }
     match checked {
         Some(c) if issues.is_empty() => Ok((materials, c, reads)),
-        _ => Err(field_errors(issues)),
+        _ => {
+            // No case comes of it, but the licence library was read: that stays on record.
+            crate::sharing::audit::record(app, &reads).await?;
+            Err(field_errors(issues))
+        }
     }
 }
 

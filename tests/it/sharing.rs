@@ -596,6 +596,11 @@ async fn an_e_licence_stands_in_for_a_material_only_when_held(b: Backend) {
         1,
         "the ID card is held: {body}"
     );
+    // The refused submission read the licence library all the same, and that is on record.
+    let trail = data_access(&c).await;
+    assert_eq!(trail["total"], 2, "{trail}");
+    assert_eq!(trail["records"][0]["purpose"], "substitute_check");
+    assert!(trail["records"][0]["case_no"].is_null());
 }
 
 /// A department data API for `social_insurance`: mode 0 fails with 500, mode 1 answers.
