@@ -218,6 +218,7 @@ impl Application {
                 .context("cannot load the signing keys")?,
         ));
         let (index_key, sealer) = personal_data_keys(&settings, store.as_ref()).await?;
+        store.set_sealer(sealer.clone());
         let http = reqwest012::Client::builder()
             .redirect(reqwest012::redirect::Policy::none())
             .user_agent(concat!("onewindow/", env!("CARGO_PKG_VERSION")))

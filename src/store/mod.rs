@@ -33,6 +33,85 @@ pub use exchange::{
 };
 pub use shared::{AccessRecord, BaseRecord, ConsentRow, NewAccess, SharingFigures, UpsertCounts};
 
+/// Seals the personal data of case, account and draft rows at rest (AES-256-GCM, see
+/// `sharing::seal`), once the application has set the sealer. Values are bound to their
+/// row and column. A value that is not sealed (written before sealing existed, or by a
+/// store used without one) is read as it is.
+#[derive(Default, Clone)]
+pub struct RowSeal(Arc<std::sync::OnceLock<Arc<crate::sharing::seal::Sealer>>>);
+
+impl std::fmt::Debug for RowSeal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RowSeal(set: {})", self.0.get().is_some())
+    }
+}
+
+impl RowSeal {
+    /// Sets the sealer; a second call is ignored.
+    pub fn set(&self, sealer: Arc<crate::sharing::seal::Sealer>) {
+        let _ = self.0.set(sealer);
+    }
+
+    /// A text column's stored form.
+    pub(crate) fn text(&self, aad: &str, v: Option<&str>) -> Option<String> {
+        let v = v?;
+        Some(match self.0.get() {
+            Some(s) => s
+                .seal(aad, &serde_json::Value::String(v.to_owned()))
+                .to_string(),
+            None => v.to_owned(),
+        })
+    }
+
+    /// A text column read back.
+    pub(crate) fn open_text(&self, aad: &str, v: Option<String>) -> StoreResult<Option<String>> {
+        let Some(v) = v else { return Ok(None) };
+        if !v.starts_with("{\"") {
+            return Ok(Some(v));
+        }
+        let sealed: serde_json::Value = match serde_json::from_str(&v) {
+            Ok(j) => j,
+            Err(_) => return Ok(Some(v)),
+        };
+        match self.open_json(aad, sealed)? {
+            serde_json::Value::String(t) => Ok(Some(t)),
+            _ => Err(StoreError::Corrupt(format!(
+                "{aad}: sealed text is not text"
+            ))),
+        }
+    }
+
+    /// A JSON column's stored form.
+    pub(crate) fn json(&self, aad: &str, v: &serde_json::Value) -> serde_json::Value {
+        match self.0.get() {
+            Some(s) => s.seal(aad, v),
+            None => v.clone(),
+        }
+    }
+
+    /// A JSON column read back.
+    pub(crate) fn open_json(
+        &self,
+        aad: &str,
+        v: serde_json::Value,
+    ) -> StoreResult<serde_json::Value> {
+        let is_sealed = v.get("v").is_some() && v.get("sealed").is_some_and(|x| x.is_string());
+        if !is_sealed {
+            return Ok(v);
+        }
+        let s = self.0.get().ok_or_else(|| {
+            StoreError::Corrupt(format!("{aad}: sealed, and this store has no key"))
+        })?;
+        s.open(aad, &v)
+            .map_err(|e| StoreError::Corrupt(format!("{}: {e}", aad.replace('\0', "/"))))
+    }
+}
+
+/// The associated data of a sealed column: table, column and the row's identity.
+pub(crate) fn row_aad(table: &str, column: &str, row: &str) -> String {
+    format!("{table}\0{column}\0{row}")
+}
+
 /// A storage failure. Callers map it to a generic 500; the detail is logged once.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -350,6 +429,10 @@ pub trait Store: Send + Sync + 'static {
     /// Per-service figures of prefilled fields and substituted materials over all cases.
     async fn sharing_figures(&self) -> StoreResult<Vec<SharingFigures>>;
 
+    /// From now on, seal personal data in case, account and draft rows with this sealer
+    /// (the application sets it once its keys are loaded from this very store).
+    fn set_sealer(&self, sealer: Arc<crate::sharing::seal::Sealer>);
+
     /// Closes the pool, waiting for connections in use.
     async fn close(&self);
 }
@@ -438,4 +521,57 @@ pub(crate) const NEXT_IN_ORDER: &str = "NOT EXISTS (SELECT 1 FROM outbox e \
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
     e.as_database_error()
         .is_some_and(|d| d.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sealed() -> RowSeal {
+        let s = RowSeal::default();
+        s.set(Arc::new(crate::sharing::seal::Sealer::new(b"i", &[3; 32])));
+        s
+    }
+
+    #[test]
+    fn a_sealed_column_reads_back_only_in_its_own_row() {
+        let s = sealed();
+        let a = row_aad("cases", "applicant_phone", "row-1");
+        let stored = s.text(&a, Some("13800000001")).expect("stored");
+        assert!(!stored.contains("13800000001"));
+        assert_eq!(
+            s.open_text(&a, Some(stored.clone())).expect("opens"),
+            Some("13800000001".to_owned())
+        );
+        let other = row_aad("cases", "applicant_phone", "row-2");
+        assert!(matches!(
+            s.open_text(&other, Some(stored)),
+            Err(StoreError::Corrupt(_))
+        ));
+        let form = serde_json::json!({"name": "王小明"});
+        let f = row_aad("cases", "form", "row-1");
+        assert_eq!(s.open_json(&f, s.json(&f, &form)).expect("opens"), form);
+    }
+
+    #[test]
+    fn values_written_before_sealing_read_as_they_are() {
+        let s = sealed();
+        let a = row_aad("accounts", "phone", "x");
+        assert_eq!(
+            s.open_text(&a, Some("13800000001".into())).expect("plain"),
+            Some("13800000001".into())
+        );
+        let form = serde_json::json!({"a": 1});
+        assert_eq!(s.open_json(&a, form.clone()).expect("plain"), form);
+        assert_eq!(s.open_text(&a, None).expect("none"), None);
+    }
+
+    #[test]
+    fn without_a_sealer_nothing_is_sealed_and_sealed_values_are_refused() {
+        let plain = RowSeal::default();
+        let a = row_aad("cases", "form", "r");
+        assert_eq!(plain.text(&a, Some("x")), Some("x".into()));
+        let sealed_value = sealed().json(&a, &serde_json::json!({"a": 1}));
+        assert!(plain.open_json(&a, sealed_value).is_err());
+    }
 }

@@ -43,6 +43,7 @@ const TOKEN_COLUMNS: &str = "id, department, name, scopes, created_at, expires_a
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    seal: super::RowSeal,
 }
 
 impl PgStore {
@@ -54,7 +55,10 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await?;
-        Ok(PgStore { pool })
+        Ok(PgStore {
+            pool,
+            seal: super::RowSeal::default(),
+        })
     }
 }
 
@@ -156,15 +160,24 @@ impl Store for PgStore {
         .bind(&who.subject)
         .bind(who.kind.code())
         .bind(&who.name)
-        .bind(who.id_number.as_ref().map(|i| i.expose().to_owned()))
-        .bind(&who.phone)
+        .bind(self.seal.text(
+            &super::row_aad("accounts", "id_number", &identity_key(who)),
+            who.id_number.as_ref().map(|i| i.expose()),
+        ))
+        .bind(self.seal.text(
+            &super::row_aad("accounts", "phone", &identity_key(who)),
+            who.phone.as_deref(),
+        ))
         .bind(i16::from(who.assurance))
         .bind(who.enterprise.as_ref().map(|e| e.uscc.clone()))
         .bind(who.enterprise.as_ref().map(|e| e.name.clone()))
         .bind(who.enterprise.as_ref().map(|e| e.role.clone()))
         .bind(roles)
         .bind(now)
-        .bind(&who.email)
+        .bind(self.seal.text(
+            &super::row_aad("accounts", "email", &identity_key(who)),
+            who.email.as_deref(),
+        ))
         .fetch_one(&self.pool)
         .await?;
         Ok(id)
@@ -182,9 +195,15 @@ impl Store for PgStore {
                 subject: r.try_get("subject")?,
                 kind: r.try_get("kind")?,
                 name: r.try_get("name")?,
-                id_number: r.try_get("id_number")?,
-                phone: r.try_get("phone")?,
-                email: r.try_get("email")?,
+                id_number: self
+                    .seal
+                    .open_text(&account_aad(&r, "id_number")?, r.try_get("id_number")?)?,
+                phone: self
+                    .seal
+                    .open_text(&account_aad(&r, "phone")?, r.try_get("phone")?)?,
+                email: self
+                    .seal
+                    .open_text(&account_aad(&r, "email")?, r.try_get("email")?)?,
                 assurance: i64::from(r.try_get::<i16, _>("assurance")?),
                 enterprise_uscc: r.try_get("enterprise_uscc")?,
                 enterprise_name: r.try_get("enterprise_name")?,
@@ -269,14 +288,23 @@ impl Store for PgStore {
         .bind(c.applicant.account_id)
         .bind(c.applicant.kind.code())
         .bind(&c.applicant.name)
-        .bind(c.applicant.id_number.as_ref().map(|i| i.expose().to_owned()))
+        .bind(self.seal.text(
+            &super::row_aad("cases", "applicant_id_number", &c.id.to_string()),
+            c.applicant.id_number.as_ref().map(|i| i.expose()),
+        ))
         .bind(&c.applicant.uscc)
-        .bind(&c.applicant.phone)
+        .bind(self.seal.text(
+            &super::row_aad("cases", "applicant_phone", &c.id.to_string()),
+            c.applicant.phone.as_deref(),
+        ))
         .bind(&c.channel)
         .bind(c.intake_account)
         .bind(&c.intake_hall)
         .bind(&c.status)
-        .bind(&c.form)
+        .bind(
+            self.seal
+                .json(&super::row_aad("cases", "form", &c.id.to_string()), &c.form),
+        )
         .bind(c.accepted_on)
         .bind(c.due_on)
         .bind(c.legal_due_on)
@@ -298,7 +326,7 @@ impl Store for PgStore {
             }
             Err(e) => return Err(e.into()),
         }
-        write_side_effects(&mut tx, c, 1, w).await?;
+        write_side_effects(&mut tx, c, 1, w, &self.seal).await?;
         tx.commit().await?;
         Ok(WriteOutcome::Done)
     }
@@ -317,7 +345,10 @@ impl Store for PgStore {
              WHERE id = $10 AND version = $11",
         )
         .bind(&c.status)
-        .bind(&c.form)
+        .bind(
+            self.seal
+                .json(&super::row_aad("cases", "form", &c.id.to_string()), &c.form),
+        )
         .bind(c.accepted_on)
         .bind(c.due_on)
         .bind(c.legal_due_on)
@@ -340,7 +371,7 @@ impl Store for PgStore {
         .bind(c.id)
         .fetch_one(&mut *tx)
         .await?;
-        write_side_effects(&mut tx, c, seq, w).await?;
+        write_side_effects(&mut tx, c, seq, w, &self.seal).await?;
         tx.commit().await?;
         Ok(WriteOutcome::Done)
     }
@@ -350,7 +381,9 @@ impl Store for PgStore {
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(case_from_row).transpose()
+        row.as_ref()
+            .map(|r| case_from_row(r, &self.seal))
+            .transpose()
     }
 
     async fn case_by_no(&self, case_no: &str) -> StoreResult<Option<CaseRow>> {
@@ -358,7 +391,9 @@ impl Store for PgStore {
             .bind(case_no)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(case_from_row).transpose()
+        row.as_ref()
+            .map(|r| case_from_row(r, &self.seal))
+            .transpose()
     }
 
     async fn case_events(&self, case_id: uuid::Uuid) -> StoreResult<Vec<EventRow>> {
@@ -398,7 +433,21 @@ impl Store for PgStore {
         rows.iter()
             .map(|r| {
                 Ok(MaterialRow {
-                    evidence: r.try_get("evidence")?,
+                    evidence: {
+                        let material_id: String = r.try_get("material_id")?;
+                        r.try_get::<Option<serde_json::Value>, _>("evidence")?
+                            .map(|v| {
+                                self.seal.open_json(
+                                    &super::row_aad(
+                                        "case_materials",
+                                        "evidence",
+                                        &format!("{case_id}/{material_id}"),
+                                    ),
+                                    v,
+                                )
+                            })
+                            .transpose()?
+                    },
                     material_id: r.try_get("material_id")?,
                     upload_id: r.try_get("upload_id")?,
                     substituted: r.try_get::<bool, _>("substituted")?,
@@ -460,7 +509,7 @@ impl Store for PgStore {
         let rows = qb.build().fetch_all(&self.pool).await?;
         let cases = rows
             .iter()
-            .map(case_from_row)
+            .map(|r| case_from_row(r, &self.seal))
             .collect::<StoreResult<Vec<_>>>()?;
         Ok((cases, total))
     }
@@ -559,7 +608,10 @@ impl Store for PgStore {
         .bind(d.id)
         .bind(d.account_id)
         .bind(&d.service_code)
-        .bind(&d.form)
+        .bind(
+            self.seal
+                .json(&super::row_aad("drafts", "form", &d.id.to_string()), &d.form),
+        )
         .bind(d.created_at)
         .bind(d.updated_at)
         .bind(d.expires_at)
@@ -574,7 +626,9 @@ impl Store for PgStore {
             .bind(owner)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(draft_from_row).transpose()
+        row.as_ref()
+            .map(|r| draft_from_row(r, &self.seal))
+            .transpose()
     }
 
     async fn drafts(&self, owner: uuid::Uuid) -> StoreResult<Vec<DraftRow>> {
@@ -583,7 +637,7 @@ impl Store for PgStore {
                 .bind(owner)
                 .fetch_all(&self.pool)
                 .await?;
-        rows.iter().map(draft_from_row).collect()
+        rows.iter().map(|r| draft_from_row(r, &self.seal)).collect()
     }
 
     async fn delete_draft(&self, id: uuid::Uuid, owner: uuid::Uuid) -> StoreResult<bool> {
@@ -1127,6 +1181,10 @@ impl Store for PgStore {
             .collect()
     }
 
+    fn set_sealer(&self, sealer: std::sync::Arc<crate::sharing::seal::Sealer>) {
+        self.seal.set(sealer);
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
@@ -1184,6 +1242,7 @@ async fn write_side_effects(
     c: &CaseRow,
     seq: i32,
     w: CaseWrite<'_>,
+    seal: &super::RowSeal,
 ) -> StoreResult<()> {
     let e = w.event;
     sqlx::query(
@@ -1211,7 +1270,7 @@ async fn write_side_effects(
             .bind(m.substituted)
             .bind(&m.source)
             .bind(seq)
-            .bind(&m.evidence)
+            .bind(m.evidence.as_ref().map(|v| seal.json(&super::row_aad("case_materials", "evidence", &format!("{}/{}", c.id, m.material_id)), v)))
             .execute(&mut **tx)
             .await?;
         if let Some(u) = m.upload_id {
@@ -1262,13 +1321,16 @@ async fn write_side_effects(
     Ok(())
 }
 
-fn case_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<CaseRow> {
+fn case_from_row(r: &sqlx::postgres::PgRow, seal: &super::RowSeal) -> StoreResult<CaseRow> {
     let kind: String = r.try_get("applicant_kind")?;
     let id_number: Option<String> = r.try_get("applicant_id_number")?;
     let form: serde_json::Value = r.try_get("form")?;
     let pauses: serde_json::Value = r.try_get("pauses")?;
     let parts: serde_json::Value = r.try_get("parts")?;
     let id: uuid::Uuid = r.try_get("id")?;
+    let aad = |column: &str| super::row_aad("cases", column, &id.to_string());
+    let id_number = seal.open_text(&aad("applicant_id_number"), id_number)?;
+    let form = seal.open_json(&aad("form"), form)?;
     Ok(CaseRow {
         provenance: r.try_get("provenance")?,
         fields_filled: r.try_get("fields_filled")?,
@@ -1292,7 +1354,7 @@ fn case_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<CaseRow> {
                 })
                 .transpose()?,
             uscc: r.try_get("applicant_uscc")?,
-            phone: r.try_get("applicant_phone")?,
+            phone: seal.open_text(&aad("applicant_phone"), r.try_get("applicant_phone")?)?,
         },
         channel: r.try_get("channel")?,
         intake_account: r.try_get("intake_account")?,
@@ -1329,10 +1391,14 @@ fn upload_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<UploadRow> {
     })
 }
 
-fn draft_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<DraftRow> {
-    let form: serde_json::Value = r.try_get("form")?;
+fn draft_from_row(r: &sqlx::postgres::PgRow, seal: &super::RowSeal) -> StoreResult<DraftRow> {
+    let id: uuid::Uuid = r.try_get("id")?;
+    let form = seal.open_json(
+        &super::row_aad("drafts", "form", &id.to_string()),
+        r.try_get("form")?,
+    )?;
     Ok(DraftRow {
-        id: r.try_get("id")?,
+        id,
         account_id: r.try_get("account_id")?,
         service_code: r.try_get("service_code")?,
         form,
@@ -1478,4 +1544,20 @@ fn access_from_row(r: &sqlx::postgres::PgRow) -> StoreResult<AccessRecord> {
         prev_hash: r.try_get("prev_hash")?,
         hash: r.try_get("hash")?,
     })
+}
+
+/// The row identity that seals an account's columns: (issuer, subject), which an upsert
+/// keeps, unlike the id it draws for a new row.
+fn identity_key(who: &crate::auth::identity::Identity) -> String {
+    format!("{}\0{}", who.issuer, who.subject)
+}
+
+fn account_aad(r: &sqlx::postgres::PgRow, column: &str) -> StoreResult<String> {
+    let issuer: String = r.try_get("issuer")?;
+    let subject: String = r.try_get("subject")?;
+    Ok(super::row_aad(
+        "accounts",
+        column,
+        &format!("{issuer}\0{subject}"),
+    ))
 }

@@ -30,6 +30,7 @@ use crate::domain::ids::ResidentId;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    seal: super::RowSeal,
 }
 
 impl SqliteStore {
@@ -52,7 +53,10 @@ impl SqliteStore {
             .max_connections(max_connections.clamp(1, 16))
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            seal: super::RowSeal::default(),
+        })
     }
 }
 
@@ -188,8 +192,14 @@ impl Store for SqliteStore {
         .bind(&who.subject)
         .bind(who.kind.code())
         .bind(&who.name)
-        .bind(who.id_number.as_ref().map(|i| i.expose().to_owned()))
-        .bind(&who.phone)
+        .bind(self.seal.text(
+            &super::row_aad("accounts", "id_number", &identity_key(who)),
+            who.id_number.as_ref().map(|i| i.expose()),
+        ))
+        .bind(self.seal.text(
+            &super::row_aad("accounts", "phone", &identity_key(who)),
+            who.phone.as_deref(),
+        ))
         .bind(i64::from(who.assurance))
         .bind(who.enterprise.as_ref().map(|e| e.uscc.clone()))
         .bind(who.enterprise.as_ref().map(|e| e.name.clone()))
@@ -197,7 +207,10 @@ impl Store for SqliteStore {
         .bind(roles)
         .bind(now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
         .bind(now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
-        .bind(&who.email)
+        .bind(self.seal.text(
+            &super::row_aad("accounts", "email", &identity_key(who)),
+            who.email.as_deref(),
+        ))
         .fetch_one(&self.pool)
         .await?;
         parse_uuid(&id)
@@ -216,9 +229,15 @@ impl Store for SqliteStore {
                 subject: r.try_get("subject")?,
                 kind: r.try_get("kind")?,
                 name: r.try_get("name")?,
-                id_number: r.try_get("id_number")?,
-                phone: r.try_get("phone")?,
-                email: r.try_get("email")?,
+                id_number: self
+                    .seal
+                    .open_text(&account_aad(&r, "id_number")?, r.try_get("id_number")?)?,
+                phone: self
+                    .seal
+                    .open_text(&account_aad(&r, "phone")?, r.try_get("phone")?)?,
+                email: self
+                    .seal
+                    .open_text(&account_aad(&r, "email")?, r.try_get("email")?)?,
                 assurance: r.try_get("assurance")?,
                 enterprise_uscc: r.try_get("enterprise_uscc")?,
                 enterprise_name: r.try_get("enterprise_name")?,
@@ -303,14 +322,24 @@ impl Store for SqliteStore {
         .bind(c.applicant.account_id.map(|a| a.to_string()))
         .bind(c.applicant.kind.code())
         .bind(&c.applicant.name)
-        .bind(c.applicant.id_number.as_ref().map(|i| i.expose().to_owned()))
+        .bind(self.seal.text(
+            &super::row_aad("cases", "applicant_id_number", &c.id.to_string()),
+            c.applicant.id_number.as_ref().map(|i| i.expose()),
+        ))
         .bind(&c.applicant.uscc)
-        .bind(&c.applicant.phone)
+        .bind(self.seal.text(
+            &super::row_aad("cases", "applicant_phone", &c.id.to_string()),
+            c.applicant.phone.as_deref(),
+        ))
         .bind(&c.channel)
         .bind(c.intake_account.map(|a| a.to_string()))
         .bind(&c.intake_hall)
         .bind(&c.status)
-        .bind(c.form.to_string())
+        .bind(
+            self.seal
+                .json(&super::row_aad("cases", "form", &c.id.to_string()), &c.form)
+                .to_string(),
+        )
         .bind(c.accepted_on.map(|d| d.to_string()))
         .bind(c.due_on.map(|d| d.to_string()))
         .bind(c.legal_due_on.map(|d| d.to_string()))
@@ -332,7 +361,7 @@ impl Store for SqliteStore {
             }
             Err(e) => return Err(e.into()),
         }
-        write_side_effects(&mut tx, c, 1, w).await?;
+        write_side_effects(&mut tx, c, 1, w, &self.seal).await?;
         tx.commit().await?;
         Ok(WriteOutcome::Done)
     }
@@ -351,7 +380,11 @@ impl Store for SqliteStore {
              WHERE id = ? AND version = ?",
         )
         .bind(&c.status)
-        .bind(c.form.to_string())
+        .bind(
+            self.seal
+                .json(&super::row_aad("cases", "form", &c.id.to_string()), &c.form)
+                .to_string(),
+        )
         .bind(c.accepted_on.map(|d| d.to_string()))
         .bind(c.due_on.map(|d| d.to_string()))
         .bind(c.legal_due_on.map(|d| d.to_string()))
@@ -374,7 +407,7 @@ impl Store for SqliteStore {
         .bind(c.id.to_string())
         .fetch_one(&mut *tx)
         .await?;
-        write_side_effects(&mut tx, c, seq as i32, w).await?;
+        write_side_effects(&mut tx, c, seq as i32, w, &self.seal).await?;
         tx.commit().await?;
         Ok(WriteOutcome::Done)
     }
@@ -384,7 +417,9 @@ impl Store for SqliteStore {
             .bind(id.to_string())
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(case_from_row).transpose()
+        row.as_ref()
+            .map(|r| case_from_row(r, &self.seal))
+            .transpose()
     }
 
     async fn case_by_no(&self, case_no: &str) -> StoreResult<Option<CaseRow>> {
@@ -392,7 +427,9 @@ impl Store for SqliteStore {
             .bind(case_no)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(case_from_row).transpose()
+        row.as_ref()
+            .map(|r| case_from_row(r, &self.seal))
+            .transpose()
     }
 
     async fn case_events(&self, case_id: uuid::Uuid) -> StoreResult<Vec<EventRow>> {
@@ -432,8 +469,24 @@ impl Store for SqliteStore {
         rows.iter()
             .map(|r| {
                 let evidence: Option<String> = r.try_get("evidence")?;
+                let material_id: String = r.try_get("material_id")?;
+                let evidence = evidence
+                    .as_deref()
+                    .map(json)
+                    .transpose()?
+                    .map(|v| {
+                        self.seal.open_json(
+                            &super::row_aad(
+                                "case_materials",
+                                "evidence",
+                                &format!("{case_id}/{material_id}"),
+                            ),
+                            v,
+                        )
+                    })
+                    .transpose()?;
                 Ok(MaterialRow {
-                    evidence: evidence.as_deref().map(json).transpose()?,
+                    evidence,
                     material_id: r.try_get("material_id")?,
                     upload_id: r
                         .try_get::<Option<String>, _>("upload_id")?
@@ -501,7 +554,7 @@ impl Store for SqliteStore {
         let rows = qb.build().fetch_all(&self.pool).await?;
         let cases = rows
             .iter()
-            .map(case_from_row)
+            .map(|r| case_from_row(r, &self.seal))
             .collect::<StoreResult<Vec<_>>>()?;
         Ok((cases, total))
     }
@@ -599,7 +652,11 @@ impl Store for SqliteStore {
         .bind(d.id.to_string())
         .bind(d.account_id.to_string())
         .bind(&d.service_code)
-        .bind(d.form.to_string())
+        .bind(
+            self.seal
+                .json(&super::row_aad("drafts", "form", &d.id.to_string()), &d.form)
+                .to_string(),
+        )
         .bind(d.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
         .bind(d.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
         .bind(d.expires_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
@@ -614,7 +671,9 @@ impl Store for SqliteStore {
             .bind(owner.to_string())
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(draft_from_row).transpose()
+        row.as_ref()
+            .map(|r| draft_from_row(r, &self.seal))
+            .transpose()
     }
 
     async fn drafts(&self, owner: uuid::Uuid) -> StoreResult<Vec<DraftRow>> {
@@ -623,7 +682,7 @@ impl Store for SqliteStore {
                 .bind(owner.to_string())
                 .fetch_all(&self.pool)
                 .await?;
-        rows.iter().map(draft_from_row).collect()
+        rows.iter().map(|r| draft_from_row(r, &self.seal)).collect()
     }
 
     async fn delete_draft(&self, id: uuid::Uuid, owner: uuid::Uuid) -> StoreResult<bool> {
@@ -1148,6 +1207,10 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    fn set_sealer(&self, sealer: std::sync::Arc<crate::sharing::seal::Sealer>) {
+        self.seal.set(sealer);
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }
@@ -1217,6 +1280,7 @@ async fn write_side_effects(
     c: &CaseRow,
     seq: i32,
     w: CaseWrite<'_>,
+    seal: &super::RowSeal,
 ) -> StoreResult<()> {
     let e = w.event;
     sqlx::query(
@@ -1243,7 +1307,11 @@ async fn write_side_effects(
             .bind(m.upload_id.map(|u| u.to_string()))
             .bind(i64::from(m.substituted))
             .bind(&m.source)
-            .bind(m.evidence.as_ref().map(|v| v.to_string()))
+            .bind(
+                m.evidence
+                    .as_ref()
+                    .map(|v| seal.json(&super::row_aad("case_materials", "evidence", &format!("{}/{}", c.id, m.material_id)), v).to_string()),
+            )
             .bind(i64::from(seq))
             .execute(&mut **tx)
             .await?;
@@ -1295,13 +1363,16 @@ async fn write_side_effects(
     Ok(())
 }
 
-fn case_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<CaseRow> {
+fn case_from_row(r: &sqlx::sqlite::SqliteRow, seal: &super::RowSeal) -> StoreResult<CaseRow> {
     let kind: String = r.try_get("applicant_kind")?;
     let id_number: Option<String> = r.try_get("applicant_id_number")?;
     let form: String = r.try_get("form")?;
     let pauses: String = r.try_get("pauses")?;
     let parts: String = r.try_get("parts")?;
     let id = parse_uuid(r.try_get("id")?)?;
+    let aad = |column: &str| super::row_aad("cases", column, &id.to_string());
+    let id_number = seal.open_text(&aad("applicant_id_number"), id_number)?;
+    let form = seal.open_json(&aad("form"), json(&form)?)?;
     let provenance: String = r.try_get("provenance")?;
     Ok(CaseRow {
         provenance: json(&provenance)?,
@@ -1330,7 +1401,7 @@ fn case_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<CaseRow> {
                 })
                 .transpose()?,
             uscc: r.try_get("applicant_uscc")?,
-            phone: r.try_get("applicant_phone")?,
+            phone: seal.open_text(&aad("applicant_phone"), r.try_get("applicant_phone")?)?,
         },
         channel: r.try_get("channel")?,
         intake_account: r
@@ -1340,7 +1411,7 @@ fn case_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<CaseRow> {
             .transpose()?,
         intake_hall: r.try_get("intake_hall")?,
         status: r.try_get("status")?,
-        form: json(&form)?,
+        form,
         accepted_on: opt_date(r.try_get("accepted_on")?)?,
         due_on: opt_date(r.try_get("due_on")?)?,
         legal_due_on: opt_date(r.try_get("legal_due_on")?)?,
@@ -1375,13 +1446,18 @@ fn upload_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<UploadRow> {
     })
 }
 
-fn draft_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<DraftRow> {
+fn draft_from_row(r: &sqlx::sqlite::SqliteRow, seal: &super::RowSeal) -> StoreResult<DraftRow> {
     let form: String = r.try_get("form")?;
+    let id = parse_uuid(r.try_get("id")?)?;
+    let form = seal.open_json(
+        &super::row_aad("drafts", "form", &id.to_string()),
+        json(&form)?,
+    )?;
     Ok(DraftRow {
-        id: parse_uuid(r.try_get("id")?)?,
+        id,
         account_id: parse_uuid(r.try_get("account_id")?)?,
         service_code: r.try_get("service_code")?,
-        form: json(&form)?,
+        form,
         created_at: parse_time(r.try_get("created_at")?)?,
         updated_at: parse_time(r.try_get("updated_at")?)?,
         expires_at: parse_time(r.try_get("expires_at")?)?,
@@ -1517,4 +1593,20 @@ fn access_from_row(r: &sqlx::sqlite::SqliteRow) -> StoreResult<AccessRecord> {
         prev_hash: r.try_get("prev_hash")?,
         hash: r.try_get("hash")?,
     })
+}
+
+/// The row identity that seals an account's columns: (issuer, subject), which an upsert
+/// keeps, unlike the id it draws for a new row.
+fn identity_key(who: &crate::auth::identity::Identity) -> String {
+    format!("{}\0{}", who.issuer, who.subject)
+}
+
+fn account_aad(r: &sqlx::sqlite::SqliteRow, column: &str) -> StoreResult<String> {
+    let issuer: String = r.try_get("issuer")?;
+    let subject: String = r.try_get("subject")?;
+    Ok(super::row_aad(
+        "accounts",
+        column,
+        &format!("{issuer}\0{subject}"),
+    ))
 }

@@ -91,6 +91,70 @@ async fn apply_ssc(c: &Session, values: Value, seed: u8) -> (u16, Value) {
     .await
 }
 
+/// The stored text of the personal columns of a case and of every account, read straight
+/// from the database as a copy of it would show them.
+async fn raw_personal_columns(s: &LoginSetup, case_no: &str) -> Vec<String> {
+    use sqlx::{Connection, Row};
+    let url = s.app.state.settings.database_url();
+    let mut out = Vec::new();
+    if url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
+        let r = sqlx::query(
+            "SELECT applicant_id_number, applicant_phone, form::text AS form FROM cases WHERE case_no = $1",
+        )
+        .bind(case_no)
+        .fetch_one(&mut c)
+        .await
+        .expect("case");
+        for col in ["applicant_id_number", "applicant_phone", "form"] {
+            out.push(r.get::<Option<String>, _>(col).unwrap_or_default());
+        }
+        for r in sqlx::query("SELECT id_number, phone FROM accounts")
+            .fetch_all(&mut c)
+            .await
+            .expect("accounts")
+        {
+            out.push(r.get::<Option<String>, _>("id_number").unwrap_or_default());
+        }
+        for r in sqlx::query("SELECT evidence::text AS evidence FROM case_materials")
+            .fetch_all(&mut c)
+            .await
+            .expect("materials")
+        {
+            out.push(r.get::<Option<String>, _>("evidence").unwrap_or_default());
+        }
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(&url)
+            .await
+            .expect("connect");
+        let r = sqlx::query(
+            "SELECT applicant_id_number, applicant_phone, form FROM cases WHERE case_no = ?",
+        )
+        .bind(case_no)
+        .fetch_one(&mut c)
+        .await
+        .expect("case");
+        for col in ["applicant_id_number", "applicant_phone", "form"] {
+            out.push(r.get::<Option<String>, _>(col).unwrap_or_default());
+        }
+        for r in sqlx::query("SELECT id_number, phone FROM accounts")
+            .fetch_all(&mut c)
+            .await
+            .expect("accounts")
+        {
+            out.push(r.get::<Option<String>, _>("id_number").unwrap_or_default());
+        }
+        for r in sqlx::query("SELECT evidence FROM case_materials")
+            .fetch_all(&mut c)
+            .await
+            .expect("materials")
+        {
+            out.push(r.get::<Option<String>, _>("evidence").unwrap_or_default());
+        }
+    }
+    out
+}
+
 async fn data_access(c: &Session) -> Value {
     let (st, body) = c.get("/api/v1/me/data-access").await;
     assert_eq!(st, 200, "{body}");
@@ -454,6 +518,17 @@ async fn authoritative_values_are_rechecked_on_submit(b: Backend) {
     assert_eq!(prov["applicant_name"]["authoritative"], true);
     assert_eq!(prov["phone"]["changed"], true);
     assert!(row.fields_prefilled >= 3, "{}", row.fields_prefilled);
+    // At rest, the case's ID number, phone and form, the licence that stood in for the ID
+    // card, and the account's ID number are sealed: a copy of the database shows none.
+    let raw = raw_personal_columns(&s, &case_no).await;
+    assert!(!raw.is_empty());
+    for text in &raw {
+        assert!(
+            !text.contains("150702198506123025") && !text.contains("13900000009"),
+            "stored in clear: {text}"
+        );
+    }
+    assert!(raw.iter().any(|t| t.contains("sealed")));
     assert!(row.fields_filled > row.fields_prefilled);
     // The department sees where each value came from.
     let token = crate::exchange::token(&s, HR, &["cases:read"]).await;
