@@ -26,7 +26,8 @@ use sha2::Sha256;
 /// Seals and opens personal data, and makes blind indexes.
 pub struct Sealer {
     index_key: Vec<u8>,
-    enc_key: [u8; 32],
+    /// The cipher with its key schedule expanded once.
+    cipher: Aes256Gcm,
     nonce_key: [u8; 32],
 }
 
@@ -50,13 +51,12 @@ impl Sealer {
     pub fn new(index_key: &[u8], data_key: &[u8; 32]) -> Sealer {
         Sealer {
             index_key: index_key.to_vec(),
-            enc_key: hmac(data_key, &[b"onewindow seal: encryption"]),
+            cipher: Aes256Gcm::new(&Key::<Aes256Gcm>::from(hmac(
+                data_key,
+                &[b"onewindow seal: encryption"],
+            ))),
             nonce_key: hmac(data_key, &[b"onewindow seal: nonce"]),
         }
-    }
-
-    fn cipher(&self) -> Aes256Gcm {
-        Aes256Gcm::new(&Key::<Aes256Gcm>::from(self.enc_key))
     }
 
     /// The blind index of a subject within a resource.
@@ -75,7 +75,7 @@ impl Sealer {
         let mut nonce = [0u8; 12];
         nonce.copy_from_slice(&n[..12]);
         let ct = self
-            .cipher()
+            .cipher
             .encrypt(
                 &Nonce::from(nonce),
                 Payload {
@@ -104,7 +104,7 @@ impl Sealer {
         let mut n = [0u8; 12];
         n.copy_from_slice(nonce);
         let plain = self
-            .cipher()
+            .cipher
             .decrypt(
                 &Nonce::from(n),
                 Payload {
