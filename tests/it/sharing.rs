@@ -96,63 +96,48 @@ async fn apply_ssc(c: &Session, values: Value, seed: u8) -> (u16, Value) {
 async fn raw_personal_columns(s: &LoginSetup, case_no: &str) -> Vec<String> {
     use sqlx::{Connection, Row};
     let url = s.app.state.settings.database_url();
-    let mut out = Vec::new();
-    if url.starts_with("postgres") {
-        let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
-        let r = sqlx::query(
-            "SELECT applicant_id_number, applicant_phone, form::text AS form FROM cases WHERE case_no = $1",
-        )
-        .bind(case_no)
-        .fetch_one(&mut c)
-        .await
-        .expect("case");
-        for col in ["applicant_id_number", "applicant_phone", "form"] {
-            out.push(r.get::<Option<String>, _>(col).unwrap_or_default());
-        }
-        for r in sqlx::query("SELECT id_number, phone FROM accounts")
-            .fetch_all(&mut c)
-            .await
-            .expect("accounts")
-        {
-            out.push(r.get::<Option<String>, _>("id_number").unwrap_or_default());
-        }
-        for r in sqlx::query("SELECT evidence::text AS evidence FROM case_materials")
-            .fetch_all(&mut c)
-            .await
-            .expect("materials")
-        {
-            out.push(r.get::<Option<String>, _>("evidence").unwrap_or_default());
-        }
-    } else {
-        let mut c = sqlx::SqliteConnection::connect(&url)
-            .await
-            .expect("connect");
-        let r = sqlx::query(
-            "SELECT applicant_id_number, applicant_phone, form FROM cases WHERE case_no = ?",
-        )
-        .bind(case_no)
-        .fetch_one(&mut c)
-        .await
-        .expect("case");
-        for col in ["applicant_id_number", "applicant_phone", "form"] {
-            out.push(r.get::<Option<String>, _>(col).unwrap_or_default());
-        }
-        for r in sqlx::query("SELECT id_number, phone FROM accounts")
-            .fetch_all(&mut c)
-            .await
-            .expect("accounts")
-        {
-            out.push(r.get::<Option<String>, _>("id_number").unwrap_or_default());
-        }
-        for r in sqlx::query("SELECT evidence FROM case_materials")
-            .fetch_all(&mut c)
-            .await
-            .expect("materials")
-        {
-            out.push(r.get::<Option<String>, _>("evidence").unwrap_or_default());
-        }
+    // The same reads on either backend; only the connection type and placeholder differ.
+    macro_rules! read {
+        ($conn:ty, $placeholder:literal) => {{
+            let mut c = <$conn>::connect(&url).await.expect("connect");
+            let mut out = Vec::new();
+            let sql = concat!(
+                "SELECT applicant_id_number, applicant_phone, CAST(form AS TEXT) AS form \
+                 FROM cases WHERE case_no = ",
+                $placeholder
+            );
+            let r = sqlx::query(sql)
+                .bind(case_no)
+                .fetch_one(&mut c)
+                .await
+                .expect("case");
+            for col in ["applicant_id_number", "applicant_phone", "form"] {
+                out.push(r.get::<Option<String>, _>(col).unwrap_or_default());
+            }
+            for r in sqlx::query("SELECT id_number, phone, email FROM accounts")
+                .fetch_all(&mut c)
+                .await
+                .expect("accounts")
+            {
+                for col in ["id_number", "phone", "email"] {
+                    out.push(r.get::<Option<String>, _>(col).unwrap_or_default());
+                }
+            }
+            for r in sqlx::query("SELECT CAST(evidence AS TEXT) AS evidence FROM case_materials")
+                .fetch_all(&mut c)
+                .await
+                .expect("materials")
+            {
+                out.push(r.get::<Option<String>, _>("evidence").unwrap_or_default());
+            }
+            out
+        }};
     }
-    out
+    if url.starts_with("postgres") {
+        read!(sqlx::PgConnection, "$1")
+    } else {
+        read!(sqlx::SqliteConnection, "?")
+    }
 }
 
 async fn data_access(c: &Session) -> Value {
