@@ -1,9 +1,11 @@
 //! Wiring: [`Application::build`] turns [`Settings`] into a bound, ready server. `main`
 //! and the tests use the same function, so tests exercise production wiring.
+//!
+//! This module sits on top of everything: it builds the [`AppState`] (defined below the
+//! handlers and use cases, in [`crate::state`]) and hands it to the router and workers.
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,57 +18,14 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::identity::{Audience, ClaimNames};
 use crate::auth::oidc::RelyingParty;
 use crate::auth::session::Sessions;
-use crate::cache::{self, Cache};
+use crate::cache;
 use crate::config::Settings;
 use crate::domain::catalogue::{self, Catalogue};
 use crate::store::{self, ServiceVersion, Store};
 
-/// Shared state of one gateway process. Cheap to clone.
-#[derive(Clone)]
-pub struct AppState(Arc<App>);
-
-impl Deref for AppState {
-    type Target = App;
-    fn deref(&self) -> &App {
-        &self.0
-    }
-}
-
-/// What every handler can reach.
-pub struct App {
-    /// The effective configuration.
-    pub settings: Settings,
-    /// Durable storage.
-    pub store: Arc<dyn Store>,
-    /// Shared short-lived state.
-    pub cache: Arc<dyn Cache>,
-    /// The validated service catalogue.
-    pub catalogue: Catalogue,
-    /// Server-side sessions (in the cache).
-    pub sessions: Sessions,
-    /// OpenID Connect client for citizens and enterprises, when configured.
-    pub public_login: Option<RelyingParty>,
-    /// OpenID Connect client for staff, when configured.
-    pub staff_login: Option<RelyingParty>,
-    /// Claim names to read at login.
-    pub claim_names: ClaimNames,
-    /// Uploaded materials.
-    pub files: Arc<dyn crate::files::FileStore>,
-    /// Working days: the built-in calendar plus any configured years.
-    pub calendar: crate::domain::calendar::HolidayCalendar,
-    /// Notification mail, when SMTP is configured.
-    pub mailer: Option<crate::notify::Mailer>,
-    /// The keys that sign deliveries (and calls to departments' data APIs).
-    pub keys: Arc<crate::exchange::keys::Keys>,
-    /// Where shared data comes from: the base library and departments' data APIs.
-    pub providers: crate::sharing::provider::Providers,
-    /// Key of the audit trail's blind index of subjects.
-    pub index_key: Vec<u8>,
-    /// Seals personal data at rest (base library, cached shared data, prefill snapshots).
-    pub sealer: Arc<crate::sharing::seal::Sealer>,
-    /// HTTP client for deliveries (no redirects: a department answers, it does not send us on).
-    pub http: reqwest012::Client,
-}
+/// The state's definition moved to [`crate::state`]; these names stay so callers written
+/// against `crate::app::AppState` keep compiling.
+pub use crate::state::{App, AppState};
 
 /// The audit's blind-index key and the sealer of personal data: the index key is
 /// generated on first start and kept in the store; the data key comes from
@@ -169,6 +128,16 @@ impl Application {
         settings: Settings,
         listener: TcpListener,
     ) -> anyhow::Result<Application> {
+        let state = Self::build_state(settings).await?;
+        Ok(Application { listener, state })
+    }
+
+    /// Builds the state of a gateway from its settings without binding a port: loads the
+    /// catalogue, opens (and migrates) the store, connects the cache, records the served
+    /// definition versions, loads the signing and personal-data keys and builds the clients.
+    /// [`Application`] serves it; a background command or a test of a use case can use it
+    /// alone.
+    pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         let catalogue = load_catalogue(&settings)?;
         let store = open_store(&settings).await?;
         let cache = cache::connect(
@@ -243,27 +212,24 @@ impl Application {
             crate::files::LocalFiles::new(settings.data_dir.join("files"))
                 .context("cannot create the file store under data_dir")?,
         );
-        Ok(Application {
-            listener,
-            state: AppState(Arc::new(App {
-                settings,
-                store,
-                cache,
-                catalogue,
-                sessions,
-                public_login,
-                staff_login,
-                claim_names,
-                files,
-                calendar,
-                mailer,
-                keys,
-                providers,
-                index_key,
-                sealer,
-                http,
-            })),
-        })
+        Ok(AppState::new(App {
+            settings,
+            store,
+            cache,
+            catalogue,
+            sessions,
+            public_login,
+            staff_login,
+            claim_names,
+            files,
+            calendar,
+            mailer,
+            keys,
+            providers,
+            index_key,
+            sealer,
+            http,
+        }))
     }
 
     /// The bound address (with the real port when 0 was asked for).
@@ -414,7 +380,7 @@ pub fn load_calendar(
             .map_err(|e| anyhow::anyhow!("holidays_file {}: {e}", path.display()))?;
         cal = cal.merged(&extra);
     }
-    let year = chrono::Datelike::year(&crate::cases::today());
+    let year = chrono::Datelike::year(&crate::usecases::today());
     let missing = cal.missing_years(year, year + 1);
     if !missing.is_empty() {
         tracing::warn!(

@@ -47,10 +47,10 @@ use url::Url;
 
 use crate::app::AppState;
 use crate::auth::tokens;
-use crate::cases::event_type;
 use crate::domain::case::Action;
 use crate::exchange::signing::{self, VerifyError};
 use crate::store::ApiToken;
+use crate::usecases::event_type;
 
 /// 人力资源和社会保障局: receives by push.
 pub const PUSH_DEPARTMENT: &str = "11150700MB15300034";

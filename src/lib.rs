@@ -6,7 +6,6 @@
 pub mod app;
 pub mod auth;
 pub mod cache;
-pub mod cases;
 pub mod cli;
 pub mod config;
 pub mod demo;
@@ -18,5 +17,7 @@ pub mod files;
 pub mod http;
 pub mod notify;
 pub mod sharing;
+pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod usecases;

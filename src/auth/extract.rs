@@ -1,10 +1,18 @@
 //! Access rules as extractors, so a handler's signature says who may call it:
 //! [`CurrentUser`] (anyone logged in), [`Applicant`] (citizen or enterprise user),
-//! [`Clerk`], [`DepartmentOfficer`], [`Operator`], and [`DepartmentClient`] for
-//! department systems with an API token. Also the CSRF guard for cookie-authenticated
-//! state-changing requests.
+//! [`Clerk`], [`DepartmentOfficer`], [`Operator`], [`Staff`] (any of the three), and
+//! [`DepartmentClient`] for department systems with an API token.
+//!
+//! The case extractors, [`ApplicantCase`], [`StaffCase`] and [`DepartmentCase`], read the
+//! case named by the path's `{case_no}` once, scoped to the caller: a case the caller may
+//! not see answers 404, as one that does not exist. Each role turns into the typed
+//! [`Actor`] the use cases take.
+//!
+//! Also the CSRF guard for cookie-authenticated state-changing requests.
 
-use axum::extract::{FromRequestParts, Request, State};
+use std::marker::PhantomData;
+
+use axum::extract::{FromRequestParts, RawPathParams, Request, State};
 use axum::http::request::Parts;
 use axum::http::{Method, header};
 use axum::middleware::Next;
@@ -14,9 +22,11 @@ use axum_extra::extract::cookie::CookieJar;
 use super::identity::Role;
 use super::session::{Lookup, SESSION_COOKIE, Session};
 use super::tokens;
-use crate::app::AppState;
+use crate::domain::catalogue::Catalogue;
 use crate::http::error::{AppError, Message};
-use crate::store::ApiToken;
+use crate::state::AppState;
+use crate::store::{ApiToken, CaseRow};
+use crate::usecases::{self, Actor};
 
 /// A logged-in user with a live session.
 #[derive(Debug, Clone)]
@@ -94,6 +104,27 @@ impl FromRequestParts<AppState> for Applicant {
     }
 }
 
+impl Applicant {
+    /// The applicant as the use cases see them.
+    pub fn actor(&self) -> Actor {
+        applicant_actor(&self.0.session)
+    }
+}
+
+/// An applicant's session as the use cases see it: their account, and the enterprise and
+/// assurance level their login carries.
+pub fn applicant_actor(s: &Session) -> Actor {
+    Actor::Applicant {
+        account: s.account_id,
+        name: s.name.clone(),
+        enterprise: s.roles.iter().find_map(|r| match r {
+            Role::EnterpriseUser { uscc } => Some(uscc.clone()),
+            _ => None,
+        }),
+        assurance: s.assurance,
+    }
+}
+
 /// A window clerk, with the hall and departments they serve.
 #[derive(Debug, Clone)]
 pub struct Clerk {
@@ -124,6 +155,18 @@ impl FromRequestParts<AppState> for Clerk {
                 "此功能仅供窗口工作人员使用。",
                 "Only window clerks can do this.",
             )),
+        }
+    }
+}
+
+impl Clerk {
+    /// The clerk as the use cases see them.
+    pub fn actor(&self) -> Actor {
+        Actor::Clerk {
+            account: self.user.session.account_id,
+            name: self.user.session.name.clone(),
+            hall: self.hall.clone(),
+            departments: self.departments.clone(),
         }
     }
 }
@@ -159,9 +202,30 @@ impl FromRequestParts<AppState> for DepartmentOfficer {
     }
 }
 
+impl DepartmentOfficer {
+    /// The officer as the use cases see them.
+    pub fn actor(&self) -> Actor {
+        Actor::Officer {
+            account: self.user.session.account_id,
+            name: self.user.session.name.clone(),
+            department: self.department.clone(),
+        }
+    }
+}
+
 /// An operator.
 #[derive(Debug, Clone)]
 pub struct Operator(pub CurrentUser);
+
+impl Operator {
+    /// The operator as the use cases see them.
+    pub fn actor(&self) -> Actor {
+        Actor::Operator {
+            account: self.0.session.account_id,
+            name: self.0.session.name.clone(),
+        }
+    }
+}
 
 impl FromRequestParts<AppState> for Operator {
     type Rejection = AppError;
@@ -196,6 +260,21 @@ impl DepartmentClient {
                 &format!("该令牌没有 {scope} 权限。"),
                 &format!("This token lacks the {scope} scope."),
             ))
+        }
+    }
+
+    /// The department's system as the use cases see it, named as the history shows it
+    /// (`<department's short name>业务系统`).
+    pub fn actor(&self, catalogue: &Catalogue) -> Actor {
+        let department = &self.token.department;
+        let short = catalogue
+            .department(department)
+            .map(|d| d.short_name.clone())
+            .unwrap_or_else(|| department.clone());
+        Actor::DepartmentSystem {
+            token: self.token.id,
+            department: department.clone(),
+            name: format!("{short}业务系统"),
         }
     }
 
@@ -250,6 +329,170 @@ impl FromRequestParts<AppState> for DepartmentClient {
             Some(t) if t.is_active(chrono::Utc::now()) => Ok(DepartmentClient { token: t }),
             _ => Err(unauthorized()),
         }
+    }
+}
+
+/// Any staff member: a clerk, a department officer or an operator. Someone holding
+/// several staff roles acts in the first one their login lists.
+#[derive(Debug, Clone)]
+pub enum Staff {
+    /// A window clerk.
+    Clerk(Clerk),
+    /// A department officer.
+    Officer(DepartmentOfficer),
+    /// An operator.
+    Operator(Operator),
+}
+
+impl Staff {
+    /// The staff member as the use cases see them.
+    pub fn actor(&self) -> Actor {
+        match self {
+            Staff::Clerk(c) => c.actor(),
+            Staff::Officer(o) => o.actor(),
+            Staff::Operator(o) => o.actor(),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, AppError> {
+        let u = CurrentUser::from_request_parts(parts, app).await?;
+        let first = u.session.roles.iter().find_map(|r| match r {
+            Role::Clerk { hall, departments } => Some(Staff::Clerk(Clerk {
+                user: u.clone(),
+                hall: hall.clone(),
+                departments: departments.clone(),
+            })),
+            Role::DepartmentOfficer { department } => Some(Staff::Officer(DepartmentOfficer {
+                user: u.clone(),
+                department: department.clone(),
+            })),
+            Role::Operator => Some(Staff::Operator(Operator(u.clone()))),
+            _ => None,
+        });
+        first.ok_or_else(|| forbidden("此功能仅供工作人员使用。", "Only staff can do this."))
+    }
+}
+
+/// The `{case_no}` of the request's path, read for the case the caller may see.
+async fn visible_case(
+    parts: &mut Parts,
+    app: &AppState,
+    actor: &Actor,
+) -> Result<CaseRow, AppError> {
+    let params = RawPathParams::from_request_parts(parts, app)
+        .await
+        .map_err(|e| {
+            AppError::Internal(anyhow::anyhow!("a case route without its case number: {e}"))
+        })?;
+    let case_no = params
+        .iter()
+        .find(|(k, _)| *k == "case_no")
+        .map(|(_, v)| v.to_owned())
+        .ok_or_else(|| anyhow::anyhow!("a case route without {{case_no}}"))?;
+    match app.store.case_by_no(&case_no).await? {
+        Some(c) if actor.may_see(&c, &app.catalogue) => Ok(c),
+        _ => Err(usecases::Error::case_not_found(&case_no).into()),
+    }
+}
+
+/// The applicant's own case named in the path; anyone else's is not found.
+#[derive(Debug, Clone)]
+pub struct ApplicantCase {
+    /// The applicant.
+    pub applicant: Applicant,
+    /// Their case.
+    pub case: CaseRow,
+}
+
+impl FromRequestParts<AppState> for ApplicantCase {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, AppError> {
+        let applicant = Applicant::from_request_parts(parts, app).await?;
+        let case = visible_case(parts, app, &applicant.actor()).await?;
+        Ok(ApplicantCase { applicant, case })
+    }
+}
+
+/// A case named in the path that the staff member's role covers (a clerk's hall
+/// departments, an officer's department, any for an operator); others are not found.
+#[derive(Debug, Clone)]
+pub struct StaffCase {
+    /// The staff member.
+    pub staff: Staff,
+    /// The case.
+    pub case: CaseRow,
+}
+
+impl FromRequestParts<AppState> for StaffCase {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, AppError> {
+        let staff = Staff::from_request_parts(parts, app).await?;
+        let case = visible_case(parts, app, &staff.actor()).await?;
+        Ok(StaffCase { staff, case })
+    }
+}
+
+/// A scope a department token must carry for a route.
+pub trait Scope: Send + Sync + 'static {
+    /// The scope's name, as granted to tokens.
+    const NAME: &'static str;
+}
+
+/// Reading the department's cases and services.
+#[derive(Debug, Clone, Copy)]
+pub struct CasesRead;
+impl Scope for CasesRead {
+    const NAME: &'static str = "cases:read";
+}
+
+/// Reporting processing steps.
+#[derive(Debug, Clone, Copy)]
+pub struct CasesWrite;
+impl Scope for CasesWrite {
+    const NAME: &'static str = "cases:write";
+}
+
+/// Downloading application materials.
+#[derive(Debug, Clone, Copy)]
+pub struct MaterialsRead;
+impl Scope for MaterialsRead {
+    const NAME: &'static str = "materials:read";
+}
+
+/// A case named in the path that is routed to the token's department (the responsible
+/// one, or a joint target), for a token carrying scope `S`. A token without the scope
+/// is refused (403) before the case is read; another department's case is not found.
+#[derive(Debug, Clone)]
+pub struct DepartmentCase<S: Scope> {
+    /// The department system.
+    pub client: DepartmentClient,
+    /// The case.
+    pub case: CaseRow,
+    scope: PhantomData<S>,
+}
+
+impl<S: Scope> FromRequestParts<AppState> for DepartmentCase<S> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Response> {
+        let client = DepartmentClient::from_request_parts(parts, app).await?;
+        client
+            .require(S::NAME)
+            .map_err(IntoResponse::into_response)?;
+        let case = visible_case(parts, app, &client.actor(&app.catalogue))
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Ok(DepartmentCase {
+            client,
+            case,
+            scope: PhantomData,
+        })
     }
 }
 

@@ -1,18 +1,17 @@
-//! Push delivery: claims due events, signs and POSTs them, records every attempt, and
-//! retries on the published schedule with jitter until the department answers 2xx or the
-//! schedule runs out (dead letter, redeliverable by operators).
+//! Push delivery: claims due events and runs their attempts side by side; each attempt
+//! (sign, POST, record) is the use case `usecases::deliver`. Failed events are retried on
+//! the published schedule with jitter until the department answers 2xx or the schedule
+//! runs out (dead letter, redeliverable by operators).
 //!
 //! Time is a parameter (`deliver_due(app, now)`), so tests move it forward instead of
 //! waiting hours; the background loop passes the real clock.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use rand::Rng;
 
-use super::envelope;
-use crate::app::AppState;
-use crate::store::{AttemptOutcome, AttemptRow, Delivery};
+use crate::state::AppState;
+use crate::store::{AttemptOutcome, Delivery};
 
 /// Waits after failed attempts 1, 2, … (about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h,
 /// 20 h, 24 h); after the last one the event is dead-lettered.
@@ -80,7 +79,7 @@ async fn futures_join(
     let mut set = tokio::task::JoinSet::new();
     for d in batch {
         let app = app.clone();
-        set.spawn(async move { attempt(&app, d, now).await });
+        set.spawn(async move { crate::usecases::deliver::deliver(&app, d, now).await });
     }
     let mut out = Vec::new();
     while let Some(r) = set.join_next().await {
@@ -91,96 +90,6 @@ async fn futures_join(
         }
     }
     out
-}
-
-async fn attempt(
-    app: &AppState,
-    d: Delivery,
-    now: DateTime<Utc>,
-) -> anyhow::Result<AttemptOutcome> {
-    let number = d.attempts + 1;
-    let started = Instant::now();
-    let result = send(app, &d).await;
-    let latency_ms = started.elapsed().as_millis() as i64;
-    let (status, error) = match &result {
-        Ok(s) if (200..300).contains(s) => (Some(*s), None),
-        Ok(s) => (Some(*s), Some(format!("HTTP {s}"))),
-        Err(e) => (None, Some(e.clone())),
-    };
-    let outcome = if error.is_none() {
-        AttemptOutcome::Delivered
-    } else {
-        let jitter = rand::thread_rng().gen_range(-0.1..=0.1);
-        next_after_failure(number - d.retry_from, now, jitter)
-    };
-    let row = AttemptRow {
-        attempt: number,
-        at: now,
-        status: status.map(i32::from),
-        latency_ms,
-        error: error.clone(),
-    };
-    app.store.finish_attempt(d.id, &row, outcome).await?;
-    if outcome == AttemptOutcome::Delivered
-        && let Some(c) = app.store.case_by_id(d.case_id).await?
-        && let Err(e) = crate::sharing::audit::department_read(app, &c, &d.department, None).await
-    {
-        tracing::error!(event = %d.id, error = %e, "delivered, but the data-access record could not be written");
-    }
-    let kind = match outcome {
-        AttemptOutcome::Delivered => "delivered",
-        AttemptOutcome::RetryAt(_) => "retry",
-        AttemptOutcome::Dead => "dead",
-    };
-    metrics::counter!("onewindow_deliveries_total", "outcome" => kind).increment(1);
-    if outcome == AttemptOutcome::Dead {
-        tracing::warn!(event = %d.id, department = %d.department, attempts = number, "delivery dead-lettered");
-    }
-    Ok(outcome)
-}
-
-/// Sends one event; the HTTP status, or why there was none.
-async fn send(app: &AppState, d: &Delivery) -> Result<u16, String> {
-    let Some(endpoint) = d.endpoint.as_deref() else {
-        return Err("the department has no push endpoint".into());
-    };
-    if !endpoint_allowed(endpoint, app.settings.exchange_allow_http) {
-        return Err(
-            "the endpoint is not https (plain http is not allowed by configuration)".into(),
-        );
-    }
-    let event = envelope::build(app, d)
-        .await
-        .map_err(|e| format!("cannot build the event: {e}"))?
-        .ok_or_else(|| "the case no longer exists".to_owned())?;
-    let body = serde_json::to_vec(&event).map_err(|e| e.to_string())?;
-    // Signed afresh for every attempt: a new timestamp, the same webhook-id.
-    let timestamp = Utc::now().timestamp();
-    let headers = app
-        .keys
-        .with(|ring| ring.sign(&d.id.to_string(), timestamp, &body));
-    let mut req = app
-        .http
-        .post(endpoint)
-        .header("content-type", "application/cloudevents+json")
-        .timeout(Duration::from_secs(10))
-        .body(body);
-    for (k, v) in headers {
-        req = req.header(k, v);
-    }
-    match req.send().await {
-        Ok(resp) => Ok(resp.status().as_u16()),
-        Err(e) => Err(format!(
-            "no answer: {}",
-            if e.is_timeout() {
-                "timeout".to_owned()
-            } else if e.is_connect() {
-                "cannot connect".to_owned()
-            } else {
-                e.to_string()
-            }
-        )),
-    }
 }
 
 /// The background loop: a pass every second (and a key refresh every minute) until

@@ -34,23 +34,24 @@ use chrono::{DateTime, Utc};
 use minijinja::Environment;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use super::cases::{apply_online, check_online_applicant, multipart_error, store_upload};
+use super::cases::{multipart_error, store_upload};
 use super::catalogue::find_service;
 use super::error::{AppError, AppResult, FieldError, Message};
 use super::pages::user_ctx;
 use super::sharing::{data_access_of, plan_view};
-use crate::app::AppState;
-use crate::auth::extract::{Applicant, CurrentUser};
+use crate::auth::extract::{Applicant, ApplicantCase, CurrentUser};
 use crate::auth::session::Session;
-use crate::cases::MaterialInput;
 use crate::domain::case::CaseStatus;
 use crate::domain::catalogue::{Field, FieldType, FileType, Material, Service};
 use crate::domain::form::{self, MAX_UPLOADS_PER_MATERIAL};
 use crate::domain::lang::Lang;
 use crate::sharing::prefill::{self, Prefill, purpose_label};
+use crate::state::AppState;
 use crate::store::ConsentRow;
+use crate::usecases::{self, IdemKey, MaterialInput, apply};
 
 /// The routes of these pages.
 pub fn routes() -> Router<AppState> {
@@ -147,14 +148,10 @@ fn logged_in<T>(who: Result<T, AppError>, here: &str) -> Result<T, Box<Response>
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The session's CSRF token must come back in the form's `_csrf` field (on top of the
 /// Origin check every state-changing request passes).
 fn check_form_token(sent: Option<&str>, session: &Session) -> AppResult<()> {
-    if sent.is_some_and(|t| constant_time_eq(t.as_bytes(), session.csrf.as_bytes())) {
+    if sent.is_some_and(|t| bool::from(t.as_bytes().ct_eq(session.csrf.as_bytes()))) {
         Ok(())
     } else {
         Err(AppError::Forbidden(Message::new(
@@ -432,6 +429,17 @@ async fn read_form(
         check_form_token(None, session)?;
     }
     Ok(posted)
+}
+
+/// The use cases' field issues as the page shows them.
+fn field_errors(issues: Vec<form::FieldIssue>) -> Vec<FieldError> {
+    issues
+        .into_iter()
+        .map(|i| FieldError {
+            field: i.field,
+            message: Message::new(i.zh, i.en),
+        })
+        .collect()
 }
 
 fn push_unique(list: &mut Vec<FieldError>, e: FieldError) {
@@ -1141,15 +1149,13 @@ pub async fn apply_page(
         Err(to) => return Ok(*to),
     };
     let s = &applicant.0.session;
-    if let Err(e) = check_online_applicant(service, s) {
+    if let Err(e) = apply::may_apply_online(service, &applicant.actor()) {
         return match e {
             // the eligibility page explains why, and what to do
-            AppError::Forbidden(_) | AppError::Conflict(_) => Ok(Redirect::to(&format!(
-                "/services/{}/eligibility",
-                service.code
-            ))
-            .into_response()),
-            e => Err(e),
+            usecases::Error::NotAllowed { .. } | usecases::Error::Conflict { .. } => Ok(
+                Redirect::to(&format!("/services/{}/eligibility", service.code)).into_response(),
+            ),
+            e => Err(e.into()),
         };
     }
     let consent = prefill::current_consent(&app, s.account_id, service).await?;
@@ -1202,7 +1208,7 @@ pub async fn consent(
     // a form that cannot be read carries no token either
     let sent = form.ok().and_then(|Form(f)| f.csrf);
     check_form_token(sent.as_deref(), s)?;
-    check_online_applicant(service, s)?;
+    apply::may_apply_online(service, &applicant.actor())?;
     prefill::give_consent(&app, s.account_id, service).await?;
     Ok(Redirect::to(&format!("{back}#application")).into_response())
 }
@@ -1226,7 +1232,8 @@ pub async fn submit(
         Err(to) => return Ok(*to),
     };
     let s = &applicant.0.session;
-    check_online_applicant(service, s)?;
+    let actor = applicant.actor();
+    apply::may_apply_online(service, &actor)?;
     let mut multipart = multipart.map_err(|_| {
         AppError::BadRequest(Message::new(
             "请从申请页面提交表单（multipart/form-data）。",
@@ -1239,29 +1246,28 @@ pub async fn submit(
     let mut errors = posted.upload_errors.clone();
     if errors.is_empty() {
         // A double click sends the same submission id: the second gets the first's case.
-        let idem = posted.submission.as_ref().map(|id| crate::cases::IdemKey {
-            scope: s.account_id.to_string(),
-            key: format!("page:{id}"),
-            request_hash: crate::cases::request_hash(
+        let idem = posted.submission.as_ref().map(|id| {
+            IdemKey::new(
+                actor.id(),
+                format!("page:{id}"),
                 &serde_json::json!({ "service": service.code, "values": values }),
-            ),
+            )
         });
-        match apply_online(&app, &applicant, service, &values, &inputs, idem).await {
-            Ok((_, answer)) => {
-                let case_no = answer["case_no"].as_str().unwrap_or_default();
+        match apply::apply_online(&app, &actor, service, &values, &inputs, idem).await {
+            Ok(lodged) => {
                 return Ok(
-                    Redirect::to(&format!("/cases/{case_no}/submitted{suffix}")).into_response()
+                    Redirect::to(&format!("/cases/{}/submitted{suffix}", lodged.case_no))
+                        .into_response(),
                 );
             }
-            Err(AppError::Invalid(list)) => errors = remap(list, &inputs),
-            Err(e) => return Err(e),
+            Err(usecases::Error::Invalid(issues)) => {
+                errors = remap(field_errors(issues), &inputs);
+            }
+            Err(e) => return Err(e.into()),
         }
-    } else if let Err(issues) = form::validate_form(service, &values, crate::cases::today()) {
+    } else if let Err(issues) = form::validate_form(service, &values, usecases::today()) {
         // the rest of the form is checked too, so every problem shows at once
-        errors.extend(issues.into_iter().map(|i| FieldError {
-            field: i.field,
-            message: Message::new(i.zh, i.en),
-        }));
+        errors.extend(field_errors(issues));
     }
     // Shown again from what was served (no new read of anyone's data).
     let who = prefill::who_for_applicant(&app, s).await?;
@@ -1291,20 +1297,16 @@ pub async fn submitted(
     Path(case_no): Path<String>,
     Query(q): Query<LangQuery>,
     headers: HeaderMap,
-    applicant: Result<Applicant, AppError>,
+    own: Result<ApplicantCase, AppError>,
 ) -> AppResult<Response> {
     let (lang, suffix) = page_lang(&q, &headers);
     let here = format!(
         "/cases/{}/submitted{suffix}",
         url::form_urlencoded::byte_serialize(case_no.as_bytes()).collect::<String>()
     );
-    let applicant = match logged_in(applicant, &here) {
+    let ApplicantCase { applicant, case: c } = match logged_in(own, &here) {
         Ok(a) => a,
         Err(to) => return Ok(*to),
-    };
-    let c = match app.store.case_by_no(&case_no).await? {
-        Some(c) if c.applicant.account_id == Some(applicant.0.session.account_id) => c,
-        _ => return Err(crate::cases::not_found(&case_no)),
     };
     let service = app.catalogue.service(&c.service_code);
     let (status_zh, status_en) = CaseStatus::from_code(&c.status)

@@ -1,6 +1,11 @@
 //! Case routes: applicants (apply, list, read, correct, withdraw, rate, uploads, drafts,
 //! notifications), window clerks and department officers (intake, worklist, steps), and
 //! the public status query.
+//!
+//! Handlers parse, check who calls (the extractors) and answer; what happens is the use
+//! cases' (`crate::usecases`), and what a reader sees of a case is [`views`].
+
+pub mod views;
 
 use std::time::Duration;
 
@@ -9,23 +14,25 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use tokio::io::AsyncWriteExt;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use self::views::{CaseDetail, CaseList, CaseLodged, PublicCase, TransitionAnswer};
 use super::AcceptLang;
 use super::error::{AppError, AppResult, FieldError, Message};
-use crate::app::AppState;
-use crate::auth::extract::{Applicant, Clerk, CurrentUser};
-use crate::auth::identity::{AccountKind, Role};
-use crate::cases::{self, ActorRef, IdemKey, MaterialInput, NewApplication};
-use crate::domain::case::{Action, Actor, ConclusionResult, Request as StepRequest};
-use crate::domain::catalogue::{ApplicantType, Channel};
-use crate::domain::ids::{ResidentId, Uscc};
-use crate::store::{CaseApplicant, CaseFilter, CaseRow, DraftRow, UploadRow};
+use crate::auth::extract::{Applicant, ApplicantCase, Clerk, CurrentUser, Staff, StaffCase};
+use crate::domain::case::{Action, ConclusionResult, Request as StepRequest};
+use crate::domain::catalogue::Service;
+use crate::state::AppState;
+use crate::store::{CaseFilter, DraftRow, UploadRow};
+use crate::usecases::{IdemKey, MaterialInput, apply, intake, rate, step};
 
 /// JSON body whose rejections are the app's own problem+json.
 pub struct AppJson<T>(pub T);
@@ -53,11 +60,12 @@ fn json_rejection(e: JsonRejection) -> AppError {
 
 const MAX_KEY_LEN: usize = 200;
 
-/// The `Idempotency-Key` of a request, scoped to its caller and bound to its body.
+/// The `Idempotency-Key` of a request, scoped to its caller and bound to the request's
+/// content.
 pub(super) fn idem_key(
     headers: &HeaderMap,
     scope: &str,
-    body: &Value,
+    request: &Value,
 ) -> AppResult<Option<IdemKey>> {
     let Some(v) = headers.get("idempotency-key") else {
         return Ok(None);
@@ -69,40 +77,52 @@ pub(super) fn idem_key(
             "Idempotency-Key must be 1 to 200 characters.",
         )));
     }
-    Ok(Some(IdemKey {
-        scope: scope.to_owned(),
-        key: key.to_owned(),
-        request_hash: cases::request_hash(body),
-    }))
+    Ok(Some(IdemKey::new(scope, key, request)))
 }
 
-fn applicant_actor(a: &Applicant) -> ActorRef {
-    ActorRef {
-        actor: Actor::Applicant,
-        id: Some(a.0.session.account_id.to_string()),
-        name: a.0.session.name.clone(),
-        account: Some(a.0.session.account_id),
-    }
+/// A material in a request body.
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MaterialBody {
+    /// Material id from the service definition.
+    pub material: String,
+    /// An upload from `POST /api/v1/uploads` (one of the caller's, not yet part of a case).
+    #[serde(default)]
+    pub upload_id: Option<Uuid>,
+    /// Let shared data or the e-licence named in the definition stand in (免提交) instead
+    /// of an upload.
+    #[serde(default)]
+    pub substitute: bool,
+}
+
+fn material_inputs(body: &[MaterialBody]) -> Vec<MaterialInput> {
+    body.iter()
+        .map(|m| MaterialInput {
+            material: m.material.clone(),
+            upload_id: m.upload_id,
+            substitute: m.substitute,
+        })
+        .collect()
 }
 
 /// `POST /api/v1/cases` body.
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyBody {
+    /// The service applied for.
     service_code: String,
+    /// Form values by field id.
     #[serde(default)]
     values: Map<String, Value>,
+    /// The materials: uploads, or stand-ins (免提交).
     #[serde(default)]
-    materials: Vec<MaterialInput>,
+    materials: Vec<MaterialBody>,
     /// A draft to delete once the application is lodged.
     #[serde(default)]
     draft_id: Option<Uuid>,
 }
 
-fn find_service<'a>(
-    app: &'a AppState,
-    code: &str,
-) -> AppResult<&'a crate::domain::catalogue::Service> {
+fn find_service<'a>(app: &'a AppState, code: &str) -> AppResult<&'a Service> {
     app.catalogue.service(code).ok_or_else(|| {
         AppError::Invalid(vec![FieldError {
             field: "service_code".into(),
@@ -115,136 +135,73 @@ fn find_service<'a>(
 }
 
 /// `POST /api/v1/cases`: apply online.
+#[utoipa::path(
+    post,
+    path = "/api/v1/cases",
+    tag = "citizen",
+    operation_id = "applyOnline",
+    summary = "Apply online (网上申报)",
+    description = "Lodges an application for yourself, or for the enterprise your login \
+        represents. The form is validated against the service's definition, prefilled values \
+        are checked against what was served, and 免提交 materials against the e-licence \
+        library; every problem is listed at its field. Send a fresh `Idempotency-Key` per \
+        application and reuse it when retrying: a repeat answers the first case.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A fresh key per intended application, 1–200 characters.")),
+    request_body(content = ApplyBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Lodged (or, for a repeated `Idempotency-Key`, the first answer).", body = CaseLodged),
+        (status = 400, description = "Not JSON of this shape, or a malformed `Idempotency-Key`.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an applicant, the wrong kind of account, or too low an assurance level.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The service is only handled at a window.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Fields or materials to correct (`errors`), or an `Idempotency-Key` used for another request.", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
 pub async fn apply(
     State(app): State<AppState>,
     applicant: Applicant,
     headers: HeaderMap,
     AppJson(body): AppJson<ApplyBody>,
-) -> AppResult<Response> {
+) -> AppResult<(StatusCode, Json<CaseLodged>)> {
     let raw = serde_json::to_value(&body).map_err(anyhow::Error::from)?;
-    let s = &applicant.0.session;
     let service = find_service(&app, &body.service_code)?;
+    let actor = applicant.actor();
     // before the Idempotency-Key, so a refusal reads the same with or without one
-    check_online_applicant(service, s)?;
-    let idem = idem_key(&headers, &s.account_id.to_string(), &raw)?;
-    let (status, answer) = apply_online(
-        &app,
-        &applicant,
-        service,
-        &body.values,
-        &body.materials,
-        idem,
-    )
-    .await?;
+    apply::may_apply_online(service, &actor)?;
+    let idem = idem_key(&headers, &actor.id(), &raw)?;
+    let materials = material_inputs(&body.materials);
+    let lodged = apply::apply_online(&app, &actor, service, &body.values, &materials, idem).await?;
     if let Some(d) = body.draft_id {
-        app.store.delete_draft(d, s.account_id).await?;
+        app.store
+            .delete_draft(d, applicant.0.session.account_id)
+            .await?;
     }
-    Ok((status, Json(answer)).into_response())
+    Ok((StatusCode::CREATED, Json(lodged.into())))
 }
 
-/// Whether this logged-in applicant may apply online for `service`: the service takes
-/// online applications, the kind of account fits (individual or enterprise), and the
-/// assurance level is high enough. Answers the enterprise (USCC) the application is made
-/// for, or `None` for an individual.
+/// Whether this session may apply online for `service`, answering the enterprise applied
+/// for (see [`apply::may_apply_online`]). For the prefill routes, which check it before
+/// reading anyone's data.
 pub(crate) fn check_online_applicant(
-    service: &crate::domain::catalogue::Service,
+    service: &Service,
     s: &crate::auth::session::Session,
 ) -> AppResult<Option<String>> {
-    if !service.channels.contains(&Channel::Online) {
-        return Err(AppError::Conflict(Message::new(
-            "此事项只能到窗口办理。",
-            "This service is only handled at a window.",
-        )));
-    }
-    let enterprise = s.roles.iter().find_map(|r| match r {
-        Role::EnterpriseUser { uscc } => Some(uscc.clone()),
-        _ => None,
-    });
-    let as_enterprise =
-        enterprise.is_some() && service.applicant_types.contains(&ApplicantType::Enterprise);
-    let as_person =
-        enterprise.is_none() && service.applicant_types.contains(&ApplicantType::Person);
-    if !as_enterprise && !as_person {
-        return Err(AppError::Forbidden(Message::new(
-            "您的账户类型不能申请此事项（个人/企业不符）。",
-            "Your kind of account cannot apply for this service (individual vs enterprise).",
-        )));
-    }
-    if s.assurance < service.min_assurance {
-        return Err(AppError::Forbidden(Message::new(
-            format!(
-                "此事项要求实名认证等级不低于{}级，您当前为{}级。详见 /services/{}/eligibility",
-                service.min_assurance, s.assurance, service.code
-            ),
-            format!(
-                "This service needs assurance level {} (yours is {}). See /services/{}/eligibility",
-                service.min_assurance, s.assurance, service.code
-            ),
-        )));
-    }
-    Ok(if as_enterprise { enterprise } else { None })
-}
-
-/// Lodges a logged-in applicant's online application (the JSON API and the apply page
-/// both come here): checks that they may apply online, builds the applicant from their
-/// account, and lodges with their shared data and prefill snapshot, so prefilled values
-/// are re-checked and 免提交 materials verified. Answers 201 with the case number and
-/// query code.
-pub(crate) async fn apply_online(
-    app: &AppState,
-    applicant: &Applicant,
-    service: &crate::domain::catalogue::Service,
-    values: &Map<String, Value>,
-    materials: &[MaterialInput],
-    idem: Option<IdemKey>,
-) -> AppResult<(StatusCode, Value)> {
-    let s = &applicant.0.session;
-    let enterprise = check_online_applicant(service, s)?;
-    let account = app.store.account(s.account_id).await?.ok_or_else(|| {
-        AppError::Unauthorized(Message::new(
-            "账户不存在，请重新登录。",
-            "The account no longer exists; log in again.",
-        ))
-    })?;
-    let as_enterprise = enterprise.is_some();
-    let applicant_row = CaseApplicant {
-        account_id: Some(account.id),
-        kind: if as_enterprise {
-            AccountKind::Enterprise
-        } else {
-            AccountKind::Person
-        },
-        name: match (&account.enterprise, as_enterprise) {
-            (Some(e), true) => e.name.clone(),
-            _ => account.name.clone(),
-        },
-        id_number: account.id_number.clone(),
-        uscc: enterprise,
-        phone: account.phone.clone(),
-    };
-    let sharing = crate::sharing::prefill::who_from_account(&account, applicant_row.uscc.clone());
-    cases::lodge(
-        app,
-        NewApplication {
-            service,
-            applicant: applicant_row,
-            channel: "online",
-            intake: None,
-            values,
-            materials,
-            actor: applicant_actor(applicant),
-            idem,
-            sharing: Some(sharing),
-            snapshot_of: Some(account.id),
-        },
-    )
-    .await
+    Ok(apply::may_apply_online(
+        service,
+        &crate::auth::extract::applicant_actor(s),
+    )?)
 }
 
 /// Paging of lists.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct Page {
+    /// The page, from 1.
+    #[param(minimum = 1, default = 1)]
     page: Option<i64>,
+    /// Items per page, 1–100.
+    #[param(minimum = 1, maximum = 100, default = 20)]
     per_page: Option<i64>,
 }
 
@@ -261,12 +218,28 @@ fn paging(p: &Page) -> AppResult<(i64, i64)> {
 }
 
 /// `GET /api/v1/cases`: my cases, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases",
+    tag = "citizen",
+    operation_id = "listMyCases",
+    summary = "My cases",
+    description = "The cases you applied for, newest first.",
+    params(Page),
+    responses(
+        (status = 200, description = "A page of your cases.", body = CaseList),
+        (status = 400, description = "`per_page` out of range.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
 pub async fn my_cases(
     State(app): State<AppState>,
     applicant: Applicant,
     AcceptLang(lang): AcceptLang,
     Query(p): Query<Page>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<CaseList>> {
     let (page, per) = paging(&p)?;
     let (rows, total) = app
         .store
@@ -277,156 +250,258 @@ pub async fn my_cases(
             ..CaseFilter::default()
         })
         .await?;
-    let items: Vec<Value> = rows.iter().map(|c| cases::summary(&app, c, lang)).collect();
-    Ok(Json(
-        json!({ "items": items, "total": total, "page": page, "per_page": per }),
-    ))
-}
-
-/// Loads a case the applicant owns; anyone else's is "not found".
-async fn own_case(app: &AppState, applicant: &Applicant, case_no: &str) -> AppResult<CaseRow> {
-    let c = app.store.case_by_no(case_no).await?;
-    match c {
-        Some(c) if c.applicant.account_id == Some(applicant.0.session.account_id) => Ok(c),
-        _ => Err(cases::not_found(case_no)),
-    }
+    Ok(Json(CaseList::of(&app, &rows, total, page, per, lang)))
 }
 
 /// `GET /api/v1/cases/{case_no}`: status, timeline, deadlines, what is asked of me.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases/{case_no}",
+    tag = "citizen",
+    operation_id = "getMyCase",
+    summary = "One of my cases",
+    description = "Its status, deadline, history, what is asked of you (during a correction) \
+        and the steps you may take now. Someone else's case answers 404.",
+    params(("case_no" = String, Path, description = "The case number (办件编号).")),
+    responses(
+        (status = 200, description = "The case (the ID number masked; `deliveries` is `null`).", body = CaseDetail),
+        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case of yours.", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
 pub async fn my_case(
     State(app): State<AppState>,
-    applicant: Applicant,
+    ApplicantCase { applicant, case }: ApplicantCase,
     AcceptLang(lang): AcceptLang,
-    Path(case_no): Path<String>,
-) -> AppResult<Json<Value>> {
-    let c = own_case(&app, &applicant, &case_no).await?;
+) -> AppResult<Json<CaseDetail>> {
     Ok(Json(
-        cases::full_view(&app, &c, lang, Actor::Applicant).await?,
+        CaseDetail::build(&app, &case, lang, &applicant.actor()).await?,
     ))
 }
 
 /// Body of the applicant's steps.
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApplicantStepBody {
+    /// A remark.
     #[serde(default)]
     note: Option<String>,
+    /// With a correction: the corrected or missing materials.
     #[serde(default)]
-    materials: Vec<MaterialInput>,
+    materials: Vec<MaterialBody>,
 }
 
 async fn applicant_step(
     app: AppState,
-    applicant: Applicant,
+    ApplicantCase { applicant, case }: ApplicantCase,
     headers: HeaderMap,
-    case_no: String,
     action: Action,
     body: ApplicantStepBody,
-) -> AppResult<Response> {
-    own_case(&app, &applicant, &case_no).await?;
-    let raw = json!({ "case_no": case_no, "action": action.code(), "body": body });
-    let idem = idem_key(&headers, &applicant.0.session.account_id.to_string(), &raw)?;
+) -> AppResult<Json<TransitionAnswer>> {
+    let actor = applicant.actor();
+    let raw = json!({ "case_no": case.case_no, "action": action.code(), "body": body });
+    let idem = idem_key(&headers, &actor.id(), &raw)?;
     let req = StepRequest {
         action,
         result: None,
         note: body.note.clone(),
     };
-    let (status, answer) = cases::step(
-        &app,
-        &case_no,
-        &applicant_actor(&applicant),
-        req,
-        &body.materials,
-        idem,
-    )
-    .await?;
-    Ok((status, Json(answer)).into_response())
+    let materials = material_inputs(&body.materials);
+    let stepped = step::step(&app, case, &actor, req, &materials, idem).await?;
+    Ok(Json(stepped.into()))
 }
 
 /// `POST /api/v1/cases/{case_no}/correction`: supply corrected materials.
+#[utoipa::path(
+    post,
+    path = "/api/v1/cases/{case_no}/correction",
+    tag = "citizen",
+    operation_id = "supplyCorrection",
+    summary = "Supply a correction (补齐补正)",
+    description = "Answers a correction request with the materials asked for; the case goes \
+        back to where it was, and the paused clock runs again.",
+    params(
+        ("case_no" = String, Path, description = "The case number (办件编号)."),
+        ("Idempotency-Key" = Option<String>, Header, description = "A fresh key per intended step, 1–200 characters."),
+    ),
+    request_body(content = ApplicantStepBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The step was taken (or, for a repeated `Idempotency-Key`, the first answer).", body = TransitionAnswer),
+        (status = 400, description = "Not JSON of this shape, or a malformed `Idempotency-Key`.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case of yours.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No correction is asked for now, or the case changed at the same moment.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Materials that cannot be used (`errors`), or an `Idempotency-Key` used for another request.", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
 pub async fn supply_correction(
     State(app): State<AppState>,
-    applicant: Applicant,
+    case: ApplicantCase,
     headers: HeaderMap,
-    Path(case_no): Path<String>,
     AppJson(body): AppJson<ApplicantStepBody>,
-) -> AppResult<Response> {
-    applicant_step(
-        app,
-        applicant,
-        headers,
-        case_no,
-        Action::SupplyCorrection,
-        body,
-    )
-    .await
+) -> AppResult<Json<TransitionAnswer>> {
+    applicant_step(app, case, headers, Action::SupplyCorrection, body).await
 }
 
 /// `POST /api/v1/cases/{case_no}/withdraw`: withdraw before conclusion.
+#[utoipa::path(
+    post,
+    path = "/api/v1/cases/{case_no}/withdraw",
+    tag = "citizen",
+    operation_id = "withdrawCase",
+    summary = "Withdraw an application (撤回)",
+    description = "Withdraws the application while it is not yet decided.",
+    params(
+        ("case_no" = String, Path, description = "The case number (办件编号)."),
+        ("Idempotency-Key" = Option<String>, Header, description = "A fresh key per intended step, 1–200 characters."),
+    ),
+    request_body(content = ApplicantStepBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Withdrawn (or, for a repeated `Idempotency-Key`, the first answer).", body = TransitionAnswer),
+        (status = 400, description = "Not JSON of this shape, materials sent with it, or a malformed `Idempotency-Key`.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case of yours.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The case is concluded or closed, or changed at the same moment.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An `Idempotency-Key` used for another request.", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
 pub async fn withdraw(
     State(app): State<AppState>,
-    applicant: Applicant,
+    case: ApplicantCase,
     headers: HeaderMap,
-    Path(case_no): Path<String>,
     AppJson(body): AppJson<ApplicantStepBody>,
-) -> AppResult<Response> {
-    applicant_step(app, applicant, headers, case_no, Action::Withdraw, body).await
+) -> AppResult<Json<TransitionAnswer>> {
+    applicant_step(app, case, headers, Action::Withdraw, body).await
 }
 
 /// `POST /api/v1/cases/{case_no}/rating` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RatingBody {
+    /// 5 (非常满意) to 1 (非常不满意).
+    #[schema(minimum = 1, maximum = 5)]
     rating: i16,
+    /// Why; required below 3, at most 1,000 characters.
     #[serde(default)]
     comment: Option<String>,
 }
 
+/// The answer to a rating.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RatingAnswer {
+    /// The case number.
+    pub case_no: String,
+    /// The level given.
+    pub rating: i16,
+    /// Its label in the response's language (非常满意 …).
+    pub label: String,
+}
+
 /// `POST /api/v1/cases/{case_no}/rating`: 好差评, once, after conclusion.
+#[utoipa::path(
+    post,
+    path = "/api/v1/cases/{case_no}/rating",
+    tag = "citizen",
+    operation_id = "rateCase",
+    summary = "Rate a concluded case (好差评)",
+    description = "Once per case, after it is concluded. Below 3, say why.",
+    params(("case_no" = String, Path, description = "The case number (办件编号).")),
+    request_body(content = RatingBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Rated.", body = RatingAnswer),
+        (status = 400, description = "Not JSON of this shape.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case of yours.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not concluded yet, or already rated.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A level out of range, or a low rating without a comment (`errors`).", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
 pub async fn rate(
     State(app): State<AppState>,
-    applicant: Applicant,
+    ApplicantCase { case, .. }: ApplicantCase,
     AcceptLang(lang): AcceptLang,
-    Path(case_no): Path<String>,
     AppJson(body): AppJson<RatingBody>,
-) -> AppResult<Json<Value>> {
-    let c = own_case(&app, &applicant, &case_no).await?;
-    if c.concluded_on.is_none() {
-        return Err(AppError::Conflict(Message::new(
-            "办结后才能评价。",
-            "A case can be rated once it is concluded.",
-        )));
+) -> AppResult<Json<RatingAnswer>> {
+    let rated = rate::rate(&app, &case, body.rating, body.comment.as_deref()).await?;
+    let (zh, en) = rate::rating_labels(rated.level).unwrap_or(("", ""));
+    Ok(Json(RatingAnswer {
+        case_no: rated.case_no,
+        rating: rated.level,
+        label: lang.pick(zh, en).to_owned(),
+    }))
+}
+
+/// An uploaded file, not yet (or already) part of a case.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UploadView {
+    /// Its id: name it as `upload_id` of a material.
+    pub id: Uuid,
+    /// The account that uploaded it.
+    pub owner: Uuid,
+    /// The file name as uploaded.
+    pub file_name: String,
+    /// The type recognised from the content: `pdf`, `jpg`, `png` or `ofd`.
+    pub file_type: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// SHA-256 of the content, hex.
+    pub sha256: String,
+    /// When it was uploaded.
+    pub created_at: DateTime<Utc>,
+    /// The case it is part of; `null` until it is (unattached uploads are removed after a day).
+    #[schema(required = true)]
+    pub case_id: Option<Uuid>,
+}
+
+impl From<UploadRow> for UploadView {
+    fn from(u: UploadRow) -> UploadView {
+        UploadView {
+            id: u.id,
+            owner: u.owner,
+            file_name: u.file_name,
+            file_type: u.file_type,
+            size: u.size,
+            sha256: u.sha256,
+            created_at: u.created_at,
+            case_id: u.case_id,
+        }
     }
-    cases::check_rating(body.rating, body.comment.as_deref()).map_err(AppError::Invalid)?;
-    let comment = body
-        .comment
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty());
-    if !app
-        .store
-        .rate_case(c.id, body.rating, comment, chrono::Utc::now())
-        .await?
-    {
-        return Err(AppError::Conflict(Message::new(
-            "该办件已评价过，每件只能评价一次。",
-            "This case has already been rated; each case is rated once.",
-        )));
-    }
-    let (zh, en) = cases::rating_labels(body.rating).unwrap_or(("", ""));
-    metrics::counter!("onewindow_ratings_total", "level" => body.rating.to_string()).increment(1);
-    Ok(Json(
-        json!({ "case_no": c.case_no, "rating": body.rating, "label": lang.pick(zh, en) }),
-    ))
 }
 
 /// `POST /api/v1/uploads`: one file per request (multipart field `file`), streamed to
 /// disk with its SHA-256, type sniffed from the content.
+#[utoipa::path(
+    post,
+    path = "/api/v1/uploads",
+    tag = "citizen",
+    operation_id = "uploadFile",
+    summary = "Upload a material's file",
+    description = "One file per request, as the multipart field `file` (at most 50 MB). The \
+        type is recognised from the content, not the name: PDF, JPG, PNG or OFD. Clerks upload \
+        a walk-in applicant's files the same way.",
+    request_body(content_type = "multipart/form-data", description = "The multipart field `file`."),
+    responses(
+        (status = 201, description = "Stored.", body = UploadView),
+        (status = 400, description = "No `file` field, or a malformed or empty upload.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than 50 MB.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a PDF, JPG, PNG or OFD file.", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
 pub async fn upload(
     State(app): State<AppState>,
     user: CurrentUser,
     mut multipart: Multipart,
-) -> AppResult<Response> {
+) -> AppResult<(StatusCode, Json<UploadView>)> {
     let field = loop {
         match multipart.next_field().await {
             Ok(Some(f)) if f.name() == Some("file") => break f,
@@ -441,7 +516,7 @@ pub async fn upload(
         }
     };
     let row = store_upload(&app, user.session.account_id, field).await?;
-    Ok((StatusCode::CREATED, Json(json!(row))).into_response())
+    Ok((StatusCode::CREATED, Json(row.into())))
 }
 
 /// The largest file one upload may hold.
@@ -556,19 +631,51 @@ pub(crate) async fn store_upload(
 }
 
 /// Draft body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DraftBody {
+    /// The service the draft is for (it cannot change later).
     service_code: String,
+    /// The values filled in so far (at most 256 KB).
     #[serde(default)]
     values: Map<String, Value>,
 }
 
-fn draft_view(d: &DraftRow) -> Value {
-    json!({
-        "id": d.id, "service_code": d.service_code, "values": d.form,
-        "created_at": d.created_at, "updated_at": d.updated_at, "expires_at": d.expires_at,
-    })
+/// A saved, unsubmitted application.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DraftView {
+    /// Its id.
+    pub id: Uuid,
+    /// The service.
+    pub service_code: String,
+    /// The values filled in so far.
+    pub values: Value,
+    /// When it was first saved.
+    pub created_at: DateTime<Utc>,
+    /// When it was last saved.
+    pub updated_at: DateTime<Utc>,
+    /// When it is deleted unless saved again.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl From<&DraftRow> for DraftView {
+    fn from(d: &DraftRow) -> DraftView {
+        DraftView {
+            id: d.id,
+            service_code: d.service_code.clone(),
+            values: d.form.clone(),
+            created_at: d.created_at,
+            updated_at: d.updated_at,
+            expires_at: d.expires_at,
+        }
+    }
+}
+
+/// My drafts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DraftList {
+    /// The drafts not yet expired.
+    pub items: Vec<DraftView>,
 }
 
 async fn save(
@@ -576,7 +683,7 @@ async fn save(
     owner: Uuid,
     id: Uuid,
     body: DraftBody,
-    created: Option<chrono::DateTime<chrono::Utc>>,
+    created: Option<DateTime<Utc>>,
 ) -> AppResult<DraftRow> {
     find_service(app, &body.service_code)?;
     if serde_json::to_vec(&body.values)
@@ -589,7 +696,7 @@ async fn save(
             "The draft is too large.",
         )));
     }
-    let now = chrono::Utc::now();
+    let now = Utc::now();
     let d = DraftRow {
         id,
         account_id: owner,
@@ -609,13 +716,31 @@ async fn save(
 }
 
 /// `POST /api/v1/drafts`: save a partly filled application.
+#[utoipa::path(
+    post,
+    path = "/api/v1/drafts",
+    tag = "citizen",
+    operation_id = "createDraft",
+    summary = "Save a draft",
+    description = "Saves a partly filled application, to resume later from any device.",
+    request_body(content = DraftBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Saved.", body = DraftView),
+        (status = 400, description = "Not JSON of this shape.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The draft is too large.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown service.", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
 pub async fn create_draft(
     State(app): State<AppState>,
     a: Applicant,
     AppJson(body): AppJson<DraftBody>,
-) -> AppResult<Response> {
+) -> AppResult<(StatusCode, Json<DraftView>)> {
     let d = save(&app, a.0.session.account_id, Uuid::now_v7(), body, None).await?;
-    Ok((StatusCode::CREATED, Json(draft_view(&d))).into_response())
+    Ok((StatusCode::CREATED, Json(DraftView::from(&d))))
 }
 
 fn draft_not_found() -> AppError {
@@ -626,12 +751,32 @@ fn draft_not_found() -> AppError {
 }
 
 /// `PUT /api/v1/drafts/{id}`: save again (resume from any device).
+#[utoipa::path(
+    put,
+    path = "/api/v1/drafts/{id}",
+    tag = "citizen",
+    operation_id = "updateDraft",
+    summary = "Save a draft again",
+    params(("id" = Uuid, Path, description = "The draft's id.")),
+    request_body(content = DraftBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Saved.", body = DraftView),
+        (status = 400, description = "Not JSON of this shape.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such draft of yours (it may have expired).", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A draft cannot change its service.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The draft is too large.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown service.", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
 pub async fn update_draft(
     State(app): State<AppState>,
     a: Applicant,
     Path(id): Path<Uuid>,
     AppJson(body): AppJson<DraftBody>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<DraftView>> {
     let owner = a.0.session.account_id;
     let existing = app
         .store
@@ -639,37 +784,80 @@ pub async fn update_draft(
         .await?
         .ok_or_else(draft_not_found)?;
     let d = save(&app, owner, id, body, Some(existing.created_at)).await?;
-    Ok(Json(draft_view(&d)))
+    Ok(Json(DraftView::from(&d)))
 }
 
 /// `GET /api/v1/drafts`.
-pub async fn list_drafts(State(app): State<AppState>, a: Applicant) -> AppResult<Json<Value>> {
-    let now = chrono::Utc::now();
-    let items: Vec<Value> = app
+#[utoipa::path(
+    get,
+    path = "/api/v1/drafts",
+    tag = "citizen",
+    operation_id = "listDrafts",
+    summary = "My drafts",
+    responses(
+        (status = 200, description = "The drafts not yet expired.", body = DraftList),
+        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
+pub async fn list_drafts(State(app): State<AppState>, a: Applicant) -> AppResult<Json<DraftList>> {
+    let now = Utc::now();
+    let items = app
         .store
         .drafts(a.0.session.account_id)
         .await?
         .iter()
         .filter(|d| d.expires_at > now)
-        .map(draft_view)
+        .map(DraftView::from)
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(DraftList { items }))
 }
 
 /// `GET /api/v1/drafts/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/drafts/{id}",
+    tag = "citizen",
+    operation_id = "getDraft",
+    summary = "One of my drafts",
+    params(("id" = Uuid, Path, description = "The draft's id.")),
+    responses(
+        (status = 200, description = "The draft.", body = DraftView),
+        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such draft of yours (it may have expired).", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
 pub async fn get_draft(
     State(app): State<AppState>,
     a: Applicant,
     Path(id): Path<Uuid>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<DraftView>> {
     let d = app.store.draft(id, a.0.session.account_id).await?;
     match d {
-        Some(d) if d.expires_at > chrono::Utc::now() => Ok(Json(draft_view(&d))),
+        Some(d) if d.expires_at > Utc::now() => Ok(Json(DraftView::from(&d))),
         _ => Err(draft_not_found()),
     }
 }
 
 /// `DELETE /api/v1/drafts/{id}`.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/drafts/{id}",
+    tag = "citizen",
+    operation_id = "deleteDraft",
+    summary = "Delete a draft",
+    params(("id" = Uuid, Path, description = "The draft's id.")),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such draft of yours.", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
 pub async fn delete_draft(
     State(app): State<AppState>,
     a: Applicant,
@@ -682,32 +870,73 @@ pub async fn delete_draft(
     }
 }
 
+/// An in-app message about one of my cases.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationView {
+    /// Its id.
+    pub id: Uuid,
+    /// The case it is about.
+    pub case_no: String,
+    /// The title in the response's language.
+    pub title: String,
+    /// The text in the response's language.
+    pub body: String,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// When it was read; `null` while unread.
+    #[schema(required = true)]
+    pub read_at: Option<DateTime<Utc>>,
+}
+
+/// My messages, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationList {
+    /// The latest 100.
+    pub items: Vec<NotificationView>,
+}
+
 /// `GET /api/v1/notifications`: my messages, newest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/notifications",
+    tag = "citizen",
+    operation_id = "listNotifications",
+    summary = "My messages",
+    description = "What happened to my cases (accepted, a correction asked for, concluded …), \
+        newest first, at most 100.",
+    responses(
+        (status = 200, description = "The messages.", body = NotificationList),
+        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
 pub async fn notifications(
     State(app): State<AppState>,
     user: CurrentUser,
     AcceptLang(lang): AcceptLang,
-) -> AppResult<Json<Value>> {
-    let items: Vec<Value> = app
+) -> AppResult<Json<NotificationList>> {
+    let items = app
         .store
         .notifications(user.session.account_id, 100)
         .await?
-        .iter()
-        .map(|n| {
-            json!({
-                "id": n.id, "case_no": n.case_no,
-                "title": lang.pick(&n.title_zh, &n.title_en),
-                "body": lang.pick(&n.body_zh, &n.body_en),
-                "created_at": n.created_at, "read_at": n.read_at,
-            })
+        .into_iter()
+        .map(|n| NotificationView {
+            id: n.id,
+            title: lang.pick(&n.title_zh, &n.title_en).to_owned(),
+            body: lang.pick(&n.body_zh, &n.body_en).to_owned(),
+            case_no: n.case_no,
+            created_at: n.created_at,
+            read_at: n.read_at,
         })
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(NotificationList { items }))
 }
 
 /// `?query_code=` of the public query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PublicQuery {
+    /// The 6-digit query code (查询码) given when the application was lodged.
     query_code: Option<String>,
 }
 
@@ -734,7 +963,38 @@ fn client_of(headers: &HeaderMap, peer: Option<std::net::SocketAddr>, trust_prox
         .unwrap_or_else(|| "unknown".into())
 }
 
+/// The answer once either budget of wrong query codes is spent.
+fn limited() -> Response {
+    let mut r = AppError::TooManyRequests(Message::new(
+        "查询码错误次数过多，请15分钟后再试。",
+        "Too many wrong query codes. Please try again in 15 minutes.",
+    ))
+    .into_response();
+    r.headers_mut()
+        .insert("retry-after", axum::http::HeaderValue::from_static("900"));
+    r
+}
+
 /// `GET /api/v1/public/cases/{case_no}?query_code=`: status without login, no personal data.
+#[utoipa::path(
+    get,
+    path = "/api/v1/public/cases/{case_no}",
+    tag = "public",
+    operation_id = "queryCaseStatus",
+    summary = "A case's status, by number and query code (办件查询)",
+    description = "No login: the case number and the query code given at lodging. No personal \
+        data, and no notes in the history. An unknown number and a wrong code answer alike; \
+        wrong codes are limited per case and per client (15 minutes).",
+    params(
+        ("case_no" = String, Path, description = "The case number (办件编号)."),
+        PublicQuery,
+    ),
+    responses(
+        (status = 200, description = "The case's status.", body = PublicCase),
+        (status = 404, description = "The case number or query code is not correct.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong query codes; `Retry-After` says when to try again.", body = super::openapi::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn public_case(
     State(app): State<AppState>,
     AcceptLang(lang): AcceptLang,
@@ -742,72 +1002,56 @@ pub async fn public_case(
     axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     Path(case_no): Path<String>,
     Query(q): Query<PublicQuery>,
-) -> AppResult<Response> {
+) -> Result<Json<PublicCase>, Response> {
     let client = client_of(&headers, Some(peer), app.settings.trust_forwarded_for);
     let case_key = format!("rl:qc:case:{case_no}");
     let client_key = format!("rl:qc:client:{client}");
-    let limited = || {
-        let mut r = AppError::TooManyRequests(Message::new(
-            "查询码错误次数过多，请15分钟后再试。",
-            "Too many wrong query codes. Please try again in 15 minutes.",
-        ))
-        .into_response();
-        r.headers_mut()
-            .insert("retry-after", axum::http::HeaderValue::from_static("900"));
-        r
-    };
+    let internal = |e: anyhow::Error| AppError::Internal(e).into_response();
     // Refuse early when either budget is spent.
     for (k, max) in [
         (&case_key, WRONG_CODES_PER_CASE),
         (&client_key, WRONG_CODES_PER_CLIENT),
     ] {
-        if app.cache.counter(k).await.map_err(anyhow::Error::from)? >= max {
-            return Ok(limited());
+        if app.cache.counter(k).await.map_err(|e| internal(e.into()))? >= max {
+            return Err(limited());
         }
     }
     let code = q.query_code.unwrap_or_default();
-    let c = app.store.case_by_no(&case_no).await?;
+    let c = app
+        .store
+        .case_by_no(&case_no)
+        .await
+        .map_err(|e| AppError::from(e).into_response())?;
     let matches = c
         .as_ref()
-        .is_some_and(|c| constant_time_eq(c.query_code.as_bytes(), code.trim().as_bytes()));
+        .is_some_and(|c| bool::from(c.query_code.as_bytes().ct_eq(code.trim().as_bytes())));
     let Some(c) = c.filter(|_| matches) else {
         let a = app
             .cache
             .incr(&case_key, WRONG_CODE_WINDOW)
             .await
-            .map_err(anyhow::Error::from)?;
+            .map_err(|e| internal(e.into()))?;
         let b = app
             .cache
             .incr(&client_key, WRONG_CODE_WINDOW)
             .await
-            .map_err(anyhow::Error::from)?;
+            .map_err(|e| internal(e.into()))?;
         if a > WRONG_CODES_PER_CASE || b > WRONG_CODES_PER_CLIENT {
-            return Ok(limited());
+            return Err(limited());
         }
         // Unknown number and wrong code answer alike: no oracle for case numbers.
         return Err(AppError::NotFound(Message::new(
             "办件编号或查询码不正确。",
             "The case number or query code is not correct.",
-        )));
+        ))
+        .into_response());
     };
-    let events = app.store.case_events(c.id).await?;
-    let service = app.catalogue.service(&c.service_code);
-    let status = crate::domain::case::CaseStatus::from_code(&c.status);
-    Ok(Json(json!({
-        "case_no": c.case_no,
-        "service": service.map(|s| lang.pick(&s.name, &s.name_en).to_owned()),
-        "department": app.catalogue.department(&c.department).map(|d| lang.pick(&d.name, &d.name_en).to_owned()),
-        "status": status.map(|s| { let (zh, en) = s.labels(); json!({ "code": s.code(), "label": lang.pick(zh, en) }) }),
-        "submitted_at": c.created_at,
-        "deadline": cases::deadline_view(&app.calendar, &c, lang),
-        "result": c.result,
-        "timeline": cases::timeline(&events, lang, false),
-    }))
-    .into_response())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    let events = app
+        .store
+        .case_events(c.id)
+        .await
+        .map_err(|e| AppError::from(e).into_response())?;
+    Ok(Json(PublicCase::of(&app, &c, &events, lang)))
 }
 
 // ---------- staff ----------
@@ -826,247 +1070,162 @@ pub(super) fn parse_action(code: &str) -> AppResult<Action> {
     })
 }
 
+/// Parses a conclusion's result code.
+pub(super) fn parse_result(s: Option<&str>) -> AppResult<Option<ConclusionResult>> {
+    match s {
+        None => Ok(None),
+        Some(r) => ConclusionResult::from_code(r).map(Some).ok_or_else(|| {
+            AppError::Invalid(vec![FieldError {
+                field: "result".into(),
+                message: Message::new(
+                    "result 应为 approved 或 rejected。",
+                    "result must be approved or rejected.",
+                ),
+            }])
+        }),
+    }
+}
+
 /// Walk-in applicant at a window.
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WalkInApplicant {
+    /// `person` or `enterprise` (as the service allows).
     kind: String,
+    /// The person's or the enterprise's name (at most 100 characters).
     name: String,
+    /// The person's (or the enterprise's agent's) resident ID number.
     #[serde(default)]
     id_number: Option<String>,
+    /// The enterprise's USCC (required for an enterprise).
     #[serde(default)]
     uscc: Option<String>,
+    /// A contact phone.
     #[serde(default)]
     phone: Option<String>,
 }
 
 /// `POST /api/staff/v1/cases` body: window intake (一窗受理).
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IntakeBody {
+    /// The service applied for.
     service_code: String,
+    /// The walk-in applicant.
     applicant: WalkInApplicant,
+    /// Form values by field id.
     #[serde(default)]
     values: Map<String, Value>,
+    /// The materials: the clerk's uploads of the applicant's papers, or stand-ins.
     #[serde(default)]
-    materials: Vec<MaterialInput>,
-}
-
-fn clerk_actor(c: &Clerk) -> ActorRef {
-    ActorRef {
-        actor: Actor::Clerk,
-        id: Some(c.user.session.account_id.to_string()),
-        name: c.user.session.name.clone(),
-        account: Some(c.user.session.account_id),
-    }
+    materials: Vec<MaterialBody>,
 }
 
 /// `POST /api/staff/v1/cases`: a clerk registers a walk-in application.
+#[utoipa::path(
+    post,
+    path = "/api/staff/v1/cases",
+    tag = "staff",
+    operation_id = "windowIntake",
+    summary = "Register a walk-in application (一窗受理)",
+    description = "A window clerk lodges an application for a walk-in applicant, for a \
+        department their hall serves. A prefill lookup the clerk made for this applicant \
+        (`POST /api/staff/v1/prefill`) is re-checked like an applicant's own.",
+    params(("Idempotency-Key" = Option<String>, Header, description = "A fresh key per intended application, 1–200 characters.")),
+    request_body(content = IntakeBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Lodged (or, for a repeated `Idempotency-Key`, the first answer).", body = CaseLodged),
+        (status = 400, description = "Not JSON of this shape, or a malformed `Idempotency-Key`.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a clerk, or the hall does not serve the service's department.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The service is not handled at a window.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The applicant, fields or materials to correct (`errors`), or an `Idempotency-Key` used for another request.", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
 pub async fn intake(
     State(app): State<AppState>,
     clerk: Clerk,
     headers: HeaderMap,
     AppJson(body): AppJson<IntakeBody>,
-) -> AppResult<Response> {
+) -> AppResult<(StatusCode, Json<CaseLodged>)> {
     let raw = serde_json::to_value(&body).map_err(anyhow::Error::from)?;
     let service = find_service(&app, &body.service_code)?;
-    if !clerk.departments.contains(&service.department) {
-        return Err(AppError::Forbidden(Message::new(
-            "本大厅不受理该部门的事项。",
-            "This service hall does not take applications for that department.",
-        )));
-    }
-    if !service.channels.contains(&Channel::Window) {
-        return Err(AppError::Conflict(Message::new(
-            "此事项不在窗口办理。",
-            "This service is not handled at a window.",
-        )));
-    }
+    let actor = clerk.actor();
+    let idem = idem_key(&headers, &actor.id(), &raw)?;
     let a = &body.applicant;
-    let mut errors = Vec::new();
-    let kind = match a.kind.as_str() {
-        "person" if service.applicant_types.contains(&ApplicantType::Person) => AccountKind::Person,
-        "enterprise" if service.applicant_types.contains(&ApplicantType::Enterprise) => {
-            AccountKind::Enterprise
-        }
-        _ => {
-            errors.push(FieldError {
-                field: "applicant.kind".into(),
-                message: Message::new(
-                    "申请人类型与事项不符（person 或 enterprise）。",
-                    "The applicant kind does not fit the service (person or enterprise).",
-                ),
-            });
-            AccountKind::Person
-        }
+    let walk_in = intake::WalkIn {
+        kind: a.kind.clone(),
+        name: a.name.clone(),
+        id_number: a.id_number.clone(),
+        uscc: a.uscc.clone(),
+        phone: a.phone.clone(),
     };
-    if a.name.trim().is_empty() || a.name.chars().count() > 100 {
-        errors.push(FieldError {
-            field: "applicant.name".into(),
-            message: Message::new(
-                "请填写申请人姓名或名称（不超过100字）。",
-                "Give the applicant's name (at most 100 characters).",
-            ),
-        });
-    }
-    let id_number = match a.id_number.as_deref().filter(|s| !s.trim().is_empty()) {
-        Some(s) => match ResidentId::parse(s) {
-            Ok(id) => Some(id),
-            Err(e) => {
-                errors.push(FieldError {
-                    field: "applicant.id_number".into(),
-                    message: Message::new(
-                        format!("身份证号有误：{}", e.message_zh()),
-                        format!("Invalid resident ID number: {e}"),
-                    ),
-                });
-                None
-            }
-        },
-        None => {
-            errors.push(FieldError {
-                field: "applicant.id_number".into(),
-                message: Message::new(
-                    "请填写申请人（或经办人）的身份证号。",
-                    "Give the applicant's (or agent's) resident ID number.",
-                ),
-            });
-            None
-        }
-    };
-    let uscc = match (kind, a.uscc.as_deref()) {
-        (AccountKind::Enterprise, Some(u)) => match Uscc::parse(u) {
-            Ok(u) => Some(u.as_str().to_owned()),
-            Err(e) => {
-                errors.push(FieldError {
-                    field: "applicant.uscc".into(),
-                    message: Message::new(
-                        format!("统一社会信用代码有误：{}", e.message_zh()),
-                        format!("Invalid unified social credit code: {e}"),
-                    ),
-                });
-                None
-            }
-        },
-        (AccountKind::Enterprise, None) => {
-            errors.push(FieldError {
-                field: "applicant.uscc".into(),
-                message: Message::new(
-                    "企业申请须填写统一社会信用代码。",
-                    "An enterprise application needs the unified social credit code.",
-                ),
-            });
-            None
-        }
-        _ => None,
-    };
-    if !errors.is_empty() {
-        return Err(AppError::Invalid(errors));
-    }
-    let idem = idem_key(&headers, &clerk.user.session.account_id.to_string(), &raw)?;
-    let sharing = crate::sharing::prefill::who_at_window(
-        id_number.as_ref(),
-        uscc.as_deref(),
-        clerk.user.session.account_id,
-        &clerk.user.session.name,
-        &clerk.hall,
-    );
-    let (status, answer) = cases::lodge(
+    let materials = material_inputs(&body.materials);
+    let lodged = intake::intake(
         &app,
-        NewApplication {
-            service,
-            applicant: CaseApplicant {
-                account_id: None,
-                kind,
-                name: a.name.trim().to_owned(),
-                id_number,
-                uscc,
-                phone: a.phone.clone(),
-            },
-            channel: "window",
-            intake: Some((clerk.user.session.account_id, clerk.hall.clone())),
-            values: &body.values,
-            materials: &body.materials,
-            actor: clerk_actor(&clerk),
-            idem,
-            sharing: Some(sharing),
-            snapshot_of: Some(clerk.user.session.account_id),
-        },
+        &actor,
+        service,
+        &walk_in,
+        &body.values,
+        &materials,
+        idem,
     )
     .await?;
-    Ok((status, Json(answer)).into_response())
-}
-
-/// A staff member's view: which role acts and which departments they cover.
-struct Staff {
-    actor: ActorRef,
-    departments: Option<Vec<String>>,
-}
-
-fn staff_of(user: &CurrentUser) -> AppResult<Staff> {
-    let s = &user.session;
-    let base = |actor| ActorRef {
-        actor,
-        id: Some(s.account_id.to_string()),
-        name: s.name.clone(),
-        account: Some(s.account_id),
-    };
-    for r in &s.roles {
-        match r {
-            Role::DepartmentOfficer { department } => {
-                return Ok(Staff {
-                    actor: base(Actor::DepartmentOfficer),
-                    departments: Some(vec![department.clone()]),
-                });
-            }
-            Role::Clerk { departments, .. } => {
-                return Ok(Staff {
-                    actor: base(Actor::Clerk),
-                    departments: Some(departments.clone()),
-                });
-            }
-            Role::Operator => {
-                return Ok(Staff {
-                    actor: base(Actor::System),
-                    departments: None,
-                });
-            }
-            _ => {}
-        }
-    }
-    Err(AppError::Forbidden(Message::new(
-        "此功能仅供工作人员使用。",
-        "Only staff can do this.",
-    )))
+    Ok((StatusCode::CREATED, Json(lodged.into())))
 }
 
 /// Worklist filters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct WorklistQuery {
+    /// Only cases in these statuses, comma-separated (`submitted,accepted`).
     status: Option<String>,
+    /// Only cases of this service.
     service: Option<String>,
+    /// Only cases of this department (within those the role covers).
     department: Option<String>,
-    /// Only cases due within this many days (by date).
+    /// Only cases due on or before this date.
     due_by: Option<chrono::NaiveDate>,
+    /// The page, from 1.
+    #[param(minimum = 1, default = 1)]
     page: Option<i64>,
+    /// Cases per page, 1–100.
+    #[param(minimum = 1, maximum = 100, default = 20)]
     per_page: Option<i64>,
 }
 
 /// `GET /api/staff/v1/cases`: the worklist, limited to what the role covers.
+#[utoipa::path(
+    get,
+    path = "/api/staff/v1/cases",
+    tag = "staff",
+    operation_id = "staffWorklist",
+    summary = "The worklist",
+    description = "The cases the caller's role covers (a clerk's hall departments, an \
+        officer's department, all for an operator), newest first.",
+    params(WorklistQuery),
+    responses(
+        (status = 200, description = "A page of cases.", body = CaseList),
+        (status = 400, description = "An unknown parameter or status, or `per_page` out of range.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not staff.", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
 pub async fn worklist(
     State(app): State<AppState>,
-    user: CurrentUser,
+    staff: Staff,
     AcceptLang(lang): AcceptLang,
     q: Result<Query<WorklistQuery>, axum::extract::rejection::QueryRejection>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<CaseList>> {
     let Query(q) = q.map_err(|e| {
         AppError::BadRequest(Message::new(
             format!("查询参数有误：{e}"),
             format!("Bad query parameters: {e}"),
         ))
     })?;
-    let staff = staff_of(&user)?;
     let (page, per) = paging(&Page {
         page: q.page,
         per_page: q.per_page,
@@ -1087,7 +1246,7 @@ pub async fn worklist(
         }
         None => Vec::new(),
     };
-    let departments = match (staff.departments, q.department) {
+    let departments = match (staff.actor().departments_covered(), q.department) {
         (Some(mine), Some(d)) => Some(mine.into_iter().filter(|m| *m == d).collect()),
         (Some(mine), None) => Some(mine),
         (None, Some(d)) => Some(vec![d]),
@@ -1105,94 +1264,120 @@ pub async fn worklist(
             ..CaseFilter::default()
         })
         .await?;
-    let items: Vec<Value> = rows.iter().map(|c| cases::summary(&app, c, lang)).collect();
-    Ok(Json(
-        json!({ "items": items, "total": total, "page": page, "per_page": per }),
-    ))
-}
-
-async fn staff_case(app: &AppState, staff: &Staff, case_no: &str) -> AppResult<CaseRow> {
-    let c = app.store.case_by_no(case_no).await?;
-    match c {
-        Some(c)
-            if staff
-                .departments
-                .as_ref()
-                .is_none_or(|d| d.contains(&c.department)) =>
-        {
-            Ok(c)
-        }
-        _ => Err(cases::not_found(case_no)),
-    }
+    Ok(Json(CaseList::of(&app, &rows, total, page, per, lang)))
 }
 
 /// `GET /api/staff/v1/cases/{case_no}`.
+#[utoipa::path(
+    get,
+    path = "/api/staff/v1/cases/{case_no}",
+    tag = "staff",
+    operation_id = "staffGetCase",
+    summary = "One case, for staff",
+    description = "The case with its application (the ID number masked), its history, how \
+        its events are delivered, and the steps the caller's role may take now. The read is \
+        recorded in the applicant's data-access trail.",
+    params(("case_no" = String, Path, description = "The case number (办件编号).")),
+    responses(
+        (status = 200, description = "The case.", body = CaseDetail),
+        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not staff.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case within the role's departments.", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
 pub async fn staff_get(
     State(app): State<AppState>,
-    user: CurrentUser,
+    StaffCase { staff, case }: StaffCase,
     AcceptLang(lang): AcceptLang,
-    Path(case_no): Path<String>,
-) -> AppResult<Json<Value>> {
-    let staff = staff_of(&user)?;
-    let c = staff_case(&app, &staff, &case_no).await?;
-    let kind = match staff.actor.actor {
-        Actor::Clerk => "clerk",
-        Actor::DepartmentOfficer => "officer",
-        _ => "operator",
+) -> AppResult<Json<CaseDetail>> {
+    let actor = staff.actor();
+    let kind = match staff {
+        Staff::Clerk(_) => "clerk",
+        Staff::Officer(_) => "officer",
+        Staff::Operator(_) => "operator",
     };
     let reader = crate::sharing::audit::Reader {
         kind,
-        id: staff.actor.id.clone(),
-        name: staff.actor.name.clone(),
+        id: Some(actor.id()),
+        name: actor.name().to_owned(),
     };
     crate::sharing::audit::case_read(
         &app,
-        &c,
+        &case,
         &reader,
         crate::sharing::prefill::purpose::STAFF_CASE_VIEW,
     )
     .await?;
-    Ok(Json(
-        cases::full_view(&app, &c, lang, staff.actor.actor).await?,
-    ))
+    Ok(Json(CaseDetail::build(&app, &case, lang, &actor).await?))
 }
 
 /// Body of a staff step.
-#[derive(Debug, Deserialize, serde::Serialize)]
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TransitionBody {
+    /// The step to take.
+    #[schema(value_type = views::CaseAction)]
     action: String,
+    /// With `conclude` only (and then required): `approved` (准予) or `rejected` (不予).
     #[serde(default)]
+    #[schema(value_type = Option<views::CaseResult>)]
     result: Option<String>,
+    /// The reason or remark; required for `not_accept`, `request_correction`, `suspend`
+    /// and a rejected `conclude`.
     #[serde(default)]
     note: Option<String>,
+    /// Materials (a correction only).
     #[serde(default)]
-    materials: Vec<MaterialInput>,
+    materials: Vec<MaterialBody>,
 }
 
 /// `POST /api/staff/v1/cases/{case_no}/transitions`: accept, refuse, request correction,
 /// review, suspend, resume, conclude (what the role and the state allow).
+#[utoipa::path(
+    post,
+    path = "/api/staff/v1/cases/{case_no}/transitions",
+    tag = "staff",
+    operation_id = "staffTransition",
+    summary = "Take a step on a case",
+    description = "Accept, refuse, request a correction, review, suspend, resume or \
+        conclude: what the caller's role and the case's status allow (the case's \
+        `allowed_actions`).",
+    params(
+        ("case_no" = String, Path, description = "The case number (办件编号)."),
+        ("Idempotency-Key" = Option<String>, Header, description = "A fresh key per intended step, 1–200 characters."),
+    ),
+    request_body(content = TransitionBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The step was taken (or, for a repeated `Idempotency-Key`, the first answer).", body = TransitionAnswer),
+        (status = 400, description = "Not JSON of this shape, materials with another step than a correction, or a malformed `Idempotency-Key`.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not staff, or a step the role may not take.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case within the role's departments.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The status does not allow the step (the detail says which are possible), or the case changed at the same moment.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown `action` or `result`, a missing `note` or `result` (`errors`), or an `Idempotency-Key` used for another request.", body = super::openapi::Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
 pub async fn staff_transition(
     State(app): State<AppState>,
-    user: CurrentUser,
+    StaffCase { staff, case }: StaffCase,
     headers: HeaderMap,
-    Path(case_no): Path<String>,
     AppJson(body): AppJson<TransitionBody>,
-) -> AppResult<Response> {
-    let staff = staff_of(&user)?;
-    staff_case(&app, &staff, &case_no).await?;
+) -> AppResult<Json<TransitionAnswer>> {
+    let actor = staff.actor();
     let action = parse_action(&body.action)?;
-    let result: Option<ConclusionResult> = cases::parse_result(body.result.as_deref())?;
-    let raw = json!({ "case_no": case_no, "body": body });
-    let idem = idem_key(&headers, &user.session.account_id.to_string(), &raw)?;
+    let result = parse_result(body.result.as_deref())?;
+    let raw = json!({ "case_no": case.case_no, "body": body });
+    let idem = idem_key(&headers, &actor.id(), &raw)?;
     let req = StepRequest {
         action,
         result,
         note: body.note.clone(),
     };
-    let (status, answer) =
-        cases::step(&app, &case_no, &staff.actor, req, &body.materials, idem).await?;
-    Ok((status, Json(answer)).into_response())
+    let materials = material_inputs(&body.materials);
+    let stepped = step::step(&app, case, &actor, req, &materials, idem).await?;
+    Ok(Json(stepped.into()))
 }
 
 #[cfg(test)]

@@ -7,23 +7,24 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AcceptLang;
 use super::cases::AppJson;
+use super::cases::views::{CaseDetail, CaseList, CaseResult, TransitionAnswer};
 use super::error::{AppError, AppResult, FieldError, Message};
-use super::openapi::{
-    CaseDetail, CaseList, CaseResult, DeptAction, InboxPage, Jwks, Problem, TransitionAnswer,
+use super::openapi::{CloudEvent, Problem};
+use crate::auth::extract::{
+    CasesRead, CasesWrite, DepartmentCase, DepartmentClient, MaterialsRead, Operator,
 };
-use crate::app::AppState;
-use crate::auth::extract::{DepartmentClient, Operator};
-use crate::cases::{self, ActorRef};
-use crate::domain::case::{Actor, CaseStatus, Request as StepRequest};
+use crate::domain::case::{CaseStatus, Request as StepRequest};
 use crate::exchange::{envelope, worker};
-use crate::store::{CaseFilter, CaseRow, DeliveryFilter, DepartmentEndpoint};
+use crate::state::AppState;
+use crate::store::{CaseFilter, Delivery, DeliveryFilter, DepartmentEndpoint};
+use crate::usecases::step;
 
 /// `GET /.well-known/jwks.json`: the keys that sign deliveries (two during a rotation).
 #[utoipa::path(
@@ -41,9 +42,43 @@ use crate::store::{CaseFilter, CaseRow, DeliveryFilter, DepartmentEndpoint};
             headers(("cache-control" = String, description = "`public, max-age=300`"))),
     )
 )]
-pub async fn jwks(State(app): State<AppState>) -> Response {
-    let body = app.keys.with(|ring| ring.jwks(Utc::now()));
-    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(body)).into_response()
+pub async fn jwks(
+    State(app): State<AppState>,
+) -> AppResult<([(header::HeaderName, &'static str); 1], Json<Jwks>)> {
+    let set = app.keys.with(|ring| ring.jwks(Utc::now()));
+    let set: Jwks = serde_json::from_value(set).map_err(anyhow::Error::from)?;
+    Ok(([(header::CACHE_CONTROL, "public, max-age=300")], Json(set)))
+}
+
+/// The JSON Web Key Set of the keys that sign pushed events (RFC 7517, RFC 8037): the
+/// current key first; two keys during a rotation's grace period.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Jwks {
+    /// The published keys.
+    pub keys: Vec<Jwk>,
+}
+
+/// An Ed25519 public key.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Jwk {
+    /// Always `OKP`.
+    #[schema(example = "OKP")]
+    pub kty: String,
+    /// Always `Ed25519`.
+    #[schema(example = "Ed25519")]
+    pub crv: String,
+    /// The 32-byte public key, base64url without padding.
+    pub x: String,
+    /// `ow-` and the first 16 hex digits of the SHA-256 of the public key.
+    #[schema(example = "ow-21fe31dfa154a261")]
+    pub kid: String,
+    /// Always `sig`.
+    #[serde(rename = "use")]
+    #[schema(example = "sig")]
+    pub key_use: String,
+    /// Always `EdDSA`.
+    #[schema(example = "EdDSA")]
+    pub alg: String,
 }
 
 /// `?status=&updated_since=&page=&per_page=`
@@ -87,7 +122,7 @@ pub async fn list(
     client: DepartmentClient,
     AcceptLang(lang): AcceptLang,
     q: Result<Query<DeptCaseQuery>, axum::extract::rejection::QueryRejection>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<CaseList>> {
     client.require("cases:read")?;
     let Query(q) = q.map_err(|e| {
         AppError::BadRequest(Message::new(
@@ -124,26 +159,7 @@ pub async fn list(
             ..CaseFilter::default()
         })
         .await?;
-    let items: Vec<Value> = rows.iter().map(|c| cases::summary(&app, c, lang)).collect();
-    Ok(Json(
-        json!({ "items": items, "total": total, "page": page, "per_page": per }),
-    ))
-}
-
-/// A case routed to the token's department (the responsible one, or a joint target).
-async fn dept_case(app: &AppState, client: &DepartmentClient, case_no: &str) -> AppResult<CaseRow> {
-    let c = app.store.case_by_no(case_no).await?;
-    let ours = |c: &CaseRow| {
-        c.department == client.token.department
-            || app
-                .catalogue
-                .service(&c.service_code)
-                .is_some_and(|s| s.routing.departments.contains(&client.token.department))
-    };
-    match c {
-        Some(c) if ours(&c) => Ok(c),
-        _ => Err(cases::not_found(case_no)),
-    }
+    Ok(Json(CaseList::of(&app, &rows, total, page, per, lang)))
 }
 
 /// `GET /api/dept/v1/cases/{case_no}`: one case with its full application.
@@ -166,23 +182,13 @@ async fn dept_case(app: &AppState, client: &DepartmentClient, case_no: &str) -> 
 )]
 pub async fn get(
     State(app): State<AppState>,
-    client: DepartmentClient,
+    DepartmentCase { client, case, .. }: DepartmentCase<CasesRead>,
     AcceptLang(lang): AcceptLang,
-    Path(case_no): Path<String>,
-) -> AppResult<Json<Value>> {
-    client.require("cases:read")?;
-    let c = dept_case(&app, &client, &case_no).await?;
-    audit_read(&app, &c, &client).await?;
-    let mut view = cases::full_view(&app, &c, lang, Actor::DepartmentSystem).await?;
-    // Departments process the application: they get the full ID number.
-    view["applicant"]["id_number"] = json!(
-        c.applicant
-            .id_number
-            .as_ref()
-            .map(|i| i.expose().to_owned())
-    );
-    view["applicant"]["phone"] = json!(c.applicant.phone);
-    Ok(Json(view))
+) -> AppResult<Json<CaseDetail>> {
+    audit_read(&app, &case, &client).await?;
+    // Departments process the application: the detail gives them the full ID number.
+    let reader = client.actor(&app.catalogue);
+    Ok(Json(CaseDetail::build(&app, &case, lang, &reader).await?))
 }
 
 /// Body of a department step.
@@ -202,6 +208,29 @@ pub struct DeptTransition {
     #[serde(default)]
     #[schema(max_length = 2000)]
     note: Option<String>,
+}
+
+/// A step a department system may report.
+///
+/// `not_accept`, `request_correction` and `suspend` need a `note` (the reason, what is
+/// missing); `conclude` needs a `result`, and a rejection a `note`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeptAction {
+    /// 受理.
+    Accept,
+    /// 不予受理 (`note` required).
+    NotAccept,
+    /// 要求补齐补正 (`note` required).
+    RequestCorrection,
+    /// 开始审查.
+    StartReview,
+    /// 中止（特别程序） (`note` required).
+    Suspend,
+    /// 恢复审查.
+    Resume,
+    /// 办结 (`result` required).
+    Conclude,
 }
 
 /// `POST /api/dept/v1/cases/{case_no}/transitions` (Idempotency-Key honoured).
@@ -233,35 +262,22 @@ pub struct DeptTransition {
 )]
 pub async fn transition(
     State(app): State<AppState>,
-    client: DepartmentClient,
+    DepartmentCase { client, case, .. }: DepartmentCase<CasesWrite>,
     headers: HeaderMap,
-    Path(case_no): Path<String>,
     AppJson(body): AppJson<DeptTransition>,
-) -> AppResult<Response> {
-    client.require("cases:write")?;
-    dept_case(&app, &client, &case_no).await?;
+) -> AppResult<Json<TransitionAnswer>> {
     let action = super::cases::parse_action(&body.action)?;
-    let result = cases::parse_result(body.result.as_deref())?;
-    let raw = json!({ "case_no": case_no, "body": body });
-    let idem = super::cases::idem_key(&headers, &format!("token:{}", client.token.id), &raw)?;
-    let dept_name = app
-        .catalogue
-        .department(&client.token.department)
-        .map(|d| d.short_name.clone())
-        .unwrap_or_else(|| client.token.department.clone());
-    let actor = ActorRef {
-        actor: Actor::DepartmentSystem,
-        id: Some(format!("token:{}", client.token.id)),
-        name: format!("{dept_name}业务系统"),
-        account: None,
-    };
+    let result = super::cases::parse_result(body.result.as_deref())?;
+    let actor = client.actor(&app.catalogue);
+    let raw = json!({ "case_no": case.case_no, "body": body });
+    let idem = super::cases::idem_key(&headers, &actor.id(), &raw)?;
     let req = StepRequest {
         action,
         result,
         note: body.note.clone(),
     };
-    let (status, answer) = cases::step(&app, &case_no, &actor, req, &[], idem).await?;
-    Ok((status, Json(answer)).into_response())
+    let stepped = step::step(&app, case, &actor, req, &[], idem).await?;
+    Ok(Json(stepped.into()))
 }
 
 /// `GET /api/dept/v1/cases/{case_no}/materials/{upload_id}`: a material's file.
@@ -292,11 +308,11 @@ pub async fn transition(
 )]
 pub async fn material(
     State(app): State<AppState>,
-    client: DepartmentClient,
-    Path((case_no, upload_id)): Path<(String, Uuid)>,
+    DepartmentCase {
+        client, case: c, ..
+    }: DepartmentCase<MaterialsRead>,
+    Path((_case_no, upload_id)): Path<(String, Uuid)>,
 ) -> AppResult<Response> {
-    client.require("materials:read")?;
-    let c = dept_case(&app, &client, &case_no).await?;
     audit_read(&app, &c, &client).await?;
     let upload = app
         .store
@@ -373,7 +389,7 @@ pub async fn inbox(
     State(app): State<AppState>,
     client: DepartmentClient,
     q: Result<Query<InboxQuery>, axum::extract::rejection::QueryRejection>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<InboxPage>> {
     let Query(q) = q.map_err(|e| {
         AppError::BadRequest(Message::new(
             format!("查询参数有误：{e}"),
@@ -397,9 +413,22 @@ pub async fn inbox(
             events.push(e);
         }
     }
-    Ok(Json(
-        json!({ "events": events, "lease_until": lease_until }),
-    ))
+    Ok(Json(InboxPage {
+        events,
+        lease_until,
+    }))
+}
+
+/// Leased events from the pull inbox.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InboxPage {
+    /// Up to `limit` unacknowledged events, oldest first, in the same envelope as a push.
+    /// Empty when there is nothing new.
+    #[schema(value_type = Vec<CloudEvent>)]
+    pub events: Vec<Value>,
+    /// Until when these events are leased to you. Acknowledge each stored event before
+    /// then; the others come back in a later `GET`.
+    pub lease_until: DateTime<Utc>,
 }
 
 /// `POST /api/dept/v1/inbox/{event_id}/ack`: the event is durably received.
@@ -440,19 +469,107 @@ pub async fn ack(
 }
 
 /// `?state=&department=`
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct DeliveryQuery {
+    /// Only events in this delivery state: `pending`, `delivered` or `dead`.
     state: Option<String>,
+    /// Only events for this department (USCC).
     department: Option<String>,
 }
 
+/// One event for one department, with its delivery state.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    /// The event id (= CloudEvents `id` = `webhook-id`).
+    pub id: Uuid,
+    /// The case (internal id).
+    pub case_id: Uuid,
+    /// The history entry that caused it.
+    pub case_seq: i32,
+    /// The department it is for (USCC).
+    pub department: String,
+    /// Its CloudEvents type.
+    pub event_type: String,
+    /// What happened: case number, service, status, action.
+    pub payload: Value,
+    /// When it was written.
+    pub created_at: DateTime<Utc>,
+    /// `pending`, `delivered` or `dead`.
+    pub state: String,
+    /// Attempts so far (numbering continues across redeliveries).
+    pub attempts: i32,
+    /// Attempts made before the last redelivery; the retry schedule restarts after them.
+    pub retry_from: i32,
+    /// When the next attempt is due.
+    #[schema(required = true)]
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    /// The department's last HTTP status.
+    #[schema(required = true)]
+    pub last_status: Option<i32>,
+    /// What went wrong last.
+    #[schema(required = true)]
+    pub last_error: Option<String>,
+    /// When it was delivered (or acknowledged).
+    #[schema(required = true)]
+    pub delivered_at: Option<DateTime<Utc>>,
+    /// The department's push endpoint; `null` for a department that pulls.
+    #[schema(required = true)]
+    pub endpoint: Option<String>,
+}
+
+impl From<Delivery> for DeliveryView {
+    fn from(d: Delivery) -> DeliveryView {
+        DeliveryView {
+            id: d.id,
+            case_id: d.case_id,
+            case_seq: d.case_seq,
+            department: d.department,
+            event_type: d.event_type,
+            payload: d.payload,
+            created_at: d.created_at,
+            state: d.state,
+            attempts: d.attempts,
+            retry_from: d.retry_from,
+            next_attempt_at: d.next_attempt_at,
+            last_status: d.last_status,
+            last_error: d.last_error,
+            delivered_at: d.delivered_at,
+            endpoint: d.endpoint,
+        }
+    }
+}
+
+/// Deliveries, newest first (at most 500).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryList {
+    /// The deliveries.
+    pub items: Vec<DeliveryView>,
+}
+
 /// `GET /api/ops/v1/deliveries?state=dead`: deliveries for operators.
+#[utoipa::path(
+    get,
+    path = "/api/ops/v1/deliveries",
+    tag = "operator",
+    operation_id = "listDeliveries",
+    summary = "Deliveries to departments",
+    description = "Events and their delivery state, filtered by state (`dead` for the dead         letters to look into) and by department.",
+    params(DeliveryQuery),
+    responses(
+        (status = 200, description = "The deliveries.", body = DeliveryList),
+        (status = 400, description = "An unknown query parameter."),
+        (status = 401, description = "Not logged in.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an operator.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
 pub async fn deliveries(
     State(app): State<AppState>,
     _op: Operator,
     Query(q): Query<DeliveryQuery>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<DeliveryList>> {
     let rows = app
         .store
         .deliveries(&DeliveryFilter {
@@ -462,18 +579,50 @@ pub async fn deliveries(
             limit: 500,
         })
         .await?;
-    Ok(Json(json!({ "items": rows })))
+    Ok(Json(DeliveryList {
+        items: rows.into_iter().map(DeliveryView::from).collect(),
+    }))
+}
+
+/// The answer to a redelivery.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Redelivered {
+    /// The event.
+    pub id: Uuid,
+    /// Its delivery state now: `pending`.
+    #[schema(example = "pending")]
+    pub state: String,
 }
 
 /// `POST /api/ops/v1/deliveries/{event_id}/redeliver`: a dead letter back into the queue.
+#[utoipa::path(
+    post,
+    path = "/api/ops/v1/deliveries/{event_id}/redeliver",
+    tag = "operator",
+    operation_id = "redeliverEvent",
+    summary = "Redeliver a dead letter",
+    description = "Puts a dead-lettered event back into the queue; its attempt numbers \
+        continue and the retry schedule starts again.",
+    params(("event_id" = Uuid, Path, description = "The event's id.")),
+    responses(
+        (status = 200, description = "Queued again.", body = Redelivered),
+        (status = 401, description = "Not logged in.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an operator.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The event is not dead-lettered.", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
 pub async fn redeliver(
     State(app): State<AppState>,
     _op: Operator,
     Path(event_id): Path<Uuid>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Redelivered>> {
     if app.store.redeliver(event_id).await? {
         tracing::info!(event = %event_id, "redelivery requested");
-        Ok(Json(json!({ "id": event_id, "state": "pending" })))
+        Ok(Json(Redelivered {
+            id: event_id,
+            state: "pending".into(),
+        }))
     } else {
         Err(AppError::Conflict(Message::new(
             "只有投递失败（死信）的事件可以重新投递。",
@@ -483,12 +632,45 @@ pub async fn redeliver(
 }
 
 /// Body of an endpoint change.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointBody {
+    /// `push` (the gateway POSTs events to `endpoint`) or `pull` (the department leases
+    /// them from its inbox).
     mode: String,
+    /// The https:// endpoint, for `push` only.
     #[serde(default)]
     endpoint: Option<String>,
+}
+
+/// How a department receives events.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndpointView {
+    /// The department (USCC).
+    pub department: String,
+    /// `push` or `pull`.
+    pub mode: String,
+    /// The push endpoint.
+    #[schema(required = true)]
+    pub endpoint: Option<String>,
+    /// The base URL of the department's data API; this answer leaves it out (`null`), the
+    /// stored one is kept.
+    #[schema(required = true)]
+    pub data_api: Option<String>,
+    /// When this was set.
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<DepartmentEndpoint> for EndpointView {
+    fn from(e: DepartmentEndpoint) -> EndpointView {
+        EndpointView {
+            department: e.department,
+            mode: e.mode,
+            endpoint: e.endpoint,
+            data_api: e.data_api,
+            updated_at: e.updated_at,
+        }
+    }
 }
 
 /// Validates and stores how a department receives events.
@@ -543,14 +725,34 @@ pub async fn set_delivery(
 }
 
 /// `PUT /api/ops/v1/departments/{uscc}/delivery`.
+#[utoipa::path(
+    put,
+    path = "/api/ops/v1/departments/{uscc}/delivery",
+    tag = "operator",
+    operation_id = "setDepartmentDelivery",
+    summary = "Set how a department receives events",
+    description = "Push to an https:// endpoint, or pull from the inbox. A department with \
+        no setting pulls.",
+    params(("uscc" = String, Path, description = "The department's USCC.")),
+    request_body(content = EndpointBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Set.", body = EndpointView),
+        (status = 400, description = "Not JSON of this shape.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an operator.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such department.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A mode other than push or pull, push without an https:// endpoint, or pull with one (`errors`).", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("sessionCookie" = []))
+)]
 pub async fn put_delivery(
     State(app): State<AppState>,
     _op: Operator,
     Path(uscc): Path<String>,
     AppJson(b): AppJson<EndpointBody>,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<EndpointView>> {
     let e = set_delivery(&app, &uscc, &b.mode, b.endpoint).await?;
-    Ok(Json(json!(e)))
+    Ok(Json(e.into()))
 }
 
 /// Records the department's read of a case in the applicant's data-access trail.
@@ -565,5 +767,6 @@ async fn audit_read(
         &client.token.department,
         Some(client.token.id.to_string()),
     )
-    .await
+    .await?;
+    Ok(())
 }

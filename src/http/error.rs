@@ -21,6 +21,8 @@ use serde::Serialize;
 
 use crate::domain::lang::Lang;
 
+mod usecase;
+
 /// A text in both languages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Message {

@@ -13,8 +13,7 @@ use sha2::Sha256;
 use crate::app::AppState;
 use crate::domain::catalogue::Subject;
 use crate::domain::lang::Lang;
-use crate::http::error::AppError;
-use crate::store::{AccessRecord, NewAccess};
+use crate::store::{AccessRecord, NewAccess, StoreError};
 
 /// The name of the blind-index key in the store's secrets.
 pub const INDEX_KEY_NAME: &str = "audit_blind_index";
@@ -42,7 +41,7 @@ pub struct Reader {
 
 /// Appends reads to the trail. Callers do this *before* handing the data out: a read that
 /// cannot be recorded does not happen.
-pub async fn record(app: &AppState, reads: &[NewAccess]) -> Result<(), AppError> {
+pub async fn record(app: &AppState, reads: &[NewAccess]) -> Result<(), StoreError> {
     if reads.is_empty() {
         return Ok(());
     }
@@ -64,7 +63,7 @@ pub async fn department_read(
     c: &crate::store::CaseRow,
     department: &str,
     reader_id: Option<String>,
-) -> Result<(), AppError> {
+) -> Result<(), StoreError> {
     let name = app
         .catalogue
         .department(department)
@@ -91,7 +90,7 @@ pub async fn case_read(
     c: &crate::store::CaseRow,
     reader: &Reader,
     purpose: &str,
-) -> Result<(), AppError> {
+) -> Result<(), StoreError> {
     use crate::domain::catalogue::FieldType;
     let Some(service) = app.catalogue.service(&c.service_code) else {
         return Ok(());
@@ -197,7 +196,7 @@ pub async fn for_subjects(
     enterprise: Option<&str>,
     lang: Lang,
     limit: i64,
-) -> Result<Vec<AccessView>, AppError> {
+) -> Result<Vec<AccessView>, StoreError> {
     let mut indexes = Vec::new();
     if let Some(p) = person {
         indexes.push(subject_index(&app.index_key, Subject::Person, p));

@@ -28,8 +28,13 @@ use crate::domain::catalogue::{
 };
 use crate::domain::form::FieldIssue;
 use crate::domain::lang::Lang;
-use crate::http::error::{AppError, Message};
-use crate::store::{ConsentRow, NewAccess};
+use crate::store::{NewAccess, StoreError};
+
+// The consent and the applicant's prefill are use cases now; these names stay so callers
+// written against `sharing::prefill` keep compiling.
+pub use crate::usecases::prefill::{
+    consent_required, current_consent, for_applicant, give_consent, who_for_applicant,
+};
 
 /// How long a consent lets the form be prefilled again without asking.
 pub const CONSENT_VALID_HOURS: i64 = 24;
@@ -286,28 +291,6 @@ pub struct Prefill {
     pub unavailable: Vec<Unavailable>,
 }
 
-/// The subjects and reader of a logged-in applicant.
-pub async fn who_for_applicant(
-    app: &AppState,
-    session: &crate::auth::session::Session,
-) -> Result<Who, AppError> {
-    let account = app
-        .store
-        .account(session.account_id)
-        .await?
-        .ok_or_else(|| {
-            AppError::Unauthorized(Message::new(
-                "账户不存在，请重新登录。",
-                "The account no longer exists; log in again.",
-            ))
-        })?;
-    let enterprise = session.roles.iter().find_map(|r| match r {
-        crate::auth::identity::Role::EnterpriseUser { uscc } => Some(uscc.clone()),
-        _ => None,
-    });
-    Ok(who_from_account(&account, enterprise))
-}
-
 /// The subjects and reader of an applicant's account (and the enterprise they act for).
 pub fn who_from_account(account: &crate::store::Account, enterprise: Option<String>) -> Who {
     Who {
@@ -340,54 +323,6 @@ pub fn who_at_window(
             name: format!("{clerk_name}（{hall}）"),
         },
     }
-}
-
-/// Records the applicant's consent to the service's plan.
-pub async fn give_consent(
-    app: &AppState,
-    account: Uuid,
-    service: &Service,
-) -> Result<ConsentRow, AppError> {
-    let p = plan(&app.catalogue, service);
-    if p.entries.is_empty() {
-        return Err(AppError::Conflict(Message::new(
-            "此事项没有可预填的字段或可免提交的材料。",
-            "This service has no fields to prefill and no materials that shared data can stand in for.",
-        )));
-    }
-    let c = ConsentRow {
-        id: Uuid::now_v7(),
-        account,
-        service_code: service.code.clone(),
-        resources: p.resources.iter().map(|r| r.code.clone()).collect(),
-        given_at: Utc::now(),
-    };
-    app.store.insert_consent(&c).await?;
-    Ok(c)
-}
-
-/// The applicant's consent for the service, if given within [`CONSENT_VALID_HOURS`].
-pub async fn current_consent(
-    app: &AppState,
-    account: Uuid,
-    service: &Service,
-) -> Result<Option<ConsentRow>, AppError> {
-    let c = app.store.latest_consent(account, &service.code).await?;
-    Ok(c.filter(|c| Utc::now() - c.given_at < chrono::Duration::hours(CONSENT_VALID_HOURS)))
-}
-
-/// The error answered when prefill is asked for without consent.
-pub fn consent_required(service: &Service) -> AppError {
-    AppError::Forbidden(Message::new(
-        format!(
-            "预填前需要您的同意：请先查看将使用的数据来源（GET /api/v1/services/{0}/prefill/sources），再表示同意（POST /api/v1/services/{0}/prefill/consent）。",
-            service.code
-        ),
-        format!(
-            "Prefill needs your consent: review the sources (GET /api/v1/services/{0}/prefill/sources), then agree (POST /api/v1/services/{0}/prefill/consent).",
-            service.code
-        ),
-    ))
 }
 
 fn snapshot_key(account: Uuid, service: &str) -> String {
@@ -450,28 +385,6 @@ pub async fn snapshot(
     (snap.subject == subject_fingerprint(app, who)).then_some(snap.prefill)
 }
 
-/// Prefills an applicant's form: requires their consent, reads, audits, and keeps the
-/// snapshot.
-pub async fn for_applicant(
-    app: &AppState,
-    session: &crate::auth::session::Session,
-    service: &Service,
-) -> Result<Prefill, AppError> {
-    let Some(consent) = current_consent(app, session.account_id, service).await? else {
-        return Err(consent_required(service));
-    };
-    let who = who_for_applicant(app, session).await?;
-    let why = ReadPurpose {
-        purpose: purpose::PREFILL.into(),
-        service_code: Some(service.code.clone()),
-        case_no: None,
-    };
-    let mut p = fetch(app, &who, service, &why, None).await?;
-    p.consent_id = Some(consent.id);
-    save_snapshot(app, session.account_id, &who, &p).await;
-    Ok(p)
-}
-
 /// The licence or item facts of a record for a material's evidence.
 fn evidence_facts(
     res: &Resource,
@@ -510,7 +423,7 @@ pub async fn fetch(
     service: &Service,
     why: &ReadPurpose,
     only_materials: Option<&[String]>,
-) -> Result<Prefill, AppError> {
+) -> Result<Prefill, StoreError> {
     let (p, reads) = read_sources(app, who, service, why, only_materials).await?;
     // A read that cannot be recorded is not handed out.
     audit::record(app, &reads).await?;
@@ -525,7 +438,7 @@ async fn read_sources(
     service: &Service,
     why: &ReadPurpose,
     only_materials: Option<&[String]>,
-) -> Result<(Prefill, Vec<NewAccess>), AppError> {
+) -> Result<(Prefill, Vec<NewAccess>), StoreError> {
     let cat = &app.catalogue;
     let mut p = plan(cat, service);
     if let Some(only) = only_materials {
@@ -620,7 +533,7 @@ async fn read_sources(
         .map(|(a, _, _)| a.clone())
         .collect();
 
-    let today = crate::cases::today();
+    let today = crate::usecases::today();
     for (_, records, entries) in &reads {
         for e in entries {
             let Some((res, item)) = cat.binding(&e.source.binding) else {
@@ -826,7 +739,7 @@ pub async fn substitutes(
     service: &Service,
     material_ids: &[String],
     served: Option<&Prefill>,
-) -> Result<Substitutes, AppError> {
+) -> Result<Substitutes, StoreError> {
     let mut found: HashMap<String, (String, Value)> = HashMap::new();
     let mut missing: Vec<String> = Vec::new();
     for id in material_ids {

@@ -2,8 +2,8 @@
 //! intake, accept, correction, review, conclusion, refusal, withdrawal, rating, the public
 //! query, drafts, uploads, and who may see what.
 
-use onewindow::cases::today;
 use onewindow::domain::calendar::HolidayCalendar;
+use onewindow::usecases::today;
 use serde_json::{Value, json};
 
 use crate::backend_tests;

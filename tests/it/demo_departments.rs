@@ -6,13 +6,15 @@ use std::time::{Duration, Instant};
 
 use onewindow::app::AppState;
 use onewindow::auth::identity::AccountKind;
-use onewindow::cases::{self, ActorRef, MaterialInput, NewApplication};
 use onewindow::demo_departments::{
     self, CONCLUSION_NOTE, PULL_DEPARTMENT, PUSH_DEPARTMENT, SimConfig,
 };
-use onewindow::domain::case::{Action, Actor, Request};
+use onewindow::domain::case::{Action, Request};
 use onewindow::domain::ids::ResidentId;
 use onewindow::store::{CaseApplicant, DeliveryFilter, EventRow, UploadRow};
+use onewindow::usecases::lodge::{self, Channel, NewApplication};
+use onewindow::usecases::prefill::SharedData;
+use onewindow::usecases::{self, Actor, MaterialInput};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
@@ -28,21 +30,20 @@ const GETIHU: &str = "11150700MB1530001X-XK-0001";
 /// 新生儿出生"一件事": a joint case of 卫健委 with 人社局 among its departments.
 const NEWBORN: &str = "11150700MB15300047-QT-0001";
 
-fn clerk() -> ActorRef {
-    ActorRef {
-        actor: Actor::Clerk,
-        id: Some("test-clerk".into()),
+fn clerk() -> Actor {
+    Actor::Clerk {
+        account: Uuid::now_v7(),
         name: "孙丽".into(),
-        account: Some(Uuid::now_v7()),
+        hall: "hlbe-zwfwzx".into(),
+        departments: vec![PUSH_DEPARTMENT.into(), PULL_DEPARTMENT.into()],
     }
 }
 
-fn officer() -> ActorRef {
-    ActorRef {
-        actor: Actor::DepartmentOfficer,
-        id: Some("test-officer".into()),
+fn officer() -> Actor {
+    Actor::Officer {
+        account: Uuid::now_v7(),
         name: "周涛".into(),
-        account: None,
+        department: PUSH_DEPARTMENT.into(),
     }
 }
 
@@ -73,15 +74,24 @@ async fn upload(state: &AppState, owner: Uuid, file_type: &str, bytes: &[u8]) ->
 /// A walk-in application lodged by a clerk; the case number.
 async fn lodge(
     state: &AppState,
-    clerk: &ActorRef,
+    clerk: &Actor,
     service: &str,
     values: Value,
     materials: Value,
 ) -> String {
     let service = state.catalogue.service(service).expect("service");
     let values = values.as_object().cloned().expect("values object");
-    let materials: Vec<MaterialInput> = serde_json::from_value(materials).expect("materials");
-    let (status, answer) = cases::lodge(
+    let materials: Vec<MaterialInput> = materials
+        .as_array()
+        .expect("materials array")
+        .iter()
+        .map(|m| MaterialInput {
+            material: m["material"].as_str().expect("material").to_owned(),
+            upload_id: m["upload_id"].as_str().map(|u| u.parse().expect("uuid")),
+            substitute: m["substitute"].as_bool().unwrap_or(false),
+        })
+        .collect();
+    let lodged = lodge::lodge(
         state,
         NewApplication {
             service,
@@ -93,30 +103,30 @@ async fn lodge(
                 uscc: None,
                 phone: Some("13800000001".into()),
             },
-            channel: "window",
-            intake: None,
+            channel: Channel::Window,
             values: &values,
             materials: &materials,
-            actor: clerk.clone(),
+            actor: clerk,
             idem: None,
-            sharing: Some(onewindow::sharing::prefill::who_at_window(
-                Some(&ResidentId::parse("150702198506123025").expect("id")),
-                None,
-                uuid::Uuid::now_v7(),
-                "孙丽",
-                "hlbe-zwfwzx",
-            )),
-            snapshot_of: None,
+            shared: SharedData {
+                who: Some(onewindow::sharing::prefill::who_at_window(
+                    Some(&ResidentId::parse("150702198506123025").expect("id")),
+                    None,
+                    uuid::Uuid::now_v7(),
+                    "孙丽",
+                    "hlbe-zwfwzx",
+                )),
+                snapshot_of: None,
+            },
         },
     )
     .await
     .expect("lodged");
-    assert_eq!(status.as_u16(), 201);
-    answer["case_no"].as_str().expect("case_no").to_owned()
+    lodged.case_no
 }
 
-async fn social_security_card(state: &AppState, clerk: &ActorRef) -> String {
-    let owner = clerk.account.expect("clerk account");
+async fn social_security_card(state: &AppState, clerk: &Actor) -> String {
+    let owner = clerk.account().expect("clerk account");
     let photo = upload(
         state,
         owner,
@@ -137,8 +147,8 @@ async fn social_security_card(state: &AppState, clerk: &ActorRef) -> String {
     .await
 }
 
-async fn individual_business(state: &AppState, clerk: &ActorRef) -> String {
-    let owner = clerk.account.expect("clerk account");
+async fn individual_business(state: &AppState, clerk: &Actor) -> String {
+    let owner = clerk.account().expect("clerk account");
     let form = upload(state, owner, "pdf", b"%PDF-1.4\n% application form\n").await;
     let premises = upload(state, owner, "pdf", b"%PDF-1.4\n% lease\n").await;
     lodge(
@@ -163,8 +173,8 @@ async fn individual_business(state: &AppState, clerk: &ActorRef) -> String {
     .await
 }
 
-async fn newborn(state: &AppState, clerk: &ActorRef) -> String {
-    let birth = (cases::today() - chrono::Duration::days(10)).to_string();
+async fn newborn(state: &AppState, clerk: &Actor) -> String {
+    let birth = (usecases::today() - chrono::Duration::days(10)).to_string();
     lodge(
         state,
         clerk,
@@ -187,8 +197,14 @@ async fn newborn(state: &AppState, clerk: &ActorRef) -> String {
     .await
 }
 
-async fn staff_step(state: &AppState, case_no: &str, actor: &ActorRef, req: Request) {
-    cases::step(state, case_no, actor, req, &[], None)
+async fn staff_step(state: &AppState, case_no: &str, actor: &Actor, req: Request) {
+    let case = state
+        .store
+        .case_by_no(case_no)
+        .await
+        .expect("store")
+        .expect("case");
+    usecases::step::step(state, case, actor, req, &[], None)
         .await
         .unwrap_or_else(|e| panic!("{case_no}: staff step refused: {e}"));
 }

@@ -611,7 +611,7 @@ async fn a_joint_case_goes_to_every_department_and_concludes_with_the_last(b: Ba
         .expect("push");
 
     let citizen = Session::new(&s, "/auth/login", "citizen-li").await; // assurance 3
-    let birth = (onewindow::cases::today() - chrono::Duration::days(10)).to_string();
+    let birth = (onewindow::usecases::today() - chrono::Duration::days(10)).to_string();
     let (status, lodged) = citizen
         .post(
             "/api/v1/cases",
