@@ -10,7 +10,7 @@ pub mod views;
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -27,8 +27,9 @@ use uuid::Uuid;
 use self::views::{CaseDetail, CaseList, CaseLodged, PublicCase, TransitionAnswer};
 use super::AcceptLang;
 use super::error::{AppError, AppResult, FieldError, Message};
+use super::openapi::Problem;
 use crate::auth::extract::{Applicant, ApplicantCase, Clerk, CurrentUser, Staff, StaffCase};
-use crate::domain::case::{Action, ConclusionResult, Request as StepRequest};
+use crate::domain::case::{Action, CaseStatus, ConclusionResult, Request as StepRequest};
 use crate::domain::catalogue::Service;
 use crate::state::AppState;
 use crate::store::{CaseFilter, DraftRow, UploadRow};
@@ -58,6 +59,31 @@ fn json_rejection(e: JsonRejection) -> AppError {
     ))
 }
 
+/// The query string's parameters, or a 400 problem saying what is wrong with them.
+pub(super) fn query_params<T>(q: Result<Query<T>, QueryRejection>) -> AppResult<T> {
+    q.map(|Query(v)| v).map_err(|e| {
+        AppError::BadRequest(Message::new(
+            format!("查询参数有误：{e}"),
+            format!("Bad query parameters: {e}"),
+        ))
+    })
+}
+
+/// A comma-separated list of case statuses (`submitted,accepted`), each one known.
+pub(super) fn case_statuses(list: Option<&str>) -> AppResult<Vec<String>> {
+    let mut statuses = Vec::new();
+    for s in list.unwrap_or("").split(',').filter(|s| !s.is_empty()) {
+        if CaseStatus::from_code(s).is_none() {
+            return Err(AppError::BadRequest(Message::new(
+                format!("未知的办件状态“{s}”。"),
+                format!("Unknown case status {s:?}."),
+            )));
+        }
+        statuses.push(s.to_owned());
+    }
+    Ok(statuses)
+}
+
 const MAX_KEY_LEN: usize = 200;
 
 /// The `Idempotency-Key` of a request, scoped to its caller and bound to the request's
@@ -78,6 +104,30 @@ pub(super) fn idem_key(
         )));
     }
     Ok(Some(IdemKey::new(scope, key, request)))
+}
+
+/// What every applicant route answers before it looks at the request: no session, or
+/// a session that is not a citizen's or an enterprise user's.
+#[derive(utoipa::IntoResponses)]
+pub enum ApplicantRefusals {
+    /// Not logged in.
+    #[response(status = 401, content_type = "application/problem+json")]
+    NotLoggedIn(Problem),
+    /// Not an applicant.
+    #[response(status = 403, content_type = "application/problem+json")]
+    NotAnApplicant(Problem),
+}
+
+/// What every staff route answers before it looks at the request: no session, or a
+/// session without a clerk's, an officer's or an operator's role.
+#[derive(utoipa::IntoResponses)]
+pub enum StaffRefusals {
+    /// Not logged in.
+    #[response(status = 401, content_type = "application/problem+json")]
+    NotLoggedIn(Problem),
+    /// Not staff.
+    #[response(status = 403, content_type = "application/problem+json")]
+    NotStaff(Problem),
 }
 
 /// A material in a request body.
@@ -150,11 +200,11 @@ fn find_service<'a>(app: &'a AppState, code: &str) -> AppResult<&'a Service> {
     request_body(content = ApplyBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Lodged (or, for a repeated `Idempotency-Key`, the first answer).", body = CaseLodged),
-        (status = 400, description = "Not JSON of this shape, or a malformed `Idempotency-Key`.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an applicant, the wrong kind of account, or too low an assurance level.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The service is only handled at a window.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Fields or materials to correct (`errors`), or an `Idempotency-Key` used for another request.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not JSON of this shape, or a malformed `Idempotency-Key`.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an applicant, the wrong kind of account, or too low an assurance level.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The service is only handled at a window.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Fields or materials to correct (`errors`), or an `Idempotency-Key` used for another request.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("sessionCookie" = []))
 )]
@@ -228,9 +278,8 @@ fn paging(p: &Page) -> AppResult<(i64, i64)> {
     params(Page),
     responses(
         (status = 200, description = "A page of your cases.", body = CaseList),
-        (status = 400, description = "`per_page` out of range.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`per_page` out of range.", body = Problem, content_type = "application/problem+json"),
+        ApplicantRefusals,
     ),
     security(("sessionCookie" = []))
 )]
@@ -265,9 +314,8 @@ pub async fn my_cases(
     params(("case_no" = String, Path, description = "The case number (办件编号).")),
     responses(
         (status = 200, description = "The case (the ID number masked; `deliveries` is `null`).", body = CaseDetail),
-        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such case of yours.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        ApplicantRefusals,
+        (status = 404, description = "No such case of yours.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("sessionCookie" = []))
 )]
@@ -329,12 +377,11 @@ async fn applicant_step(
     request_body(content = ApplicantStepBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The step was taken (or, for a repeated `Idempotency-Key`, the first answer).", body = TransitionAnswer),
-        (status = 400, description = "Not JSON of this shape, or a malformed `Idempotency-Key`.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such case of yours.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "No correction is asked for now, or the case changed at the same moment.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Materials that cannot be used (`errors`), or an `Idempotency-Key` used for another request.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not JSON of this shape, or a malformed `Idempotency-Key`.", body = Problem, content_type = "application/problem+json"),
+        ApplicantRefusals,
+        (status = 404, description = "No such case of yours.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No correction is asked for now, or the case changed at the same moment.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Materials that cannot be used (`errors`), or an `Idempotency-Key` used for another request.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("sessionCookie" = []))
 )]
@@ -362,12 +409,11 @@ pub async fn supply_correction(
     request_body(content = ApplicantStepBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Withdrawn (or, for a repeated `Idempotency-Key`, the first answer).", body = TransitionAnswer),
-        (status = 400, description = "Not JSON of this shape, materials sent with it, or a malformed `Idempotency-Key`.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such case of yours.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The case is concluded or closed, or changed at the same moment.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An `Idempotency-Key` used for another request.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not JSON of this shape, materials sent with it, or a malformed `Idempotency-Key`.", body = Problem, content_type = "application/problem+json"),
+        ApplicantRefusals,
+        (status = 404, description = "No such case of yours.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The case is concluded or closed, or changed at the same moment.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An `Idempotency-Key` used for another request.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("sessionCookie" = []))
 )]
@@ -415,12 +461,11 @@ pub struct RatingAnswer {
     request_body(content = RatingBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Rated.", body = RatingAnswer),
-        (status = 400, description = "Not JSON of this shape.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such case of yours.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Not concluded yet, or already rated.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "A level out of range, or a low rating without a comment (`errors`).", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not JSON of this shape.", body = Problem, content_type = "application/problem+json"),
+        ApplicantRefusals,
+        (status = 404, description = "No such case of yours.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Not concluded yet, or already rated.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A level out of range, or a low rating without a comment (`errors`).", body = Problem, content_type = "application/problem+json"),
     ),
     security(("sessionCookie" = []))
 )]
@@ -490,10 +535,10 @@ impl From<UploadRow> for UploadView {
     request_body(content_type = "multipart/form-data", description = "The multipart field `file`."),
     responses(
         (status = 201, description = "Stored.", body = UploadView),
-        (status = 400, description = "No `file` field, or a malformed or empty upload.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Larger than 50 MB.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not a PDF, JPG, PNG or OFD file.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "No `file` field, or a malformed or empty upload.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than 50 MB.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a PDF, JPG, PNG or OFD file.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("sessionCookie" = []))
 )]
@@ -726,11 +771,10 @@ async fn save(
     request_body(content = DraftBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Saved.", body = DraftView),
-        (status = 400, description = "Not JSON of this shape.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The draft is too large.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An unknown service.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not JSON of this shape.", body = Problem, content_type = "application/problem+json"),
+        ApplicantRefusals,
+        (status = 413, description = "The draft is too large.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown service.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("sessionCookie" = []))
 )]
@@ -761,13 +805,12 @@ fn draft_not_found() -> AppError {
     request_body(content = DraftBody, content_type = "application/json"),
     responses(
         (status = 200, description = "Saved.", body = DraftView),
-        (status = 400, description = "Not JSON of this shape.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such draft of yours (it may have expired).", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "A draft cannot change its service.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 413, description = "The draft is too large.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An unknown service.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not JSON of this shape.", body = Problem, content_type = "application/problem+json"),
+        ApplicantRefusals,
+        (status = 404, description = "No such draft of yours (it may have expired).", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "A draft cannot change its service.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "The draft is too large.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown service.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("sessionCookie" = []))
 )]
@@ -796,8 +839,7 @@ pub async fn update_draft(
     summary = "My drafts",
     responses(
         (status = 200, description = "The drafts not yet expired.", body = DraftList),
-        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        ApplicantRefusals,
     ),
     security(("sessionCookie" = []))
 )]
@@ -824,9 +866,8 @@ pub async fn list_drafts(State(app): State<AppState>, a: Applicant) -> AppResult
     params(("id" = Uuid, Path, description = "The draft's id.")),
     responses(
         (status = 200, description = "The draft.", body = DraftView),
-        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such draft of yours (it may have expired).", body = super::openapi::Problem, content_type = "application/problem+json"),
+        ApplicantRefusals,
+        (status = 404, description = "No such draft of yours (it may have expired).", body = Problem, content_type = "application/problem+json"),
     ),
     security(("sessionCookie" = []))
 )]
@@ -852,9 +893,8 @@ pub async fn get_draft(
     params(("id" = Uuid, Path, description = "The draft's id.")),
     responses(
         (status = 204, description = "Deleted."),
-        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an applicant.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such draft of yours.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        ApplicantRefusals,
+        (status = 404, description = "No such draft of yours.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("sessionCookie" = []))
 )]
@@ -906,7 +946,7 @@ pub struct NotificationList {
         newest first, at most 100.",
     responses(
         (status = 200, description = "The messages.", body = NotificationList),
-        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("sessionCookie" = []))
 )]
@@ -991,8 +1031,8 @@ fn limited() -> Response {
     ),
     responses(
         (status = 200, description = "The case's status.", body = PublicCase),
-        (status = 404, description = "The case number or query code is not correct.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many wrong query codes; `Retry-After` says when to try again.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The case number or query code is not correct.", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many wrong query codes; `Retry-After` says when to try again.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn public_case(
@@ -1135,11 +1175,11 @@ pub struct IntakeBody {
     request_body(content = IntakeBody, content_type = "application/json"),
     responses(
         (status = 201, description = "Lodged (or, for a repeated `Idempotency-Key`, the first answer).", body = CaseLodged),
-        (status = 400, description = "Not JSON of this shape, or a malformed `Idempotency-Key`.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a clerk, or the hall does not serve the service's department.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The service is not handled at a window.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "The applicant, fields or materials to correct (`errors`), or an `Idempotency-Key` used for another request.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not JSON of this shape, or a malformed `Idempotency-Key`.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a clerk, or the hall does not serve the service's department.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The service is not handled at a window.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The applicant, fields or materials to correct (`errors`), or an `Idempotency-Key` used for another request.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("sessionCookie" = []))
 )]
@@ -1208,9 +1248,8 @@ pub struct WorklistQuery {
     params(WorklistQuery),
     responses(
         (status = 200, description = "A page of cases.", body = CaseList),
-        (status = 400, description = "An unknown parameter or status, or `per_page` out of range.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not staff.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "An unknown parameter or status, or `per_page` out of range.", body = Problem, content_type = "application/problem+json"),
+        StaffRefusals,
     ),
     security(("sessionCookie" = []))
 )]
@@ -1218,34 +1257,14 @@ pub async fn worklist(
     State(app): State<AppState>,
     staff: Staff,
     AcceptLang(lang): AcceptLang,
-    q: Result<Query<WorklistQuery>, axum::extract::rejection::QueryRejection>,
+    q: Result<Query<WorklistQuery>, QueryRejection>,
 ) -> AppResult<Json<CaseList>> {
-    let Query(q) = q.map_err(|e| {
-        AppError::BadRequest(Message::new(
-            format!("查询参数有误：{e}"),
-            format!("Bad query parameters: {e}"),
-        ))
-    })?;
+    let q = query_params(q)?;
     let (page, per) = paging(&Page {
         page: q.page,
         per_page: q.per_page,
     })?;
-    let statuses: Vec<String> = match q.status.as_deref() {
-        Some(list) => {
-            let mut v = Vec::new();
-            for s in list.split(',').filter(|s| !s.is_empty()) {
-                if crate::domain::case::CaseStatus::from_code(s).is_none() {
-                    return Err(AppError::BadRequest(Message::new(
-                        format!("未知的办件状态“{s}”。"),
-                        format!("Unknown case status {s:?}."),
-                    )));
-                }
-                v.push(s.to_owned());
-            }
-            v
-        }
-        None => Vec::new(),
-    };
+    let statuses = case_statuses(q.status.as_deref())?;
     let departments = match (staff.actor().departments_covered(), q.department) {
         (Some(mine), Some(d)) => Some(mine.into_iter().filter(|m| *m == d).collect()),
         (Some(mine), None) => Some(mine),
@@ -1280,9 +1299,8 @@ pub async fn worklist(
     params(("case_no" = String, Path, description = "The case number (办件编号).")),
     responses(
         (status = 200, description = "The case.", body = CaseDetail),
-        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not staff.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such case within the role's departments.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        StaffRefusals,
+        (status = 404, description = "No such case within the role's departments.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("sessionCookie" = []))
 )]
@@ -1350,12 +1368,12 @@ pub struct TransitionBody {
     request_body(content = TransitionBody, content_type = "application/json"),
     responses(
         (status = 200, description = "The step was taken (or, for a repeated `Idempotency-Key`, the first answer).", body = TransitionAnswer),
-        (status = 400, description = "Not JSON of this shape, materials with another step than a correction, or a malformed `Idempotency-Key`.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not staff, or a step the role may not take.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such case within the role's departments.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The status does not allow the step (the detail says which are possible), or the case changed at the same moment.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "An unknown `action` or `result`, a missing `note` or `result` (`errors`), or an `Idempotency-Key` used for another request.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Not JSON of this shape, materials with another step than a correction, or a malformed `Idempotency-Key`.", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Not logged in.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not staff, or a step the role may not take.", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such case within the role's departments.", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The status does not allow the step (the detail says which are possible), or the case changed at the same moment.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown `action` or `result`, a missing `note` or `result` (`errors`), or an `Idempotency-Key` used for another request.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("sessionCookie" = []))
 )]

@@ -13,14 +13,14 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::AcceptLang;
-use super::cases::AppJson;
 use super::cases::views::{CaseDetail, CaseList, CaseResult, TransitionAnswer};
+use super::cases::{AppJson, case_statuses, query_params};
 use super::error::{AppError, AppResult, FieldError, Message};
 use super::openapi::{CloudEvent, Problem};
 use crate::auth::extract::{
     CasesRead, CasesWrite, DepartmentCase, DepartmentClient, MaterialsRead, Operator,
 };
-use crate::domain::case::{CaseStatus, Request as StepRequest};
+use crate::domain::case::Request as StepRequest;
 use crate::exchange::{envelope, worker};
 use crate::state::AppState;
 use crate::store::{CaseFilter, Delivery, DeliveryFilter, DepartmentEndpoint};
@@ -61,24 +61,49 @@ pub struct Jwks {
 /// An Ed25519 public key.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Jwk {
-    /// Always `OKP`.
-    #[schema(example = "OKP")]
+    /// Key type.
+    #[schema(schema_with = always_okp)]
     pub kty: String,
-    /// Always `Ed25519`.
-    #[schema(example = "Ed25519")]
+    /// Curve.
+    #[schema(schema_with = always_ed25519)]
     pub crv: String,
     /// The 32-byte public key, base64url without padding.
     pub x: String,
     /// `ow-` and the first 16 hex digits of the SHA-256 of the public key.
     #[schema(example = "ow-21fe31dfa154a261")]
     pub kid: String,
-    /// Always `sig`.
+    /// Use.
     #[serde(rename = "use")]
-    #[schema(example = "sig")]
+    #[schema(schema_with = always_sig)]
     pub key_use: String,
-    /// Always `EdDSA`.
-    #[schema(example = "EdDSA")]
+    /// Algorithm.
+    #[schema(schema_with = always_eddsa)]
     pub alg: String,
+}
+
+/// A string that has one value in every key the gateway publishes.
+fn always(value: &'static str, description: &'static str) -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some([value]))
+        .description(Some(description))
+        .build()
+}
+
+fn always_okp() -> utoipa::openapi::schema::Object {
+    always("OKP", "Key type: always `OKP`.")
+}
+
+fn always_ed25519() -> utoipa::openapi::schema::Object {
+    always("Ed25519", "Curve: always `Ed25519`.")
+}
+
+fn always_sig() -> utoipa::openapi::schema::Object {
+    always("sig", "Use: always `sig` (signatures).")
+}
+
+fn always_eddsa() -> utoipa::openapi::schema::Object {
+    always("EdDSA", "Algorithm: always `EdDSA`.")
 }
 
 /// `?status=&updated_since=&page=&per_page=`
@@ -124,28 +149,8 @@ pub async fn list(
     q: Result<Query<DeptCaseQuery>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<Json<CaseList>> {
     client.require("cases:read")?;
-    let Query(q) = q.map_err(|e| {
-        AppError::BadRequest(Message::new(
-            format!("查询参数有误：{e}"),
-            format!("Bad query parameters: {e}"),
-        ))
-    })?;
-    let mut statuses = Vec::new();
-    for s in q
-        .status
-        .as_deref()
-        .unwrap_or("")
-        .split(',')
-        .filter(|s| !s.is_empty())
-    {
-        if CaseStatus::from_code(s).is_none() {
-            return Err(AppError::BadRequest(Message::new(
-                format!("未知的办件状态“{s}”。"),
-                format!("Unknown status {s:?}."),
-            )));
-        }
-        statuses.push(s.to_owned());
-    }
+    let q = query_params(q)?;
+    let statuses = case_statuses(q.status.as_deref())?;
     let per = q.per_page.unwrap_or(50).clamp(1, 200);
     let page = q.page.unwrap_or(1).max(1);
     let (rows, total) = app
@@ -390,12 +395,7 @@ pub async fn inbox(
     client: DepartmentClient,
     q: Result<Query<InboxQuery>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<Json<InboxPage>> {
-    let Query(q) = q.map_err(|e| {
-        AppError::BadRequest(Message::new(
-            format!("查询参数有误：{e}"),
-            format!("Bad query parameters: {e}"),
-        ))
-    })?;
+    let q = query_params(q)?;
     client.require("inbox")?;
     let limit = q.limit.unwrap_or(10).clamp(1, 100);
     let now = Utc::now();
@@ -466,6 +466,18 @@ pub async fn ack(
             "There is no such unacknowledged event (it may already be acknowledged).",
         )))
     }
+}
+
+/// What every operator route answers before it looks at the request: no session, or a
+/// session without the operator's role.
+#[derive(utoipa::IntoResponses)]
+pub enum OperatorRefusals {
+    /// Not logged in.
+    #[response(status = 401, content_type = "application/problem+json")]
+    NotLoggedIn(Problem),
+    /// Not an operator.
+    #[response(status = 403, content_type = "application/problem+json")]
+    NotAnOperator(Problem),
 }
 
 /// `?state=&department=`
@@ -555,13 +567,13 @@ pub struct DeliveryList {
     tag = "operator",
     operation_id = "listDeliveries",
     summary = "Deliveries to departments",
-    description = "Events and their delivery state, filtered by state (`dead` for the dead         letters to look into) and by department.",
+    description = "Events and their delivery state, filtered by state (`dead` for the dead \
+        letters to look into) and by department.",
     params(DeliveryQuery),
     responses(
         (status = 200, description = "The deliveries.", body = DeliveryList),
         (status = 400, description = "An unknown query parameter."),
-        (status = 401, description = "Not logged in.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an operator.", body = Problem, content_type = "application/problem+json"),
+        OperatorRefusals,
     ),
     security(("sessionCookie" = []))
 )]
@@ -606,8 +618,7 @@ pub struct Redelivered {
     params(("event_id" = Uuid, Path, description = "The event's id.")),
     responses(
         (status = 200, description = "Queued again.", body = Redelivered),
-        (status = 401, description = "Not logged in.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an operator.", body = Problem, content_type = "application/problem+json"),
+        OperatorRefusals,
         (status = 409, description = "The event is not dead-lettered.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("sessionCookie" = []))
@@ -738,8 +749,7 @@ pub async fn set_delivery(
     responses(
         (status = 200, description = "Set.", body = EndpointView),
         (status = 400, description = "Not JSON of this shape.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in.", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an operator.", body = Problem, content_type = "application/problem+json"),
+        OperatorRefusals,
         (status = 404, description = "No such department.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A mode other than push or pull, push without an https:// endpoint, or pull with one (`errors`).", body = Problem, content_type = "application/problem+json"),
     ),

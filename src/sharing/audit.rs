@@ -10,9 +10,9 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
-use crate::app::AppState;
 use crate::domain::catalogue::Subject;
 use crate::domain::lang::Lang;
+use crate::state::AppState;
 use crate::store::{AccessRecord, NewAccess, StoreError};
 
 /// The name of the blind-index key in the store's secrets.

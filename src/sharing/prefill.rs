@@ -1,6 +1,10 @@
 //! Prefill (表单预填): what a service's form may be filled from and why (the [`plan`]), the
-//! applicant's consent, the values with their sources ([`fetch`]), and the re-check on
-//! submit ([`recheck`], [`substitutes`]).
+//! values with their sources ([`fetch`], every read of personal data audited), the
+//! snapshot of what was served, and the pure re-checks on submit ([`recheck`],
+//! [`check_identity`]) and the licence reads behind 免提交 ([`substitutes`]).
+//!
+//! The decisions callers see (the consent, prefilling an applicant's form, the check of
+//! an application's shared data on submit) are use cases: `crate::usecases::prefill`.
 //!
 //! Whose data: only the logged-in person's own (by the ID number their login proved) and
 //! that of the enterprise they represent (by the USCC their login carries). Nothing in a
@@ -22,12 +26,12 @@ use uuid::Uuid;
 
 use super::audit::{self, Reader};
 use super::provider::{ProviderError, ReadPurpose, Record, subject_key};
-use crate::app::AppState;
 use crate::domain::catalogue::{
     Access, Catalogue, DataItem, Resource, Service, ShareType, Subject,
 };
 use crate::domain::form::FieldIssue;
 use crate::domain::lang::Lang;
+use crate::state::AppState;
 use crate::store::{NewAccess, StoreError};
 
 // The consent and the applicant's prefill are use cases now; these names stay so callers

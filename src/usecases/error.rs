@@ -3,7 +3,7 @@
 //! It says *what* went wrong in the gateway's own terms (not found, not allowed now, a
 //! conflict with the current state, invalid fields …) with the message in both languages;
 //! the HTTP layer decides the status code and renders the problem document
-//! (`crate::http::usecase_error`), and a page can show the same messages at its fields.
+//! (`crate::http::error`, its `usecase` part), and a page can show the same messages at its fields.
 
 use crate::domain::case::{Action, TransitionError};
 use crate::domain::form::FieldIssue;

@@ -56,30 +56,33 @@ async fn upload(app: &AppState, owner: Uuid) -> Uuid {
     id
 }
 
-#[tokio::test]
-async fn an_intake_repeated_with_its_key_answers_the_first_case() {
-    let dir = tempfile::tempdir().expect("dir");
-    let app = state(dir.path()).await;
-    let service = app.catalogue.service(SSC).expect("service");
+/// A clerk of a hall serving `department`, and the walk-in applicant's two scans they
+/// uploaded (the ID card and the photo the service asks for).
+async fn clerk_with_scans(app: &AppState, department: &str) -> (Actor, Vec<MaterialInput>) {
     let account = Uuid::now_v7();
     let clerk = Actor::Clerk {
         account,
         name: "孙丽".into(),
         hall: "hlbe-zwfwzx".into(),
-        departments: vec![service.department.clone()],
+        departments: vec![department.to_owned()],
     };
-    let materials = vec![
-        MaterialInput {
-            material: "id_card".into(),
-            upload_id: Some(upload(&app, account).await),
+    let mut materials = Vec::new();
+    for material in ["id_card", "photo"] {
+        materials.push(MaterialInput {
+            material: material.into(),
+            upload_id: Some(upload(app, account).await),
             substitute: false,
-        },
-        MaterialInput {
-            material: "photo".into(),
-            upload_id: Some(upload(&app, account).await),
-            substitute: false,
-        },
-    ];
+        });
+    }
+    (clerk, materials)
+}
+
+#[tokio::test]
+async fn an_intake_repeated_with_its_key_answers_the_first_case() {
+    let dir = tempfile::tempdir().expect("dir");
+    let app = state(dir.path()).await;
+    let service = app.catalogue.service(SSC).expect("service");
+    let (clerk, materials) = clerk_with_scans(&app, &service.department).await;
     let key = |request: Value| Some(IdemKey::new(clerk.id(), "k-1", &request));
     let (who, form) = (walk_in(), values());
     let lodge = |idem| intake::intake(&app, &clerk, service, &who, &form, &materials, idem);
@@ -109,7 +112,7 @@ async fn an_intake_repeated_with_its_key_answers_the_first_case() {
         .expect("read")
         .expect("case");
     assert_eq!(stored.channel, "window");
-    assert_eq!(stored.intake_account, Some(account));
+    assert_eq!(stored.intake_account, clerk.account());
     let attached = app
         .store
         .case_materials(stored.id)
@@ -123,25 +126,7 @@ async fn a_step_decides_again_when_the_case_changed_meanwhile() {
     let dir = tempfile::tempdir().expect("dir");
     let app = state(dir.path()).await;
     let service = app.catalogue.service(SSC).expect("service");
-    let account = Uuid::now_v7();
-    let clerk = Actor::Clerk {
-        account,
-        name: "孙丽".into(),
-        hall: "hlbe-zwfwzx".into(),
-        departments: vec![service.department.clone()],
-    };
-    let materials = vec![
-        MaterialInput {
-            material: "id_card".into(),
-            upload_id: Some(upload(&app, account).await),
-            substitute: false,
-        },
-        MaterialInput {
-            material: "photo".into(),
-            upload_id: Some(upload(&app, account).await),
-            substitute: false,
-        },
-    ];
+    let (clerk, materials) = clerk_with_scans(&app, &service.department).await;
     let lodged = intake::intake(
         &app,
         &clerk,

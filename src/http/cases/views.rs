@@ -344,6 +344,7 @@ pub struct CaseService {
 
 /// The applicant of a case.
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = CaseApplicant)]
 pub struct CaseApplicantView {
     /// Person or enterprise.
     #[schema(value_type = ApplicantKind)]
@@ -515,7 +516,7 @@ pub struct TimelineEntry {
     pub note: Option<Option<String>>,
     /// What it carried; not in the public query.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Vec<TimelineAttachmentDoc>>, required = false)]
+    #[schema(value_type = Vec<TimelineAttachmentDoc>, required = false)]
     pub attachments: Option<Value>,
 }
 
@@ -547,6 +548,7 @@ pub fn timeline(events: &[EventRow], lang: Lang, with_notes: bool) -> Vec<Timeli
 
 /// The applicant's rating (好差评).
 #[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = Rating)]
 pub struct RatingView {
     /// 5 (非常满意) to 1 (非常不满意).
     #[schema(minimum = 1, maximum = 5)]
@@ -581,8 +583,9 @@ pub struct DeliveryCounts {
 pub struct FailedEvent {
     /// The event id.
     pub id: Uuid,
-    /// Its CloudEvents type (`cn.gov.onewindow.case.<what>.v1`).
+    /// Its CloudEvents type.
     #[serde(rename = "type")]
+    #[schema(value_type = crate::http::openapi::EventType)]
     pub kind: String,
     /// Attempts made.
     pub attempts: i32,
