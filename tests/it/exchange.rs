@@ -22,6 +22,7 @@ backend_tests!(
     department_steps_are_idempotent_scoped_and_visible_to_the_citizen,
     a_joint_case_goes_to_every_department_and_concludes_with_the_last,
     key_rotation_keeps_the_old_key_published_for_the_grace_period,
+    a_token_is_held_to_its_scope_before_any_case_is_read,
 );
 
 const HRSS: &str = "11150700MB15300034";
@@ -820,4 +821,48 @@ async fn key_rotation_keeps_the_old_key_published_for_the_grace_period(b: Backen
         )
         .is_ok()
     );
+}
+
+/// The case routes check the token's scope before they read the case: a token without
+/// the scope learns nothing (403 for a case that exists and for one that does not), and
+/// a token with it is told 404 for a case of another department, as for no case at all.
+async fn a_token_is_held_to_its_scope_before_any_case_is_read(b: Backend) {
+    let Some(s) = setup(b, &[]).await else { return };
+    let case_no = apply_and_accept(&s).await;
+    let inbox_only = token(&s, HRSS, &["inbox"]).await;
+    let reader = token(&s, HRSS, &["cases:read"]).await;
+    let other = token(&s, "11150700MB1530001X", &["cases:read", "materials:read"]).await;
+    let status = |method: reqwest::Method, path: String, bearer: String| {
+        let r = s
+            .app
+            .client
+            .request(method, s.app.url(&path))
+            .bearer_auth(bearer)
+            .json(&json!({ "action": "start_review" }));
+        async move { r.send().await.expect("request").status().as_u16() }
+    };
+    let get = reqwest::Method::GET;
+    let post = reqwest::Method::POST;
+    let one = format!("/api/dept/v1/cases/{case_no}");
+    let none = "/api/dept/v1/cases/HLBE20000101-NOSUCHNO".to_owned();
+    let file = format!("{one}/materials/{}", uuid::Uuid::now_v7());
+    let steps = format!("{one}/transitions");
+
+    assert_eq!(
+        status(get.clone(), one.clone(), inbox_only.clone()).await,
+        403
+    );
+    assert_eq!(
+        status(get.clone(), none.clone(), inbox_only.clone()).await,
+        403
+    );
+    assert_eq!(status(get.clone(), file.clone(), reader.clone()).await, 403);
+    assert_eq!(
+        status(post.clone(), steps.clone(), reader.clone()).await,
+        403
+    );
+    assert_eq!(status(get.clone(), one.clone(), reader.clone()).await, 200);
+    assert_eq!(status(get.clone(), none, reader).await, 404);
+    assert_eq!(status(get.clone(), one, other.clone()).await, 404);
+    assert_eq!(status(get, file, other).await, 404);
 }
