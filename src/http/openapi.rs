@@ -30,7 +30,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{Map, Value};
-use utoipa::openapi::info::InfoBuilder;
+use utoipa::openapi::info::{Info, InfoBuilder, LicenseBuilder};
 use utoipa::openapi::path::{Operation, PathItem};
 use utoipa::openapi::schema::{Object, ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -47,11 +47,26 @@ use crate::domain::catalogue::{
     Access, DataType, FieldType, FileType, ShareType, Subject, UpdateCycle,
 };
 
+/// The errors section both documents share: what an error looks like and what to
+/// branch on.
+macro_rules! errors_section {
+    () => {
+        r#"## Errors 错误
+
+Every error is an RFC 9457 problem document (`application/problem+json`, schema
+`Problem`), in Chinese by default and in English with `Accept-Language: en`. Branch on
+`type` (`urn:onewindow:problem:<slug>`), never on the text; quote `request_id` when you
+ask for help.
+"#
+    };
+}
+
 /// The whole document's title.
 pub const API_TITLE: &str = "onewindow API / 一网通办接口";
 
 /// The whole document's introduction: who calls what, sessions, errors.
-pub const API_DESCRIPTION: &str = r#"The JSON interface of the onewindow gateway (一网通办). Every operation is tagged
+pub const API_DESCRIPTION: &str = concat!(
+    r#"The JSON interface of the onewindow gateway (一网通办). Every operation is tagged
 with the callers it serves:
 
 | Tag | Caller | Authentication |
@@ -73,24 +88,22 @@ own origin (`Origin` header) or, without `Origin`, carry the session's CSRF toke
 `X-CSRF-Token` (`session.csrf_token` of `GET /api/v1/me`). No session answers **401**;
 a session without the needed role answers **403**.
 
-## Errors 错误
-
-Every error is an RFC 9457 problem document (`application/problem+json`, schema
-`Problem`), in Chinese by default and in English with `Accept-Language: en`. Branch on
-`type` (`urn:onewindow:problem:<slug>`), never on the text; quote `request_id` when you
-ask for help.
-
+"#,
+    errors_section!(),
+    r#"
 ## Departments 部门
 
 The department operations, with the event envelope and the push-delivery contract, are
 also published on their own at `/api/dept/v1/openapi.json`.
-"#;
+"#
+);
 
 /// The department document's title.
 pub const TITLE: &str = "onewindow department API / 部门接口";
 
 /// The document's introduction: authentication, errors, and the push contract.
-pub const DESCRIPTION: &str = r#"The interface between the onewindow gateway (一网通办) and the back-end systems of
+pub const DESCRIPTION: &str = concat!(
+    r#"The interface between the onewindow gateway (一网通办) and the back-end systems of
 the departments that process its cases. The integration guide
 (`docs/department-integration.md`) explains it step by step; this document is the
 authoritative reference for paths and shapes.
@@ -115,13 +128,9 @@ A missing, unknown, expired or revoked token answers **401** (with
 answers **403**. A case of another department answers **404**, like a case that does not
 exist.
 
-## Errors 错误
-
-Every error is an RFC 9457 problem document (`application/problem+json`, schema
-`Problem`), in Chinese by default and in English with `Accept-Language: en`. Branch on
-`type` (`urn:onewindow:problem:<slug>`), never on the text; quote `request_id` when you
-ask for help.
-
+"#,
+    errors_section!(),
+    r#"
 ## Events 事件
 
 Every change to a case routed to your department produces one CloudEvents 1.0 event
@@ -151,7 +160,8 @@ Answer **2xx** only after the event is stored durably. Anything else (any other 
 timeout after 10 s, a connection error) is retried with ±10 % jitter after about
 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h (ten attempts over about three
 days); then the event is dead-lettered and an operator can redeliver it.
-"#;
+"#
+);
 
 /// Who calls a group of routes. The router registers each route in one group, and the
 /// whole document tags every operation with its group, so a reader finds what a citizen
@@ -269,17 +279,26 @@ fn session_scheme() -> SecurityScheme {
     )))
 }
 
+/// A document's title and text, with the gateway's version and licence.
+fn info(title: &str, description: &str) -> Info {
+    InfoBuilder::new()
+        .title(title)
+        .version(env!("CARGO_PKG_VERSION"))
+        .description(Some(description))
+        .license(Some(
+            LicenseBuilder::new()
+                .name(env!("CARGO_PKG_LICENSE"))
+                .identifier(Some(env!("CARGO_PKG_LICENSE")))
+                .build(),
+        ))
+        .build()
+}
+
 /// The whole document before any route is added: its texts, tags and security schemes.
 /// `super::api` adds every route's operation to it.
 pub(super) fn base() -> OpenApi {
     let mut doc = OpenApiBuilder::new()
-        .info(
-            InfoBuilder::new()
-                .title(API_TITLE)
-                .version(env!("CARGO_PKG_VERSION"))
-                .description(Some(API_DESCRIPTION))
-                .build(),
-        )
+        .info(info(API_TITLE, API_DESCRIPTION))
         .tags(tags(Caller::ALL.map(|c| (c.tag(), c.description()))))
         .build();
     let components = doc.components.get_or_insert_with(Default::default);
@@ -321,11 +340,7 @@ static API: LazyLock<OpenApi> = LazyLock::new(|| super::api().into_openapi());
 
 static DEPARTMENT: LazyLock<OpenApi> = LazyLock::new(|| {
     let mut doc = super::department().into_openapi();
-    doc.info = InfoBuilder::new()
-        .title(TITLE)
-        .version(env!("CARGO_PKG_VERSION"))
-        .description(Some(DESCRIPTION))
-        .build();
+    doc.info = info(TITLE, DESCRIPTION);
     doc.tags = tags(DEPARTMENT_TAGS);
     doc.components
         .get_or_insert_with(Default::default)
