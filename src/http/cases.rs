@@ -27,7 +27,7 @@ use uuid::Uuid;
 use self::views::{CaseDetail, CaseList, CaseLodged, PublicCase, TransitionAnswer};
 use super::AcceptLang;
 use super::error::{AppError, AppResult, FieldError, Message};
-use super::openapi::Problem;
+use super::openapi::{LoginErrors, Problem, RoleErrors};
 use crate::auth::extract::{Applicant, ApplicantCase, Clerk, CurrentUser, Staff, StaffCase};
 use crate::domain::case::{Action, CaseStatus, ConclusionResult, Request as StepRequest};
 use crate::domain::catalogue::Service;
@@ -106,30 +106,6 @@ pub(super) fn idem_key(
     Ok(Some(IdemKey::new(scope, key, request)))
 }
 
-/// What every applicant route answers before it looks at the request: no session, or
-/// a session that is not a citizen's or an enterprise user's.
-#[derive(utoipa::IntoResponses)]
-pub enum ApplicantRefusals {
-    /// Not logged in.
-    #[response(status = 401, content_type = "application/problem+json")]
-    NotLoggedIn(Problem),
-    /// Not an applicant.
-    #[response(status = 403, content_type = "application/problem+json")]
-    NotAnApplicant(Problem),
-}
-
-/// What every staff route answers before it looks at the request: no session, or a
-/// session without a clerk's, an officer's or an operator's role.
-#[derive(utoipa::IntoResponses)]
-pub enum StaffRefusals {
-    /// Not logged in.
-    #[response(status = 401, content_type = "application/problem+json")]
-    NotLoggedIn(Problem),
-    /// Not staff.
-    #[response(status = 403, content_type = "application/problem+json")]
-    NotStaff(Problem),
-}
-
 /// A material in a request body.
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -201,12 +177,12 @@ fn find_service<'a>(app: &'a AppState, code: &str) -> AppResult<&'a Service> {
     responses(
         (status = 201, description = "Lodged (or, for a repeated `Idempotency-Key`, the first answer).", body = CaseLodged),
         (status = 400, description = "Not JSON of this shape, or a malformed `Idempotency-Key`.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in.", body = Problem, content_type = "application/problem+json"),
+        LoginErrors,
         (status = 403, description = "Not an applicant, the wrong kind of account, or too low an assurance level.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The service is only handled at a window.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Fields or materials to correct (`errors`), or an `Idempotency-Key` used for another request.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn apply(
     State(app): State<AppState>,
@@ -279,9 +255,9 @@ fn paging(p: &Page) -> AppResult<(i64, i64)> {
     responses(
         (status = 200, description = "A page of your cases.", body = CaseList),
         (status = 400, description = "`per_page` out of range.", body = Problem, content_type = "application/problem+json"),
-        ApplicantRefusals,
+        RoleErrors,
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn my_cases(
     State(app): State<AppState>,
@@ -314,10 +290,10 @@ pub async fn my_cases(
     params(("case_no" = String, Path, description = "The case number (办件编号).")),
     responses(
         (status = 200, description = "The case (the ID number masked; `deliveries` is `null`).", body = CaseDetail),
-        ApplicantRefusals,
+        RoleErrors,
         (status = 404, description = "No such case of yours.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn my_case(
     State(app): State<AppState>,
@@ -378,12 +354,12 @@ async fn applicant_step(
     responses(
         (status = 200, description = "The step was taken (or, for a repeated `Idempotency-Key`, the first answer).", body = TransitionAnswer),
         (status = 400, description = "Not JSON of this shape, or a malformed `Idempotency-Key`.", body = Problem, content_type = "application/problem+json"),
-        ApplicantRefusals,
+        RoleErrors,
         (status = 404, description = "No such case of yours.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "No correction is asked for now, or the case changed at the same moment.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Materials that cannot be used (`errors`), or an `Idempotency-Key` used for another request.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn supply_correction(
     State(app): State<AppState>,
@@ -410,12 +386,12 @@ pub async fn supply_correction(
     responses(
         (status = 200, description = "Withdrawn (or, for a repeated `Idempotency-Key`, the first answer).", body = TransitionAnswer),
         (status = 400, description = "Not JSON of this shape, materials sent with it, or a malformed `Idempotency-Key`.", body = Problem, content_type = "application/problem+json"),
-        ApplicantRefusals,
+        RoleErrors,
         (status = 404, description = "No such case of yours.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The case is concluded or closed, or changed at the same moment.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An `Idempotency-Key` used for another request.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn withdraw(
     State(app): State<AppState>,
@@ -462,12 +438,12 @@ pub struct RatingAnswer {
     responses(
         (status = 200, description = "Rated.", body = RatingAnswer),
         (status = 400, description = "Not JSON of this shape.", body = Problem, content_type = "application/problem+json"),
-        ApplicantRefusals,
+        RoleErrors,
         (status = 404, description = "No such case of yours.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Not concluded yet, or already rated.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A level out of range, or a low rating without a comment (`errors`).", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn rate(
     State(app): State<AppState>,
@@ -536,11 +512,11 @@ impl From<UploadRow> for UploadView {
     responses(
         (status = 201, description = "Stored.", body = UploadView),
         (status = 400, description = "No `file` field, or a malformed or empty upload.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in.", body = Problem, content_type = "application/problem+json"),
+        LoginErrors,
         (status = 413, description = "Larger than 50 MB.", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not a PDF, JPG, PNG or OFD file.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn upload(
     State(app): State<AppState>,
@@ -772,11 +748,11 @@ async fn save(
     responses(
         (status = 201, description = "Saved.", body = DraftView),
         (status = 400, description = "Not JSON of this shape.", body = Problem, content_type = "application/problem+json"),
-        ApplicantRefusals,
+        RoleErrors,
         (status = 413, description = "The draft is too large.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An unknown service.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn create_draft(
     State(app): State<AppState>,
@@ -806,13 +782,13 @@ fn draft_not_found() -> AppError {
     responses(
         (status = 200, description = "Saved.", body = DraftView),
         (status = 400, description = "Not JSON of this shape.", body = Problem, content_type = "application/problem+json"),
-        ApplicantRefusals,
+        RoleErrors,
         (status = 404, description = "No such draft of yours (it may have expired).", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "A draft cannot change its service.", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "The draft is too large.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An unknown service.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn update_draft(
     State(app): State<AppState>,
@@ -839,9 +815,9 @@ pub async fn update_draft(
     summary = "My drafts",
     responses(
         (status = 200, description = "The drafts not yet expired.", body = DraftList),
-        ApplicantRefusals,
+        RoleErrors,
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn list_drafts(State(app): State<AppState>, a: Applicant) -> AppResult<Json<DraftList>> {
     let now = Utc::now();
@@ -866,10 +842,10 @@ pub async fn list_drafts(State(app): State<AppState>, a: Applicant) -> AppResult
     params(("id" = Uuid, Path, description = "The draft's id.")),
     responses(
         (status = 200, description = "The draft.", body = DraftView),
-        ApplicantRefusals,
+        RoleErrors,
         (status = 404, description = "No such draft of yours (it may have expired).", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn get_draft(
     State(app): State<AppState>,
@@ -893,10 +869,10 @@ pub async fn get_draft(
     params(("id" = Uuid, Path, description = "The draft's id.")),
     responses(
         (status = 204, description = "Deleted."),
-        ApplicantRefusals,
+        RoleErrors,
         (status = 404, description = "No such draft of yours.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn delete_draft(
     State(app): State<AppState>,
@@ -946,9 +922,9 @@ pub struct NotificationList {
         newest first, at most 100.",
     responses(
         (status = 200, description = "The messages.", body = NotificationList),
-        (status = 401, description = "Not logged in.", body = Problem, content_type = "application/problem+json"),
+        LoginErrors,
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn notifications(
     State(app): State<AppState>,
@@ -1176,12 +1152,12 @@ pub struct IntakeBody {
     responses(
         (status = 201, description = "Lodged (or, for a repeated `Idempotency-Key`, the first answer).", body = CaseLodged),
         (status = 400, description = "Not JSON of this shape, or a malformed `Idempotency-Key`.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in.", body = Problem, content_type = "application/problem+json"),
+        LoginErrors,
         (status = 403, description = "Not a clerk, or the hall does not serve the service's department.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The service is not handled at a window.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The applicant, fields or materials to correct (`errors`), or an `Idempotency-Key` used for another request.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn intake(
     State(app): State<AppState>,
@@ -1249,9 +1225,9 @@ pub struct WorklistQuery {
     responses(
         (status = 200, description = "A page of cases.", body = CaseList),
         (status = 400, description = "An unknown parameter or status, or `per_page` out of range.", body = Problem, content_type = "application/problem+json"),
-        StaffRefusals,
+        RoleErrors,
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn worklist(
     State(app): State<AppState>,
@@ -1299,10 +1275,10 @@ pub async fn worklist(
     params(("case_no" = String, Path, description = "The case number (办件编号).")),
     responses(
         (status = 200, description = "The case.", body = CaseDetail),
-        StaffRefusals,
+        RoleErrors,
         (status = 404, description = "No such case within the role's departments.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn staff_get(
     State(app): State<AppState>,
@@ -1369,13 +1345,13 @@ pub struct TransitionBody {
     responses(
         (status = 200, description = "The step was taken (or, for a repeated `Idempotency-Key`, the first answer).", body = TransitionAnswer),
         (status = 400, description = "Not JSON of this shape, materials with another step than a correction, or a malformed `Idempotency-Key`.", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "Not logged in.", body = Problem, content_type = "application/problem+json"),
+        LoginErrors,
         (status = 403, description = "Not staff, or a step the role may not take.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such case within the role's departments.", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The status does not allow the step (the detail says which are possible), or the case changed at the same moment.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "An unknown `action` or `result`, a missing `note` or `result` (`errors`), or an `Idempotency-Key` used for another request.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn staff_transition(
     State(app): State<AppState>,

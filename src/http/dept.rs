@@ -16,7 +16,7 @@ use super::AcceptLang;
 use super::cases::views::{CaseDetail, CaseList, CaseResult, TransitionAnswer};
 use super::cases::{AppJson, case_statuses, query_params};
 use super::error::{AppError, AppResult, FieldError, Message};
-use super::openapi::{CloudEvent, Problem};
+use super::openapi::{CloudEvent, Problem, RoleErrors};
 use crate::auth::extract::{
     CasesRead, CasesWrite, DepartmentCase, DepartmentClient, MaterialsRead, Operator,
 };
@@ -112,7 +112,7 @@ fn always_eddsa() -> utoipa::openapi::schema::Object {
 #[into_params(parameter_in = Query)]
 pub struct DeptCaseQuery {
     /// Only cases in these statuses, comma-separated (`submitted,accepted`).
-    #[param(value_type = Option<Vec<super::openapi::CaseStatusCode>>, style = Form, explode = false)]
+    #[param(value_type = Option<Vec<super::cases::views::CaseStatusCode>>, style = Form, explode = false)]
     status: Option<String>,
     /// Only cases changed at or after this time (RFC 3339), for reconciliation.
     updated_since: Option<DateTime<Utc>>,
@@ -468,18 +468,6 @@ pub async fn ack(
     }
 }
 
-/// What every operator route answers before it looks at the request: no session, or a
-/// session without the operator's role.
-#[derive(utoipa::IntoResponses)]
-pub enum OperatorRefusals {
-    /// Not logged in.
-    #[response(status = 401, content_type = "application/problem+json")]
-    NotLoggedIn(Problem),
-    /// Not an operator.
-    #[response(status = 403, content_type = "application/problem+json")]
-    NotAnOperator(Problem),
-}
-
 /// `?state=&department=`
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -573,9 +561,9 @@ pub struct DeliveryList {
     responses(
         (status = 200, description = "The deliveries.", body = DeliveryList),
         (status = 400, description = "An unknown query parameter."),
-        OperatorRefusals,
+        RoleErrors,
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn deliveries(
     State(app): State<AppState>,
@@ -618,10 +606,10 @@ pub struct Redelivered {
     params(("event_id" = Uuid, Path, description = "The event's id.")),
     responses(
         (status = 200, description = "Queued again.", body = Redelivered),
-        OperatorRefusals,
+        RoleErrors,
         (status = 409, description = "The event is not dead-lettered.", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn redeliver(
     State(app): State<AppState>,
@@ -749,11 +737,11 @@ pub async fn set_delivery(
     responses(
         (status = 200, description = "Set.", body = EndpointView),
         (status = 400, description = "Not JSON of this shape.", body = Problem, content_type = "application/problem+json"),
-        OperatorRefusals,
+        RoleErrors,
         (status = 404, description = "No such department.", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A mode other than push or pull, push without an https:// endpoint, or pull with one (`errors`).", body = Problem, content_type = "application/problem+json"),
     ),
-    security(("sessionCookie" = []))
+    security(("session" = []))
 )]
 pub async fn put_delivery(
     State(app): State<AppState>,

@@ -24,7 +24,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::get;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -95,8 +95,7 @@ const CASE_BODY_LIMIT: usize = 52 * 1024 * 1024;
 
 /// Every JSON route with its OpenAPI description, grouped by who calls it. The router
 /// serves these routes and `openapi::api_document` is drawn from the same value, so a
-/// route cannot be served undocumented by accident (except the `.route(...)` lines
-/// marked below) nor documented without being served.
+/// route cannot be served undocumented by accident nor documented without being served.
 fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::base())
         .merge(openapi::for_caller(Caller::Public, public()))
@@ -107,17 +106,11 @@ fn api() -> OpenApiRouter<AppState> {
         .merge(openapi::for_caller(Caller::Probes, probes()))
 }
 
-// The handlers of `cases.rs` (and the operator's delivery controls in `dept.rs`) are
-// registered with plain `.route(...)` until they carry `#[utoipa::path]`; each such line
-// becomes `.routes(routes!(handler, other_handler_of_the_same_path))` and the route is
-// then in the document. Marked `TO DOCUMENT` below.
-
 /// No login: the catalogue, the service guides, the prefill plan, eligibility, the
 /// public case query and this API's document.
 fn public() -> OpenApiRouter<AppState> {
     let cases = OpenApiRouter::new()
-        // TO DOCUMENT: cases.rs
-        .route("/api/v1/public/cases/{case_no}", get(cases::public_case))
+        .routes(routes!(cases::public_case))
         .layer(DefaultBodyLimit::max(CASE_BODY_LIMIT));
     OpenApiRouter::new()
         .routes(routes!(catalogue::list_departments))
@@ -135,27 +128,19 @@ fn public() -> OpenApiRouter<AppState> {
 /// applications, drafts and uploads, prefill with consent, and who read their data.
 fn citizen() -> OpenApiRouter<AppState> {
     let cases = OpenApiRouter::new()
-        // TO DOCUMENT: cases.rs
-        .route("/api/v1/cases", get(cases::my_cases).post(cases::apply))
-        .route("/api/v1/cases/{case_no}", get(cases::my_case))
-        .route(
-            "/api/v1/cases/{case_no}/correction",
-            post(cases::supply_correction),
-        )
-        .route("/api/v1/cases/{case_no}/withdraw", post(cases::withdraw))
-        .route("/api/v1/cases/{case_no}/rating", post(cases::rate))
-        .route("/api/v1/uploads", post(cases::upload))
-        .route(
-            "/api/v1/drafts",
-            get(cases::list_drafts).post(cases::create_draft),
-        )
-        .route(
-            "/api/v1/drafts/{id}",
-            get(cases::get_draft)
-                .put(cases::update_draft)
-                .delete(cases::delete_draft),
-        )
-        .route("/api/v1/notifications", get(cases::notifications))
+        .routes(routes!(cases::my_cases, cases::apply))
+        .routes(routes!(cases::my_case))
+        .routes(routes!(cases::supply_correction))
+        .routes(routes!(cases::withdraw))
+        .routes(routes!(cases::rate))
+        .routes(routes!(cases::upload))
+        .routes(routes!(cases::list_drafts, cases::create_draft))
+        .routes(routes!(
+            cases::get_draft,
+            cases::update_draft,
+            cases::delete_draft
+        ))
+        .routes(routes!(cases::notifications))
         .layer(DefaultBodyLimit::max(CASE_BODY_LIMIT));
     OpenApiRouter::new()
         .routes(routes!(auth::me))
@@ -169,16 +154,9 @@ fn citizen() -> OpenApiRouter<AppState> {
 /// window, steps, and a clerk's audited lookup of a walk-in applicant's data.
 fn staff() -> OpenApiRouter<AppState> {
     let cases = OpenApiRouter::new()
-        // TO DOCUMENT: cases.rs
-        .route(
-            "/api/staff/v1/cases",
-            get(cases::worklist).post(cases::intake),
-        )
-        .route("/api/staff/v1/cases/{case_no}", get(cases::staff_get))
-        .route(
-            "/api/staff/v1/cases/{case_no}/transitions",
-            post(cases::staff_transition),
-        )
+        .routes(routes!(cases::worklist, cases::intake))
+        .routes(routes!(cases::staff_get))
+        .routes(routes!(cases::staff_transition))
         .layer(DefaultBodyLimit::max(CASE_BODY_LIMIT));
     OpenApiRouter::new()
         .routes(routes!(sharing::clerk_lookup))
@@ -192,16 +170,9 @@ fn operator() -> OpenApiRouter<AppState> {
         .routes(routes!(sharing::figures))
         .routes(routes!(sharing::providers))
         .routes(routes!(sharing::put_data_api))
-        // TO DOCUMENT: dept.rs
-        .route("/api/ops/v1/deliveries", get(dept::deliveries))
-        .route(
-            "/api/ops/v1/deliveries/{event_id}/redeliver",
-            post(dept::redeliver),
-        )
-        .route(
-            "/api/ops/v1/departments/{uscc}/delivery",
-            put(dept::put_delivery),
-        )
+        .routes(routes!(dept::deliveries))
+        .routes(routes!(dept::redeliver))
+        .routes(routes!(dept::put_delivery))
 }
 
 /// Department back-end systems (API token): the status API, the pull inbox, materials,

@@ -10,17 +10,15 @@
 //!
 //! What stays written by hand here: the documents' texts; `Problem`, the schema of the
 //! problem documents `error::Problem` renders; the schemas of domain and identity enums
-//! (by the codes serde writes for them); and, until `dept.rs` answers with typed views,
-//! the department answers' schemas at the end of this file, which the integration test
-//! `openapi` checks against real answers. Push delivery is not a path the gateway
-//! serves, so its contract (headers, signature, retries) is in the department document's
-//! description.
+//! (by the codes serde writes for them); and the CloudEvents envelope departments
+//! receive, which `exchange::envelope` builds as JSON. Push delivery is not a path the
+//! gateway serves, so its contract (headers, signature, retries) is in the department
+//! document's description.
 //!
 //! Both documents are built once per process and are deterministic (every map in them
 //! is ordered), so the snapshot test shows each change to them in review.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
 use axum::Json;
@@ -41,6 +39,9 @@ use utoipa::{IntoResponses, PartialSchema, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use uuid::Uuid;
 
+use super::cases::views::{
+    ApplicantKind, CaseAction, CaseStatusCode, Channel, EvidenceDoc, ProvenanceDoc,
+};
 use crate::app::AppState;
 use crate::auth::identity::{AccountKind, Audience};
 use crate::domain::catalogue::{
@@ -539,12 +540,11 @@ code_schema! {
     }
 }
 
-// ---- department answers, documented by hand until dept.rs answers with typed views ---
+// ---- the event envelope -------------------------------------------------------------
 //
-// Nothing builds an answer from these: `dept.rs` (and the `cases.rs` views it reuses)
-// still answer with `serde_json::json!`. The integration test `openapi` checks the real
-// answers against them. Delete each one once the handler that needs it answers with a
-// typed view.
+// `exchange::envelope` builds the CloudEvents envelope as JSON, for push and for the pull
+// inbox alike; these types describe it (nothing builds an event from them). The codes
+// they share with the case views (statuses, actions, channels …) are the views' own.
 
 fn string_const(value: &'static str, description: &'static str) -> Object {
     ObjectBuilder::new()
@@ -563,547 +563,6 @@ fn const_datacontenttype() -> Object {
         "application/json",
         "The media type of `data`: always `application/json`.",
     )
-}
-
-fn const_okp() -> Object {
-    string_const("OKP", "Key type: always `OKP`.")
-}
-
-fn const_ed25519() -> Object {
-    string_const("Ed25519", "Curve: always `Ed25519`.")
-}
-
-fn const_sig() -> Object {
-    string_const("sig", "Use: always `sig` (signatures).")
-}
-
-fn const_eddsa() -> Object {
-    string_const("EdDSA", "Algorithm: always `EdDSA`.")
-}
-
-/// A department.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DepartmentRef {
-    /// Its unified social credit code (统一社会信用代码).
-    #[schema(example = "11150700MB1530001X")]
-    pub uscc: String,
-    /// Its name in the response's language; `null` if not in the catalogue.
-    #[schema(required = true)]
-    pub name: Option<String>,
-}
-
-// ---- cases ----------------------------------------------------------------------------
-
-/// A case status.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CaseStatusCode {
-    /// 已申报.
-    Submitted,
-    /// 已受理.
-    Accepted,
-    /// 不予受理.
-    NotAccepted,
-    /// 补齐补正.
-    CorrectionRequested,
-    /// 审查中.
-    UnderReview,
-    /// 特别程序 (the clock is paused).
-    Suspended,
-    /// 办结·准予.
-    Approved,
-    /// 办结·不予.
-    Rejected,
-    /// 已撤回.
-    Withdrawn,
-}
-
-/// A status with its label.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct StatusView {
-    /// The status code.
-    pub code: CaseStatusCode,
-    /// Its label in the response's language.
-    pub label: String,
-}
-
-/// Where a case stands against its promised deadline. Before acceptance only `due_on`
-/// and `state` are present, both `null`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Deadline {
-    /// The promised deadline (承诺时限), counted in working days from acceptance.
-    #[schema(required = true)]
-    pub due_on: Option<NaiveDate>,
-    /// The legal deadline (法定时限).
-    #[schema(required = false)]
-    pub legal_due_on: Option<NaiveDate>,
-    /// The state against the deadline.
-    #[schema(required = true)]
-    pub state: Option<DeadlineStateCode>,
-    /// The state's label in the response's language.
-    #[schema(required = false)]
-    pub label: Option<String>,
-    /// Working days left until `due_on` (negative when overdue); `null` once concluded.
-    #[schema(required = false)]
-    pub working_days_left: Option<i64>,
-}
-
-/// A deadline state.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeadlineStateCode {
-    /// In time.
-    OnTime,
-    /// Due within a few working days.
-    DueSoon,
-    /// Past the deadline.
-    Overdue,
-    /// The clock is paused (special procedure, correction).
-    Paused,
-    /// Concluded in time.
-    Met,
-    /// Concluded late.
-    Missed,
-}
-
-/// How the application was lodged.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Channel {
-    /// 网上申报.
-    Online,
-    /// 窗口受理.
-    Window,
-}
-
-/// Whether the applicant is a person or an enterprise.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ApplicantKind {
-    /// A natural person.
-    Person,
-    /// An enterprise or other legal person.
-    Enterprise,
-}
-
-/// A page of the department's cases, newest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CaseList {
-    /// The cases on this page.
-    pub items: Vec<CaseSummary>,
-    /// How many cases match the filter.
-    pub total: i64,
-    /// This page (from 1).
-    pub page: i64,
-    /// Cases per page.
-    pub per_page: i64,
-}
-
-/// A case in a list.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CaseSummary {
-    /// The case number (办件编号).
-    #[schema(example = "HLBE20250301-7KQ2M9XD")]
-    pub case_no: String,
-    /// The service.
-    pub service: ServiceRef,
-    /// The responsible department's USCC.
-    pub department: String,
-    /// The applicant's name.
-    pub applicant_name: String,
-    /// The current status.
-    pub status: StatusView,
-    /// How it was lodged.
-    pub channel: Channel,
-    /// When it was lodged.
-    pub submitted_at: DateTime<Utc>,
-    /// Deadline facts.
-    pub deadline: Deadline,
-    /// Last change.
-    pub updated_at: DateTime<Utc>,
-}
-
-/// A service, by code and name.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ServiceRef {
-    /// The service code.
-    pub code: String,
-    /// Its name in the response's language; `null` if no longer in the catalogue.
-    #[schema(required = true)]
-    pub name: Option<String>,
-}
-
-/// One case with its whole application.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CaseDetail {
-    /// The case number (办件编号).
-    #[schema(example = "HLBE20250301-7KQ2M9XD")]
-    pub case_no: String,
-    /// The applicant's query code (查询码).
-    pub query_code: String,
-    /// The service and the version of its definition the application was made under.
-    pub service: CaseService,
-    /// The responsible department.
-    pub department: DepartmentRef,
-    /// The current status.
-    pub status: StatusView,
-    /// How it was lodged.
-    pub channel: Channel,
-    /// The applicant; departments get the full ID number and the phone.
-    pub applicant: CaseApplicant,
-    /// When it was lodged.
-    pub submitted_at: DateTime<Utc>,
-    /// When it was accepted.
-    #[schema(required = true)]
-    pub accepted_on: Option<NaiveDate>,
-    /// Deadline facts.
-    pub deadline: Deadline,
-    /// When it was concluded.
-    #[schema(required = true)]
-    pub concluded_on: Option<NaiveDate>,
-    /// The conclusion.
-    #[schema(required = true)]
-    pub result: Option<CaseResult>,
-    /// While a correction is requested: what was asked of the applicant.
-    #[schema(required = true)]
-    pub asked_of_applicant: Option<String>,
-    /// The actions your system may report now.
-    pub allowed_actions: Vec<DeptAction>,
-    /// Form values by field id, as defined by the service's form.
-    pub form: Map<String, Value>,
-    /// Where prefilled fields came from, by field id.
-    pub provenance: BTreeMap<String, Provenance>,
-    /// The materials provided or substituted.
-    pub materials: Vec<CaseMaterial>,
-    /// The case's history, oldest first.
-    pub timeline: Vec<TimelineEntry>,
-    /// The applicant's rating (好差评), if given.
-    #[schema(required = true)]
-    pub rating: Option<Rating>,
-    /// A joint case (联办件): each routed department's conclusion of its part, by USCC;
-    /// `null` until a part is concluded, and for other cases. The case concludes when the
-    /// last part has (approved only if every part is approved).
-    #[schema(required = true)]
-    pub joint_parts: Option<BTreeMap<String, JointPart>>,
-    /// How the case's events are being delivered to each routed department.
-    pub deliveries: Vec<DeliveryCounts>,
-    /// Last change.
-    pub updated_at: DateTime<Utc>,
-}
-
-/// One department's conclusion of its part of a joint case.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct JointPart {
-    /// Its result.
-    pub result: CaseResult,
-    /// When it concluded its part.
-    pub on: NaiveDate,
-}
-
-/// The delivery of a case's events to one department.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeliveryCounts {
-    /// The department's USCC.
-    pub department: String,
-    /// Events not yet delivered (or, for pull, not yet acknowledged).
-    pub pending: i64,
-    /// Events delivered.
-    pub delivered: i64,
-    /// Events dead-lettered after the last retry.
-    pub dead: i64,
-    /// The dead-lettered event, if there is one.
-    #[schema(required = false, nullable = false)]
-    pub failed_event: Option<FailedEvent>,
-}
-
-/// A dead-lettered event.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct FailedEvent {
-    /// The event id.
-    pub id: Uuid,
-    /// Its CloudEvents type.
-    #[serde(rename = "type")]
-    pub kind: EventType,
-    /// Attempts made.
-    pub attempts: i32,
-    /// What went wrong on the last attempt.
-    #[schema(required = true)]
-    pub last_error: Option<String>,
-}
-
-/// The service of a case.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CaseService {
-    /// The service code.
-    pub code: String,
-    /// Its name in the response's language.
-    #[schema(required = true)]
-    pub name: Option<String>,
-    /// The version of the definition the application was made under.
-    pub version: String,
-}
-
-/// The applicant of a case.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CaseApplicant {
-    /// Person or enterprise.
-    pub kind: ApplicantKind,
-    /// Name (of the person, or of the enterprise).
-    pub name: String,
-    /// Resident ID number (公民身份号码), in full.
-    #[schema(required = true)]
-    pub id_number: Option<String>,
-    /// The enterprise's USCC.
-    #[schema(required = true)]
-    pub uscc: Option<String>,
-    /// Phone number.
-    #[schema(required = true)]
-    pub phone: Option<String>,
-}
-
-/// A material of a case. Download its file with
-/// `GET /api/dept/v1/cases/{case_no}/materials/{upload_id}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct CaseMaterial {
-    /// The material's id in the service definition.
-    pub material_id: String,
-    /// The uploaded file; `null` when substituted.
-    #[schema(required = true)]
-    pub upload_id: Option<Uuid>,
-    /// Substituted by shared data or an e-licence (免提交).
-    pub substituted: bool,
-    /// What stood in for it.
-    #[schema(required = true)]
-    pub source: Option<String>,
-    /// For a substituted material, the licence (or data) that stood in.
-    #[schema(required = true)]
-    pub evidence: Option<Evidence>,
-    /// The history entry (`seq`) that added it.
-    pub added_seq: i32,
-    /// File name as uploaded.
-    #[schema(required = true)]
-    pub file_name: Option<String>,
-    /// File type (`pdf`, `jpg`, `png`).
-    #[schema(required = true)]
-    pub file_type: Option<String>,
-    /// Size in bytes.
-    #[schema(required = true)]
-    pub size: Option<i64>,
-    /// SHA-256 of the file, hex.
-    #[schema(required = true)]
-    pub sha256: Option<String>,
-}
-
-/// An entry of a case's history.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TimelineEntry {
-    /// Sequence number within the case, from 1.
-    pub seq: i32,
-    /// When.
-    pub at: DateTime<Utc>,
-    /// The action taken.
-    #[schema(required = true)]
-    pub action: Option<CaseAction>,
-    /// The action's label in the response's language.
-    #[schema(required = true)]
-    pub action_label: Option<String>,
-    /// The status after it.
-    pub status: StatusView,
-    /// Who took it (a label in the response's language).
-    pub by: String,
-    /// The note given with it (a reason, what is missing …).
-    #[schema(required = true)]
-    pub note: Option<String>,
-    /// Materials added with it.
-    pub attachments: Vec<TimelineAttachment>,
-}
-
-/// Where a prefilled field came from.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Provenance {
-    /// The shared-data item, `resource.item` (`person.name`).
-    pub source: String,
-    /// The resource's name.
-    pub resource_name: String,
-    /// The providing department's USCC.
-    pub provider: String,
-    /// How current the source's data was.
-    pub as_of: DateTime<Utc>,
-    /// An authoritative value: the gateway refused any change to it.
-    pub authoritative: bool,
-    /// The applicant changed the prefilled value (only for non-authoritative items).
-    pub changed: bool,
-}
-
-/// A prefilled field in an event.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PrefilledField {
-    /// The field's id.
-    pub field: String,
-    /// Its provenance.
-    #[serde(flatten)]
-    pub provenance: Provenance,
-}
-
-/// The e-licence (or shared data) that stood in for a material (免提交).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Evidence {
-    /// The shared-data item, `resource.item` (`elicence.resident_id_card`).
-    pub source: String,
-    /// The resource's name.
-    pub source_name: String,
-    /// The providing department's USCC.
-    pub provider: String,
-    /// How current the source's data was.
-    pub as_of: DateTime<Utc>,
-    /// Licence number.
-    #[schema(required = false)]
-    pub licence_no: Option<String>,
-    /// Issuing authority.
-    #[schema(required = false)]
-    pub issuer: Option<String>,
-    /// Issue date.
-    #[schema(required = false)]
-    pub issued_on: Option<String>,
-    /// Valid until (a date, or 长期).
-    #[schema(required = false)]
-    pub valid_until: Option<String>,
-    /// The holder's name.
-    #[schema(required = false)]
-    pub holder_name: Option<String>,
-    /// For shared data that is not a licence: the value.
-    #[schema(required = false)]
-    pub value: Option<Value>,
-}
-
-/// A material added by a history entry.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TimelineAttachment {
-    /// The material's id.
-    pub material: String,
-    /// The uploaded file.
-    #[schema(required = true)]
-    pub upload_id: Option<Uuid>,
-    /// Substituted (免提交).
-    pub substituted: bool,
-}
-
-/// The applicant's rating (好差评).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Rating {
-    /// 5 (非常满意) to 1 (非常不满意).
-    #[schema(minimum = 1, maximum = 5)]
-    pub level: i16,
-    /// The applicant's comment.
-    #[schema(required = true)]
-    pub comment: Option<String>,
-    /// When it was given.
-    #[schema(required = true)]
-    pub at: Option<DateTime<Utc>>,
-}
-
-/// Any step of the case lifecycle, as recorded in the history and in events.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CaseAction {
-    /// 提交申报.
-    Submit,
-    /// 受理.
-    Accept,
-    /// 不予受理.
-    NotAccept,
-    /// 要求补齐补正.
-    RequestCorrection,
-    /// 提交补正材料.
-    SupplyCorrection,
-    /// 开始审查.
-    StartReview,
-    /// 中止（特别程序）.
-    Suspend,
-    /// 恢复审查.
-    Resume,
-    /// 办结.
-    Conclude,
-    /// 撤回.
-    Withdraw,
-}
-
-/// Who took a step.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ActorCode {
-    /// The applicant.
-    Applicant,
-    /// A window clerk.
-    Clerk,
-    /// A department officer on the gateway.
-    DepartmentOfficer,
-    /// A department's back-end system (through this API).
-    DepartmentSystem,
-    /// The gateway itself.
-    System,
-}
-
-/// A step a department system may report.
-///
-/// `not_accept`, `request_correction` and `suspend` need a `note` (the reason, what is
-/// missing); `conclude` needs a `result`, and a rejection a `note`.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum DeptAction {
-    /// 受理.
-    Accept,
-    /// 不予受理 (`note` required).
-    NotAccept,
-    /// 要求补齐补正 (`note` required).
-    RequestCorrection,
-    /// 开始审查.
-    StartReview,
-    /// 中止（特别程序） (`note` required).
-    Suspend,
-    /// 恢复审查.
-    Resume,
-    /// 办结 (`result` required).
-    Conclude,
-}
-
-/// The result of a concluded case.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum CaseResult {
-    /// 准予.
-    Approved,
-    /// 不予.
-    Rejected,
-}
-
-/// The answer to a step. A repeat with the same `Idempotency-Key` returns the first answer.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TransitionAnswer {
-    /// The case number.
-    pub case_no: String,
-    /// The status after the step.
-    pub status: CaseStatusCode,
-    /// The status before it.
-    pub from: CaseStatusCode,
-    /// The step taken.
-    pub action: DeptAction,
-    /// The promised deadline after the step (it moves when the clock pauses).
-    #[schema(required = true)]
-    pub due_on: Option<NaiveDate>,
-}
-
-// ---- events ---------------------------------------------------------------------------
-
-/// Leased events from the pull inbox.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct InboxPage {
-    /// Up to `limit` unacknowledged events, oldest first, in the same envelope as a push.
-    /// Empty when there is nothing new.
-    pub events: Vec<CloudEvent>,
-    /// Until when these events are leased to you. Acknowledge each stored event before
-    /// then; the others come back in a later `GET`.
-    pub lease_until: DateTime<Utc>,
 }
 
 /// A CloudEvents 1.0 event (structured JSON mode): one change to a case. Pushed with
@@ -1233,6 +692,22 @@ pub struct EventFacts {
     pub seq: i32,
 }
 
+/// Who took a step.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ActorCode {
+    /// The applicant.
+    Applicant,
+    /// A window clerk.
+    Clerk,
+    /// A department officer on the gateway.
+    DepartmentOfficer,
+    /// A department's back-end system (through this API).
+    DepartmentSystem,
+    /// The gateway itself.
+    System,
+}
+
 /// The service of an event's case.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventService {
@@ -1275,7 +750,7 @@ pub struct EventMaterial {
     pub source: Option<String>,
     /// For a substituted material, the licence (or data) that stood in.
     #[schema(required = true)]
-    pub evidence: Option<Evidence>,
+    pub evidence: Option<EvidenceDoc>,
     /// File name as uploaded.
     #[schema(required = true)]
     pub file_name: Option<String>,
@@ -1294,35 +769,12 @@ pub struct EventMaterial {
     pub download_url: Option<String>,
 }
 
-// ---- keys -----------------------------------------------------------------------------
-
-/// The JSON Web Key Set of the keys that sign pushed events (RFC 7517, RFC 8037): the
-/// current key first; two keys during a rotation's grace period.
+/// A prefilled field in an event.
 #[derive(Debug, Serialize, ToSchema)]
-pub struct Jwks {
-    /// The published keys.
-    pub keys: Vec<Jwk>,
-}
-
-/// An Ed25519 public key.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Jwk {
-    /// Always `OKP`.
-    #[schema(schema_with = const_okp)]
-    pub kty: String,
-    /// Always `Ed25519`.
-    #[schema(schema_with = const_ed25519)]
-    pub crv: String,
-    /// The 32-byte public key, base64url without padding.
-    pub x: String,
-    /// `ow-` and the first 16 hex digits of the SHA-256 of the public key.
-    #[schema(example = "ow-21fe31dfa154a261")]
-    pub kid: String,
-    /// Always `sig`.
-    #[serde(rename = "use")]
-    #[schema(schema_with = const_sig)]
-    pub key_use: String,
-    /// Always `EdDSA`.
-    #[schema(schema_with = const_eddsa)]
-    pub alg: String,
+pub struct PrefilledField {
+    /// The field's id.
+    pub field: String,
+    /// Its provenance.
+    #[serde(flatten)]
+    pub provenance: ProvenanceDoc,
 }

@@ -415,7 +415,7 @@ impl From<MaterialRow> for CaseMaterial {
 }
 
 /// The e-licence (or shared data) that stood in for a material (免提交), as recorded.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Evidence)]
 #[allow(dead_code)] // a schema only: the evidence is a stored JSON document
 pub struct EvidenceDoc {
@@ -448,7 +448,7 @@ pub struct EvidenceDoc {
 }
 
 /// Where a prefilled field came from, as recorded on submit.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[schema(as = Provenance)]
 #[allow(dead_code)] // a schema only: provenance is a stored JSON document
 pub struct ProvenanceDoc {
@@ -467,7 +467,7 @@ pub struct ProvenanceDoc {
 }
 
 /// One department's conclusion of its part of a joint case, as recorded.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
 #[schema(as = JointPart)]
 #[allow(dead_code)] // a schema only: the parts are a stored JSON document
 pub struct JointPartDoc {
@@ -479,17 +479,28 @@ pub struct JointPartDoc {
 
 /// What a history entry carried: the materials a correction added, or a department's
 /// conclusion of its part of a joint case.
-#[derive(Debug, ToSchema)]
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
 #[schema(as = TimelineAttachment)]
 #[allow(dead_code)] // a schema only: attachments are a stored JSON document
-pub struct TimelineAttachmentDoc {
-    /// The material's id.
-    material: String,
-    /// The uploaded file.
-    #[schema(required = true)]
-    upload_id: Option<Uuid>,
-    /// Substituted (免提交).
-    substituted: bool,
+pub enum TimelineAttachmentDoc {
+    /// A material added by a correction.
+    Material {
+        /// The material's id.
+        material: String,
+        /// The uploaded file.
+        #[schema(required = true)]
+        upload_id: Option<Uuid>,
+        /// Substituted (免提交).
+        substituted: bool,
+    },
+    /// A department's conclusion of its part of a joint case.
+    Part {
+        /// The department (USCC).
+        department: String,
+        /// Its result.
+        result: CaseResult,
+    },
 }
 
 /// An entry of a case's history.
