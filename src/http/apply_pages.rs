@@ -1158,9 +1158,9 @@ pub async fn apply_page(
             e => Err(e.into()),
         };
     }
-    let consent = prefill::current_consent(&app, s.account_id, service).await?;
+    let consent = usecases::prefill::current_consent(&app, s.account_id, service).await?;
     let served = match consent {
-        Some(_) => Some(prefill::for_applicant(&app, s, service).await?),
+        Some(_) => Some(usecases::prefill::for_applicant(&app, s, service).await?),
         None => None,
     };
     render_apply(
@@ -1209,7 +1209,7 @@ pub async fn consent(
     let sent = form.ok().and_then(|Form(f)| f.csrf);
     check_form_token(sent.as_deref(), s)?;
     apply::may_apply_online(service, &applicant.actor())?;
-    prefill::give_consent(&app, s.account_id, service).await?;
+    usecases::prefill::give_consent(&app, s.account_id, service).await?;
     Ok(Redirect::to(&format!("{back}#application")).into_response())
 }
 
@@ -1270,9 +1270,9 @@ pub async fn submit(
         errors.extend(field_errors(issues));
     }
     // Shown again from what was served (no new read of anyone's data).
-    let who = prefill::who_for_applicant(&app, s).await?;
+    let who = usecases::prefill::who_for_applicant(&app, s).await?;
     let served = prefill::snapshot(&app, s.account_id, &who, &service.code).await;
-    let consent = prefill::current_consent(&app, s.account_id, service).await?;
+    let consent = usecases::prefill::current_consent(&app, s.account_id, service).await?;
     render_apply(
         &app,
         ApplyPage {

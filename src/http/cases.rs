@@ -206,19 +206,6 @@ pub async fn apply(
     Ok((StatusCode::CREATED, Json(lodged.into())))
 }
 
-/// Whether this session may apply online for `service`, answering the enterprise applied
-/// for (see [`apply::may_apply_online`]). For the prefill routes, which check it before
-/// reading anyone's data.
-pub(crate) fn check_online_applicant(
-    service: &Service,
-    s: &crate::auth::session::Session,
-) -> AppResult<Option<String>> {
-    Ok(apply::may_apply_online(
-        service,
-        &crate::auth::extract::applicant_actor(s),
-    )?)
-}
-
 /// Paging of lists.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]

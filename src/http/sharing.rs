@@ -368,8 +368,9 @@ pub async fn consent(
     let service = find_service(&app, &code)?;
     // Only someone who may apply reads anything: no data is fetched for a form they
     // cannot send (wrong kind of account, too low an assurance level, window only).
-    super::cases::check_online_applicant(service, &applicant.0.session)?;
-    let c = prefill::give_consent(&app, applicant.0.session.account_id, service).await?;
+    crate::usecases::apply::may_apply_online(service, &applicant.actor())?;
+    let c = crate::usecases::prefill::give_consent(&app, applicant.0.session.account_id, service)
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(ConsentAnswer {
@@ -422,8 +423,8 @@ pub async fn values(
         )));
     }
     let service = find_service(&app, &code)?;
-    super::cases::check_online_applicant(service, &applicant.0.session)?;
-    let p = prefill::for_applicant(&app, &applicant.0.session, service).await?;
+    crate::usecases::apply::may_apply_online(service, &applicant.actor())?;
+    let p = crate::usecases::prefill::for_applicant(&app, &applicant.0.session, service).await?;
     Ok(Json(prefill_view(&p, lang)).into_response())
 }
 
@@ -760,7 +761,7 @@ pub async fn subjects_of(
     app: &AppState,
     user: &CurrentUser,
 ) -> AppResult<(Option<String>, Option<String>)> {
-    let who = prefill::who_for_applicant(app, &user.session).await?;
+    let who = crate::usecases::prefill::who_for_applicant(app, &user.session).await?;
     Ok((who.person, who.enterprise))
 }
 

@@ -34,12 +34,6 @@ use crate::domain::lang::Lang;
 use crate::state::AppState;
 use crate::store::{NewAccess, StoreError};
 
-// The consent and the applicant's prefill are use cases now; these names stay so callers
-// written against `sharing::prefill` keep compiling.
-pub use crate::usecases::prefill::{
-    consent_required, current_consent, for_applicant, give_consent, who_for_applicant,
-};
-
 /// How long a consent lets the form be prefilled again without asking.
 pub const CONSENT_VALID_HOURS: i64 = 24;
 
