@@ -283,14 +283,6 @@ fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// Compares secrets in time independent of where they differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Parses `application/x-www-form-urlencoded` text (a query string or a form body).
 fn parse_form(input: &[u8]) -> Vec<(String, String)> {
     url::form_urlencoded::parse(input)
