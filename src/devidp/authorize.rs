@@ -134,10 +134,7 @@ pub(super) async fn authorize(
     if get("prompt").is_some_and(|p| p.split(' ').any(|v| v == "none")) {
         return reply.error("login_required", "prompt=none needs a known login_hint");
     }
-    pages::html(
-        StatusCode::OK,
-        pages::picker(client_id, &params, personas(), hint),
-    )
+    pages::picker(client_id, &params, personas(), hint)
 }
 
 /// RFC 7636: BASE64URL(SHA-256(verifier)) is 43 characters of the URL-safe alphabet.
@@ -148,7 +145,7 @@ fn is_s256_challenge(c: &str) -> bool {
 }
 
 fn bad_request_page(zh: &str, en: &str) -> Response {
-    pages::html(StatusCode::BAD_REQUEST, pages::error_page(zh, en))
+    pages::error_page(zh, en)
 }
 
 /// Where and how the authorization response goes back to the client.

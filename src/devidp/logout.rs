@@ -37,9 +37,9 @@ fn logout(idp: &DevIdp, params: &[(String, String)]) -> Response {
                 ],
             )
                 .into_response(),
-            Err(_) => pages::html(StatusCode::OK, pages::signed_out()),
+            Err(_) => pages::signed_out(),
         },
-        None => pages::html(StatusCode::OK, pages::signed_out()),
+        None => pages::signed_out(),
     }
 }
 
