@@ -40,7 +40,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Builds the whole router with its middleware.
 pub fn router(state: AppState) -> Router {
-    let timeout = Duration::from_secs(state.settings.request_timeout_secs);
+    let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
 
     let public_api = Router::new()
         .route("/api/v1/departments", get(catalogue::list_departments))

@@ -217,7 +217,7 @@ pub fn document(public_url: &str) -> utoipa::openapi::OpenApi {
     )
 )]
 pub async fn department(State(app): State<AppState>) -> Response {
-    let doc = document(app.settings.public_url.as_str());
+    let doc = document(app.settings.server.public_url.as_str());
     ([(header::CACHE_CONTROL, "public, max-age=300")], Json(doc)).into_response()
 }
 

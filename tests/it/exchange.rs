@@ -539,11 +539,12 @@ async fn two_instances_on_postgres_deliver_each_event_once() {
         cases.push(apply_and_accept(&s).await);
     }
     let mut res = crate::harness::Resources::new(Backend::PostgresRedis).await;
-    res.prefix = s.app.state.settings.cache_prefix.clone();
+    res.prefix = s.app.state.settings.cache.cache_prefix.clone();
     res.database_url = s
         .app
         .state
         .settings
+        .database
         .database_url
         .as_ref()
         .map(|u| secrecy::ExposeSecret::expose_secret(u).to_owned());

@@ -474,11 +474,12 @@ async fn logout_ends_the_session_and_the_providers(b: Backend) {
     // On PostgreSQL + Redis a second gateway instance shares the sessions.
     let second = if b == Backend::PostgresRedis {
         let mut res = crate::harness::Resources::new(b).await;
-        res.prefix = s.app.state.settings.cache_prefix.clone();
+        res.prefix = s.app.state.settings.cache.cache_prefix.clone();
         res.database_url = s
             .app
             .state
             .settings
+            .database
             .database_url
             .as_ref()
             .map(|u| secrecy::ExposeSecret::expose_secret(u).to_owned());

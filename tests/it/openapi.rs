@@ -138,7 +138,12 @@ async fn the_document_describes_every_department_route() {
     }
     assert_eq!(
         doc["servers"][0]["url"],
-        app.state.settings.public_url.as_str().trim_end_matches('/')
+        app.state
+            .settings
+            .server
+            .public_url
+            .as_str()
+            .trim_end_matches('/')
     );
 
     // every department route, with exactly its methods; no operator route
