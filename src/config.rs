@@ -45,7 +45,7 @@ pub struct Settings {
     /// Where the gateway listens and what it serves.
     #[serde(flatten)]
     pub server: ServerSettings,
-    /// Logging.
+    /// Log format and filter.
     #[serde(flatten)]
     pub log: LogSettings,
     /// The database, and the key that seals personal data in it.
@@ -66,13 +66,13 @@ pub struct Settings {
     /// Cases: drafts and the working-day calendar.
     #[serde(flatten)]
     pub cases: CaseSettings,
-    /// Deliveries to departments.
+    /// Deliveries to departments: where the worker runs, pull leases.
     #[serde(flatten)]
     pub exchange: ExchangeSettings,
-    /// Departments' data APIs.
+    /// Calls to departments' data APIs: time limit and circuit breaker.
     #[serde(flatten)]
     pub sharing: SharingSettings,
-    /// Notification mail.
+    /// Notification mail: relay and sender.
     #[serde(flatten)]
     pub mail: MailSettings,
 }
@@ -105,7 +105,7 @@ pub struct ServerSettings {
     pub trust_forwarded_for: bool,
 }
 
-/// Logging.
+/// How logs are written and how much of them.
 #[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
 pub struct LogSettings {
     /// Readable lines, or JSON for log shippers.
@@ -135,7 +135,7 @@ pub struct DatabaseSettings {
     pub personal_data_key: Option<SecretString>,
 }
 
-/// The cache.
+/// The cache: in memory for one instance, Redis when several share sessions and limits.
 #[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
 pub struct CacheSettings {
     /// Redis URL; in-memory cache when unset (`REDIS_URL`). Unset suits one instance only:
@@ -155,7 +155,7 @@ pub struct OidcSettings {
     pub oidc_issuer: Option<String>,
     /// Client id registered with that provider.
     pub oidc_client_id: Option<String>,
-    /// Client secret.
+    /// Client secret, sent to the provider's token endpoint; shown only as `***`.
     #[serde(serialize_with = "masked::secret")]
     pub oidc_client_secret: Option<SecretString>,
     /// Scopes asked for, space-separated.
@@ -165,7 +165,7 @@ pub struct OidcSettings {
     pub oidc_staff_issuer: Option<String>,
     /// Staff client id; staff login is off when unset.
     pub oidc_staff_client_id: Option<String>,
-    /// Staff client secret.
+    /// Staff client secret; shown only as `***`.
     #[serde(serialize_with = "masked::secret")]
     pub oidc_staff_client_secret: Option<SecretString>,
     /// Scopes the staff client asks for (no phone: staff are not applicants).
@@ -242,7 +242,7 @@ pub struct CaseSettings {
     pub holidays_file: Option<PathBuf>,
 }
 
-/// Deliveries to departments.
+/// Deliveries to departments: where the worker runs and how long pulled events are leased.
 #[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
 pub struct ExchangeSettings {
     /// Allow plain-http department endpoints (only for loopback tests and development).
@@ -270,7 +270,7 @@ pub struct SharingSettings {
     pub provider_open_secs: u64,
 }
 
-/// Notification mail.
+/// Notification mail: off until a relay is configured.
 #[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
 pub struct MailSettings {
     /// SMTP relay for notification mail (`smtp://host:25`, `smtp://user:pass@host:587`);

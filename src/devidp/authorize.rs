@@ -19,7 +19,9 @@ use super::{CODE_LIFETIME_SECS, CodeGrant, DevIdp, lock, pages, parse_form, rand
 /// The `iss` value used by [`Tamper::wrong_iss_in_response`](super::Tamper::wrong_iss_in_response).
 const EVIL_ISSUER: &str = "https://evil.example";
 
-/// `GET /authorize`.
+/// `GET /authorize`: a request with a known `login_hint` gets a code at once (scripts
+/// and tests log in without a page); otherwise the persona picker. Until the client and
+/// its `redirect_uri` are known to be registered, errors are a page, never a redirect.
 pub(super) async fn authorize(
     State(idp): State<Arc<DevIdp>>,
     RawQuery(query): RawQuery,

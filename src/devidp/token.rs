@@ -64,7 +64,8 @@ fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
     ]
 }
 
-/// `POST /token`.
+/// `POST /token`: redeems a single-use code for an ID token and an access token after
+/// checking the client's secret and the PKCE verifier (authorization code grant only).
 pub(super) async fn token(
     State(idp): State<Arc<DevIdp>>,
     headers: HeaderMap,

@@ -55,11 +55,12 @@ pub enum ProviderError {
 /// What the read is for, sent to a department's API so it can keep its own log.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReadPurpose {
-    /// Why (表单预填 …).
+    /// Why, in the words the department logs (表单预填 …).
     pub purpose: String,
-    /// The service.
+    /// The service the read is for, so the department can check it may share with it.
     pub service_code: Option<String>,
-    /// The case, if any.
+    /// The case, once there is one (substitute checks on submit), for the department's
+    /// own trail.
     pub case_no: Option<String>,
 }
 
@@ -361,10 +362,10 @@ pub struct DepartmentApi {
     breakers: Breakers,
 }
 
-/// Settings of [`DepartmentApi`].
+/// Limits of [`DepartmentApi`] calls, from the `provider_*` settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiLimits {
-    /// Per-call time limit.
+    /// Per-call time limit; a slow department must not hold a form open.
     pub timeout: Duration,
     /// Consecutive failures that open a circuit.
     pub failures_to_open: u32,
