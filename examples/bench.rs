@@ -193,12 +193,12 @@ fn main() -> anyhow::Result<()> {
         "  store        {} ({}), pool of {} connections",
         state.store.backend(),
         onewindow::config::redact_url(&state.settings.database_url()),
-        state.settings.database_max_connections
+        state.settings.database.database_max_connections
     );
     println!(
         "  cache        {} (prefix {:?}{})",
         state.cache.backend(),
-        state.settings.cache_prefix,
+        state.settings.cache.cache_prefix,
         if own_prefix {
             ", purged at the end"
         } else {
@@ -207,7 +207,7 @@ fn main() -> anyhow::Result<()> {
     );
     println!(
         "  log level    {} (ONEWINDOW_LOG_LEVEL or RUST_LOG change it)",
-        std::env::var("RUST_LOG").unwrap_or_else(|_| state.settings.log_level.clone())
+        std::env::var("RUST_LOG").unwrap_or_else(|_| state.settings.log.log_level.clone())
     );
     println!(
         "  load         {} clients, {} s per phase, on a second tokio runtime in the same process; {cores} cores",

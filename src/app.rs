@@ -44,7 +44,7 @@ pub async fn personal_data_keys(
             .context("cannot load the audit index key")?,
     )
     .context("the stored audit index key is not hex")?;
-    let data_key = match &settings.personal_data_key {
+    let data_key = match &settings.database.personal_data_key {
         Some(k) => crate::sharing::seal::parse_key(k.expose_secret())
             .map_err(|e| anyhow::anyhow!("personal_data_key: {e}"))?,
         None => {
@@ -81,23 +81,26 @@ pub struct CatalogueError {
 
 /// Loads and validates the definitions directory named in the settings.
 pub fn load_catalogue(settings: &Settings) -> Result<Catalogue, CatalogueError> {
-    catalogue::load_dir(&settings.definitions_dir).map_err(|errors| CatalogueError {
-        dir: settings.definitions_dir.display().to_string(),
+    catalogue::load_dir(&settings.server.definitions_dir).map_err(|errors| CatalogueError {
+        dir: settings.server.definitions_dir.display().to_string(),
         errors,
     })
 }
 
 /// Connects the store (and migrates it when configured to).
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let store = store::connect(&settings.database_url(), settings.database_max_connections)
-        .await
-        .with_context(|| {
-            format!(
-                "cannot open the database {}",
-                crate::config::redact_url(&settings.database_url())
-            )
-        })?;
-    if settings.migrate_on_start {
+    let store = store::connect(
+        &settings.database_url(),
+        settings.database.database_max_connections,
+    )
+    .await
+    .with_context(|| {
+        format!(
+            "cannot open the database {}",
+            crate::config::redact_url(&settings.database_url())
+        )
+    })?;
+    if settings.database.migrate_on_start {
         let n = store.migrate().await.context("database migration failed")?;
         if n > 0 {
             tracing::info!(applied = n, backend = store.backend(), "database migrated");
@@ -116,9 +119,9 @@ impl Application {
     /// Loads the catalogue, opens the store and cache, records the served definition
     /// versions and binds the listen address (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let listener = TcpListener::bind(settings.listen)
+        let listener = TcpListener::bind(settings.server.listen)
             .await
-            .with_context(|| format!("cannot listen on {}", settings.listen))?;
+            .with_context(|| format!("cannot listen on {}", settings.server.listen))?;
         Self::build_with_listener(settings, listener).await
     }
 
@@ -141,8 +144,8 @@ impl Application {
         let catalogue = load_catalogue(&settings)?;
         let store = open_store(&settings).await?;
         let cache = cache::connect(
-            settings.redis_url.as_ref().map(|u| u.expose_secret()),
-            &settings.cache_prefix,
+            settings.cache.redis_url.as_ref().map(|u| u.expose_secret()),
+            &settings.cache.cache_prefix,
         )
         .await
         .context("cannot connect to Redis")?;
@@ -173,8 +176,8 @@ impl Application {
         crate::http::install_recorder();
         let sessions = Sessions::new(
             cache.clone(),
-            Duration::from_secs(settings.session_idle_secs),
-            Duration::from_secs(settings.session_absolute_secs),
+            Duration::from_secs(settings.sessions.session_idle_secs),
+            Duration::from_secs(settings.sessions.session_absolute_secs),
             settings.cookies_secure(),
         );
         let (public_login, staff_login) = relying_parties(&settings)?;
@@ -202,14 +205,14 @@ impl Application {
                 http.clone(),
                 keys.clone(),
                 crate::sharing::provider::ApiLimits {
-                    timeout: Duration::from_millis(settings.provider_timeout_ms),
-                    failures_to_open: settings.provider_failures_to_open,
-                    open_for: Duration::from_secs(settings.provider_open_secs),
+                    timeout: Duration::from_millis(settings.sharing.provider_timeout_ms),
+                    failures_to_open: settings.sharing.provider_failures_to_open,
+                    open_for: Duration::from_secs(settings.sharing.provider_open_secs),
                 },
             ),
         };
         let files: Arc<dyn crate::files::FileStore> = Arc::new(
-            crate::files::LocalFiles::new(settings.data_dir.join("files"))
+            crate::files::LocalFiles::new(settings.server.data_dir.join("files"))
                 .context("cannot create the file store under data_dir")?,
         );
         Ok(AppState::new(App {
@@ -236,7 +239,7 @@ impl Application {
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
-            .unwrap_or_else(|_| self.state.settings.listen)
+            .unwrap_or_else(|_| self.state.settings.server.listen)
     }
 
     /// The shared state, for tests and background workers.
@@ -251,7 +254,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let addr = self.local_addr();
-        let grace = Duration::from_secs(self.state.settings.shutdown_grace_secs);
+        let grace = Duration::from_secs(self.state.settings.server.shutdown_grace_secs);
         let token = CancellationToken::new();
         let trigger = token.clone();
         tokio::spawn(async move {
@@ -260,7 +263,7 @@ impl Application {
         });
 
         let router = crate::http::router(self.state.clone());
-        let worker = self.state.settings.worker_in_serve.then(|| {
+        let worker = self.state.settings.exchange.worker_in_serve.then(|| {
             tokio::spawn(crate::exchange::worker::run(
                 self.state.clone(),
                 token.clone(),
@@ -315,32 +318,35 @@ impl Application {
 
 fn relying_parties(s: &Settings) -> anyhow::Result<(Option<RelyingParty>, Option<RelyingParty>)> {
     let callback = s
+        .server
         .public_url
         .join("auth/callback")
         .context("public_url cannot take a path")?
         .to_string();
-    let public = match (&s.oidc_issuer, &s.oidc_client_id) {
+    let public = match (&s.oidc.oidc_issuer, &s.oidc.oidc_client_id) {
         (Some(issuer), Some(id)) => Some(RelyingParty::new(
             Audience::Public,
             issuer,
             id.clone(),
-            s.oidc_client_secret
+            s.oidc
+                .oidc_client_secret
                 .as_ref()
                 .map(|x| x.expose_secret().to_owned()),
-            &s.oidc_scopes,
+            &s.oidc.oidc_scopes,
             callback.clone(),
         )?),
         _ => None,
     };
-    let staff = match (s.staff_issuer(), &s.oidc_staff_client_id) {
+    let staff = match (s.staff_issuer(), &s.oidc.oidc_staff_client_id) {
         (Some(issuer), Some(id)) => Some(RelyingParty::new(
             Audience::Staff,
             issuer,
             id.clone(),
-            s.oidc_staff_client_secret
+            s.oidc
+                .oidc_staff_client_secret
                 .as_ref()
                 .map(|x| x.expose_secret().to_owned()),
-            &s.oidc_staff_scopes,
+            &s.oidc.oidc_staff_scopes,
             callback,
         )?),
         _ => None,
@@ -350,19 +356,19 @@ fn relying_parties(s: &Settings) -> anyhow::Result<(Option<RelyingParty>, Option
 
 fn claim_names(s: &Settings) -> ClaimNames {
     ClaimNames {
-        name: s.oidc_claim_name.clone(),
-        id_number: s.oidc_claim_id_number.clone(),
-        phone: s.oidc_claim_phone.clone(),
-        email: s.oidc_claim_email.clone(),
-        assurance: s.oidc_claim_assurance.clone(),
+        name: s.claims.oidc_claim_name.clone(),
+        id_number: s.claims.oidc_claim_id_number.clone(),
+        phone: s.claims.oidc_claim_phone.clone(),
+        email: s.claims.oidc_claim_email.clone(),
+        assurance: s.claims.oidc_claim_assurance.clone(),
         acr_levels: s.acr_levels(),
-        uscc: s.oidc_claim_uscc.clone(),
-        enterprise_name: s.oidc_claim_enterprise_name.clone(),
-        enterprise_role: s.oidc_claim_enterprise_role.clone(),
-        roles: s.oidc_claim_roles.clone(),
-        department: s.oidc_claim_department.clone(),
-        service_hall: s.oidc_claim_service_hall.clone(),
-        hall_departments: s.oidc_claim_hall_departments.clone(),
+        uscc: s.claims.oidc_claim_uscc.clone(),
+        enterprise_name: s.claims.oidc_claim_enterprise_name.clone(),
+        enterprise_role: s.claims.oidc_claim_enterprise_role.clone(),
+        roles: s.claims.oidc_claim_roles.clone(),
+        department: s.claims.oidc_claim_department.clone(),
+        service_hall: s.claims.oidc_claim_service_hall.clone(),
+        hall_departments: s.claims.oidc_claim_hall_departments.clone(),
     }
 }
 
@@ -373,7 +379,7 @@ pub fn load_calendar(
 ) -> anyhow::Result<crate::domain::calendar::HolidayCalendar> {
     use crate::domain::calendar::HolidayCalendar;
     let mut cal = HolidayCalendar::builtin().clone();
-    if let Some(path) = &settings.holidays_file {
+    if let Some(path) = &settings.cases.holidays_file {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read holidays_file {}", path.display()))?;
         let extra = HolidayCalendar::from_json(&text)

@@ -168,7 +168,7 @@ pub fn run() -> ExitCode {
             };
             match command {
                 Command::Check { dir } => {
-                    check(dir.as_deref().unwrap_or(&settings.definitions_dir))
+                    check(dir.as_deref().unwrap_or(&settings.server.definitions_dir))
                 }
                 Command::Config => {
                     print!("{}", settings.redacted());
@@ -289,7 +289,7 @@ async fn import(
 async fn migrate(settings: Settings) -> anyhow::Result<()> {
     crate::telemetry::init(&settings);
     let mut settings = settings;
-    settings.migrate_on_start = false;
+    settings.database.migrate_on_start = false;
     let store = open_store(&settings).await?;
     let n = store.migrate().await?;
     println!(
@@ -466,11 +466,7 @@ async fn delivery(
     if push.is_none() && !pull {
         anyhow::bail!("give --push URL or --pull");
     }
-    let app = crate::app::Application::build(Settings {
-        listen: "127.0.0.1:0".parse()?,
-        ..settings
-    })
-    .await?;
+    let app = crate::app::Application::build(settings.with_listen("127.0.0.1:0".parse()?)).await?;
     let state = app.state();
     let mode = if pull { "pull" } else { "push" };
     let e = crate::http::dept::set_delivery(&state, &department, mode, push)
@@ -491,11 +487,7 @@ async fn data_api(
     department: String,
     url: Option<String>,
 ) -> anyhow::Result<()> {
-    let app = crate::app::Application::build(Settings {
-        listen: "127.0.0.1:0".parse()?,
-        ..settings
-    })
-    .await?;
+    let app = crate::app::Application::build(settings.with_listen("127.0.0.1:0".parse()?)).await?;
     let state = app.state();
     if state.catalogue.department(&department).is_none() {
         anyhow::bail!("there is no department {department} in departments.toml");
@@ -521,11 +513,7 @@ async fn data_api(
 
 async fn worker(settings: Settings) -> anyhow::Result<()> {
     crate::telemetry::init(&settings);
-    let app = crate::app::Application::build(Settings {
-        listen: "127.0.0.1:0".parse()?,
-        ..settings
-    })
-    .await?;
+    let app = crate::app::Application::build(settings.with_listen("127.0.0.1:0".parse()?)).await?;
     let token = tokio_util::sync::CancellationToken::new();
     let stop = token.clone();
     tokio::spawn(async move {

@@ -2,18 +2,29 @@
 //! then `ONEWINDOW_*` environment variables, with the conventional `DATABASE_URL` and
 //! `REDIS_URL` honoured too (an `ONEWINDOW_`-prefixed variable wins over them).
 //!
+//! Each setting is written down once: a field of the group it belongs to (server,
+//! database, cache, identity provider, claims, sessions, cases, exchange, shared data,
+//! mail), with its default on the field. The groups are flattened, so operators still
+//! write flat keys (`listen`, `oidc_claim_name`); the key is the field's name. Each group
+//! is read from the same flat layers, which keeps figment's errors naming the key and
+//! where it came from, and any key no group claims is refused.
+//!
 //! [`Settings::load`] validates everything before the program does anything else, and a
-//! bad value stops it with a message naming the key and what is wrong. Connection URLs
-//! may carry passwords, so they are [`SecretString`]s and are only ever printed through
-//! [`Settings::redacted`].
+//! bad value stops it with a message naming the key and what is wrong. Secrets are
+//! [`SecretString`]s: `Debug` hides them, and serializing the settings (which is how
+//! [`Settings::redacted`] and the defaults layer are made) masks them.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use figment::value::{Dict, Value};
+use figment::{Figment, Metadata};
 use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use smart_default::SmartDefault;
 
 /// How logs are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -25,198 +36,275 @@ pub enum LogFormat {
     Json,
 }
 
-/// The effective configuration of one gateway process.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The effective configuration of one gateway process, grouped by concern.
+///
+/// Serializing it gives the flat operator keys with every secret masked, never the
+/// secrets themselves.
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Settings {
+    /// Where the gateway listens and what it serves.
+    #[serde(flatten)]
+    pub server: ServerSettings,
+    /// Log format and filter.
+    #[serde(flatten)]
+    pub log: LogSettings,
+    /// The database, and the key that seals personal data in it.
+    #[serde(flatten)]
+    pub database: DatabaseSettings,
+    /// The cache (sessions, pending logins, rate limits, shared-data answers).
+    #[serde(flatten)]
+    pub cache: CacheSettings,
+    /// The OpenID providers of the public and of staff.
+    #[serde(flatten)]
+    pub oidc: OidcSettings,
+    /// Which claims of the providers carry what.
+    #[serde(flatten)]
+    pub claims: ClaimSettings,
+    /// Session lifetimes and cookies.
+    #[serde(flatten)]
+    pub sessions: SessionSettings,
+    /// Cases: drafts and the working-day calendar.
+    #[serde(flatten)]
+    pub cases: CaseSettings,
+    /// Deliveries to departments: where the worker runs, pull leases.
+    #[serde(flatten)]
+    pub exchange: ExchangeSettings,
+    /// Calls to departments' data APIs: time limit and circuit breaker.
+    #[serde(flatten)]
+    pub sharing: SharingSettings,
+    /// Notification mail: relay and sender.
+    #[serde(flatten)]
+    pub mail: MailSettings,
+}
+
+/// Where the gateway listens and what it serves.
+#[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
+pub struct ServerSettings {
     /// Address to listen on (`ONEWINDOW_LISTEN`).
+    #[default(SocketAddr::from(([127, 0, 0, 1], 8080)))]
     pub listen: SocketAddr,
-    /// Public base URL, used for links in events and mail (`ONEWINDOW_PUBLIC_URL`).
+    /// Public base URL, used for links in events and mail and as the origin that CSRF
+    /// checks accept (`ONEWINDOW_PUBLIC_URL`).
+    #[default(url::Url::parse("http://127.0.0.1:8080").expect("a valid URL"))]
     pub public_url: url::Url,
     /// Directory for the embedded database and stored files.
+    #[default = "data"]
     pub data_dir: PathBuf,
-    /// Database URL; SQLite under `data_dir` when unset (`DATABASE_URL`).
-    pub database_url: Option<SecretString>,
-    /// Largest number of pooled database connections.
-    pub database_max_connections: u32,
-    /// Apply pending migrations when the server starts.
-    pub migrate_on_start: bool,
-    /// Redis URL; in-memory cache when unset (`REDIS_URL`).
-    pub redis_url: Option<SecretString>,
-    /// Prefix of every cache key, so several deployments can share one Redis.
-    pub cache_prefix: String,
-    /// Directory of service definitions.
+    /// Directory of service definitions, departments and the data catalogue.
+    #[default = "service-definitions"]
     pub definitions_dir: PathBuf,
-    /// Log format.
-    pub log_format: LogFormat,
-    /// Log filter (`info`, `onewindow=debug,tower_http=info` …).
-    pub log_level: String,
     /// Longest time a request may take before it is answered 503.
+    #[default = 30]
     pub request_timeout_secs: u64,
     /// How long a shutdown waits for in-flight requests.
+    #[default = 20]
     pub shutdown_grace_secs: u64,
+    /// The gateway sits behind a reverse proxy that sets X-Forwarded-For; use its last hop
+    /// as the client address (for rate limits). Off: the TCP peer is the client.
+    #[default = false]
+    pub trust_forwarded_for: bool,
+}
 
+/// How logs are written and how much of them.
+#[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
+pub struct LogSettings {
+    /// Readable lines, or JSON for log shippers.
+    #[default(LogFormat::Pretty)]
+    pub log_format: LogFormat,
+    /// Log filter (`info`, `onewindow=debug,tower_http=info` …); `RUST_LOG` overrides it.
+    #[default = "info"]
+    pub log_level: String,
+}
+
+/// The database, and the key that seals personal data in it.
+#[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
+pub struct DatabaseSettings {
+    /// Database URL; SQLite under `data_dir` when unset (`DATABASE_URL`). It may carry a
+    /// password, so it is shown with the password masked.
+    #[serde(serialize_with = "masked::url")]
+    pub database_url: Option<SecretString>,
+    /// Largest number of pooled database connections.
+    #[default = 16]
+    pub database_max_connections: u32,
+    /// Apply pending migrations when the server starts.
+    #[default = true]
+    pub migrate_on_start: bool,
+    /// Key that seals personal data at rest (the base library, cached shared data):
+    /// 32 bytes in base64. Unset: a key generated on first start, kept in the database.
+    #[serde(serialize_with = "masked::secret")]
+    pub personal_data_key: Option<SecretString>,
+}
+
+/// The cache: in memory for one instance, Redis when several share sessions and limits.
+#[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
+pub struct CacheSettings {
+    /// Redis URL; in-memory cache when unset (`REDIS_URL`). Unset suits one instance only:
+    /// sessions and rate limits are then not shared.
+    #[serde(serialize_with = "masked::url")]
+    pub redis_url: Option<SecretString>,
+    /// Prefix of every cache key, so several deployments can share one Redis.
+    #[default = "onewindow:"]
+    pub cache_prefix: String,
+}
+
+/// The OpenID providers of the public and of staff.
+#[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
+pub struct OidcSettings {
     /// OpenID provider for citizens and enterprises (`ONEWINDOW_OIDC_ISSUER`); login is
-    /// off when unset.
+    /// off when unset. Compared as written, so `http://x` is not `http://x/`.
     pub oidc_issuer: Option<String>,
     /// Client id registered with that provider.
     pub oidc_client_id: Option<String>,
-    /// Client secret.
+    /// Client secret, sent to the provider's token endpoint; shown only as `***`.
+    #[serde(serialize_with = "masked::secret")]
     pub oidc_client_secret: Option<SecretString>,
     /// Scopes asked for, space-separated.
+    #[default = "openid profile phone onewindow"]
     pub oidc_scopes: String,
     /// Provider for staff (clerks, officers, operators); the citizen provider when unset.
     pub oidc_staff_issuer: Option<String>,
     /// Staff client id; staff login is off when unset.
     pub oidc_staff_client_id: Option<String>,
-    /// Staff client secret.
+    /// Staff client secret; shown only as `***`.
+    #[serde(serialize_with = "masked::secret")]
     pub oidc_staff_client_secret: Option<SecretString>,
-    /// Scopes the staff client asks for.
+    /// Scopes the staff client asks for (no phone: staff are not applicants).
+    #[default = "openid profile onewindow"]
     pub oidc_staff_scopes: String,
+}
+
+/// Which claims carry what, so a provider that names them its own way needs no code.
+#[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
+pub struct ClaimSettings {
     /// Claim holding the person's name.
+    #[default = "name"]
     pub oidc_claim_name: String,
     /// Claim holding the resident ID number (身份证号).
+    #[default = "id_number"]
     pub oidc_claim_id_number: String,
     /// Claim holding the phone number.
+    #[default = "phone_number"]
     pub oidc_claim_phone: String,
     /// Claim holding the email address (for notifications).
+    #[default = "email"]
     pub oidc_claim_email: String,
     /// Claim holding the assurance level (`acr`, or a provider's own claim).
+    #[default = "acr"]
     pub oidc_claim_assurance: String,
     /// How claim values map to assurance levels 1–3: `value=level,…`. A value that is
     /// itself 1, 2 or 3 needs no entry.
+    #[default = "urn:onewindow:loa:1=1,urn:onewindow:loa:2=2,urn:onewindow:loa:3=3"]
     pub oidc_acr_levels: String,
     /// Claim holding the represented enterprise's USCC.
+    #[default = "uscc"]
     pub oidc_claim_uscc: String,
     /// Claim holding the enterprise name.
+    #[default = "enterprise_name"]
     pub oidc_claim_enterprise_name: String,
     /// Claim holding the user's role in the enterprise.
+    #[default = "enterprise_role"]
     pub oidc_claim_enterprise_role: String,
     /// Claim (array) holding staff roles: clerk, department_officer, operator.
+    #[default = "roles"]
     pub oidc_claim_roles: String,
     /// Claim holding a department officer's department USCC.
+    #[default = "department"]
     pub oidc_claim_department: String,
     /// Claim holding a clerk's service hall.
+    #[default = "service_hall"]
     pub oidc_claim_service_hall: String,
     /// Claim (array) holding the departments a clerk's hall serves.
+    #[default = "hall_departments"]
     pub oidc_claim_hall_departments: String,
+}
+
+/// Session lifetimes and cookies.
+#[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
+pub struct SessionSettings {
     /// A session ends after this many seconds without a request.
+    #[default(30 * 60)]
     pub session_idle_secs: u64,
     /// A session ends this many seconds after login, however busy.
+    #[default(12 * 3600)]
     pub session_absolute_secs: u64,
-    /// A holiday calendar file (same format as the built-in one) with further years;
-    /// its years are added to, or replace, the built-in 2018–2026 calendar.
-    pub holidays_file: Option<PathBuf>,
-    /// SMTP relay for notification mail (`smtp://host:25`, `smtp://user:pass@host:587`);
-    /// no mail is sent when unset.
-    pub smtp_url: Option<SecretString>,
-    /// Key that seals personal data at rest (the base library, cached shared data):
-    /// 32 bytes in base64. Unset: a key generated on first start, kept in the database.
-    pub personal_data_key: Option<SecretString>,
-    /// Sender of notification mail.
-    pub mail_from: String,
-    /// The gateway sits behind a reverse proxy that sets X-Forwarded-For; use its last hop
-    /// as the client address (for rate limits). Off: the TCP peer is the client.
-    pub trust_forwarded_for: bool,
-    /// Allow plain-http department endpoints (only for loopback tests and development).
-    pub exchange_allow_http: bool,
-    /// Run the delivery worker inside `serve` (turn off to run `onewindow worker` apart).
-    pub worker_in_serve: bool,
-    /// How long a pulled event stays leased before it comes back.
-    pub inbox_lease_secs: u64,
-    /// Time limit of one call to a department's data API (milliseconds).
-    pub provider_timeout_ms: u64,
-    /// Consecutive failures of a department's data API that open its circuit.
-    pub provider_failures_to_open: u32,
-    /// How long an open circuit refuses calls before one trial call (seconds).
-    pub provider_open_secs: u64,
-    /// Drafts are deleted this many seconds after their last save.
-    pub draft_ttl_secs: u64,
     /// Mark cookies `Secure`; defaults to whether `public_url` is https.
     pub cookie_secure: Option<bool>,
 }
 
-/// Defaults, written out so `onewindow config` can show where a value came from.
-#[derive(Debug, Serialize)]
-struct Defaults {
-    listen: &'static str,
-    public_url: &'static str,
-    data_dir: &'static str,
-    database_max_connections: u32,
-    migrate_on_start: bool,
-    cache_prefix: &'static str,
-    definitions_dir: &'static str,
-    log_format: &'static str,
-    log_level: &'static str,
-    request_timeout_secs: u64,
-    shutdown_grace_secs: u64,
-    oidc_scopes: &'static str,
-    oidc_staff_scopes: &'static str,
-    oidc_claim_name: &'static str,
-    oidc_claim_id_number: &'static str,
-    oidc_claim_phone: &'static str,
-    oidc_claim_email: &'static str,
-    mail_from: &'static str,
-    oidc_claim_assurance: &'static str,
-    oidc_acr_levels: &'static str,
-    oidc_claim_uscc: &'static str,
-    oidc_claim_enterprise_name: &'static str,
-    oidc_claim_enterprise_role: &'static str,
-    oidc_claim_roles: &'static str,
-    oidc_claim_department: &'static str,
-    oidc_claim_service_hall: &'static str,
-    oidc_claim_hall_departments: &'static str,
-    session_idle_secs: u64,
-    session_absolute_secs: u64,
-    draft_ttl_secs: u64,
-    exchange_allow_http: bool,
-    worker_in_serve: bool,
-    inbox_lease_secs: u64,
-    provider_timeout_ms: u64,
-    provider_failures_to_open: u32,
-    provider_open_secs: u64,
-    trust_forwarded_for: bool,
+/// Cases: drafts and the working-day calendar.
+#[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
+pub struct CaseSettings {
+    /// Drafts are deleted this many seconds after their last save.
+    #[default(30 * 24 * 3600)]
+    pub draft_ttl_secs: u64,
+    /// A holiday calendar file (same format as the built-in one) with further years;
+    /// its years are added to, or replace, the built-in 2018–2026 calendar.
+    pub holidays_file: Option<PathBuf>,
 }
 
-const DEFAULTS: Defaults = Defaults {
-    listen: "127.0.0.1:8080",
-    public_url: "http://127.0.0.1:8080",
-    data_dir: "data",
-    database_max_connections: 16,
-    migrate_on_start: true,
-    cache_prefix: "onewindow:",
-    definitions_dir: "service-definitions",
-    log_format: "pretty",
-    log_level: "info",
-    request_timeout_secs: 30,
-    shutdown_grace_secs: 20,
-    oidc_scopes: "openid profile phone onewindow",
-    oidc_staff_scopes: "openid profile onewindow",
-    oidc_claim_name: "name",
-    oidc_claim_id_number: "id_number",
-    oidc_claim_phone: "phone_number",
-    oidc_claim_email: "email",
-    mail_from: "呼伦贝尔市一网通办 <noreply@zwfw.example.gov.cn>",
-    oidc_claim_assurance: "acr",
-    oidc_acr_levels: "urn:onewindow:loa:1=1,urn:onewindow:loa:2=2,urn:onewindow:loa:3=3",
-    oidc_claim_uscc: "uscc",
-    oidc_claim_enterprise_name: "enterprise_name",
-    oidc_claim_enterprise_role: "enterprise_role",
-    oidc_claim_roles: "roles",
-    oidc_claim_department: "department",
-    oidc_claim_service_hall: "service_hall",
-    oidc_claim_hall_departments: "hall_departments",
-    session_idle_secs: 30 * 60,
-    session_absolute_secs: 12 * 3600,
-    draft_ttl_secs: 30 * 24 * 3600,
-    exchange_allow_http: false,
-    worker_in_serve: true,
-    inbox_lease_secs: 300,
-    provider_timeout_ms: 2000,
-    provider_failures_to_open: 5,
-    provider_open_secs: 30,
-    trust_forwarded_for: false,
-};
+/// Deliveries to departments: where the worker runs and how long pulled events are leased.
+#[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
+pub struct ExchangeSettings {
+    /// Allow plain-http department endpoints (only for loopback tests and development).
+    #[default = false]
+    pub exchange_allow_http: bool,
+    /// Run the delivery worker inside `serve` (turn off to run `onewindow worker` apart).
+    #[default = true]
+    pub worker_in_serve: bool,
+    /// How long a pulled event stays leased before it comes back.
+    #[default = 300]
+    pub inbox_lease_secs: u64,
+}
+
+/// Departments' data APIs: how long to wait, and when to stop asking one that fails.
+#[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
+pub struct SharingSettings {
+    /// Time limit of one call to a department's data API (milliseconds).
+    #[default = 2000]
+    pub provider_timeout_ms: u64,
+    /// Consecutive failures of a department's data API that open its circuit.
+    #[default = 5]
+    pub provider_failures_to_open: u32,
+    /// How long an open circuit refuses calls before one trial call (seconds).
+    #[default = 30]
+    pub provider_open_secs: u64,
+}
+
+/// Notification mail: off until a relay is configured.
+#[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
+pub struct MailSettings {
+    /// SMTP relay for notification mail (`smtp://host:25`, `smtp://user:pass@host:587`);
+    /// no mail is sent when unset.
+    #[serde(serialize_with = "masked::url")]
+    pub smtp_url: Option<SecretString>,
+    /// Sender of notification mail.
+    #[default = "呼伦贝尔市一网通办 <noreply@zwfw.example.gov.cn>"]
+    pub mail_from: String,
+}
+
+/// Serializers that keep secrets out of every serialized form of the settings: the
+/// redacted view, and the defaults layer (where all secrets are unset anyway).
+mod masked {
+    use secrecy::{ExposeSecret, SecretString};
+    use serde::Serializer;
+
+    /// A set secret shows as `***`.
+    pub fn secret<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(_) => s.serialize_some("***"),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// A URL keeps its scheme, host and path, so an operator sees where it points; its
+    /// password (and any `password=` parameter) shows as `***`.
+    pub fn url<S: Serializer>(v: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(u) => s.serialize_some(&super::redact_url(u.expose_secret())),
+            None => s.serialize_none(),
+        }
+    }
+}
 
 /// A configuration problem, naming the key.
 #[derive(Debug, thiserror::Error)]
@@ -238,9 +326,10 @@ impl Settings {
         Self::from_figment(Self::figment(file))
     }
 
-    /// The built-in defaults alone (tests layer their own values on top).
+    /// The built-in defaults alone (tests layer their own values on top). Kept as a
+    /// layer of its own so `onewindow config` can tell a default from a set value.
     pub fn defaults() -> Figment {
-        Figment::from(Serialized::defaults(DEFAULTS))
+        Figment::from(Serialized::defaults(Settings::default()))
     }
 
     /// The layered sources: defaults, file, environment.
@@ -274,70 +363,108 @@ impl Settings {
                 path.display()
             )));
         }
-        let settings: Settings = figment.extract().map_err(|e| {
-            let mut msgs = Vec::new();
-            for err in e {
+        // Every group reads the same flat layers; a group's error keeps its key's name.
+        let mut errors = Vec::new();
+        let settings = Settings {
+            server: group(&figment, &mut errors),
+            log: group(&figment, &mut errors),
+            database: group(&figment, &mut errors),
+            cache: group(&figment, &mut errors),
+            oidc: group(&figment, &mut errors),
+            claims: group(&figment, &mut errors),
+            sessions: group(&figment, &mut errors),
+            cases: group(&figment, &mut errors),
+            exchange: group(&figment, &mut errors),
+            sharing: group(&figment, &mut errors),
+            mail: group(&figment, &mut errors),
+        };
+        let mut msgs: Vec<String> = errors
+            .into_iter()
+            .flatten()
+            .map(|err| {
                 let key = if err.path.is_empty() {
                     String::from("(file)")
                 } else {
                     err.path.join(".")
                 };
-                let source = err
-                    .metadata
-                    .as_ref()
-                    .and_then(|m| m.source.as_ref().map(|s| format!(" (from {s})")))
-                    .unwrap_or_default();
-                msgs.push(format!("key `{key}`{source}: {}", err.kind));
-            }
-            ConfigError(msgs.join("; "))
-        })?;
+                format!("key `{key}`{}: {}", origin(err.metadata.as_ref()), err.kind)
+            })
+            .collect();
+        // Flattened groups cannot refuse unknown keys themselves (serde allows no
+        // `deny_unknown_fields` with `flatten`), so a key no group claims is found here.
+        let known = Self::keys();
+        let given: Dict = figment.extract().unwrap_or_default();
+        for key in given.keys().filter(|k| !known.contains(k.as_str())) {
+            msgs.push(format!(
+                "key `{key}`{}: unknown key (`onewindow config` lists every key)",
+                origin(figment.find_metadata(key))
+            ));
+        }
+        if !msgs.is_empty() {
+            return Err(ConfigError(msgs.join("; ")));
+        }
         settings.validate()?;
         Ok(settings)
     }
 
+    /// Every key an operator may set, from the settings' own serialized form.
+    pub fn keys() -> BTreeSet<String> {
+        flat(&Settings::default()).into_keys().collect()
+    }
+
+    /// These settings listening on `listen` instead: for commands that build the whole
+    /// application but serve nothing, so they never compete for the server's port.
+    pub fn with_listen(mut self, listen: SocketAddr) -> Settings {
+        self.server.listen = listen;
+        self
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
         let bad = |key: &str, why: String| Err(ConfigError(format!("key `{key}`: {why}")));
-        if !matches!(self.public_url.scheme(), "http" | "https") {
+        let (server, database, oidc, sharing) =
+            (&self.server, &self.database, &self.oidc, &self.sharing);
+        if !matches!(server.public_url.scheme(), "http" | "https") {
             return bad("public_url", "must be an http:// or https:// URL".into());
         }
-        if let Some(url) = &self.database_url
+        if let Some(url) = &database.database_url
             && let Err(why) = database_kind(url.expose_secret())
         {
             return bad("database_url", why);
         }
-        if let Some(url) = &self.redis_url {
+        if let Some(url) = &self.cache.redis_url {
             let u = url.expose_secret();
             if !(u.starts_with("redis://") || u.starts_with("rediss://")) {
                 return bad("redis_url", "must start with redis:// or rediss://".into());
             }
         }
-        if self.cache_prefix.is_empty() || self.cache_prefix.contains(char::is_whitespace) {
+        let prefix = &self.cache.cache_prefix;
+        if prefix.is_empty() || prefix.contains(char::is_whitespace) {
             return bad(
                 "cache_prefix",
                 "must be non-empty and contain no spaces".into(),
             );
         }
-        if !(1..=256).contains(&self.database_max_connections) {
+        if !(1..=256).contains(&database.database_max_connections) {
             return bad(
                 "database_max_connections",
                 "must be between 1 and 256".into(),
             );
         }
-        if self.provider_timeout_ms == 0 || self.provider_failures_to_open == 0 {
+        if sharing.provider_timeout_ms == 0 || sharing.provider_failures_to_open == 0 {
             return bad(
                 "provider_timeout_ms / provider_failures_to_open",
                 "must be at least 1".into(),
             );
         }
-        if self.request_timeout_secs == 0 {
+        if server.request_timeout_secs == 0 {
             return bad("request_timeout_secs", "must be at least 1".into());
         }
         for (key, issuer, id) in [
-            ("oidc_issuer", &self.oidc_issuer, &self.oidc_client_id),
+            ("oidc_issuer", &oidc.oidc_issuer, &oidc.oidc_client_id),
             (
                 "oidc_staff_issuer",
-                &self.oidc_staff_issuer,
-                &self.oidc_staff_client_id,
+                &oidc.oidc_staff_issuer,
+                &oidc.oidc_staff_client_id,
             ),
         ] {
             if let Some(raw) = issuer {
@@ -360,48 +487,47 @@ impl Settings {
                 );
             }
         }
-        if self.oidc_staff_client_id.is_some() && self.staff_issuer().is_none() {
+        if oidc.oidc_staff_client_id.is_some() && self.staff_issuer().is_none() {
             return bad(
                 "oidc_staff_issuer",
                 "staff login needs oidc_staff_issuer or oidc_issuer".into(),
             );
         }
-        if let Some(k) = &self.personal_data_key
+        if let Some(k) = &database.personal_data_key
             && let Err(why) = crate::sharing::seal::parse_key(k.expose_secret())
         {
             return bad("personal_data_key", why);
         }
-        if let Some(u) = &self.smtp_url {
+        if let Some(u) = &self.mail.smtp_url {
             let u = u.expose_secret();
             if !(u.starts_with("smtp://") || u.starts_with("smtps://")) {
                 return bad("smtp_url", "must start with smtp:// or smtps://".into());
             }
         }
-        if self.mail_from.parse::<lettre::message::Mailbox>().is_err() {
+        let mail_from = &self.mail.mail_from;
+        if mail_from.parse::<lettre::message::Mailbox>().is_err() {
             return bad(
                 "mail_from",
-                format!(
-                    "{:?} is not a mailbox like 名称 <user@example.gov.cn>",
-                    self.mail_from
-                ),
+                format!("{mail_from:?} is not a mailbox like 名称 <user@example.gov.cn>"),
             );
         }
-        if let Err(why) = parse_acr_levels(&self.oidc_acr_levels) {
+        if let Err(why) = parse_acr_levels(&self.claims.oidc_acr_levels) {
             return bad("oidc_acr_levels", why);
         }
-        if self.session_idle_secs == 0 || self.session_absolute_secs < self.session_idle_secs {
+        let sessions = &self.sessions;
+        if sessions.session_idle_secs == 0
+            || sessions.session_absolute_secs < sessions.session_idle_secs
+        {
             return bad(
                 "session_absolute_secs",
                 "session timeouts must be positive, the absolute one at least the idle one".into(),
             );
         }
-        if tracing_subscriber::EnvFilter::try_new(&self.log_level).is_err() {
+        let level = &self.log.log_level;
+        if tracing_subscriber::EnvFilter::try_new(level).is_err() {
             return bad(
                 "log_level",
-                format!(
-                    "{:?} is not a log filter (try info or debug)",
-                    self.log_level
-                ),
+                format!("{level:?} is not a log filter (try info or debug)"),
             );
         }
         Ok(())
@@ -409,29 +535,31 @@ impl Settings {
 
     /// The staff provider: its own issuer, or the citizen one.
     pub fn staff_issuer(&self) -> Option<&String> {
-        self.oidc_staff_issuer
+        self.oidc
+            .oidc_staff_issuer
             .as_ref()
-            .or(self.oidc_issuer.as_ref())
+            .or(self.oidc.oidc_issuer.as_ref())
     }
 
     /// Whether cookies carry `Secure`.
     pub fn cookies_secure(&self) -> bool {
-        self.cookie_secure
-            .unwrap_or(self.public_url.scheme() == "https")
+        self.sessions
+            .cookie_secure
+            .unwrap_or(self.server.public_url.scheme() == "https")
     }
 
     /// The configured `acr` value → level table.
     pub fn acr_levels(&self) -> Vec<(String, u8)> {
-        parse_acr_levels(&self.oidc_acr_levels).unwrap_or_default()
+        parse_acr_levels(&self.claims.oidc_acr_levels).unwrap_or_default()
     }
 
     /// The database URL in effect: the configured one, or SQLite under `data_dir`.
     pub fn database_url(&self) -> String {
-        match &self.database_url {
+        match &self.database.database_url {
             Some(u) => u.expose_secret().to_owned(),
             None => format!(
                 "sqlite://{}",
-                self.data_dir.join("onewindow.db").to_string_lossy()
+                self.server.data_dir.join("onewindow.db").to_string_lossy()
             ),
         }
     }
@@ -441,135 +569,50 @@ impl Settings {
         database_kind(&self.database_url()).unwrap_or(DatabaseKind::Sqlite)
     }
 
-    /// The configuration as TOML with passwords in URLs replaced by `***`.
+    /// The configuration as TOML, one key a line in alphabetical order, with secrets
+    /// masked (see [`masked`]). The database URL and `cookie_secure` show the values in
+    /// effect when unset; other unset keys are listed as comments.
     pub fn redacted(&self) -> String {
-        let redis = self
-            .redis_url
-            .as_ref()
-            .map(|u| redact_url(u.expose_secret()));
         let mut out = String::new();
-        let mut line = |k: &str, v: String| out.push_str(&format!("{k} = {v}\n"));
-        let q = |s: &str| format!("{s:?}");
-        line("listen", q(&self.listen.to_string()));
-        line("public_url", q(self.public_url.as_str()));
-        line("data_dir", q(&self.data_dir.to_string_lossy()));
-        line("database_url", q(&redact_url(&self.database_url())));
-        line(
-            "database_max_connections",
-            self.database_max_connections.to_string(),
-        );
-        line("migrate_on_start", self.migrate_on_start.to_string());
-        line(
-            "redis_url",
-            redis
-                .map(|r| q(&r))
-                .unwrap_or_else(|| "\"\" # in-memory cache".into()),
-        );
-        line("cache_prefix", q(&self.cache_prefix));
-        line(
-            "definitions_dir",
-            q(&self.definitions_dir.to_string_lossy()),
-        );
-        line(
-            "log_format",
-            q(match self.log_format {
-                LogFormat::Pretty => "pretty",
-                LogFormat::Json => "json",
-            }),
-        );
-        line("log_level", q(&self.log_level));
-        line(
-            "request_timeout_secs",
-            self.request_timeout_secs.to_string(),
-        );
-        line("shutdown_grace_secs", self.shutdown_grace_secs.to_string());
-        let opt = |u: &Option<String>| q(u.as_deref().unwrap_or(""));
-        let set = |s: &Option<SecretString>| {
-            if s.is_some() {
-                "\"***\"".to_owned()
-            } else {
-                "\"\"".to_owned()
+        for (key, value) in flat(self) {
+            let value = match key.as_str() {
+                "database_url" => Value::from(redact_url(&self.database_url())),
+                "cookie_secure" => Value::from(self.cookies_secure()),
+                _ => value,
+            };
+            match toml::Value::try_from(&value) {
+                Ok(v) => out.push_str(&format!("{key} = {v}\n")),
+                Err(_) => out.push_str(&format!("# {key} is not set\n")),
             }
-        };
-        line("oidc_issuer", opt(&self.oidc_issuer));
-        line(
-            "oidc_client_id",
-            q(self.oidc_client_id.as_deref().unwrap_or("")),
-        );
-        line("oidc_client_secret", set(&self.oidc_client_secret));
-        line("personal_data_key", set(&self.personal_data_key));
-        line("oidc_scopes", q(&self.oidc_scopes));
-        line("oidc_staff_issuer", opt(&self.oidc_staff_issuer));
-        line(
-            "oidc_staff_client_id",
-            q(self.oidc_staff_client_id.as_deref().unwrap_or("")),
-        );
-        line(
-            "oidc_staff_client_secret",
-            set(&self.oidc_staff_client_secret),
-        );
-        line("oidc_staff_scopes", q(&self.oidc_staff_scopes));
-        for (k, v) in [
-            ("oidc_claim_name", &self.oidc_claim_name),
-            ("oidc_claim_id_number", &self.oidc_claim_id_number),
-            ("oidc_claim_phone", &self.oidc_claim_phone),
-            ("oidc_claim_email", &self.oidc_claim_email),
-            ("oidc_claim_assurance", &self.oidc_claim_assurance),
-            ("oidc_acr_levels", &self.oidc_acr_levels),
-            ("oidc_claim_uscc", &self.oidc_claim_uscc),
-            (
-                "oidc_claim_enterprise_name",
-                &self.oidc_claim_enterprise_name,
-            ),
-            (
-                "oidc_claim_enterprise_role",
-                &self.oidc_claim_enterprise_role,
-            ),
-            ("oidc_claim_roles", &self.oidc_claim_roles),
-            ("oidc_claim_department", &self.oidc_claim_department),
-            ("oidc_claim_service_hall", &self.oidc_claim_service_hall),
-            (
-                "oidc_claim_hall_departments",
-                &self.oidc_claim_hall_departments,
-            ),
-        ] {
-            line(k, q(v));
         }
-        line("session_idle_secs", self.session_idle_secs.to_string());
-        line(
-            "session_absolute_secs",
-            self.session_absolute_secs.to_string(),
-        );
-        line(
-            "holidays_file",
-            q(&self
-                .holidays_file
-                .as_deref()
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default()),
-        );
-        line(
-            "smtp_url",
-            self.smtp_url
-                .as_ref()
-                .map(|u| q(&redact_url(u.expose_secret())))
-                .unwrap_or_else(|| "\"\" # no mail".into()),
-        );
-        line("mail_from", q(&self.mail_from));
-        line("draft_ttl_secs", self.draft_ttl_secs.to_string());
-        line("exchange_allow_http", self.exchange_allow_http.to_string());
-        line("worker_in_serve", self.worker_in_serve.to_string());
-        line("inbox_lease_secs", self.inbox_lease_secs.to_string());
-        line("provider_timeout_ms", self.provider_timeout_ms.to_string());
-        line(
-            "provider_failures_to_open",
-            self.provider_failures_to_open.to_string(),
-        );
-        line("provider_open_secs", self.provider_open_secs.to_string());
-        line("trust_forwarded_for", self.trust_forwarded_for.to_string());
-        line("cookie_secure", self.cookies_secure().to_string());
         out
     }
+}
+
+/// One group of settings, read from the flat layers; a failure is recorded and the
+/// group's defaults stand in so the other groups are still checked.
+fn group<T: DeserializeOwned + Default>(figment: &Figment, errors: &mut Vec<figment::Error>) -> T {
+    figment.extract().unwrap_or_else(|e| {
+        errors.push(e);
+        T::default()
+    })
+}
+
+/// The settings as flat keys and values (masked), unset keys included as empty.
+fn flat(settings: &Settings) -> Dict {
+    Figment::from(Serialized::defaults(settings))
+        .extract()
+        .unwrap_or_default()
+}
+
+/// ` (from …)`: the file or the environment a value came from.
+fn origin(metadata: Option<&Metadata>) -> String {
+    metadata
+        .map(|m| match &m.source {
+            Some(source) => format!(" (from {source})"),
+            None => format!(" (from {})", m.name),
+        })
+        .unwrap_or_default()
 }
 
 fn parse_acr_levels(spec: &str) -> Result<Vec<(String, u8)>, String> {
@@ -632,26 +675,102 @@ mod tests {
     use figment::providers::Serialized;
 
     fn with(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
-        let mut f = Figment::from(Serialized::defaults(DEFAULTS));
+        let mut f = Settings::defaults();
         for (k, v) in pairs {
             f = f.merge(Serialized::default(k, v));
         }
         Settings::from_figment(f)
     }
 
+    /// The defaults with a TOML file's text layered on top, as `--config` would.
+    fn with_file(text: &str) -> Result<Settings, ConfigError> {
+        Settings::from_figment(Settings::defaults().merge(Toml::string(text)))
+    }
+
     #[test]
     fn defaults_are_valid_and_use_embedded_sqlite() {
         let s = with(&[]).expect("defaults");
-        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.server.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.database_kind(), DatabaseKind::Sqlite);
         assert!(s.database_url().ends_with("data/onewindow.db"));
-        assert!(s.redis_url.is_none());
+        assert!(s.cache.redis_url.is_none());
+    }
+
+    #[test]
+    fn each_group_brings_its_defaults() {
+        let s = with(&[]).expect("defaults");
+        assert_eq!(s.server.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(s.server.request_timeout_secs, 30);
+        assert_eq!(s.log.log_format, LogFormat::Pretty);
+        assert_eq!(s.database.database_max_connections, 16);
+        assert!(s.database.migrate_on_start);
+        assert_eq!(s.cache.cache_prefix, "onewindow:");
+        assert_eq!(s.oidc.oidc_scopes, "openid profile phone onewindow");
+        assert!(s.oidc.oidc_issuer.is_none() && s.oidc.oidc_client_secret.is_none());
+        assert_eq!(s.claims.oidc_claim_id_number, "id_number");
+        assert_eq!(s.acr_levels().len(), 3);
+        assert_eq!(
+            (
+                s.sessions.session_idle_secs,
+                s.sessions.session_absolute_secs
+            ),
+            (1800, 43200)
+        );
+        assert_eq!(s.cases.draft_ttl_secs, 30 * 24 * 3600);
+        assert!(s.exchange.worker_in_serve && !s.exchange.exchange_allow_http);
+        assert_eq!(s.exchange.inbox_lease_secs, 300);
+        assert_eq!(
+            (
+                s.sharing.provider_timeout_ms,
+                s.sharing.provider_failures_to_open,
+                s.sharing.provider_open_secs
+            ),
+            (2000, 5, 30)
+        );
+        assert_eq!(
+            s.mail.mail_from,
+            "呼伦贝尔市一网通办 <noreply@zwfw.example.gov.cn>"
+        );
+    }
+
+    #[test]
+    fn flat_keys_from_a_file_reach_their_groups() {
+        let s = with_file(
+            "listen = \"0.0.0.0:9000\"\nsession_idle_secs = 60\nworker_in_serve = false\n\
+             oidc_claim_name = \"xm\"\nprovider_open_secs = 5\nmail_from = \"局 <a@b.cn>\"\n",
+        )
+        .expect("valid");
+        assert_eq!(s.server.listen.to_string(), "0.0.0.0:9000");
+        assert_eq!(s.sessions.session_idle_secs, 60);
+        assert!(!s.exchange.worker_in_serve);
+        assert_eq!(s.claims.oidc_claim_name, "xm");
+        assert_eq!(s.sharing.provider_open_secs, 5);
+        assert_eq!(s.mail.mail_from, "局 <a@b.cn>");
+        // A later layer wins over an earlier one.
+        let s = Settings::from_figment(
+            Settings::defaults()
+                .merge(Toml::string("session_idle_secs = 60"))
+                .merge(Serialized::default("session_idle_secs", 90)),
+        )
+        .expect("valid");
+        assert_eq!(s.sessions.session_idle_secs, 90);
     }
 
     #[test]
     fn a_bad_listen_address_names_the_key() {
         let e = with(&[("listen", "localhost:eighty")]).expect_err("bad");
         assert!(e.to_string().contains("`listen`"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_in_several_groups_are_all_named_with_their_source() {
+        let e = with_file("listen = \"nowhere\"\nsession_idle_secs = \"long\"\n").expect_err("bad");
+        let e = e.to_string();
+        assert!(
+            e.contains("`listen`") && e.contains("`session_idle_secs`"),
+            "{e}"
+        );
+        assert!(e.contains("TOML"), "the layer is named: {e}");
     }
 
     #[test]
@@ -678,7 +797,12 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused() {
         let e = with(&[("lisen", "127.0.0.1:1")]).expect_err("bad");
-        assert!(e.to_string().contains("lisen"), "{e}");
+        assert!(e.to_string().contains("`lisen`"), "{e}");
+        // Groups are not keys: a file cannot nest settings under a group's name.
+        let e = with_file("[server]\nlisten = \"127.0.0.1:1\"\n").expect_err("bad");
+        assert!(e.to_string().contains("`server`"), "{e}");
+        let e = with_file("session_idle_secs = 60\nsesion_absolute_secs = 90\n").expect_err("bad");
+        assert!(e.to_string().contains("`sesion_absolute_secs`"), "{e}");
     }
 
     #[test]
@@ -702,6 +826,81 @@ mod tests {
             "Debug must not show secrets"
         );
         assert!(!format!("{s:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn redaction_hides_every_secret_and_lists_every_key() {
+        let secrets = [
+            (
+                "database_url",
+                "postgres://app:db-pass-1@db:5432/gw?password=db-pass-2",
+                "db-pass",
+            ),
+            (
+                "redis_url",
+                "redis://:cache-pass@cache:6379/0",
+                "cache-pass",
+            ),
+            ("smtp_url", "smtp://mailer:mail-pass@relay:587", "mail-pass"),
+            ("oidc_issuer", "https://idp.example.gov.cn", ""),
+            ("oidc_client_id", "gw", ""),
+            ("oidc_client_secret", "client-secret-value", "client-secret"),
+            (
+                "oidc_staff_client_secret",
+                "staff-secret-value",
+                "staff-secret",
+            ),
+            (
+                "personal_data_key",
+                "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+                "AQEBAQEB",
+            ),
+        ];
+        let pairs: Vec<(&str, &str)> = secrets.iter().map(|(k, v, _)| (*k, *v)).collect();
+        let s = with(&pairs).expect("valid");
+        let shown = [
+            s.redacted(),
+            format!("{s:?}"),
+            serde_json::to_string(&s).expect("json"),
+        ];
+        for text in &shown {
+            for (key, _, secret) in secrets.iter().filter(|(_, _, x)| !x.is_empty()) {
+                assert!(!text.contains(secret), "{key} leaked: {text}");
+            }
+        }
+        let out = &shown[0];
+        assert!(out.contains("oidc_client_secret = \"***\""), "{out}");
+        assert!(
+            out.contains("smtp_url = \"smtp://mailer:***@relay:587\""),
+            "{out}"
+        );
+        assert!(out.contains("# holidays_file is not set"), "{out}");
+        for key in Settings::keys() {
+            assert!(
+                out.lines()
+                    .any(|l| l.starts_with(&format!("{key} = "))
+                        || l == format!("# {key} is not set")),
+                "{key} missing from {out}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_readme_documents_every_key_and_no_other() {
+        let readme = include_str!("../README.md");
+        let table = readme
+            .split("## Configuration")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .expect("README has a Configuration section");
+        let documented: BTreeSet<String> = table
+            .lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split(" | ").next())
+            .flat_map(|first| first.split(", "))
+            .map(|k| k.trim_matches('`').trim_start_matches("| `").to_owned())
+            .collect();
+        assert_eq!(documented, Settings::keys());
     }
 
     #[test]

@@ -18,14 +18,18 @@ use crate::devidp::{self, DevClient};
 
 /// Runs the demo until Ctrl-C or SIGTERM.
 pub async fn run(mut settings: Settings, idp_listen: SocketAddr) -> anyhow::Result<()> {
-    if settings.log_level == "info" {
+    if settings.log.log_level == "info" {
         // The pull department asks its inbox every 2 s: keep one line per request out of
         // the way of the lines that tell the story (`RUST_LOG=info` brings them back).
-        settings.log_level = "info,tower_http=warn".into();
+        settings.log.log_level = "info,tower_http=warn".into();
     }
     crate::telemetry::init(&settings);
-    let callback = settings.public_url.join("auth/callback")?.to_string();
-    let home = settings.public_url.to_string();
+    let callback = settings
+        .server
+        .public_url
+        .join("auth/callback")?
+        .to_string();
+    let home = settings.server.public_url.to_string();
     let (public_secret, staff_secret) = (random_token(), random_token());
     let client = |id: &str, secret: &str| DevClient {
         client_id: id.to_owned(),
@@ -39,15 +43,15 @@ pub async fn run(mut settings: Settings, idp_listen: SocketAddr) -> anyhow::Resu
     ];
     let (_idp, issuer, _task) = devidp::spawn(idp_listen, clients).await?;
 
-    settings.oidc_issuer = Some(issuer.as_str().to_owned());
-    settings.oidc_client_id = Some("onewindow-demo".into());
-    settings.oidc_client_secret = Some(SecretString::from(public_secret));
-    settings.oidc_staff_issuer = Some(issuer.as_str().to_owned());
-    settings.oidc_staff_client_id = Some("onewindow-demo-staff".into());
-    settings.oidc_staff_client_secret = Some(SecretString::from(staff_secret));
-    settings.oidc_claim_assurance = "acr".into();
+    settings.oidc.oidc_issuer = Some(issuer.as_str().to_owned());
+    settings.oidc.oidc_client_id = Some("onewindow-demo".into());
+    settings.oidc.oidc_client_secret = Some(SecretString::from(public_secret));
+    settings.oidc.oidc_staff_issuer = Some(issuer.as_str().to_owned());
+    settings.oidc.oidc_staff_client_id = Some("onewindow-demo-staff".into());
+    settings.oidc.oidc_staff_client_secret = Some(SecretString::from(staff_secret));
+    settings.claims.oidc_claim_assurance = "acr".into();
     // The simulated departments listen on loopback http.
-    settings.exchange_allow_http = true;
+    settings.exchange.exchange_allow_http = true;
 
     tracing::warn!(
         idp = %issuer,

@@ -120,7 +120,7 @@ impl Drop for SimHandle {
     }
 }
 
-/// Starts both simulated departments against the gateway at `state.settings.public_url`.
+/// Starts both simulated departments against the gateway at `state.settings.server.public_url`.
 /// The gateway may not be serving yet: requests wait on its bound listener. Push needs
 /// `exchange_allow_http` (the receiver is plain http on loopback). A department missing
 /// from the catalogue is skipped with a warning.
@@ -140,7 +140,7 @@ pub async fn start(state: AppState, config: SimConfig) -> anyhow::Result<SimHand
         ))
         .build()
         .context("cannot build the simulated departments' HTTP client")?;
-    let base = state.settings.public_url.clone();
+    let base = state.settings.server.public_url.clone();
 
     if let Some(dept) = Dept::new(&state, PUSH_DEPARTMENT, &http, &base, config, &stop).await? {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -20,7 +20,7 @@ pub struct Mailer {
 impl Mailer {
     /// A mailer when `smtp_url` is configured.
     pub fn from_settings(s: &Settings) -> anyhow::Result<Option<Mailer>> {
-        let Some(url) = &s.smtp_url else {
+        let Some(url) = &s.mail.smtp_url else {
             return Ok(None);
         };
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
@@ -28,6 +28,7 @@ impl Mailer {
             .timeout(Some(std::time::Duration::from_secs(10)))
             .build();
         let from = s
+            .mail
             .mail_from
             .parse()
             .map_err(|e| anyhow::anyhow!("mail_from: {e}"))?;

@@ -10,11 +10,11 @@ pub fn init(settings: &Settings) {
     let filter = std::env::var("RUST_LOG")
         .ok()
         .and_then(|f| EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| EnvFilter::new(&settings.log_level));
+        .unwrap_or_else(|| EnvFilter::new(&settings.log.log_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false);
-    let _ = match settings.log_format {
+    let _ = match settings.log.log_format {
         LogFormat::Json => builder
             .json()
             .flatten_event(true)

@@ -526,7 +526,12 @@ pub async fn csrf_guard(State(app): State<AppState>, req: Request, next: Next) -
     {
         return refuse();
     }
-    let own_origin = app.settings.public_url.origin().ascii_serialization();
+    let own_origin = app
+        .settings
+        .server
+        .public_url
+        .origin()
+        .ascii_serialization();
     match headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         Some(origin) if origin == own_origin => next.run(req).await,
         Some(_) => refuse(),

@@ -26,7 +26,7 @@ pub type CacheResult<T> = Result<T, CacheError>;
 /// implementation adds it.
 #[async_trait]
 pub trait Cache: Send + Sync + 'static {
-    /// `"memory"` or `"redis"`.
+    /// `"memory"` or `"redis"`, named in the startup log so operators see which one runs.
     fn backend(&self) -> &'static str;
 
     /// Answers when the cache is reachable.

@@ -19,7 +19,9 @@ use super::{CODE_LIFETIME_SECS, CodeGrant, DevIdp, lock, pages, parse_form, rand
 /// The `iss` value used by [`Tamper::wrong_iss_in_response`](super::Tamper::wrong_iss_in_response).
 const EVIL_ISSUER: &str = "https://evil.example";
 
-/// `GET /authorize`.
+/// `GET /authorize`: a request with a known `login_hint` gets a code at once (scripts
+/// and tests log in without a page); otherwise the persona picker. Until the client and
+/// its `redirect_uri` are known to be registered, errors are a page, never a redirect.
 pub(super) async fn authorize(
     State(idp): State<Arc<DevIdp>>,
     RawQuery(query): RawQuery,
@@ -134,10 +136,7 @@ pub(super) async fn authorize(
     if get("prompt").is_some_and(|p| p.split(' ').any(|v| v == "none")) {
         return reply.error("login_required", "prompt=none needs a known login_hint");
     }
-    pages::html(
-        StatusCode::OK,
-        pages::picker(client_id, &params, personas(), hint),
-    )
+    pages::picker(client_id, &params, personas(), hint)
 }
 
 /// RFC 7636: BASE64URL(SHA-256(verifier)) is 43 characters of the URL-safe alphabet.
@@ -148,7 +147,7 @@ fn is_s256_challenge(c: &str) -> bool {
 }
 
 fn bad_request_page(zh: &str, en: &str) -> Response {
-    pages::html(StatusCode::BAD_REQUEST, pages::error_page(zh, en))
+    pages::error_page(zh, en)
 }
 
 /// Where and how the authorization response goes back to the client.

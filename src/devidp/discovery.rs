@@ -33,7 +33,9 @@ pub(super) const CLAIMS_SUPPORTED: &[&str] = &[
     "hall_departments",
 ];
 
-/// `GET /.well-known/openid-configuration`.
+/// `GET /.well-known/openid-configuration`: the metadata the relying party discovers,
+/// including RFC 9207's `authorization_response_iss_parameter_supported`, so the
+/// gateway's check of the callback's `iss` is exercised.
 pub(super) async fn configuration(State(idp): State<Arc<DevIdp>>) -> Json<Value> {
     Json(json!({
         "issuer": idp.issuer,

@@ -13,7 +13,8 @@ use url::Url;
 
 use super::{DevIdp, pages, parse_form, single};
 
-/// `GET /logout`.
+/// `GET /logout` (RP-initiated logout): back to a registered `post_logout_redirect_uri`,
+/// or the signed-out page.
 pub(super) async fn logout_get(
     State(idp): State<Arc<DevIdp>>,
     RawQuery(query): RawQuery,
@@ -37,9 +38,9 @@ fn logout(idp: &DevIdp, params: &[(String, String)]) -> Response {
                 ],
             )
                 .into_response(),
-            Err(_) => pages::html(StatusCode::OK, pages::signed_out()),
+            Err(_) => pages::signed_out(),
         },
-        None => pages::html(StatusCode::OK, pages::signed_out()),
+        None => pages::signed_out(),
     }
 }
 

@@ -51,7 +51,7 @@ pub use personas::{LOA_1, LOA_2, LOA_3, Persona, find_persona, personas};
 /// A relying party registered with the dev IdP (normally the gateway itself).
 #[derive(Clone)]
 pub struct DevClient {
-    /// OAuth client id.
+    /// OAuth client id; `/authorize` refuses, with a page, any id not registered.
     pub client_id: String,
     /// Client secret, checked on the token endpoint (Basic or form body).
     pub client_secret: String,
@@ -96,7 +96,8 @@ pub struct Tamper {
 pub struct DevIdpConfig {
     /// The issuer; its path (if any) prefixes every endpoint.
     pub issuer: Url,
-    /// Registered relying parties.
+    /// The relying parties that may log in here; only their registered redirect URIs
+    /// are ever redirected to.
     pub clients: Vec<DevClient>,
 }
 
@@ -281,14 +282,6 @@ fn random_token() -> String {
     let mut bytes = [0u8; 32];
     OsRng.fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Compares secrets in time independent of where they differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Parses `application/x-www-form-urlencoded` text (a query string or a form body).

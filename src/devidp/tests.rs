@@ -359,8 +359,8 @@ async fn picker_lists_every_persona_and_escapes_input() {
     for p in personas() {
         assert!(html.contains(p.name), "{} missing", p.id);
         assert!(html.contains(&format!("name=\"login_hint\" value=\"{}\"", p.id)));
-        assert!(html.contains(&pages::escape(p.description_zh)));
-        assert!(html.contains(&pages::escape(p.description_en)));
+        assert!(html.contains(&minijinja::HtmlEscape(p.description_zh).to_string()));
+        assert!(html.contains(&minijinja::HtmlEscape(p.description_en).to_string()));
     }
     assert_eq!(
         html.matches("<form method=\"get\" action=\"authorize\">")
@@ -377,9 +377,9 @@ async fn picker_lists_every_persona_and_escapes_input() {
     )));
     // … escaped, and the unknown hint is neither a hidden input nor raw markup.
     assert!(!html.contains("<script>"));
-    assert!(html.contains("&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.contains("&quot;&gt;&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"));
     assert!(!html.contains("<b>nobody</b>"));
-    assert!(html.contains("&lt;b&gt;nobody&lt;/b&gt;"));
+    assert!(html.contains("&lt;b&gt;nobody&lt;&#x2f;b&gt;"));
     assert!(!html.contains("value=\"&lt;b&gt;nobody"));
 }
 

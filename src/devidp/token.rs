@@ -12,10 +12,11 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use super::{
-    AccessGrant, CodeGrant, DevClient, DevIdp, TOKEN_LIFETIME_SECS, constant_time_eq, lock,
-    parse_form, random_token, single,
+    AccessGrant, CodeGrant, DevClient, DevIdp, TOKEN_LIFETIME_SECS, lock, parse_form, random_token,
+    single,
 };
 
 /// The audience used by [`Tamper::wrong_audience`](super::Tamper::wrong_audience).
@@ -63,7 +64,8 @@ fn no_store() -> [(header::HeaderName, HeaderValue); 2] {
     ]
 }
 
-/// `POST /token`.
+/// `POST /token`: redeems a single-use code for an ID token and an access token after
+/// checking the client's secret and the PKCE verifier (authorization code grant only).
 pub(super) async fn token(
     State(idp): State<Arc<DevIdp>>,
     headers: HeaderMap,
@@ -216,7 +218,8 @@ fn pkce_matches(verifier: &str, challenge: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
     let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-    well_formed && constant_time_eq(computed.as_bytes(), challenge.as_bytes())
+    // In constant time, so the answer's timing does not tell how much of a guess was right.
+    well_formed && bool::from(computed.as_bytes().ct_eq(challenge.as_bytes()))
 }
 
 /// Client authentication by HTTP Basic (`client_secret_basic`) or form fields
@@ -259,7 +262,7 @@ fn authenticate<'a>(
         (None, _, _) => return Err(invalid_client),
     };
     match idp.client(&id) {
-        Some(c) if constant_time_eq(c.client_secret.as_bytes(), secret.as_bytes()) => Ok(c),
+        Some(c) if bool::from(c.client_secret.as_bytes().ct_eq(secret.as_bytes())) => Ok(c),
         _ => Err(invalid_client),
     }
 }

@@ -124,23 +124,24 @@ impl fmt::Display for CaseStatus {
 pub enum Action {
     /// 提交申报: draft → submitted.
     Submit,
-    /// 受理.
+    /// 受理 (accept): submitted → accepted; the promised-time clock starts.
     Accept,
     /// 不予受理 (needs a reason).
     NotAccept,
     /// 要求补齐补正 (needs a reason).
     RequestCorrection,
-    /// 提交补正材料.
+    /// 提交补正材料 (supply the correction): back to review if the case had been
+    /// accepted, else back to submitted for the acceptance decision.
     SupplyCorrection,
-    /// 开始审查.
+    /// 开始审查 (start review): accepted → under review, by the department only.
     StartReview,
     /// 中止（特别程序） (needs a reason).
     Suspend,
-    /// 恢复审查.
+    /// 恢复审查 (resume): suspended → under review; the paused clock runs again.
     Resume,
     /// 办结, with a [`ConclusionResult`] (a rejection needs a reason).
     Conclude,
-    /// 撤回.
+    /// 撤回 (withdraw): by the applicant, from any state before the conclusion.
     Withdraw,
 }
 
@@ -175,7 +176,7 @@ impl Action {
         }
     }
 
-    /// Parses a code.
+    /// Parses a stored or requested code; `None` for anything else.
     pub fn from_code(s: &str) -> Option<Self> {
         Action::ALL.into_iter().find(|a| a.code() == s)
     }
@@ -215,9 +216,9 @@ impl fmt::Display for Action {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConclusionResult {
-    /// 准予.
+    /// 准予: the application is granted.
     Approved,
-    /// 不予 (needs a reason).
+    /// 不予: refused, which always needs a reason.
     Rejected,
 }
 
@@ -230,7 +231,7 @@ impl ConclusionResult {
         }
     }
 
-    /// Parses a code.
+    /// Parses a stored or requested code; `None` for anything else.
     pub fn from_code(s: &str) -> Option<Self> {
         [ConclusionResult::Approved, ConclusionResult::Rejected]
             .into_iter()
@@ -291,7 +292,7 @@ impl Actor {
         }
     }
 
-    /// Parses a code.
+    /// Parses a stored or requested code; `None` for anything else.
     pub fn from_code(s: &str) -> Option<Self> {
         Actor::ALL.into_iter().find(|a| a.code() == s)
     }

@@ -422,11 +422,13 @@ pub struct Guide {
     pub fee: String,
     /// Fee in English.
     pub fee_en: String,
-    /// 法定时限.
+    /// 法定时限: the limit the law sets. Kept as the case's `legal_due_on`; the promised
+    /// limit may not exceed it.
     pub legal_limit: TimeLimit,
-    /// 承诺时限.
+    /// 承诺时限: the (shorter) limit the city promises; the due date applicants see.
+    /// 0 for an immediate case (即办件), which is concluded on the spot.
     pub promised_limit: TimeLimit,
-    /// 到现场次数.
+    /// 到现场次数: how many times the applicant must come in person (0: fully online).
     pub max_visits: u8,
     /// What the applicant receives (办理结果).
     #[serde(default)]
@@ -434,7 +436,7 @@ pub struct Guide {
     /// The result in English.
     #[serde(default)]
     pub result_en: Option<String>,
-    /// Where to go.
+    /// Where the service is handled in person.
     #[serde(default)]
     pub places: Vec<Place>,
 }
@@ -518,7 +520,7 @@ pub struct Field {
     /// Type.
     #[serde(rename = "type")]
     pub field_type: FieldType,
-    /// Always required.
+    /// Always required (see `required_if` for a field needed only sometimes).
     #[serde(default)]
     pub required: bool,
     /// Required only when another field has a value.
@@ -608,14 +610,15 @@ pub struct Material {
     pub name_en: String,
     /// Must be provided (or substituted).
     pub required: bool,
-    /// Original, copy …
+    /// Original, copy, both, or an electronic file (原件, 复印件 …).
     pub form: MaterialForm,
-    /// How many copies.
+    /// How many paper copies to bring to the window (at least 1).
     #[serde(default = "one")]
     pub copies: u32,
     /// Accepted file types.
     pub file_types: Vec<FileType>,
-    /// Upload size limit.
+    /// Largest upload per file, in MB (1–50); larger files are refused with this limit
+    /// named.
     pub max_size_mb: u32,
     /// Shared data or e-licence that stands in for an upload (免提交).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -632,7 +635,7 @@ fn one() -> u32 {
     1
 }
 
-/// Where applications go.
+/// Which departments receive a service's applications (through the exchange).
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Routing {
@@ -665,7 +668,8 @@ pub struct Service {
     /// The window may accept (受理) the case itself.
     #[serde(default)]
     pub accept_at_window: bool,
-    /// Extra search words.
+    /// Words the catalogue search matches besides the names and the summary (common
+    /// names people search by).
     #[serde(default)]
     pub keywords: Vec<String>,
     /// The service guide.
@@ -676,7 +680,7 @@ pub struct Service {
     /// Materials.
     #[serde(default)]
     pub materials: Vec<Material>,
-    /// Routing.
+    /// The departments that receive the applications.
     pub routing: Routing,
 }
 

@@ -16,7 +16,12 @@ pub async fn build(app: &AppState, d: &Delivery) -> anyhow::Result<Option<Value>
     let materials = app.store.case_materials(c.id).await?;
     let events = app.store.case_events(c.id).await?;
     let cause = events.iter().find(|e| e.seq == d.case_seq);
-    let base = app.settings.public_url.as_str().trim_end_matches('/');
+    let base = app
+        .settings
+        .server
+        .public_url
+        .as_str()
+        .trim_end_matches('/');
     let service = app.catalogue.service(&c.service_code);
     let materials: Vec<Value> = materials
         .iter()

@@ -135,10 +135,27 @@ mod tests {
     #[test]
     fn jitter_stays_within_ten_percent() {
         let now = Utc::now();
-        for j in [-0.5, -0.1, 0.1, 0.5] {
-            if let AttemptOutcome::RetryAt(t) = next_after_failure(2, now, j) {
-                let s = (t - now).num_milliseconds();
-                assert!((270_000..=330_000).contains(&s), "{s}");
+        for (i, &base) in SCHEDULE_SECS.iter().enumerate() {
+            let attempt = i as i32 + 1;
+            let base_ms = base * 1000;
+            // Jitter beyond ±10 % is clamped to it; within, it scales the wait.
+            for (jitter, expected_ms) in [
+                (-0.5, base_ms * 9 / 10),
+                (-0.1, base_ms * 9 / 10),
+                (0.0, base_ms),
+                (0.05, base_ms * 21 / 20),
+                (0.1, base_ms * 11 / 10),
+                (0.5, base_ms * 11 / 10),
+            ] {
+                let AttemptOutcome::RetryAt(t) = next_after_failure(attempt, now, jitter) else {
+                    panic!("attempt {attempt} is within the schedule and must be retried");
+                };
+                let waited = (t - now).num_milliseconds();
+                // Float arithmetic may land a millisecond short of the exact figure.
+                assert!(
+                    (waited - expected_ms).abs() <= 1,
+                    "attempt {attempt}, jitter {jitter}: waited {waited} ms, expected {expected_ms} ms"
+                );
             }
         }
     }

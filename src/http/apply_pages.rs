@@ -21,7 +21,6 @@
 //! the page language: `?lang=en|zh`, else `Accept-Language`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::LazyLock;
 
 use axum::Router;
 use axum::extract::multipart::MultipartRejection;
@@ -31,7 +30,6 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
-use minijinja::Environment;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
@@ -40,7 +38,7 @@ use uuid::Uuid;
 use super::cases::{multipart_error, store_upload};
 use super::catalogue::find_service;
 use super::error::{AppError, AppResult, FieldError, Message};
-use super::pages::user_ctx;
+use super::pages::{TEMPLATES, user_ctx};
 use super::sharing::{data_access_of, plan_view};
 use crate::auth::extract::{Applicant, ApplicantCase, CurrentUser};
 use crate::auth::session::Session;
@@ -72,24 +70,6 @@ const MAX_TEXT_BYTES: usize = 64 * 1024;
 const MAX_CONTROLS: usize = 2000;
 /// Table rows a form shows at most (definitions with more use the API).
 const MAX_SHOWN_ROWS: usize = 20;
-
-static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
-    let mut env = Environment::new();
-    for (name, text) in [
-        ("base.html", include_str!("../../templates/base.html")),
-        ("apply.html", include_str!("../../templates/apply.html")),
-        ("applied.html", include_str!("../../templates/applied.html")),
-        (
-            "data_access.html",
-            include_str!("../../templates/data_access.html"),
-        ),
-    ] {
-        if let Err(e) = env.add_template(name, text) {
-            tracing::error!(template = name, error = %e, "template does not compile");
-        }
-    }
-    env
-});
 
 /// A page in the page language, never cached (it shows personal data).
 fn page(status: StatusCode, name: &str, lang: Lang, ctx: minijinja::Value) -> AppResult<Response> {

@@ -234,7 +234,10 @@ pub async fn logout(State(app): State<AppState>, jar: CookieJar) -> AppResult<Re
             };
             if let Some(rp) = rp
                 && let Some(url) = rp
-                    .logout_url(s.id_token.as_deref(), app.settings.public_url.as_str())
+                    .logout_url(
+                        s.id_token.as_deref(),
+                        app.settings.server.public_url.as_str(),
+                    )
                     .await
             {
                 target = url;
@@ -440,7 +443,7 @@ pub async fn me(State(app): State<AppState>, user: CurrentUser) -> AppResult<Res
                 "The account no longer exists. Please log in again.",
             ))
         })?;
-    let expires = user.session.created_at + app.settings.session_absolute_secs as i64;
+    let expires = user.session.created_at + app.settings.sessions.session_absolute_secs as i64;
     let body = Me {
         id: account.id,
         kind: account.kind,
@@ -455,7 +458,7 @@ pub async fn me(State(app): State<AppState>, user: CurrentUser) -> AppResult<Res
             audience: user.session.audience,
             csrf_token: user.session.csrf.clone(),
             expires_at: DateTime::from_timestamp(expires, 0),
-            idle_timeout_secs: app.settings.session_idle_secs,
+            idle_timeout_secs: app.settings.sessions.session_idle_secs,
         },
         identity_provider: account.issuer,
         last_login_at: account.last_login_at,

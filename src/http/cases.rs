@@ -712,7 +712,7 @@ async fn save(
         form: Value::Object(body.values),
         created_at: created.unwrap_or(now),
         updated_at: now,
-        expires_at: now + chrono::Duration::seconds(app.settings.draft_ttl_secs as i64),
+        expires_at: now + chrono::Duration::seconds(app.settings.cases.draft_ttl_secs as i64),
     };
     if !app.store.save_draft(&d).await? {
         return Err(AppError::Conflict(Message::new(
@@ -1006,7 +1006,7 @@ pub async fn public_case(
     Path(case_no): Path<String>,
     Query(q): Query<PublicQuery>,
 ) -> Result<Json<PublicCase>, Response> {
-    let client = client_of(&headers, Some(peer), app.settings.trust_forwarded_for);
+    let client = client_of(&headers, Some(peer), app.settings.server.trust_forwarded_for);
     let case_key = format!("rl:qc:case:{case_no}");
     let client_key = format!("rl:qc:client:{client}");
     let internal = |e: anyhow::Error| AppError::Internal(e).into_response();

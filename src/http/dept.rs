@@ -399,7 +399,8 @@ pub async fn inbox(
     client.require("inbox")?;
     let limit = q.limit.unwrap_or(10).clamp(1, 100);
     let now = Utc::now();
-    let lease_until = now + chrono::Duration::seconds(app.settings.inbox_lease_secs as i64);
+    let lease_until =
+        now + chrono::Duration::seconds(app.settings.exchange.inbox_lease_secs as i64);
     let leased = app
         .store
         .lease_inbox(&client.token.department, now, lease_until, limit)
@@ -686,7 +687,9 @@ pub async fn set_delivery(
         )));
     }
     let endpoint = match (mode, endpoint) {
-        ("push", Some(url)) if worker::endpoint_allowed(&url, app.settings.exchange_allow_http) => {
+        ("push", Some(url))
+            if worker::endpoint_allowed(&url, app.settings.exchange.exchange_allow_http) =>
+        {
             Some(url)
         }
         ("push", _) => {

@@ -46,7 +46,7 @@ static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Builds the whole router with its middleware: the JSON API (documented, grouped by
 /// caller), the pages, and the fallbacks every unknown address or method gets.
 pub fn router(state: AppState) -> Router {
-    let timeout = Duration::from_secs(state.settings.request_timeout_secs);
+    let timeout = Duration::from_secs(state.settings.server.request_timeout_secs);
 
     // Layers listed outermost first: the request id exists before the trace span opens,
     // and every answer (even a panic or a timeout) passes through `localize`.

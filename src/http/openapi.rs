@@ -379,7 +379,7 @@ fn serve(doc: &OpenApi, public_url: &str) -> Response {
     )
 )]
 pub async fn whole(State(app): State<AppState>) -> Response {
-    serve(&API, app.settings.public_url.as_str())
+    serve(&API, app.settings.server.public_url.as_str())
 }
 
 /// `GET /api/dept/v1/openapi.json`: the department document (no token needed).
@@ -395,7 +395,7 @@ pub async fn whole(State(app): State<AppState>) -> Response {
     )
 )]
 pub async fn department(State(app): State<AppState>) -> Response {
-    serve(&DEPARTMENT, app.settings.public_url.as_str())
+    serve(&DEPARTMENT, app.settings.server.public_url.as_str())
 }
 
 // ---- problem documents -------------------------------------------------------------------

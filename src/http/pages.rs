@@ -1,4 +1,8 @@
 //! Server-rendered pages (minijinja, auto-escaped). Pages work without JavaScript.
+//!
+//! One template environment serves every page: the gateway's, the apply pages' and the
+//! development identity provider's. Its templates live in `frontend/templates` and are
+//! compiled into the binary by `build.rs`, so nothing is read from disk at run time.
 
 use std::sync::LazyLock;
 
@@ -10,32 +14,23 @@ use super::error::Problem;
 use crate::auth::session::Session;
 use crate::domain::lang::Lang;
 
-static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
+/// Every template under `frontend/templates`, by its path there (`apply.html`,
+/// `devidp/picker.html`). HTML is auto-escaped. A template that does not compile stops
+/// the process on first use; `every_template_compiles` catches that before a release.
+pub(crate) static TEMPLATES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut env = Environment::new();
-    for (name, text) in [
-        ("base.html", include_str!("../../templates/base.html")),
-        ("home.html", include_str!("../../templates/home.html")),
-        ("error.html", include_str!("../../templates/error.html")),
-        ("logout.html", include_str!("../../templates/logout.html")),
-        (
-            "catalogue.html",
-            include_str!("../../templates/catalogue.html"),
-        ),
-        (
-            "eligibility.html",
-            include_str!("../../templates/eligibility.html"),
-        ),
-    ] {
-        if let Err(e) = env.add_template(name, text) {
-            tracing::error!(template = name, error = %e, "template does not compile");
-        }
-    }
+    minijinja_embed::load_templates!(&mut env);
     env
 });
 
+/// Renders a template to HTML text.
+pub(crate) fn render_text(name: &str, ctx: minijinja::Value) -> Result<String, minijinja::Error> {
+    TEMPLATES.get_template(name).and_then(|t| t.render(ctx))
+}
+
 /// Renders a template to an HTML response with a status.
 pub fn render(status: StatusCode, name: &str, ctx: minijinja::Value) -> Response {
-    let html = TEMPLATES.get_template(name).and_then(|t| t.render(ctx));
+    let html = render_text(name, ctx);
     match html {
         Ok(body) => (
             status,
@@ -85,4 +80,45 @@ pub fn wants_html(headers: &axum::http::HeaderMap) -> bool {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/html"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_compiles() {
+        let names: Vec<&str> = TEMPLATES.templates().map(|(name, _)| name).collect();
+        // The gateway's own pages, the apply pages and the development provider's pages.
+        for expected in [
+            "base.html",
+            "home.html",
+            "error.html",
+            "apply.html",
+            "data_access.html",
+            "devidp/layout.html",
+            "devidp/picker.html",
+        ] {
+            assert!(
+                names.contains(&expected),
+                "{expected} missing from {names:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn values_are_escaped() {
+        let html = render_text(
+            "error.html",
+            minijinja::context! {
+                title => "错误 Error",
+                detail => "<script>alert(1)</script>",
+                detail_other => "",
+                status => 400,
+            },
+        )
+        .expect("renders");
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)"), "{html}");
+    }
 }

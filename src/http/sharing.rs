@@ -887,7 +887,7 @@ pub fn check_data_api_url(app: &AppState, url: &str) -> Result<String, Message> 
         .map_err(|_| Message::new("url 不是有效的地址。", "url is not a valid URL."))?;
     match u.scheme() {
         "https" => {}
-        "http" if app.settings.exchange_allow_http => {}
+        "http" if app.settings.exchange.exchange_allow_http => {}
         _ => {
             return Err(Message::new(
                 "数据接口须使用 https。",

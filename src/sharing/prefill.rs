@@ -352,7 +352,7 @@ fn subject_fingerprint(app: &AppState, who: &Who) -> String {
 /// Keeps what was served, under the reader's account (the applicant's, or the clerk's
 /// for a window lookup), for the re-check on submit.
 pub async fn save_snapshot(app: &AppState, reader_account: Uuid, who: &Who, p: &Prefill) {
-    let ttl = Duration::from_secs(app.settings.session_absolute_secs.max(3600));
+    let ttl = Duration::from_secs(app.settings.sessions.session_absolute_secs.max(3600));
     let snap = Snapshot {
         subject: subject_fingerprint(app, who),
         prefill: p.clone(),

@@ -55,11 +55,12 @@ pub enum ProviderError {
 /// What the read is for, sent to a department's API so it can keep its own log.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReadPurpose {
-    /// Why (表单预填 …).
+    /// Why, in the words the department logs (表单预填 …).
     pub purpose: String,
-    /// The service.
+    /// The service the read is for, so the department can check it may share with it.
     pub service_code: Option<String>,
-    /// The case, if any.
+    /// The case, once there is one (substitute checks on submit), for the department's
+    /// own trail.
     pub case_no: Option<String>,
 }
 
@@ -162,14 +163,32 @@ pub enum CircuitState {
     HalfOpen,
 }
 
+/// How a call was let through: as an ordinary call of a closed circuit, or as the one
+/// trial of a half-open circuit (numbered, so that only that trial can hand itself back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// The circuit is closed.
+    Call,
+    /// The trial call with this number.
+    Trial(u64),
+}
+
 /// A circuit breaker: `failures_to_open` consecutive failures open it for `open_for`; then
 /// one trial call decides whether it closes again or stays open for another period.
+///
+/// A trial that never reports (its future was dropped, it panicked, or its answer says
+/// nothing about the department) must not leave the circuit half-open for good, refusing
+/// every call: [`Breaker::abandon`] hands it back at once, and a trial that has not
+/// reported within `open_for` is given up on anyway, so the next call becomes the trial.
 #[derive(Debug)]
 pub struct Breaker {
     failures_to_open: u32,
     open_for: Duration,
     failures: u32,
     state: CircuitState,
+    /// The number of the latest trial, and when it is given up on if still out.
+    trial: u64,
+    trial_until: Instant,
 }
 
 impl Breaker {
@@ -180,19 +199,26 @@ impl Breaker {
             open_for,
             failures: 0,
             state: CircuitState::Closed,
+            trial: 0,
+            trial_until: Instant::now(),
         }
     }
 
     /// Whether a call may go out now; `Err(seconds)` until the next trial when not.
-    pub fn admit(&mut self, now: Instant) -> Result<(), u64> {
+    pub fn admit(&mut self, now: Instant) -> Result<Admission, u64> {
         match self.state {
-            CircuitState::Closed => Ok(()),
-            CircuitState::HalfOpen => Err(1),
-            CircuitState::Open(until) if now >= until => {
-                self.state = CircuitState::HalfOpen;
-                Ok(())
+            CircuitState::Closed => Ok(Admission::Call),
+            CircuitState::HalfOpen if now < self.trial_until => {
+                Err((self.trial_until - now).as_secs().max(1))
             }
-            CircuitState::Open(until) => Err((until - now).as_secs().max(1)),
+            CircuitState::Open(until) if now < until => Err((until - now).as_secs().max(1)),
+            // Open and its period is over, or half-open with a trial that never reported.
+            CircuitState::Open(_) | CircuitState::HalfOpen => {
+                self.state = CircuitState::HalfOpen;
+                self.trial += 1;
+                self.trial_until = now + self.open_for;
+                Ok(Admission::Trial(self.trial))
+            }
         }
     }
 
@@ -213,9 +239,97 @@ impl Breaker {
         open
     }
 
+    /// Hands back trial `trial`, which ended without a verdict: the next call may try.
+    /// An older trial's late hand-back does not cut short a newer one.
+    pub fn abandon(&mut self, trial: u64, now: Instant) {
+        if self.state == CircuitState::HalfOpen && self.trial == trial {
+            self.state = CircuitState::Open(now);
+        }
+    }
+
     /// The current state.
     pub fn state(&self) -> CircuitState {
         self.state
+    }
+}
+
+/// The breakers of every resource, shared by concurrent calls.
+struct Breakers {
+    failures_to_open: u32,
+    open_for: Duration,
+    map: Mutex<HashMap<String, Breaker>>,
+}
+
+impl Breakers {
+    fn new(failures_to_open: u32, open_for: Duration) -> Breakers {
+        Breakers {
+            failures_to_open,
+            open_for,
+            map: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn with<T>(&self, resource: &str, f: impl FnOnce(&mut Breaker) -> T) -> T {
+        // A panic while the lock was held cannot leave a breaker inconsistent: each
+        // method sets its fields in one go. So a poisoned lock is taken over.
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let b = map
+            .entry(resource.to_owned())
+            .or_insert_with(|| Breaker::new(self.failures_to_open, self.open_for));
+        f(b)
+    }
+
+    fn state(&self, resource: &str) -> CircuitState {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(resource)
+            .map_or(CircuitState::Closed, Breaker::state)
+    }
+
+    /// Lets a call to `resource` go out, or says how many seconds until the next trial.
+    fn admit(&self, resource: &str, now: Instant) -> Result<Call<'_>, u64> {
+        let admission = self.with(resource, |b| b.admit(now))?;
+        Ok(Call {
+            breakers: self,
+            resource: resource.to_owned(),
+            trial: match admission {
+                Admission::Trial(n) => Some(n),
+                Admission::Call => None,
+            },
+        })
+    }
+}
+
+/// One call let through a breaker. Its outcome is reported with [`Call::succeeded`] or
+/// [`Call::failed`]; dropped without either (the caller's future was cancelled, the call
+/// panicked, or the answer said nothing about the department's health), a trial call is
+/// handed back so that the circuit does not stay half-open.
+struct Call<'a> {
+    breakers: &'a Breakers,
+    resource: String,
+    trial: Option<u64>,
+}
+
+impl Call<'_> {
+    fn succeeded(mut self) {
+        self.trial = None;
+        self.breakers.with(&self.resource, Breaker::success);
+    }
+
+    /// Answers whether this failure opened the circuit.
+    fn failed(mut self, now: Instant) -> bool {
+        self.trial = None;
+        self.breakers.with(&self.resource, |b| b.failure(now))
+    }
+}
+
+impl Drop for Call<'_> {
+    fn drop(&mut self) {
+        if let Some(trial) = self.trial {
+            self.breakers
+                .with(&self.resource, |b| b.abandon(trial, Instant::now()));
+        }
     }
 }
 
@@ -245,15 +359,13 @@ pub struct DepartmentApi {
     http: reqwest012::Client,
     keys: Arc<Keys>,
     timeout: Duration,
-    failures_to_open: u32,
-    open_for: Duration,
-    breakers: Mutex<HashMap<String, Breaker>>,
+    breakers: Breakers,
 }
 
-/// Settings of [`DepartmentApi`].
+/// Limits of [`DepartmentApi`] calls, from the `provider_*` settings.
 #[derive(Debug, Clone, Copy)]
 pub struct ApiLimits {
-    /// Per-call time limit.
+    /// Per-call time limit; a slow department must not hold a form open.
     pub timeout: Duration,
     /// Consecutive failures that open a circuit.
     pub failures_to_open: u32,
@@ -278,30 +390,13 @@ impl DepartmentApi {
             http,
             keys,
             timeout: limits.timeout,
-            failures_to_open: limits.failures_to_open,
-            open_for: limits.open_for,
-            breakers: Mutex::new(HashMap::new()),
+            breakers: Breakers::new(limits.failures_to_open, limits.open_for),
         }
     }
 
     /// The circuit state of a resource (for `/readyz`-style reports and tests).
     pub fn circuit(&self, resource: &str) -> CircuitState {
-        self.breakers
-            .lock()
-            .map(|b| {
-                b.get(resource)
-                    .map(Breaker::state)
-                    .unwrap_or(CircuitState::Closed)
-            })
-            .unwrap_or(CircuitState::Closed)
-    }
-
-    fn with_breaker<T>(&self, resource: &str, f: impl FnOnce(&mut Breaker) -> T) -> T {
-        let mut map = self.breakers.lock().unwrap_or_else(|p| p.into_inner());
-        let b = map
-            .entry(resource.to_owned())
-            .or_insert_with(|| Breaker::new(self.failures_to_open, self.open_for));
-        f(b)
+        self.breakers.state(resource)
     }
 
     /// The cache key of a subject's answer: the subject is hashed, never stored as is.
@@ -399,12 +494,13 @@ impl DataProvider for DepartmentApi {
             return Ok(records);
         }
         metrics::counter!("onewindow_shared_data_cache_total", "resource" => resource.code.clone(), "outcome" => "miss").increment(1);
-        if let Err(wait) = self.with_breaker(&resource.code, |b| b.admit(Instant::now())) {
-            return Err(ProviderError::CircuitOpen(wait));
-        }
+        let admitted = self
+            .breakers
+            .admit(&resource.code, Instant::now())
+            .map_err(ProviderError::CircuitOpen)?;
         match self.call(resource, subject, why).await {
             Ok(records) => {
-                self.with_breaker(&resource.code, Breaker::success);
+                admitted.succeeded();
                 if resource.cache_ttl_secs > 0
                     && let Ok(plain) = serde_json::to_value(&records)
                     && let Ok(bytes) = serde_json::to_vec(&self.sealer.seal(&key, &plain))
@@ -417,9 +513,10 @@ impl DataProvider for DepartmentApi {
                 }
                 Ok(records)
             }
+            // Says nothing about the department's health; a trial is handed back on drop.
             Err(ProviderError::NotConfigured(d)) => Err(ProviderError::NotConfigured(d)),
             Err(e) => {
-                let opened = self.with_breaker(&resource.code, |b| b.failure(Instant::now()));
+                let opened = admitted.failed(Instant::now());
                 tracing::warn!(resource = %resource.code, error = %e, circuit_opened = opened, "department data API failed");
                 if opened {
                     metrics::counter!("onewindow_shared_data_circuit_opened_total", "resource" => resource.code.clone()).increment(1);
@@ -484,7 +581,10 @@ mod tests {
         let mut b = Breaker::new(1, Duration::from_secs(10));
         assert!(b.failure(t));
         assert!(b.admit(t + Duration::from_secs(5)).is_err());
-        assert_eq!(b.admit(t + Duration::from_secs(10)), Ok(()));
+        assert_eq!(
+            b.admit(t + Duration::from_secs(10)),
+            Ok(Admission::Trial(1))
+        );
         assert_eq!(b.state(), CircuitState::HalfOpen);
         assert!(
             b.admit(t + Duration::from_secs(10)).is_err(),
@@ -492,7 +592,7 @@ mod tests {
         );
         b.success();
         assert_eq!(b.state(), CircuitState::Closed);
-        assert_eq!(b.admit(t + Duration::from_secs(11)), Ok(()));
+        assert_eq!(b.admit(t + Duration::from_secs(11)), Ok(Admission::Call));
     }
 
     #[test]
@@ -503,9 +603,96 @@ mod tests {
             b.failure(t);
         }
         let later = t + Duration::from_secs(10);
-        assert_eq!(b.admit(later), Ok(()));
+        assert_eq!(b.admit(later), Ok(Admission::Trial(1)));
         assert!(b.failure(later), "one failed trial is enough");
         assert!(matches!(b.state(), CircuitState::Open(_)));
+    }
+
+    #[test]
+    fn a_trial_that_never_reports_is_given_up_after_one_period() {
+        let t = Instant::now();
+        let mut b = Breaker::new(1, Duration::from_secs(10));
+        b.failure(t);
+        let trial = t + Duration::from_secs(10);
+        assert_eq!(b.admit(trial), Ok(Admission::Trial(1)));
+        assert_eq!(b.admit(trial + Duration::from_secs(4)), Err(6));
+        assert_eq!(
+            b.admit(trial + Duration::from_secs(10)),
+            Ok(Admission::Trial(2)),
+            "the silent trial is given up on and the next call tries"
+        );
+    }
+
+    #[test]
+    fn an_abandoned_trial_lets_the_next_call_try_at_once() {
+        let t = Instant::now();
+        let mut b = Breaker::new(1, Duration::from_secs(10));
+        b.failure(t);
+        let trial = t + Duration::from_secs(10);
+        assert_eq!(b.admit(trial), Ok(Admission::Trial(1)));
+        b.abandon(1, trial);
+        assert_eq!(b.admit(trial), Ok(Admission::Trial(2)));
+        b.abandon(1, trial);
+        assert_eq!(
+            b.state(),
+            CircuitState::HalfOpen,
+            "a late hand-back of trial 1 does not end trial 2"
+        );
+        b.success();
+        b.abandon(2, trial);
+        assert_eq!(b.state(), CircuitState::Closed, "a verdict stands");
+    }
+
+    /// Breakers whose circuit `r` opened for 30 s, and an instant when that is over
+    /// (the trial's own 30 s lease is then far from over).
+    fn opened() -> (Breakers, Instant) {
+        let breakers = Breakers::new(1, Duration::from_secs(30));
+        let call = breakers.admit("r", Instant::now()).expect("closed");
+        assert!(call.failed(Instant::now()));
+        (breakers, Instant::now() + Duration::from_secs(30))
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_trial_call_hands_the_trial_back() {
+        let (breakers, t) = opened();
+        let trial = async {
+            let _call = breakers.admit("r", t).expect("trial");
+            std::future::pending::<()>().await;
+        };
+        // The caller gives up: the future holding the trial is dropped mid-call.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), trial)
+                .await
+                .is_err()
+        );
+        assert!(matches!(breakers.state("r"), CircuitState::Open(_)));
+        let next = breakers.admit("r", t).expect("next trial");
+        assert_eq!(next.trial, Some(2));
+        next.succeeded();
+        assert_eq!(breakers.state("r"), CircuitState::Closed);
+    }
+
+    #[test]
+    fn a_panicking_trial_call_hands_the_trial_back() {
+        let (breakers, t) = opened();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _call = breakers.admit("r", t).expect("trial");
+            panic!("the call panicked while the trial was out");
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(
+            breakers.admit("r", t).map(|c| c.trial).ok(),
+            Some(Some(2)),
+            "not stuck half-open"
+        );
+    }
+
+    #[test]
+    fn while_a_trial_is_out_other_calls_are_refused() {
+        let (breakers, t) = opened();
+        let _trial = breakers.admit("r", t).expect("trial");
+        assert_eq!(breakers.admit("r", t).err(), Some(30));
+        assert_eq!(breakers.state("other"), CircuitState::Closed);
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub async fn prepare(app: &AppState, d: &Delivery) -> std::result::Result<Prepar
     let Some(endpoint) = d.endpoint.as_deref() else {
         return Err("the department has no push endpoint".into());
     };
-    if !endpoint_allowed(endpoint, app.settings.exchange_allow_http) {
+    if !endpoint_allowed(endpoint, app.settings.exchange.exchange_allow_http) {
         return Err(
             "the endpoint is not https (plain http is not allowed by configuration)".into(),
         );

@@ -46,9 +46,7 @@ fn require_browser() {
 
 async fn a_citizen_applies_online_with_prefill_in_a_real_browser(b: Backend) {
     require_browser();
-    let Some(s) = with_dev_idp(b, &[("worker_in_serve", "false")]).await else {
-        return;
-    };
+    let s = with_dev_idp(b, &[("worker_in_serve", "false")]).await;
     let state = &s.app.state;
     // The test app's base library holds the shipped demo data (harness::seed_base_library,
     // imported with `sharing::import::import_file`), the persona's records among them.

@@ -16,9 +16,7 @@ backend_tests!(
 );
 
 async fn lists_at_least_ten_services_across_six_departments(b: Backend) {
-    let Some(app) = TestApp::spawn(b).await else {
-        return;
-    };
+    let app = TestApp::spawn(b).await;
     let body = app.get_json("/api/v1/services", None, 200).await;
     let items = body["items"].as_array().expect("items");
     assert!(items.len() >= 10, "only {} services", items.len());
@@ -49,9 +47,7 @@ async fn lists_at_least_ten_services_across_six_departments(b: Backend) {
 }
 
 async fn filters_services_by_department_item_type_and_keyword(b: Backend) {
-    let Some(app) = TestApp::spawn(b).await else {
-        return;
-    };
+    let app = TestApp::spawn(b).await;
     let market = "11150700MB1530001X";
     let body = app
         .get_json(&format!("/api/v1/services?department={market}"), None, 200)
@@ -104,9 +100,7 @@ async fn filters_services_by_department_item_type_and_keyword(b: Backend) {
 }
 
 async fn paginates_the_service_list(b: Backend) {
-    let Some(app) = TestApp::spawn(b).await else {
-        return;
-    };
+    let app = TestApp::spawn(b).await;
     let all = app.get_json("/api/v1/services", None, 200).await;
     let total = all["total"].as_u64().expect("total") as usize;
     let p1 = app
@@ -122,9 +116,7 @@ async fn paginates_the_service_list(b: Backend) {
 }
 
 async fn shows_the_whole_guide_and_form_in_chinese_and_english(b: Backend) {
-    let Some(app) = TestApp::spawn(b).await else {
-        return;
-    };
+    let app = TestApp::spawn(b).await;
     let code = "11150700MB1530001X-XK-0001";
     let resp = app.get(&format!("/api/v1/services/{code}"), None).await;
     assert_eq!(resp.status(), 200);
@@ -191,9 +183,7 @@ async fn shows_the_whole_guide_and_form_in_chinese_and_english(b: Backend) {
 }
 
 async fn unknown_service_is_a_bilingual_problem(b: Backend) {
-    let Some(app) = TestApp::spawn(b).await else {
-        return;
-    };
+    let app = TestApp::spawn(b).await;
     let resp = app.get("/api/v1/services/NO-SUCH-CODE", None).await;
     assert_eq!(resp.status(), 404);
     assert_eq!(resp.headers()["content-type"], "application/problem+json");
@@ -226,9 +216,7 @@ async fn unknown_service_is_a_bilingual_problem(b: Backend) {
 }
 
 async fn bad_filters_are_explained(b: Backend) {
-    let Some(app) = TestApp::spawn(b).await else {
-        return;
-    };
+    let app = TestApp::spawn(b).await;
     for (query, needle_zh, needle_en) in [
         ("item_type=licence", "未知的事项类型", "Unknown item_type"),
         (
@@ -259,9 +247,7 @@ async fn bad_filters_are_explained(b: Backend) {
 }
 
 async fn unknown_routes_and_methods_are_problems(b: Backend) {
-    let Some(app) = TestApp::spawn(b).await else {
-        return;
-    };
+    let app = TestApp::spawn(b).await;
     let v = app.get_json("/api/v1/nothing-here", Some("en"), 404).await;
     assert_eq!(v["type"], "urn:onewindow:problem:not-found");
     let resp = app

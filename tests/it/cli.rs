@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{Backend, Resources, definitions_dir, external_backends};
+use crate::harness::{Backend, Resources, definitions_dir};
 
 fn onewindow() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_onewindow"));
@@ -178,6 +178,58 @@ fn config_layers_file_then_environment_and_hides_secrets() {
     );
 }
 
+#[test]
+fn environment_variables_reach_every_group_and_unknown_ones_are_refused() {
+    let out = onewindow()
+        .arg("config")
+        .env("ONEWINDOW_SESSION_IDLE_SECS", "600")
+        .env("ONEWINDOW_OIDC_CLAIM_ID_NUMBER", "idcard")
+        .env("ONEWINDOW_PROVIDER_OPEN_SECS", "45")
+        .env("ONEWINDOW_WORKER_IN_SERVE", "false")
+        .env("ONEWINDOW_MAIL_FROM", "政务服务 <zw@example.gov.cn>")
+        .env("ONEWINDOW_OIDC_CLIENT_SECRET", "env-client-secret")
+        .env("DATABASE_URL", "postgres://gw:plain-secret@plain/gw")
+        .env(
+            "ONEWINDOW_DATABASE_URL",
+            "postgres://gw:prefixed-secret@prefixed/gw",
+        )
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "session_idle_secs = 600",
+        "oidc_claim_id_number = \"idcard\"",
+        "provider_open_secs = 45",
+        "worker_in_serve = false",
+        "mail_from = \"政务服务 <zw@example.gov.cn>\"",
+        "oidc_client_secret = \"***\"",
+        "database_url = \"postgres://gw:***@prefixed/gw\"",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} missing: {text}");
+    }
+    assert!(
+        !text.contains("secret@") && !text.contains("env-client-secret"),
+        "{text}"
+    );
+
+    let out = onewindow()
+        .arg("config")
+        .env("ONEWINDOW_SESION_IDLE_SECS", "600")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`sesion_idle_secs`") && stderr.contains("unknown key"),
+        "{stderr}"
+    );
+}
+
 /// Runs `onewindow serve` on port 0, waits for it to listen, checks it serves, then
 /// sends SIGTERM and expects a clean exit.
 fn serve_and_stop(envs: &[(&str, &str)]) {
@@ -288,16 +340,13 @@ fn serve_with_no_configuration_then_stop_on_sigterm() {
 }
 
 #[test]
+#[cfg_attr(
+    not(external_backends),
+    ignore = "PostgreSQL/Redis not configured: set ONEWINDOW_TEST_DATABASE_URL and ONEWINDOW_TEST_REDIS_URL"
+)]
 fn serve_on_postgres_and_redis_from_the_usual_variables() {
-    let Some((admin, redis)) = external_backends() else {
-        return;
-    };
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let res = rt
-        .block_on(Resources::new(Backend::PostgresRedis))
-        .expect("resources");
-    let _ = admin;
-    let _ = redis;
+    let res = rt.block_on(Resources::new(Backend::PostgresRedis));
     let db = res.database_url.clone().expect("db");
     let rd = res.redis_url.clone().expect("redis");
     serve_and_stop(&[

@@ -259,9 +259,7 @@ async fn pending_deliveries(state: &AppState, department: &str) -> usize {
 }
 
 async fn simulated_departments_conclude_cases_on_their_own(b: Backend) {
-    let Some(res) = Resources::new(b).await else {
-        return;
-    };
+    let res = Resources::new(b).await;
     let app = TestApp::start_on(
         res,
         harness::bind().await,

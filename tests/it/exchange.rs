@@ -27,7 +27,7 @@ backend_tests!(
 
 const HRSS: &str = "11150700MB15300034";
 
-async fn setup(b: Backend, extra: &[(&str, &str)]) -> Option<LoginSetup> {
+async fn setup(b: Backend, extra: &[(&str, &str)]) -> LoginSetup {
     let mut settings = vec![
         ("worker_in_serve", "false"),
         ("exchange_allow_http", "true"),
@@ -94,7 +94,7 @@ fn types(received: &[crate::dept_server::Received]) -> Vec<String> {
 }
 
 async fn pushed_events_are_signed_complete_and_in_order(b: Backend) {
-    let Some(s) = setup(b, &[]).await else { return };
+    let s = setup(b, &[]).await;
     let dept = DeptServer::start().await;
     push_to(&s, &dept).await;
     let case_no = apply_and_accept(&s).await;
@@ -216,7 +216,7 @@ async fn pushed_events_are_signed_complete_and_in_order(b: Backend) {
 }
 
 async fn a_department_that_was_down_gets_every_event_once(b: Backend) {
-    let Some(s) = setup(b, &[]).await else { return };
+    let s = setup(b, &[]).await;
     let dept = DeptServer::start().await;
     push_to(&s, &dept).await;
     dept.go_down(503);
@@ -272,7 +272,7 @@ async fn a_department_that_was_down_gets_every_event_once(b: Backend) {
 }
 
 async fn failures_follow_the_schedule_then_dead_letter_and_redelivery(b: Backend) {
-    let Some(s) = setup(b, &[]).await else { return };
+    let s = setup(b, &[]).await;
     let dept = DeptServer::start().await;
     push_to(&s, &dept).await;
     dept.go_down(500);
@@ -361,9 +361,7 @@ async fn failures_follow_the_schedule_then_dead_letter_and_redelivery(b: Backend
 }
 
 async fn the_pull_inbox_leases_and_acknowledges(b: Backend) {
-    let Some(s) = setup(b, &[("inbox_lease_secs", "1")]).await else {
-        return;
-    };
+    let s = setup(b, &[("inbox_lease_secs", "1")]).await;
     let case_no = apply_and_accept(&s).await;
     let t = token(&s, HRSS, &["inbox"]).await;
     let inbox = || async {
@@ -431,7 +429,7 @@ async fn the_pull_inbox_leases_and_acknowledges(b: Backend) {
 }
 
 async fn department_steps_are_idempotent_scoped_and_visible_to_the_citizen(b: Backend) {
-    let Some(s) = setup(b, &[]).await else { return };
+    let s = setup(b, &[]).await;
     let case_no = apply_and_accept(&s).await;
     let t = token(&s, HRSS, &["cases:read", "cases:write"]).await;
     let post = |body: Value, key: &str| {
@@ -529,24 +527,25 @@ async fn department_steps_are_idempotent_scoped_and_visible_to_the_citizen(b: Ba
 
 /// Two gateway instances on one PostgreSQL deliver every event once between them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[cfg_attr(
+    not(external_backends),
+    ignore = "PostgreSQL/Redis not configured: set ONEWINDOW_TEST_DATABASE_URL and ONEWINDOW_TEST_REDIS_URL"
+)]
 async fn two_instances_on_postgres_deliver_each_event_once() {
-    let Some(s) = setup(Backend::PostgresRedis, &[]).await else {
-        return;
-    };
+    let s = setup(Backend::PostgresRedis, &[]).await;
     let dept = DeptServer::start().await;
     push_to(&s, &dept).await;
     let mut cases = Vec::new();
     for _ in 0..6 {
         cases.push(apply_and_accept(&s).await);
     }
-    let mut res = crate::harness::Resources::new(Backend::PostgresRedis)
-        .await
-        .expect("resources");
-    res.prefix = s.app.state.settings.cache_prefix.clone();
+    let mut res = crate::harness::Resources::new(Backend::PostgresRedis).await;
+    res.prefix = s.app.state.settings.cache.cache_prefix.clone();
     res.database_url = s
         .app
         .state
         .settings
+        .database
         .database_url
         .as_ref()
         .map(|u| secrecy::ExposeSecret::expose_secret(u).to_owned());
@@ -597,7 +596,7 @@ async fn two_instances_on_postgres_deliver_each_event_once() {
 const NEWBORN: &str = "11150700MB15300047-QT-0001"; // 新生儿出生“一件事”, 4 departments
 
 async fn a_joint_case_goes_to_every_department_and_concludes_with_the_last(b: Backend) {
-    let Some(s) = setup(b, &[]).await else { return };
+    let s = setup(b, &[]).await;
     let depts = [
         "11150700MB15300047",
         "11150700MB15300021",
@@ -747,7 +746,7 @@ async fn a_joint_case_goes_to_every_department_and_concludes_with_the_last(b: Ba
 }
 
 async fn key_rotation_keeps_the_old_key_published_for_the_grace_period(b: Backend) {
-    let Some(s) = setup(b, &[]).await else { return };
+    let s = setup(b, &[]).await;
     let jwks = || async {
         s.app
             .client
@@ -827,7 +826,7 @@ async fn key_rotation_keeps_the_old_key_published_for_the_grace_period(b: Backen
 /// the scope learns nothing (403 for a case that exists and for one that does not), and
 /// a token with it is told 404 for a case of another department, as for no case at all.
 async fn a_token_is_held_to_its_scope_before_any_case_is_read(b: Backend) {
-    let Some(s) = setup(b, &[]).await else { return };
+    let s = setup(b, &[]).await;
     let case_no = apply_and_accept(&s).await;
     let inbox_only = token(&s, HRSS, &["inbox"]).await;
     let reader = token(&s, HRSS, &["cases:read"]).await;

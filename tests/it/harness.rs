@@ -1,9 +1,11 @@
 //! Test harness: a gateway on port 0 against a fresh database and key prefix.
 //!
 //! Every test runs on SQLite with the in-memory cache, and again on PostgreSQL with
-//! Redis when `ONEWINDOW_TEST_DATABASE_URL` and `ONEWINDOW_TEST_REDIS_URL` are set (CI
-//! sets both). Each PostgreSQL test gets its own database and each Redis test its own
-//! key prefix; both are removed when the test ends, pass or fail.
+//! Redis. The PostgreSQL + Redis copies run when `ONEWINDOW_TEST_DATABASE_URL` and
+//! `ONEWINDOW_TEST_REDIS_URL` are set (CI sets both); otherwise `build.rs` leaves the
+//! `external_backends` cfg off and they are reported as ignored, with the reason, rather
+//! than passing without having run. Each PostgreSQL test gets its own database and each
+//! Redis test its own key prefix; both are removed when the test ends, pass or fail.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -30,12 +32,25 @@ pub fn definitions_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("service-definitions")
 }
 
-/// Whether the PostgreSQL/Redis run is configured. When it is configured, an
-/// unreachable server fails the test; it never silently skips.
-pub fn external_backends() -> Option<(String, String)> {
-    let db = std::env::var("ONEWINDOW_TEST_DATABASE_URL").ok()?;
-    let redis = std::env::var("ONEWINDOW_TEST_REDIS_URL").ok()?;
-    Some((db, redis))
+/// The PostgreSQL (admin) and Redis URLs under test.
+///
+/// Tests that need them are ignored unless both variables were set when the tests were
+/// built (see `build.rs`), so reaching this without them means the ignored test was run
+/// by hand (`--ignored`); that fails, as does a configured server that does not answer.
+/// Nothing here ever skips quietly.
+pub fn external_backends() -> (String, String) {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!(
+                "{name} is not set: the PostgreSQL + Redis tests need \
+                 ONEWINDOW_TEST_DATABASE_URL and ONEWINDOW_TEST_REDIS_URL"
+            )
+        })
+    };
+    (
+        var("ONEWINDOW_TEST_DATABASE_URL"),
+        var("ONEWINDOW_TEST_REDIS_URL"),
+    )
 }
 
 /// Per-test resources: a temp directory, and on PostgreSQL a database and a key prefix.
@@ -49,27 +64,22 @@ pub struct Resources {
 }
 
 impl Resources {
-    /// Makes fresh resources, or `None` when the PostgreSQL/Redis run is not configured.
-    pub async fn new(backend: Backend) -> Option<Resources> {
+    /// Makes fresh resources: on PostgreSQL + Redis a new database and key prefix.
+    pub async fn new(backend: Backend) -> Resources {
         let tmp = tempfile::tempdir().expect("temp dir");
         let id = uuid::Uuid::now_v7().simple().to_string();
         let prefix = format!("onewindow-test-{id}:");
         match backend {
-            Backend::SqliteMemory => Some(Resources {
+            Backend::SqliteMemory => Resources {
                 backend,
                 tmp,
                 database_url: None,
                 redis_url: None,
                 prefix,
                 pg_cleanup: None,
-            }),
+            },
             Backend::PostgresRedis => {
-                let Some((admin, redis)) = external_backends() else {
-                    eprintln!(
-                        "note: PostgreSQL/Redis run not configured (set ONEWINDOW_TEST_DATABASE_URL and ONEWINDOW_TEST_REDIS_URL)"
-                    );
-                    return None;
-                };
+                let (admin, redis) = external_backends();
                 let name = format!("onewindow_t_{id}");
                 let mut conn = sqlx::PgConnection::connect(&admin)
                     .await
@@ -90,14 +100,14 @@ impl Resources {
                     .query_async(&mut c)
                     .await
                     .expect("redis ping");
-                Some(Resources {
+                Resources {
                     backend,
                     tmp,
                     database_url: Some(url.to_string()),
                     redis_url: Some(redis),
                     prefix,
                     pg_cleanup: Some((admin, name)),
-                })
+                }
             }
         }
     }
@@ -216,16 +226,16 @@ pub struct TestApp {
 }
 
 impl TestApp {
-    /// Starts a gateway on `backend`, or `None` when that backend is not configured.
-    pub async fn spawn(backend: Backend) -> Option<TestApp> {
-        let res = Resources::new(backend).await?;
-        Some(Self::start(res, false).await)
+    /// Starts a gateway on `backend`.
+    pub async fn spawn(backend: Backend) -> TestApp {
+        let res = Resources::new(backend).await;
+        Self::start(res, false).await
     }
 
     /// Like `spawn`, with PostgreSQL and Redis reached through proxies the test controls.
-    pub async fn spawn_proxied(backend: Backend) -> Option<TestApp> {
-        let res = Resources::new(backend).await?;
-        Some(Self::start(res, true).await)
+    pub async fn spawn_proxied(backend: Backend) -> TestApp {
+        let res = Resources::new(backend).await;
+        Self::start(res, true).await
     }
 
     async fn start(res: Resources, proxied: bool) -> TestApp {
@@ -357,9 +367,37 @@ impl Drop for TestApp {
     }
 }
 
-/// Generates one `#[tokio::test]` per backend for each listed async fn taking a [`Backend`].
+/// Generates one test per backend for each listed fn taking a [`Backend`]: async fns
+/// become `#[tokio::test]`s, and after `sync:` plain fns become `#[test]`s. The
+/// PostgreSQL + Redis copies are ignored, saying why, when `build.rs` found the servers
+/// not configured.
+///
+/// A test of its own that needs PostgreSQL + Redis carries the same attribute:
+/// `#[cfg_attr(not(external_backends), ignore = "PostgreSQL/Redis not configured …")]`.
 #[macro_export]
 macro_rules! backend_tests {
+    (sync: $($name:ident),* $(,)?) => {
+        mod sqlite_memory {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name($crate::harness::Backend::SqliteMemory)
+                }
+            )*
+        }
+        mod postgres_redis {
+            $(
+                #[test]
+                #[cfg_attr(
+                    not(external_backends),
+                    ignore = "PostgreSQL/Redis not configured: set ONEWINDOW_TEST_DATABASE_URL and ONEWINDOW_TEST_REDIS_URL"
+                )]
+                fn $name() {
+                    super::$name($crate::harness::Backend::PostgresRedis)
+                }
+            )*
+        }
+    };
     ($($name:ident),* $(,)?) => {
         mod sqlite_memory {
             $(
@@ -372,6 +410,10 @@ macro_rules! backend_tests {
         mod postgres_redis {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[cfg_attr(
+                    not(external_backends),
+                    ignore = "PostgreSQL/Redis not configured: set ONEWINDOW_TEST_DATABASE_URL and ONEWINDOW_TEST_REDIS_URL"
+                )]
                 async fn $name() {
                     super::$name($crate::harness::Backend::PostgresRedis).await
                 }

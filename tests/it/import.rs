@@ -1,13 +1,25 @@
 //! `onewindow import` as an operator runs it: good and bad rows, idempotent re-imports,
 //! licence files, refused files and resources, and the shipped demo data. Every test runs
-//! on SQLite, and again on PostgreSQL when the PostgreSQL/Redis run is configured.
+//! on SQLite and again on PostgreSQL (ignored when the PostgreSQL/Redis run is not
+//! configured).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use onewindow::store::BaseRecord;
 
+use crate::backend_tests;
 use crate::harness::{Backend, Resources, definitions_dir};
+
+backend_tests!(
+    sync: a_csv_with_bad_rows_stores_the_good_ones_and_lists_the_bad_by_line,
+    reimporting_the_same_file_changes_nothing_and_a_changed_row_is_updated,
+    a_json_lines_licence_file_stores_one_record_per_licence,
+    an_unknown_or_missing_column_refuses_the_whole_file,
+    resources_the_base_library_does_not_hold_are_refused,
+    the_shipped_demo_files_import_without_rejections_and_again_without_changes,
+    a_file_larger_than_a_batch_is_stored_in_batches_and_repeats_are_found_across_them,
+);
 
 const WANG: &str = "150702198506123025";
 const LI: &str = "150702199203151541";
@@ -130,24 +142,18 @@ impl Out {
     }
 }
 
-/// Runs `body` on SQLite, then on PostgreSQL when that run is configured.
-fn on_each_backend(body: impl Fn(&Ctx)) {
-    for backend in [Backend::SqliteMemory, Backend::PostgresRedis] {
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        let Some(res) = rt.block_on(Resources::new(backend)) else {
-            continue;
-        };
-        let ctx = Ctx { res, rt };
-        body(&ctx);
-    }
+/// Runs `body` on fresh resources of `backend`.
+fn on_backend(backend: Backend, body: impl Fn(&Ctx)) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let res = rt.block_on(Resources::new(backend));
+    body(&Ctx { res, rt });
 }
 
 const PERSON_HEADER: &str =
     "id_number,name,gender,birth_date,ethnicity,phone,household_address,residence_address\n";
 
-#[test]
-fn a_csv_with_bad_rows_stores_the_good_ones_and_lists_the_bad_by_line() {
-    on_each_backend(|ctx| {
+fn a_csv_with_bad_rows_stores_the_good_ones_and_lists_the_bad_by_line(b: Backend) {
+    on_backend(b, |ctx| {
         let csv = format!(
             "{PERSON_HEADER}\
              {WANG},王小明,2,1985-06-12,汉族,13800000001,内蒙古自治区呼伦贝尔市海拉尔区胜利街道1号,\n\
@@ -207,9 +213,8 @@ fn a_csv_with_bad_rows_stores_the_good_ones_and_lists_the_bad_by_line() {
     });
 }
 
-#[test]
-fn reimporting_the_same_file_changes_nothing_and_a_changed_row_is_updated() {
-    on_each_backend(|ctx| {
+fn reimporting_the_same_file_changes_nothing_and_a_changed_row_is_updated(b: Backend) {
+    on_backend(b, |ctx| {
         let csv = format!(
             "uscc,name,legal_rep,legal_rep_id_number,registered_address,registered_capital,business_scope,established_on\n\
              {DAIRY},呼伦贝尔草原乳业有限公司,陈静,150702200108081229,内蒙古自治区呼伦贝尔市海拉尔区乳业路8号,3000,乳制品生产,2019-04-18\n\
@@ -254,9 +259,8 @@ fn reimporting_the_same_file_changes_nothing_and_a_changed_row_is_updated() {
     });
 }
 
-#[test]
-fn a_json_lines_licence_file_stores_one_record_per_licence() {
-    on_each_backend(|ctx| {
+fn a_json_lines_licence_file_stores_one_record_per_licence(b: Backend) {
+    on_backend(b, |ctx| {
         let lines = [
             format!(
                 r#"{{"holder":"{WANG}","licence":"resident_id_card","licence_no":"{WANG}","issuer":"呼伦贝尔市公安局海拉尔区分局","issued_on":"2016-12-05","valid_until":"2036-12-05","holder_name":"王小明"}}"#
@@ -334,9 +338,8 @@ fn a_json_lines_licence_file_stores_one_record_per_licence() {
     });
 }
 
-#[test]
-fn an_unknown_or_missing_column_refuses_the_whole_file() {
-    on_each_backend(|ctx| {
+fn an_unknown_or_missing_column_refuses_the_whole_file(b: Backend) {
+    on_backend(b, |ctx| {
         let file = ctx.file(
             "people.csv",
             &format!("id_number,name,nickname\n{WANG},王小明,小王\n"),
@@ -377,9 +380,8 @@ fn an_unknown_or_missing_column_refuses_the_whole_file() {
     });
 }
 
-#[test]
-fn resources_the_base_library_does_not_hold_are_refused() {
-    on_each_backend(|ctx| {
+fn resources_the_base_library_does_not_hold_are_refused(b: Backend) {
+    on_backend(b, |ctx| {
         let file = ctx.file("records.csv", &format!("id_number,has_record\n{WANG},0\n"));
         let out = ctx.import_file("criminal_record", &file);
         assert_eq!(out.code, Some(1), "{out:?}");
@@ -413,8 +415,7 @@ fn resources_the_base_library_does_not_hold_are_refused() {
     });
 }
 
-#[test]
-fn the_shipped_demo_files_import_without_rejections_and_again_without_changes() {
+fn the_shipped_demo_files_import_without_rejections_and_again_without_changes(b: Backend) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("reference-data/demo");
     let files = [
         ("person", "person.csv"),
@@ -427,7 +428,7 @@ fn the_shipped_demo_files_import_without_rejections_and_again_without_changes() 
         let n = text.lines().filter(|l| !l.trim().is_empty()).count();
         if file.ends_with(".csv") { n - 1 } else { n }
     };
-    on_each_backend(|ctx| {
+    on_backend(b, |ctx| {
         for (resource, file) in files {
             let path = dir.join(file);
             let n = rows(file);
@@ -515,9 +516,8 @@ fn resident_id(day: u32, seq: u32) -> String {
     format!("{body}{}", C[(sum % 11) as usize])
 }
 
-#[test]
-fn a_file_larger_than_a_batch_is_stored_in_batches_and_repeats_are_found_across_them() {
-    on_each_backend(|ctx| {
+fn a_file_larger_than_a_batch_is_stored_in_batches_and_repeats_are_found_across_them(b: Backend) {
+    on_backend(b, |ctx| {
         let mut csv = String::from("id_number,name\n");
         let mut n = 0;
         for day in 1..=28 {

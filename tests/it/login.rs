@@ -85,9 +85,9 @@ pub struct LoginSetup {
 }
 
 /// Starts a dev IdP and a gateway using it, with extra settings.
-pub async fn with_dev_idp(b: Backend, extra: &[(&str, &str)]) -> Option<LoginSetup> {
-    let res = Resources::new(b).await?;
-    Some(with_dev_idp_on(res, extra).await)
+pub async fn with_dev_idp(b: Backend, extra: &[(&str, &str)]) -> LoginSetup {
+    let res = Resources::new(b).await;
+    with_dev_idp_on(res, extra).await
 }
 
 /// The same on given resources (a second instance shares the first one's).

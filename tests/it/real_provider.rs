@@ -17,8 +17,8 @@ struct Setup {
     provider: OidcProvider,
 }
 
-async fn setup(b: Backend) -> Option<Setup> {
-    let res = Resources::new(b).await?;
+async fn setup(b: Backend) -> Setup {
+    let res = Resources::new(b).await;
     let listener = bind().await;
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let client = |id: &str| {
@@ -46,7 +46,7 @@ async fn setup(b: Backend) -> Option<Setup> {
         ],
     )
     .await;
-    Some(Setup { app, provider })
+    Setup { app, provider }
 }
 
 impl Setup {
@@ -75,7 +75,7 @@ impl Setup {
 }
 
 async fn citizens_enterprises_and_staff_log_in_through_a_real_provider(b: Backend) {
-    let Some(s) = setup(b).await else { return };
+    let s = setup(b).await;
     let (browser, done) = s.login("/auth/login?return_to=/api/v1/me", "alice").await;
     assert_eq!(done.status(), 303);
     assert_eq!(done.headers()["location"], "/api/v1/me");
@@ -139,7 +139,7 @@ async fn citizens_enterprises_and_staff_log_in_through_a_real_provider(b: Backen
 }
 
 async fn logout_goes_through_the_real_provider(b: Backend) {
-    let Some(s) = setup(b).await else { return };
+    let s = setup(b).await;
     let (browser, _) = s.login("/auth/login", "alice").await;
     let resp = browser
         .client

@@ -37,7 +37,7 @@ const HR: &str = "11150700MB15300034"; // provides social_insurance (department 
 const RESIDENCE_PERMIT: &str = "11150700MB15300021-QR-0001"; // 居住证申领
 const FOOD: &str = "11150700MB1530001X-XK-0003"; // 食品经营许可（新办）, enterprise data + credit
 
-async fn setup(b: Backend, extra: &[(&str, &str)]) -> Option<LoginSetup> {
+async fn setup(b: Backend, extra: &[(&str, &str)]) -> LoginSetup {
     let mut settings = vec![
         ("worker_in_serve", "false"),
         ("exchange_allow_http", "true"),
@@ -147,7 +147,7 @@ async fn data_access(c: &Session) -> Value {
 }
 
 async fn the_resource_catalogue_lists_share_types_and_items(b: Backend) {
-    let Some(s) = setup(b, &[]).await else { return };
+    let s = setup(b, &[]).await;
     let cat = s.app.get_json("/api/v1/catalogue", None, 200).await;
     let res = cat["resources"].as_array().expect("resources");
     let find = |code: &str| {
@@ -211,7 +211,7 @@ async fn the_resource_catalogue_lists_share_types_and_items(b: Backend) {
 }
 
 async fn prefill_needs_consent_then_fills_a_persons_form_with_sources(b: Backend) {
-    let Some(s) = setup(b, &[]).await else { return };
+    let s = setup(b, &[]).await;
     // The sources can be read before logging in.
     let plan = s
         .app
@@ -333,7 +333,7 @@ async fn prefill_needs_consent_then_fills_a_persons_form_with_sources(b: Backend
 }
 
 async fn an_enterprise_representative_gets_the_enterprises_data(b: Backend) {
-    let Some(s) = setup(b, &[]).await else { return };
+    let s = setup(b, &[]).await;
     let c = Session::new(&s, "/auth/login", "enterprise-chen").await;
     let p = consent_and_prefill(&c, FOOD).await;
     let uscc = "91150700MA0N2C3D40";
@@ -378,7 +378,7 @@ async fn an_enterprise_representative_gets_the_enterprises_data(b: Backend) {
 }
 
 async fn nobody_can_prefill_someone_elses_data(b: Backend) {
-    let Some(s) = setup(b, &[]).await else { return };
+    let s = setup(b, &[]).await;
     let c = Session::new(&s, "/auth/login", "citizen-wang").await;
     let (st, _) = c
         .post(
@@ -449,7 +449,7 @@ async fn nobody_can_prefill_someone_elses_data(b: Backend) {
 }
 
 async fn authoritative_values_are_rechecked_on_submit(b: Backend) {
-    let Some(s) = setup(b, &[]).await else { return };
+    let s = setup(b, &[]).await;
     let c = Session::new(&s, "/auth/login", "citizen-wang").await;
     let p = consent_and_prefill(&c, SSC).await;
     let (_, photo) = c.upload("photo.jpg", jpeg(3)).await;
@@ -543,7 +543,7 @@ async fn authoritative_values_are_rechecked_on_submit(b: Backend) {
 }
 
 async fn an_e_licence_stands_in_for_a_material_only_when_held(b: Backend) {
-    let Some(s) = setup(b, &[]).await else { return };
+    let s = setup(b, &[]).await;
     // Without prefill: the licence is looked up (and the read audited) on submit.
     let c = Session::new(&s, "/auth/login", "citizen-wang").await;
     let (st, body) = apply_ssc(&c, crate::cases::valid_values(), 4).await;
@@ -731,7 +731,7 @@ async fn fake_hr(jwks: Value) -> FakeHr {
 }
 
 async fn a_department_api_answers_signed_calls_and_is_cached(b: Backend) {
-    let Some(s) = setup(b, &[]).await else { return };
+    let s = setup(b, &[]).await;
     let jwks = s.app.get_json("/.well-known/jwks.json", None, 200).await;
     let hr = fake_hr(jwks).await;
     // The operator connects the department's data API.
@@ -773,17 +773,14 @@ async fn a_department_api_answers_signed_calls_and_is_cached(b: Backend) {
 }
 
 async fn a_department_api_that_fails_opens_its_circuit_and_the_form_still_works(b: Backend) {
-    let Some(s) = setup(
+    let s = setup(
         b,
         &[
             ("provider_failures_to_open", "2"),
             ("provider_open_secs", "600"),
         ],
     )
-    .await
-    else {
-        return;
-    };
+    .await;
     let jwks = s.app.get_json("/.well-known/jwks.json", None, 200).await;
     let hr = fake_hr(jwks).await;
     hr.mode.store(0, Ordering::SeqCst);
@@ -848,7 +845,7 @@ async fn a_department_api_that_fails_opens_its_circuit_and_the_form_still_works(
 
 async fn department_api_cache_entries_expire(b: Backend) {
     use onewindow::sharing::provider::{ApiLimits, DataProvider, DepartmentApi, ReadPurpose};
-    let Some(s) = setup(b, &[]).await else { return };
+    let s = setup(b, &[]).await;
     let jwks = s.app.get_json("/.well-known/jwks.json", None, 200).await;
     let hr = fake_hr(jwks).await;
     let st = &s.app.state;
@@ -909,7 +906,7 @@ async fn department_api_cache_entries_expire(b: Backend) {
 }
 
 async fn a_clerk_lookup_and_a_department_read_are_in_the_citizens_trail(b: Backend) {
-    let Some(s) = setup(b, &[]).await else { return };
+    let s = setup(b, &[]).await;
     let clerk = Session::new(&s, "/auth/staff/login", "clerk-sun").await;
     let (st, body) = clerk
         .post(
@@ -1022,7 +1019,7 @@ async fn a_clerk_lookup_and_a_department_read_are_in_the_citizens_trail(b: Backe
 }
 
 async fn sharing_figures_count_prefilled_fields_and_substituted_materials(b: Backend) {
-    let Some(s) = setup(b, &[]).await else { return };
+    let s = setup(b, &[]).await;
     let c = Session::new(&s, "/auth/login", "citizen-wang").await;
     let p = consent_and_prefill(&c, SSC).await;
     let (st, body) = apply_ssc(&c, ssc_values(&p), 8).await;
@@ -1064,7 +1061,7 @@ async fn sharing_figures_count_prefilled_fields_and_substituted_materials(b: Bac
 }
 
 async fn the_apply_page_lodges_once_even_when_the_form_is_sent_twice(b: Backend) {
-    let Some(s) = setup(b, &[]).await else { return };
+    let s = setup(b, &[]).await;
     let c = Session::new(&s, "/auth/login", "citizen-wang").await;
     let page =
         c.b.client
