@@ -200,22 +200,12 @@ impl AccountStore for SqlStore {
         let q = Q::new(TOKEN_SELECT)
             .push(" WHERE token_hash = $1")
             .bind(token_hash);
-        self.db
-            .fetch_optional(q)
-            .await?
-            .as_ref()
-            .map(token_from_row)
-            .transpose()
+        self.db.fetch_optional_with(q, token_from_row).await
     }
 
     async fn api_tokens(&self) -> StoreResult<Vec<ApiToken>> {
         let q = Q::new(TOKEN_SELECT).push(" ORDER BY created_at DESC, id DESC");
-        self.db
-            .fetch_all(q)
-            .await?
-            .iter()
-            .map(token_from_row)
-            .collect()
+        self.db.fetch_all_with(q, token_from_row).await
     }
 
     async fn revoke_api_token(&self, id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {

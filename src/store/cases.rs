@@ -418,28 +418,21 @@ impl CaseStore for SqlStore {
     async fn case_by_id(&self, id: Uuid) -> StoreResult<Option<CaseRow>> {
         let q = Q::new("SELECT * FROM cases WHERE id = $1").bind(id);
         self.db
-            .fetch_optional(q)
-            .await?
-            .map(|r| case_from_row(&r, &self.seal))
-            .transpose()
+            .fetch_optional_with(q, |r| case_from_row(r, &self.seal))
+            .await
     }
 
     async fn case_by_no(&self, case_no: &str) -> StoreResult<Option<CaseRow>> {
         let q = Q::new("SELECT * FROM cases WHERE case_no = $1").bind(case_no);
         self.db
-            .fetch_optional(q)
-            .await?
-            .map(|r| case_from_row(&r, &self.seal))
-            .transpose()
+            .fetch_optional_with(q, |r| case_from_row(r, &self.seal))
+            .await
     }
 
     async fn case_events(&self, case_id: Uuid) -> StoreResult<Vec<EventRow>> {
         let q = Q::new("SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq").bind(case_id);
         self.db
-            .fetch_all(q)
-            .await?
-            .iter()
-            .map(|r| {
+            .fetch_all_with(q, |r| {
                 Ok(EventRow {
                     seq: r.get("seq")?,
                     at: r.get("at")?,
@@ -453,7 +446,7 @@ impl CaseStore for SqlStore {
                     attachments: r.get("attachments")?,
                 })
             })
-            .collect()
+            .await
     }
 
     async fn case_materials(&self, case_id: Uuid) -> StoreResult<Vec<MaterialRow>> {
@@ -466,10 +459,7 @@ impl CaseStore for SqlStore {
         .push(self.db.material_order())
         .bind(case_id);
         self.db
-            .fetch_all(q)
-            .await?
-            .iter()
-            .map(|r| {
+            .fetch_all_with(q, |r| {
                 let material_id: String = r.get("material_id")?;
                 let evidence = r
                     .get::<Option<Value>>("evidence")?
@@ -488,7 +478,7 @@ impl CaseStore for SqlStore {
                     sha256: r.get("sha256")?,
                 })
             })
-            .collect()
+            .await
     }
 
     async fn list_cases(&self, f: &CaseFilter) -> StoreResult<(Vec<CaseRow>, i64)> {
@@ -504,11 +494,8 @@ impl CaseStore for SqlStore {
             .push_bind(f.offset);
         let cases = self
             .db
-            .fetch_all(q)
-            .await?
-            .iter()
-            .map(|r| case_from_row(r, &self.seal))
-            .collect::<StoreResult<Vec<_>>>()?;
+            .fetch_all_with(q, |r| case_from_row(r, &self.seal))
+            .await?;
         Ok((cases, total))
     }
 
@@ -519,10 +506,7 @@ impl CaseStore for SqlStore {
         )
         .bind(case_id);
         self.db
-            .fetch_all(q)
-            .await?
-            .iter()
-            .map(|r| {
+            .fetch_all_with(q, |r| {
                 Ok(OutboxRow {
                     id: r.get("id")?,
                     case_seq: r.get("case_seq")?,
@@ -531,17 +515,12 @@ impl CaseStore for SqlStore {
                     payload: r.get("payload")?,
                 })
             })
-            .collect()
+            .await
     }
 
     async fn idempotent(&self, scope: &str, key: &str) -> StoreResult<Option<IdemRecord>> {
         let q = Q::new(IDEM_SELECT).bind(scope).bind(key);
-        self.db
-            .fetch_optional(q)
-            .await?
-            .as_ref()
-            .map(idem_from_row)
-            .transpose()
+        self.db.fetch_optional_with(q, idem_from_row).await
     }
 
     async fn rate_case(
@@ -570,10 +549,7 @@ impl CaseStore for SqlStore {
         .bind(account)
         .bind(limit);
         self.db
-            .fetch_all(q)
-            .await?
-            .iter()
-            .map(|r| {
+            .fetch_all_with(q, |r| {
                 Ok(NoticeRow {
                     id: r.get("id")?,
                     account_id: r.get("account_id")?,
@@ -587,7 +563,7 @@ impl CaseStore for SqlStore {
                     read_at: r.get("read_at")?,
                 })
             })
-            .collect()
+            .await
     }
 
     async fn set_notice_email_state(&self, id: Uuid, state: &str) -> StoreResult<()> {

@@ -79,16 +79,13 @@ impl CatalogueStore for SqlStore {
         )
         .bind(code);
         self.db
-            .fetch_all(q)
-            .await?
-            .iter()
-            .map(|r| {
+            .fetch_all_with(q, |r| {
                 Ok(ServiceVersionInfo {
                     version: r.get("version")?,
                     published_at: r.get("published_at")?,
                 })
             })
-            .collect()
+            .await
     }
 
     async fn service_version(
@@ -102,12 +99,7 @@ impl CatalogueStore for SqlStore {
         )
         .bind(code)
         .bind(version);
-        self.db
-            .fetch_optional(q)
-            .await?
-            .as_ref()
-            .map(version_from_row)
-            .transpose()
+        self.db.fetch_optional_with(q, version_from_row).await
     }
 }
 

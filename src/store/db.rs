@@ -430,6 +430,24 @@ pub(crate) trait Exec: Sized + Send {
         async move { Ok(self.run(q, Want::Optional).await?.rows.into_iter().next()) }
     }
 
+    /// Every row of a query, each read by `read` (a row type's reader).
+    fn fetch_all_with<T: Send>(
+        self,
+        q: Q,
+        read: impl Fn(&Row) -> StoreResult<T> + Send,
+    ) -> impl Future<Output = StoreResult<Vec<T>>> + Send {
+        async move { self.fetch_all(q).await?.iter().map(read).collect() }
+    }
+
+    /// The first row of a query, if any, read by `read`.
+    fn fetch_optional_with<T: Send>(
+        self,
+        q: Q,
+        read: impl Fn(&Row) -> StoreResult<T> + Send,
+    ) -> impl Future<Output = StoreResult<Option<T>>> + Send {
+        async move { self.fetch_optional(q).await?.as_ref().map(read).transpose() }
+    }
+
     /// The first row of a query that always answers one (`COUNT(*)`, `RETURNING`).
     fn fetch_one(self, q: Q) -> impl Future<Output = StoreResult<Row>> + Send {
         async move {

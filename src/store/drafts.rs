@@ -104,23 +104,13 @@ impl DraftStore for SqlStore {
 
     async fn upload(&self, id: Uuid) -> StoreResult<Option<UploadRow>> {
         let q = Q::new("SELECT * FROM uploads WHERE id = $1").bind(id);
-        self.db
-            .fetch_optional(q)
-            .await?
-            .as_ref()
-            .map(upload_from_row)
-            .transpose()
+        self.db.fetch_optional_with(q, upload_from_row).await
     }
 
     async fn remove_stale_uploads(&self, before: DateTime<Utc>) -> StoreResult<Vec<UploadRow>> {
         let q = Q::new("DELETE FROM uploads WHERE case_id IS NULL AND created_at < $1 RETURNING *")
             .bind(before);
-        self.db
-            .fetch_all(q)
-            .await?
-            .iter()
-            .map(upload_from_row)
-            .collect()
+        self.db.fetch_all_with(q, upload_from_row).await
     }
 
     async fn save_draft(&self, d: &DraftRow) -> StoreResult<bool> {
@@ -146,21 +136,16 @@ impl DraftStore for SqlStore {
             .bind(id)
             .bind(owner);
         self.db
-            .fetch_optional(q)
-            .await?
-            .map(|r| draft_from_row(&r, &self.seal))
-            .transpose()
+            .fetch_optional_with(q, |r| draft_from_row(r, &self.seal))
+            .await
     }
 
     async fn drafts(&self, owner: Uuid) -> StoreResult<Vec<DraftRow>> {
         let q = Q::new("SELECT * FROM drafts WHERE account_id = $1 ORDER BY updated_at DESC")
             .bind(owner);
         self.db
-            .fetch_all(q)
-            .await?
-            .iter()
-            .map(|r| draft_from_row(r, &self.seal))
-            .collect()
+            .fetch_all_with(q, |r| draft_from_row(r, &self.seal))
+            .await
     }
 
     async fn delete_draft(&self, id: Uuid, owner: Uuid) -> StoreResult<bool> {

@@ -207,10 +207,7 @@ impl ExchangeStore for SqlStore {
     async fn endpoints(&self) -> StoreResult<Vec<DepartmentEndpoint>> {
         let q = Q::new("SELECT * FROM department_endpoints ORDER BY department");
         self.db
-            .fetch_all(q)
-            .await?
-            .iter()
-            .map(|r| {
+            .fetch_all_with(q, |r| {
                 Ok(DepartmentEndpoint {
                     department: r.get("department")?,
                     mode: r.get("mode")?,
@@ -219,7 +216,7 @@ impl ExchangeStore for SqlStore {
                     updated_at: r.get("updated_at")?,
                 })
             })
-            .collect()
+            .await
     }
 
     async fn set_data_api(&self, department: &str, url: Option<&str>) -> StoreResult<()> {
@@ -348,12 +345,7 @@ impl ExchangeStore for SqlStore {
         let q = q
             .push(" ORDER BY o.created_at, o.id LIMIT ")
             .push_bind(f.limit);
-        self.db
-            .fetch_all(q)
-            .await?
-            .iter()
-            .map(delivery_from_row)
-            .collect()
+        self.db.fetch_all_with(q, delivery_from_row).await
     }
 
     async fn redeliver(&self, event_id: Uuid) -> StoreResult<bool> {
@@ -370,10 +362,7 @@ impl ExchangeStore for SqlStore {
         let q = Q::new("SELECT * FROM delivery_attempts WHERE event_id = $1 ORDER BY attempt")
             .bind(event_id);
         self.db
-            .fetch_all(q)
-            .await?
-            .iter()
-            .map(|r| {
+            .fetch_all_with(q, |r| {
                 Ok(AttemptRow {
                     attempt: r.get("attempt")?,
                     at: r.get("at")?,
@@ -382,7 +371,7 @@ impl ExchangeStore for SqlStore {
                     error: r.get("error")?,
                 })
             })
-            .collect()
+            .await
     }
 
     async fn ensure_signing_key(&self, first: &StoredKey) -> StoreResult<Vec<StoredKey>> {
@@ -396,10 +385,7 @@ impl ExchangeStore for SqlStore {
         self.db.execute(q).await?;
         let q = Q::new("SELECT * FROM signing_keys ORDER BY created_at");
         self.db
-            .fetch_all(q)
-            .await?
-            .iter()
-            .map(|r| {
+            .fetch_all_with(q, |r| {
                 Ok(StoredKey {
                     kid: r.get("kid")?,
                     secret: r.get("secret")?,
@@ -407,7 +393,7 @@ impl ExchangeStore for SqlStore {
                     retires_at: r.get("retires_at")?,
                 })
             })
-            .collect()
+            .await
     }
 
     async fn save_signing_keys(&self, keys: &[StoredKey]) -> StoreResult<()> {
@@ -434,11 +420,8 @@ impl SqlStore {
     async fn leased(&self, lease: Q) -> StoreResult<Vec<Delivery>> {
         let ids = self
             .db
-            .fetch_all(lease)
-            .await?
-            .iter()
-            .map(|r| r.get::<Uuid>("id"))
-            .collect::<StoreResult<Vec<_>>>()?;
+            .fetch_all_with(lease, |r| r.get::<Uuid>("id"))
+            .await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -446,12 +429,7 @@ impl SqlStore {
             .push(" WHERE o.id IN (")
             .push_list(ids)
             .push(") ORDER BY o.created_at, o.id");
-        self.db
-            .fetch_all(q)
-            .await?
-            .iter()
-            .map(delivery_from_row)
-            .collect()
+        self.db.fetch_all_with(q, delivery_from_row).await
     }
 }
 

@@ -14,8 +14,8 @@
 //! | `secrets.rs` | [`SecretStore`] | server secrets |
 //!
 //! [`Store`] combines them (with [`StoreAdmin`]: migrations, ping, close), so the
-//! application holds one `Arc<dyn Store>`; a caller file says `use
-//! crate::store::prelude::*;` to have every capability's methods in scope.
+//! application holds one `Arc<dyn Store>`, on which every capability's methods can be
+//! called; [`prelude`] names all the traits for code that needs them in scope.
 //!
 //! There is one implementation, [`SqlStore`], and each of its methods is written once
 //! for both backends over the query layer in `db.rs`, which holds the only `match` on
@@ -23,8 +23,8 @@
 //! backend has its own migrations in `migrations/<backend>/`, embedded in the binary.
 //!
 //! To add a capability: a file with its row types, `pub trait XStore` and `impl XStore
-//! for SqlStore`; then in this file its `mod` and `pub use` lines and its name in
-//! [`Store`], its blanket impl and [`prelude`]; then its tests in `tests/it/store/`.
+//! for SqlStore`; in this file its `mod` and `pub use` lines and its name in the
+//! `capabilities!` list; its behavioural tests in `tests/it/store/`.
 
 pub mod accounts;
 pub mod cases;
@@ -54,16 +54,6 @@ pub use secrets::SecretStore;
 pub use shared::{
     AccessRecord, BaseRecord, ConsentRow, NewAccess, SharedDataStore, SharingFigures, UpsertCounts,
 };
-
-/// Every capability trait, so that one `use crate::store::prelude::*;` brings all the
-/// store's methods into scope (a trait object's supertrait methods need their trait in
-/// scope to be called).
-pub mod prelude {
-    pub use super::{
-        AccountStore, CaseStore, CatalogueStore, DraftStore, ExchangeStore, SecretStore,
-        SharedDataStore, Store, StoreAdmin,
-    };
-}
 
 /// Seals the personal data of case, account and draft rows at rest (AES-256-GCM, see
 /// `sharing::seal`), once the application has set the sealer. Values are bound to their
@@ -183,31 +173,34 @@ pub trait StoreAdmin: Send + Sync + 'static {
     async fn close(&self);
 }
 
-/// Everything the gateway keeps durably: every capability in one trait object, which
-/// is what `AppState` holds. Implemented for whatever implements all the capabilities.
-pub trait Store:
-    StoreAdmin
-    + AccountStore
-    + CatalogueStore
-    + CaseStore
-    + DraftStore
-    + ExchangeStore
-    + SharedDataStore
-    + SecretStore
-{
+/// Declares [`Store`] over the capability traits, its blanket impl and the [`prelude`]
+/// from one list, so that adding a capability is adding its name here.
+macro_rules! capabilities {
+    ($($capability:ident),+ $(,)?) => {
+        /// Everything the gateway keeps durably: every capability in one trait object,
+        /// which is what `AppState` holds. Implemented for whatever implements them all.
+        pub trait Store: StoreAdmin $(+ $capability)+ {}
+
+        impl<T: StoreAdmin $(+ $capability)+> Store for T {}
+
+        /// Every capability trait, so that one `use crate::store::prelude::*;` brings all
+        /// the store's methods into scope where a concrete store (not `dyn Store`, whose
+        /// supertrait methods are always callable) or a generic bound is used.
+        pub mod prelude {
+            pub use super::{Store, StoreAdmin $(, $capability)+};
+        }
+    };
 }
 
-impl<T> Store for T where
-    T: StoreAdmin
-        + AccountStore
-        + CatalogueStore
-        + CaseStore
-        + DraftStore
-        + ExchangeStore
-        + SharedDataStore
-        + SecretStore
-{
-}
+capabilities!(
+    AccountStore,
+    CatalogueStore,
+    CaseStore,
+    DraftStore,
+    ExchangeStore,
+    SharedDataStore,
+    SecretStore,
+);
 
 /// The one store implementation, on either backend: every capability's methods are
 /// written once, over the query layer's pool.

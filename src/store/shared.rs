@@ -312,10 +312,7 @@ impl SharedDataStore for SqlStore {
         .bind(resource)
         .bind(subject);
         self.db
-            .fetch_all(q)
-            .await?
-            .iter()
-            .map(|r| {
+            .fetch_all_with(q, |r| {
                 Ok(BaseRecord {
                     resource: r.get("resource")?,
                     subject: r.get("subject")?,
@@ -324,7 +321,7 @@ impl SharedDataStore for SqlStore {
                     updated_at: r.get("updated_at")?,
                 })
             })
-            .collect()
+            .await
     }
 
     async fn count_base_records(&self, resource: &str) -> StoreResult<i64> {
@@ -367,23 +364,13 @@ impl SharedDataStore for SqlStore {
             .push_list(subject_indexes)
             .push(") ORDER BY at DESC, seq DESC, id DESC LIMIT ")
             .push_bind(limit);
-        self.db
-            .fetch_all(q)
-            .await?
-            .iter()
-            .map(access_from_row)
-            .collect()
+        self.db.fetch_all_with(q, access_from_row).await
     }
 
     async fn data_access_chain(&self, subject_index: &str) -> StoreResult<Vec<AccessRecord>> {
         let q = Q::new("SELECT * FROM data_access WHERE subject_index = $1 ORDER BY seq")
             .bind(subject_index);
-        self.db
-            .fetch_all(q)
-            .await?
-            .iter()
-            .map(access_from_row)
-            .collect()
+        self.db.fetch_all_with(q, access_from_row).await
     }
 
     async fn insert_consent(&self, c: &ConsentRow) -> StoreResult<()> {
@@ -438,10 +425,7 @@ impl SharedDataStore for SqlStore {
              GROUP BY c.service_code ORDER BY c.service_code",
         );
         self.db
-            .fetch_all(q)
-            .await?
-            .iter()
-            .map(|r| {
+            .fetch_all_with(q, |r| {
                 Ok(SharingFigures {
                     service_code: r.get("service_code")?,
                     cases: r.get("cases")?,
@@ -451,7 +435,7 @@ impl SharedDataStore for SqlStore {
                     materials_substituted: r.get("materials_substituted")?,
                 })
             })
-            .collect()
+            .await
     }
 }
 
