@@ -18,7 +18,7 @@
 //! - JSON as text, booleans as 0/1, dates as `YYYY-MM-DD`.
 //!
 //! The dialect differences that remain are methods of [`Db`] and [`Tx`]: connecting,
-//! the migrations folder, `BEGIN IMMEDIATE`, the audit chain's advisory lock, `FOR
+//! the migrations folder, `BEGIN IMMEDIATE`, advisory locks, `FOR
 //! UPDATE … SKIP LOCKED` and the physical row order.
 
 use std::future::Future;
@@ -489,9 +489,24 @@ impl Exec for &mut Tx {
     }
 }
 
-/// The advisory-lock class of the audit chains on PostgreSQL (the two-key form: its
-/// own key space).
-const CHAIN_LOCK_CLASS: i32 = 0x6F77_6461; // "owda"
+/// What a transaction can queue behind on PostgreSQL, as the class of a two-key
+/// advisory lock (each class its own key space).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Lock {
+    /// One subject's audit chain: appends to it take turns.
+    Chain,
+    /// The signing key ring: the first key is stored once.
+    Keyring,
+}
+
+impl Lock {
+    fn class(self) -> i32 {
+        match self {
+            Lock::Chain => 0x6F77_6461,   // "owda"
+            Lock::Keyring => 0x6F77_736B, // "owsk"
+        }
+    }
+}
 
 impl Tx {
     /// Makes the transaction durable.
@@ -512,20 +527,20 @@ impl Tx {
         Ok(())
     }
 
-    /// Queues this transaction behind any other appending to the same subject's audit
-    /// chain, so two appends do not both read the same last record and collide on
-    /// `(subject_index, seq)`. PostgreSQL takes a transaction-scoped advisory lock per
-    /// subject (subjects sharing a key merely queue together); on SQLite the writer's
-    /// database lock, taken by `begin_write` or by the case write before it, already
-    /// serialises appends.
-    pub(crate) async fn lock_chain(&mut self, subject_index: &str) -> StoreResult<()> {
+    /// Queues this transaction behind any other holding the same lock until it ends,
+    /// so that, say, two appends to one audit chain do not both read the same last
+    /// record. PostgreSQL takes a transaction-scoped advisory lock on (class, the first
+    /// four bytes of SHA-256 of `key`); keys sharing those merely queue together. On
+    /// SQLite the writer's database lock, taken by `begin_write` or by a write earlier
+    /// in the transaction, already serialises writers.
+    pub(crate) async fn lock(&mut self, lock: Lock, key: &str) -> StoreResult<()> {
         if let Tx::Postgres(_) = self {
             use sha2::Digest;
-            let d = sha2::Sha256::digest(subject_index.as_bytes());
+            let d = sha2::Sha256::digest(key.as_bytes());
             let key = i32::from_be_bytes([d[0], d[1], d[2], d[3]]);
             self.execute(
                 Q::new("SELECT pg_advisory_xact_lock($1, $2)")
-                    .bind(CHAIN_LOCK_CLASS)
+                    .bind(lock.class())
                     .bind(key),
             )
             .await?;

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::db::{Exec, Q, Row};
+use super::db::{Exec, Lock, Q, Row};
 use super::{SqlStore, StoreResult};
 
 /// One event for one department, with its delivery state.
@@ -375,6 +375,9 @@ impl ExchangeStore for SqlStore {
     }
 
     async fn ensure_signing_key(&self, first: &StoredKey) -> StoreResult<Vec<StoredKey>> {
+        // Instances starting together take turns, so exactly one first key is stored.
+        let mut tx = self.db.begin_write().await?;
+        tx.lock(Lock::Keyring, "signing_keys").await?;
         let q = Q::new(
             "INSERT INTO signing_keys (kid, secret, created_at, retires_at) \
              SELECT $1, $2, $3, NULL WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
@@ -382,9 +385,9 @@ impl ExchangeStore for SqlStore {
         .bind(&first.kid)
         .bind(&first.secret)
         .bind(first.created_at);
-        self.db.execute(q).await?;
+        tx.execute(q).await?;
         let q = Q::new("SELECT * FROM signing_keys ORDER BY created_at");
-        self.db
+        let keys = tx
             .fetch_all_with(q, |r| {
                 Ok(StoredKey {
                     kid: r.get("kid")?,
@@ -393,7 +396,9 @@ impl ExchangeStore for SqlStore {
                     retires_at: r.get("retires_at")?,
                 })
             })
-            .await
+            .await?;
+        tx.commit().await?;
+        Ok(keys)
     }
 
     async fn save_signing_keys(&self, keys: &[StoredKey]) -> StoreResult<()> {

@@ -11,7 +11,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::db::{Arg, Exec, Q, ROWS_PER_STATEMENT, Row, Tx};
+use super::db::{Arg, Exec, Lock, Q, ROWS_PER_STATEMENT, Row, Tx};
 use super::{SqlStore, StoreError, StoreResult, is_unique_violation};
 
 /// One record of the base library: a subject's items of one resource (or one licence).
@@ -448,7 +448,7 @@ fn record_key(r: &BaseRecord) -> RecordKey<'_> {
 /// appends to one subject; should two still collide on `(subject_index, seq)`, the
 /// unique violation aborts the transaction and the caller retries.
 pub(super) async fn append_access_in(tx: &mut Tx, a: &NewAccess) -> StoreResult<()> {
-    tx.lock_chain(&a.subject_index).await?;
+    tx.lock(Lock::Chain, &a.subject_index).await?;
     let q = Q::new(
         "SELECT seq, hash FROM data_access WHERE subject_index = $1 ORDER BY seq DESC LIMIT 1",
     )

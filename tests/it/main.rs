@@ -20,6 +20,5 @@ mod import;
 mod openapi;
 mod ops;
 mod real_provider;
-mod shared_store;
 mod sharing;
 mod store;
