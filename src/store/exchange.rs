@@ -244,16 +244,11 @@ impl ExchangeStore for SqlStore {
                SELECT o.id FROM outbox o JOIN department_endpoints d \
                  ON d.department = o.department AND d.mode = 'push' \
                WHERE o.state = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= $2) \
-                 AND (o.lease_until IS NULL OR o.lease_until < $2) AND ",
+                 AND (o.lease_until IS NULL OR o.lease_until < $2)",
         )
-        .push(NEXT_IN_ORDER)
-        .push(" ORDER BY o.created_at, o.id LIMIT $3")
-        .push(self.db.skip_locked())
-        .push(") RETURNING id")
         .bind(lease_until)
-        .bind(now)
-        .bind(limit);
-        self.leased(q).await
+        .bind(now);
+        self.lease(q, limit).await
     }
 
     async fn finish_attempt(
@@ -307,17 +302,12 @@ impl ExchangeStore for SqlStore {
                WHERE o.department = $2 AND o.state = 'pending' \
                  AND NOT EXISTS (SELECT 1 FROM department_endpoints d \
                    WHERE d.department = o.department AND d.mode = 'push') \
-                 AND (o.lease_until IS NULL OR o.lease_until < $3) AND ",
+                 AND (o.lease_until IS NULL OR o.lease_until < $3)",
         )
-        .push(NEXT_IN_ORDER)
-        .push(" ORDER BY o.created_at, o.id LIMIT $4")
-        .push(self.db.skip_locked())
-        .push(") RETURNING id")
         .bind(lease_until)
         .bind(department)
-        .bind(now)
-        .bind(limit);
-        self.leased(q).await
+        .bind(now);
+        self.lease(q, limit).await
     }
 
     async fn ack(&self, department: &str, event_id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
@@ -420,9 +410,18 @@ impl ExchangeStore for SqlStore {
 }
 
 impl SqlStore {
-    /// Runs a lease statement (`… RETURNING id`) and reads the leased deliveries, in
-    /// delivery order.
-    async fn leased(&self, lease: Q) -> StoreResult<Vec<Delivery>> {
+    /// Completes a lease statement (`UPDATE outbox SET lease_until … WHERE id IN
+    /// (SELECT o.id … WHERE <which events>`) with the ordering rule, the limit and, on
+    /// PostgreSQL, the row locks that keep concurrent claims apart; runs it and reads
+    /// the leased deliveries, in delivery order.
+    async fn lease(&self, which: Q, limit: i64) -> StoreResult<Vec<Delivery>> {
+        let lease = which
+            .push(" AND ")
+            .push(NEXT_IN_ORDER)
+            .push(" ORDER BY o.created_at, o.id LIMIT ")
+            .push_bind(limit)
+            .push(self.db.skip_locked())
+            .push(") RETURNING id");
         let ids = self
             .db
             .fetch_all_with(lease, |r| r.get::<Uuid>("id"))
