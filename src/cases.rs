@@ -395,7 +395,6 @@ pub async fn lodge(app: &AppState, a: NewApplication<'_>) -> Result<(StatusCode,
         };
         match app.store.create_case(&c, w).await? {
             WriteOutcome::Done => {
-                crate::notify::dispatch(app, notices);
                 metrics::counter!("onewindow_cases_lodged_total", "channel" => a.channel)
                     .increment(1);
                 record_sharing_metrics(&c, &materials);
@@ -755,7 +754,6 @@ pub async fn step(
         };
         match app.store.update_case(&next, w).await? {
             WriteOutcome::Done => {
-                crate::notify::dispatch(app, notices);
                 tracing::info!(case_no = %next.case_no, action = req.action.code(), to = to.code(), "case step");
                 return Ok((StatusCode::OK, response));
             }

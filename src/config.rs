@@ -115,6 +115,8 @@ pub struct Settings {
     pub personal_data_key: Option<SecretString>,
     /// Sender of notification mail.
     pub mail_from: String,
+    /// Attempts at sending one notice's mail before it is marked failed (at least 1).
+    pub mail_max_attempts: u32,
     /// The gateway sits behind a reverse proxy that sets X-Forwarded-For; use its last hop
     /// as the client address (for rate limits). Off: the TCP peer is the client.
     pub trust_forwarded_for: bool,
@@ -157,6 +159,7 @@ struct Defaults {
     oidc_claim_phone: &'static str,
     oidc_claim_email: &'static str,
     mail_from: &'static str,
+    mail_max_attempts: u32,
     oidc_claim_assurance: &'static str,
     oidc_acr_levels: &'static str,
     oidc_claim_uscc: &'static str,
@@ -197,6 +200,7 @@ const DEFAULTS: Defaults = Defaults {
     oidc_claim_phone: "phone_number",
     oidc_claim_email: "email",
     mail_from: "呼伦贝尔市一网通办 <noreply@zwfw.example.gov.cn>",
+    mail_max_attempts: 8,
     oidc_claim_assurance: "acr",
     oidc_acr_levels: "urn:onewindow:loa:1=1,urn:onewindow:loa:2=2,urn:onewindow:loa:3=3",
     oidc_claim_uscc: "uscc",
@@ -386,6 +390,9 @@ impl Settings {
                 ),
             );
         }
+        if self.mail_max_attempts == 0 {
+            return bad("mail_max_attempts", "must be at least 1".into());
+        }
         if let Err(why) = parse_acr_levels(&self.oidc_acr_levels) {
             return bad("oidc_acr_levels", why);
         }
@@ -556,6 +563,7 @@ impl Settings {
                 .unwrap_or_else(|| "\"\" # no mail".into()),
         );
         line("mail_from", q(&self.mail_from));
+        line("mail_max_attempts", self.mail_max_attempts.to_string());
         line("draft_ttl_secs", self.draft_ttl_secs.to_string());
         line("exchange_allow_http", self.exchange_allow_http.to_string());
         line("worker_in_serve", self.worker_in_serve.to_string());

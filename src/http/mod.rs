@@ -9,6 +9,7 @@ pub(crate) mod catalogue;
 pub mod dept;
 pub mod error;
 mod health;
+mod mail;
 mod metrics;
 pub mod openapi;
 pub mod pages;
@@ -130,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/dept/v1/inbox", get(dept::inbox))
         .route("/api/dept/v1/inbox/{event_id}/ack", post(dept::ack))
+        .route("/api/ops/v1/mail", get(mail::list))
         .route("/api/ops/v1/deliveries", get(dept::deliveries))
         .route(
             "/api/ops/v1/deliveries/{event_id}/redeliver",

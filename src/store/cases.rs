@@ -309,9 +309,6 @@ pub trait CaseStore: Send + Sync {
 
     /// An account's notifications, newest first.
     async fn notifications(&self, account: Uuid, limit: i64) -> StoreResult<Vec<NoticeRow>>;
-
-    /// Records whether a notice's mail went out.
-    async fn set_notice_email_state(&self, id: Uuid, state: &str) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -548,30 +545,7 @@ impl CaseStore for SqlStore {
         )
         .bind(account)
         .bind(limit);
-        self.db
-            .fetch_all_with(q, |r| {
-                Ok(NoticeRow {
-                    id: r.get("id")?,
-                    account_id: r.get("account_id")?,
-                    case_id: r.get("case_id")?,
-                    case_no: r.get("case_no")?,
-                    title_zh: r.get("title_zh")?,
-                    title_en: r.get("title_en")?,
-                    body_zh: r.get("body_zh")?,
-                    body_en: r.get("body_en")?,
-                    created_at: r.get("created_at")?,
-                    read_at: r.get("read_at")?,
-                })
-            })
-            .await
-    }
-
-    async fn set_notice_email_state(&self, id: Uuid, state: &str) -> StoreResult<()> {
-        let q = Q::new("UPDATE notifications SET email_state = $1 WHERE id = $2")
-            .bind(state)
-            .bind(id);
-        self.db.execute(q).await?;
-        Ok(())
+        self.db.fetch_all_with(q, notice_from_row).await
     }
 }
 
@@ -673,8 +647,8 @@ fn idem_from_row(r: &Row) -> StoreResult<IdemRecord> {
     })
 }
 
-/// History entry, materials, uploads, outbox, notices and audit records of one case
-/// write, at history position `seq`.
+/// History entry, materials, uploads, outbox, notices (queued for mail: `pending`) and
+/// audit records of one case write, at history position `seq`.
 async fn write_side_effects(
     tx: &mut Tx,
     c: &CaseRow,
@@ -741,7 +715,8 @@ async fn write_side_effects(
     for n in w.notices {
         let q = Q::new(
             "INSERT INTO notifications (id, account_id, case_id, case_no, title_zh, title_en, \
-             body_zh, body_en, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             body_zh, body_en, created_at, email_state) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending')",
         )
         .bind(n.id)
         .bind(n.account_id)
@@ -810,5 +785,21 @@ fn case_from_row(r: &Row, seal: &RowSeal) -> StoreResult<CaseRow> {
         version: r.get("version")?,
         created_at: r.get("created_at")?,
         updated_at: r.get("updated_at")?,
+    })
+}
+
+/// A notice as the applicant sees it (the mail queue reads the same columns).
+pub(super) fn notice_from_row(r: &Row) -> StoreResult<NoticeRow> {
+    Ok(NoticeRow {
+        id: r.get("id")?,
+        account_id: r.get("account_id")?,
+        case_id: r.get("case_id")?,
+        case_no: r.get("case_no")?,
+        title_zh: r.get("title_zh")?,
+        title_en: r.get("title_en")?,
+        body_zh: r.get("body_zh")?,
+        body_en: r.get("body_en")?,
+        created_at: r.get("created_at")?,
+        read_at: r.get("read_at")?,
     })
 }

@@ -458,6 +458,15 @@ pub(crate) trait Exec: Sized + Send {
     }
 }
 
+/// The table a claim leases rows of, by the alias its subquery must give it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Claimed {
+    /// `outbox o`: deliveries.
+    Outbox,
+    /// `notifications n`: mail to send.
+    Notices,
+}
+
 /// The connection pool of one backend.
 #[derive(Debug, Clone)]
 pub(crate) enum Db {
@@ -631,13 +640,15 @@ impl Db {
         })
     }
 
-    /// Appended to a claim's `SELECT … LIMIT n`: on PostgreSQL, lock the chosen outbox
-    /// rows (alias `o`) and pass over those another instance holds, so concurrent
-    /// workers never claim the same event. SQLite has one writer at a time anyway.
-    pub(crate) fn skip_locked(&self) -> &'static str {
-        match self {
-            Db::Sqlite(_) => "",
-            Db::Postgres(_) => " FOR UPDATE OF o SKIP LOCKED",
+    /// Appended to a claim's `SELECT … LIMIT n`: on PostgreSQL, lock the chosen rows
+    /// and pass over those another instance holds, so concurrent workers never claim the
+    /// same row. Only the claimed table's rows are locked (not, say, the department
+    /// endpoint joined in, which every claim reads). SQLite has one writer at a time.
+    pub(crate) fn skip_locked(&self, claimed: Claimed) -> &'static str {
+        match (self, claimed) {
+            (Db::Sqlite(_), _) => "",
+            (Db::Postgres(_), Claimed::Outbox) => " FOR UPDATE OF o SKIP LOCKED",
+            (Db::Postgres(_), Claimed::Notices) => " FOR UPDATE OF n SKIP LOCKED",
         }
     }
 

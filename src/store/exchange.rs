@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::db::{Exec, Lock, Q, Row};
+use super::db::{Claimed, Exec, Lock, Q, Row};
 use super::{SqlStore, StoreResult};
 
 /// One event for one department, with its delivery state.
@@ -420,7 +420,7 @@ impl SqlStore {
             .push(NEXT_IN_ORDER)
             .push(" ORDER BY o.created_at, o.id LIMIT ")
             .push_bind(limit)
-            .push(self.db.skip_locked())
+            .push(self.db.skip_locked(Claimed::Outbox))
             .push(") RETURNING id");
         let ids = self
             .db

@@ -12,6 +12,7 @@
 //! | `exchange.rs` | [`ExchangeStore`] | department endpoints, outbox deliveries, attempts, signing keys |
 //! | `shared.rs` | [`SharedDataStore`] | base library, data-access audit chains, consents, figures |
 //! | `secrets.rs` | [`SecretStore`] | server secrets |
+//! | `mail.rs` | [`MailStore`] | the mail queue over the notices |
 //!
 //! [`Store`] combines them (with [`StoreAdmin`]: migrations, ping, close), so the
 //! application holds one `Arc<dyn Store>`, on which every capability's methods can be
@@ -32,6 +33,7 @@ pub mod catalogue;
 mod db;
 pub mod drafts;
 pub mod exchange;
+pub mod mail;
 pub mod secrets;
 pub mod shared;
 
@@ -50,6 +52,7 @@ pub use exchange::{
     AttemptOutcome, AttemptRow, Delivery, DeliveryFilter, DepartmentEndpoint, ExchangeStore,
     StoredKey,
 };
+pub use mail::{MailCounts, MailOutcome, MailRow, MailStore, QueuedMail};
 pub use secrets::SecretStore;
 pub use shared::{
     AccessRecord, BaseRecord, ConsentRow, NewAccess, SharedDataStore, SharingFigures, UpsertCounts,
@@ -200,6 +203,7 @@ capabilities!(
     ExchangeStore,
     SharedDataStore,
     SecretStore,
+    MailStore,
 );
 
 /// The one store implementation, on either backend: every capability's methods are

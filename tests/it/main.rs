@@ -17,6 +17,7 @@ mod demo_departments;
 mod exchange;
 mod identity;
 mod import;
+mod mail;
 mod openapi;
 mod ops;
 mod real_provider;

@@ -8,6 +8,7 @@ mod cases;
 mod catalogue;
 mod drafts;
 mod exchange;
+mod mail;
 mod secrets;
 mod shared;
 mod sqlite_files;

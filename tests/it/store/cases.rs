@@ -705,9 +705,15 @@ async fn outbox_notices_and_reads_are_written_with_the_case(b: Backend) {
             .expect("none")
             .is_empty()
     );
-    s.set_notice_email_state(n2.id, "sent")
+    // Both are queued for mail, in the transaction that wrote them.
+    let queued: Vec<Uuid> = s
+        .mail(Some("pending"), 10)
         .await
-        .expect("mail state");
+        .expect("mail queue")
+        .iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(queued, [n2.id, n1.id]);
 
     // The read made for the write is in the subject's chain, with the case number
     // and its time at the microseconds kept.
