@@ -1,22 +1,25 @@
-//! Login, logout, the current user, eligibility, and the first department API routes.
+//! Login, logout, the current user, eligibility, and the department token's own routes.
 
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::CookieJar;
-use serde::Deserialize;
-use serde_json::json;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
 
 use super::AcceptLang;
 use super::catalogue::find_service;
 use super::error::{AppError, AppResult, Message};
+use super::openapi::{LoginErrors, Problem};
 use super::pages::{render, user_ctx};
 use crate::app::AppState;
 use crate::auth::extract::{CurrentUser, DepartmentClient};
-use crate::auth::identity::{self, Audience, IdentityError, Role};
+use crate::auth::identity::{self, AccountKind, Audience, EnterpriseRep, IdentityError, Role};
 use crate::auth::oidc::{LoginError, PendingLogin, RelyingParty};
 use crate::auth::session::{LOGIN_COOKIE, Lookup, SESSION_COOKIE, Session, random_token};
 use crate::domain::catalogue::Service;
@@ -308,7 +311,124 @@ pub async fn home(State(app): State<AppState>, jar: CookieJar) -> Response {
     )
 }
 
+/// The logged-in user, as `GET /api/v1/me` shows it: personal numbers masked.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    /// The account's id.
+    id: Uuid,
+    /// The kind of account.
+    kind: AccountKind,
+    /// The name the identity provider asserted.
+    name: String,
+    /// The resident ID number, masked (first 6 and last 4 shown).
+    #[schema(example = "150702********3025")]
+    id_number: Option<String>,
+    /// The phone number, masked (first 3 and last 4 shown).
+    phone: Option<String>,
+    /// The mail address notices go to.
+    email: Option<String>,
+    /// The identity assurance level (实名认证等级), 1–3.
+    assurance_level: u8,
+    /// The enterprise the user acts for, if any.
+    enterprise: Option<EnterpriseView>,
+    /// The roles, with what each is bound to.
+    roles: Vec<RoleView>,
+    /// This session.
+    session: SessionView,
+    /// The issuer of the identity provider the user logged in with.
+    identity_provider: String,
+    /// When the user last logged in.
+    last_login_at: DateTime<Utc>,
+}
+
+/// The enterprise a user acts for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnterpriseView {
+    /// Its unified social credit code (统一社会信用代码).
+    uscc: String,
+    /// Its name.
+    name: String,
+    /// The user's role in it (`legal_representative`, `agent` …).
+    role: String,
+}
+
+impl From<EnterpriseRep> for EnterpriseView {
+    fn from(e: EnterpriseRep) -> EnterpriseView {
+        EnterpriseView {
+            uscc: e.uscc,
+            name: e.name,
+            role: e.role,
+        }
+    }
+}
+
+/// A role with what it is bound to; `role` says which.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "role", rename_all = "snake_case")]
+pub enum RoleView {
+    /// A citizen applying for themselves.
+    Citizen,
+    /// A user applying for an enterprise.
+    EnterpriseUser {
+        /// The enterprise's USCC.
+        uscc: String,
+    },
+    /// A window clerk (窗口人员) of a service hall.
+    Clerk {
+        /// The service hall's id.
+        hall: String,
+        /// The USCCs of the departments the hall takes applications for.
+        departments: Vec<String>,
+    },
+    /// An officer of one department.
+    DepartmentOfficer {
+        /// The department's USCC.
+        department: String,
+    },
+    /// Configures the system and sees the figures.
+    Operator,
+}
+
+impl From<Role> for RoleView {
+    fn from(r: Role) -> RoleView {
+        match r {
+            Role::Citizen => RoleView::Citizen,
+            Role::EnterpriseUser { uscc } => RoleView::EnterpriseUser { uscc },
+            Role::Clerk { hall, departments } => RoleView::Clerk { hall, departments },
+            Role::DepartmentOfficer { department } => RoleView::DepartmentOfficer { department },
+            Role::Operator => RoleView::Operator,
+        }
+    }
+}
+
+/// The session a request came with.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    /// Which login it came from.
+    audience: Audience,
+    /// The token to send as `X-CSRF-Token` with changes that carry no `Origin` header.
+    csrf_token: String,
+    /// When the session ends at the latest, however active it is.
+    expires_at: Option<DateTime<Utc>>,
+    /// How long the session lasts without a request.
+    idle_timeout_secs: u64,
+}
+
 /// `GET /api/v1/me`: the logged-in user. The ID number is masked (first 6, last 4).
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    operation_id = "me",
+    summary = "The logged-in user",
+    description = "The account and session of the caller (citizens, enterprise users and \
+        staff alike), with the CSRF token that changes need. The ID number and the phone \
+        are masked. Answered with `Cache-Control: no-store`.",
+    responses(
+        (status = 200, description = "The user.", body = Me),
+        LoginErrors,
+    ),
+    security(("session" = []))
+)]
 pub async fn me(State(app): State<AppState>, user: CurrentUser) -> AppResult<Response> {
     let account = app
         .store
@@ -321,31 +441,26 @@ pub async fn me(State(app): State<AppState>, user: CurrentUser) -> AppResult<Res
             ))
         })?;
     let expires = user.session.created_at + app.settings.session_absolute_secs as i64;
-    let body = json!({
-        "id": account.id,
-        "kind": account.kind.code(),
-        "name": account.name,
-        "id_number": account.id_number.as_ref().map(|i| i.masked()),
-        "phone": account.phone.as_deref().map(|p| mask_middle(p, 3, 4)),
-        "email": account.email,
-        "assurance_level": account.assurance,
-        "enterprise": account.enterprise,
-        "roles": account.roles,
-        "session": {
-            "audience": user.session.audience,
-            "csrf_token": user.session.csrf,
-            "expires_at": chrono::DateTime::from_timestamp(expires, 0),
-            "idle_timeout_secs": app.settings.session_idle_secs,
+    let body = Me {
+        id: account.id,
+        kind: account.kind,
+        name: account.name,
+        id_number: account.id_number.as_ref().map(|i| i.masked()),
+        phone: account.phone.as_deref().map(|p| mask_middle(p, 3, 4)),
+        email: account.email,
+        assurance_level: account.assurance,
+        enterprise: account.enterprise.map(EnterpriseView::from),
+        roles: account.roles.into_iter().map(RoleView::from).collect(),
+        session: SessionView {
+            audience: user.session.audience,
+            csrf_token: user.session.csrf.clone(),
+            expires_at: DateTime::from_timestamp(expires, 0),
+            idle_timeout_secs: app.settings.session_idle_secs,
         },
-        "identity_provider": account.issuer,
-        "last_login_at": account.last_login_at,
-    });
-    let mut resp = Json(body).into_response();
-    resp.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("no-store"),
-    );
-    Ok(resp)
+        identity_provider: account.issuer,
+        last_login_at: account.last_login_at,
+    };
+    Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
 
 struct Eligibility {
@@ -412,24 +527,57 @@ fn eligibility_of(service: &Service, user: Option<&Session>) -> Eligibility {
     e
 }
 
+/// Whether the caller may apply for a service online, and if not, why.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EligibilityAnswer {
+    /// The service code.
+    code: String,
+    /// The caller may apply online now.
+    eligible: bool,
+    /// The identity assurance level the service needs.
+    required_assurance: u8,
+    /// The caller's level; `null` when not logged in.
+    your_assurance: Option<u8>,
+    /// Why not, in the caller's language (empty when eligible).
+    reasons: Vec<String>,
+    /// A page explaining how to raise the assurance level, when that is what is missing.
+    help: Option<String>,
+}
+
 /// `GET /api/v1/services/{code}/eligibility`: may the caller apply online, and if not, why.
+#[utoipa::path(
+    get,
+    path = "/api/v1/services/{code}/eligibility",
+    operation_id = "eligibility",
+    summary = "May I apply online?",
+    description = "Whether the caller (logged in or not) may apply for the service online: \
+        the channel, the kind of applicant and the identity assurance level are checked. \
+        Not logged in answers 200 with `eligible: false`.",
+    params(("code" = String, Path, description = "The service code (事项编码).", example = "11150700MB15300034-GG-0002")),
+    responses(
+        (status = 200, description = "The answer, with the reasons.", body = EligibilityAnswer),
+        (status = 404, description = "No service has this code.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn eligibility(
     State(app): State<AppState>,
     AcceptLang(lang): AcceptLang,
     jar: CookieJar,
     Path(code): Path<String>,
-) -> AppResult<Json<serde_json::Value>> {
+) -> AppResult<Json<EligibilityAnswer>> {
     let service = find_service(&app, &code)?;
     let user = optional_user(&app, &jar).await;
     let e = eligibility_of(service, user.as_ref());
-    Ok(Json(json!({
-        "code": service.code,
-        "eligible": e.eligible,
-        "required_assurance": service.min_assurance,
-        "your_assurance": user.as_ref().map(|u| u.assurance),
-        "reasons": e.reasons.iter().map(|r| r.get(lang)).collect::<Vec<_>>(),
-        "help": if e.needs_assurance { Some(format!("/services/{}/eligibility", service.code)) } else { None },
-    })))
+    Ok(Json(EligibilityAnswer {
+        code: service.code.clone(),
+        eligible: e.eligible,
+        required_assurance: service.min_assurance,
+        your_assurance: user.as_ref().map(|u| u.assurance),
+        reasons: e.reasons.iter().map(|r| r.get(lang).to_owned()).collect(),
+        help: e
+            .needs_assurance
+            .then(|| format!("/services/{}/eligibility", service.code)),
+    }))
 }
 
 /// `GET /services/{code}/eligibility`: the same as a page, explaining what to do.
@@ -468,6 +616,52 @@ pub async fn eligibility_page(
     ))
 }
 
+/// A token scope.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)] // scopes are stored as text; this enum lists them for the document
+pub enum Scope {
+    /// Read the department's cases.
+    #[serde(rename = "cases:read")]
+    CasesRead,
+    /// Report processing steps.
+    #[serde(rename = "cases:write")]
+    CasesWrite,
+    /// Lease and acknowledge events from the pull inbox.
+    #[serde(rename = "inbox")]
+    Inbox,
+    /// Download application materials.
+    #[serde(rename = "materials:read")]
+    MaterialsRead,
+}
+
+/// The token that made the request.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WhoAmI {
+    /// The token's id (as in `onewindow token list`).
+    token_id: Uuid,
+    /// The token's name.
+    token_name: String,
+    /// The department the token belongs to.
+    department: TokenDepartment,
+    /// Granted scopes.
+    #[schema(value_type = Vec<Scope>)]
+    scopes: Vec<String>,
+    /// When the token expires; `null` if never.
+    #[schema(required = true)]
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// The department a token belongs to.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenDepartment {
+    /// Its unified social credit code (统一社会信用代码).
+    #[schema(example = "11150700MB1530001X")]
+    uscc: String,
+    /// Its name in the response's language; `null` if not in the catalogue.
+    #[schema(required = true)]
+    name: Option<String>,
+}
+
 /// `GET /api/dept/v1/whoami`: which department and scopes a token carries.
 #[utoipa::path(
     get,
@@ -478,8 +672,8 @@ pub async fn eligibility_page(
     description = "Which department and scopes the token carries, and when it expires. Any \
         valid token may call it; use it to check a token during setup.",
     responses(
-        (status = 200, description = "The token.", body = super::openapi::WhoAmI),
-        (status = 401, description = "No valid token (missing, unknown, expired or revoked); `WWW-Authenticate: Bearer realm=\"onewindow-dept\"`.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The token.", body = WhoAmI),
+        (status = 401, description = "No valid token (missing, unknown, expired or revoked); `WWW-Authenticate: Bearer realm=\"onewindow-dept\"`.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearerAuth" = []))
 )]
@@ -487,19 +681,42 @@ pub async fn dept_whoami(
     State(app): State<AppState>,
     client: DepartmentClient,
     AcceptLang(lang): AcceptLang,
-) -> Json<serde_json::Value> {
-    let t = &client.token;
+) -> Json<WhoAmI> {
+    let t = client.token;
     let name = app
         .catalogue
         .department(&t.department)
         .map(|d| lang.pick(&d.name, &d.name_en).to_owned());
-    Json(json!({
-        "token_id": t.id,
-        "token_name": t.name,
-        "department": { "uscc": t.department, "name": name },
-        "scopes": t.scopes,
-        "expires_at": t.expires_at,
-    }))
+    Json(WhoAmI {
+        token_id: t.id,
+        token_name: t.name,
+        department: TokenDepartment {
+            uscc: t.department,
+            name,
+        },
+        scopes: t.scopes,
+        expires_at: t.expires_at,
+    })
+}
+
+/// The services routed to a department.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DepartmentServices {
+    /// The department's USCC.
+    department: String,
+    /// Its services.
+    items: Vec<RoutedService>,
+}
+
+/// A service routed to the department.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoutedService {
+    /// The service code (事项编码).
+    code: String,
+    /// Its name in the response's language.
+    name: String,
+    /// The current version of its definition (a content hash).
+    version: String,
 }
 
 /// `GET /api/dept/v1/departments/{uscc}/services`: the services routed to a department;
@@ -514,9 +731,9 @@ pub async fn dept_whoami(
         the department's own token may read it.",
     params(("uscc" = String, Path, description = "The department's unified social credit code (统一社会信用代码).", example = "11150700MB1530001X")),
     responses(
-        (status = 200, description = "The department's services.", body = super::openapi::DepartmentServices),
-        (status = 401, description = "No valid token (missing, unknown, expired or revoked); `WWW-Authenticate: Bearer realm=\"onewindow-dept\"`.", body = super::openapi::Problem, content_type = "application/problem+json"),
-        (status = 403, description = "The token lacks the `cases:read` scope, or belongs to another department.", body = super::openapi::Problem, content_type = "application/problem+json"),
+        (status = 200, description = "The department's services.", body = DepartmentServices),
+        (status = 401, description = "No valid token (missing, unknown, expired or revoked); `WWW-Authenticate: Bearer realm=\"onewindow-dept\"`.", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The token lacks the `cases:read` scope, or belongs to another department.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearerAuth" = ["cases:read"]))
 )]
@@ -525,17 +742,24 @@ pub async fn dept_services(
     client: DepartmentClient,
     AcceptLang(lang): AcceptLang,
     Path(uscc): Path<String>,
-) -> AppResult<Json<serde_json::Value>> {
+) -> AppResult<Json<DepartmentServices>> {
     client.require("cases:read")?;
     client.require_department(&uscc)?;
-    let items: Vec<_> = app
+    let items = app
         .catalogue
         .services()
         .iter()
         .filter(|s| s.routing.departments.contains(&uscc))
-        .map(|s| json!({ "code": s.code, "name": lang.pick(&s.name, &s.name_en), "version": s.version() }))
+        .map(|s| RoutedService {
+            code: s.code.clone(),
+            name: lang.pick(&s.name, &s.name_en).to_owned(),
+            version: s.version(),
+        })
         .collect();
-    Ok(Json(json!({ "department": uscc, "items": items })))
+    Ok(Json(DepartmentServices {
+        department: uscc,
+        items,
+    }))
 }
 
 #[cfg(test)]

@@ -3,23 +3,28 @@
 
 use axum::Json;
 use axum::extract::{Path, Query, State, rejection::QueryRejection};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AcceptLang;
 use super::error::{AppError, AppResult, Message};
+use super::openapi::Problem;
 use crate::app::AppState;
 use crate::domain::catalogue::{
-    ApplicantType, CaseKind, Channel, Department, Field, FileType, ItemType, LimitUnit,
+    ApplicantType, CaseKind, Channel, Department, Field, FieldType, FileType, ItemType, LimitUnit,
     MaterialForm, Service, TimeLimit,
 };
 use crate::domain::ids::Uscc;
 use crate::domain::lang::Lang;
-use crate::store::ServiceVersionInfo;
 
 /// A code with its label in the caller's language.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Coded {
+    /// The stable code; branch on it.
     code: &'static str,
+    /// Its label in the response's language.
     label: &'static str,
 }
 
@@ -30,14 +35,17 @@ fn coded(lang: Lang, code: &'static str, (zh, en): (&'static str, &'static str))
     }
 }
 
-#[derive(Debug, Serialize)]
-struct DepartmentRef<'a> {
+/// A department by its code, named in the response's language.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DepartmentBrief<'a> {
+    /// Its unified social credit code (统一社会信用代码).
     uscc: &'a str,
+    /// Its name; the code again if the catalogue does not know it.
     name: &'a str,
 }
 
-fn dept_ref<'a>(app: &'a AppState, lang: Lang, uscc: &'a str) -> DepartmentRef<'a> {
-    DepartmentRef {
+fn dept_ref<'a>(app: &'a AppState, lang: Lang, uscc: &'a str) -> DepartmentBrief<'a> {
+    DepartmentBrief {
         uscc,
         name: app
             .catalogue
@@ -47,10 +55,14 @@ fn dept_ref<'a>(app: &'a AppState, lang: Lang, uscc: &'a str) -> DepartmentRef<'
     }
 }
 
-#[derive(Debug, Serialize)]
-struct LimitView {
+/// A time limit (时限).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LimitView {
+    /// How many days; 0 means on the spot (即办).
     value: u32,
+    /// `working_days` or `natural_days`.
     unit: &'static str,
+    /// The limit in words, in the response's language.
     label: String,
 }
 
@@ -94,15 +106,21 @@ fn channel(lang: Lang, c: Channel) -> Coded {
 }
 
 /// A department in lists.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct DepartmentView<'a> {
+    /// Its unified social credit code (统一社会信用代码).
     uscc: &'a str,
+    /// Its full name.
     name: &'a str,
+    /// The short name lists use (市场监管局).
     short_name: &'a str,
+    /// Where applicants can go; absent when the catalogue has none.
     #[serde(skip_serializing_if = "Option::is_none")]
     address: Option<&'a str>,
+    /// Its public enquiry phone; absent when the catalogue has none.
     #[serde(skip_serializing_if = "Option::is_none")]
     phone: Option<&'a str>,
+    /// How many services it is responsible for.
     service_count: usize,
 }
 
@@ -122,45 +140,85 @@ fn department_view<'a>(app: &'a AppState, lang: Lang, d: &'a Department) -> Depa
     }
 }
 
+/// Every department of the catalogue.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DepartmentList<'a> {
+    /// The departments.
+    items: Vec<DepartmentView<'a>>,
+    /// How many there are.
+    total: usize,
+}
+
 /// `GET /api/v1/departments`
+#[utoipa::path(
+    get,
+    path = "/api/v1/departments",
+    operation_id = "listDepartments",
+    summary = "The departments",
+    description = "Every department of the city's catalogue, with how many services each is \
+        responsible for.",
+    responses((status = 200, description = "The departments.", body = DepartmentList))
+)]
 pub async fn list_departments(
     State(app): State<AppState>,
     AcceptLang(lang): AcceptLang,
-) -> Json<serde_json::Value> {
+) -> Response {
     let items: Vec<_> = app
         .catalogue
         .departments()
         .iter()
         .map(|d| department_view(&app, lang, d))
         .collect();
-    Json(serde_json::json!({ "items": items, "total": items.len() }))
+    let total = items.len();
+    Json(DepartmentList { items, total }).into_response()
 }
 
 /// Filters of the service list.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ServiceQuery {
+    /// Only the services of this department (its USCC).
     department: Option<String>,
+    /// Only services of this item type (`permit`, `confirmation`, `benefit`, `public_service`,
+    /// `adjudication`, `reward`, `other`).
     item_type: Option<String>,
+    /// Only services whose name or guide mentions this keyword.
     q: Option<String>,
+    /// The page, from 1.
+    #[param(minimum = 1, default = 1)]
     page: Option<u32>,
+    /// Services per page, 1–200.
+    #[param(minimum = 1, maximum = 200, default = 50)]
     per_page: Option<u32>,
 }
 
 /// A service in lists.
-#[derive(Debug, Serialize)]
-struct ServiceSummary<'a> {
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceSummary<'a> {
+    /// The service code (事项编码).
     code: &'a str,
+    /// Its name.
     name: &'a str,
+    /// The item type (事项类型).
     item_type: Coded,
-    department: DepartmentRef<'a>,
+    /// The responsible department.
+    department: DepartmentBrief<'a>,
+    /// Immediate (即办件), promised (承诺件) or joint (联办件).
     case_kind: Coded,
+    /// Who may apply: `person`, `enterprise`.
     applicant_types: Vec<Coded>,
+    /// Where it is handled: `online`, `window`.
     channels: Vec<Coded>,
+    /// The identity assurance level an online applicant needs.
     min_assurance: u8,
+    /// The legal time limit (法定时限).
     legal_limit: LimitView,
+    /// The promised time limit (承诺时限).
     promised_limit: LimitView,
+    /// At most how many visits in person (到现场次数).
     max_visits: u8,
+    /// The service's own address in this API.
     href: String,
 }
 
@@ -185,14 +243,39 @@ fn summary<'a>(app: &'a AppState, lang: Lang, s: &'a Service) -> ServiceSummary<
     }
 }
 
+/// A page of services.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceList<'a> {
+    /// The services on this page, in catalogue order.
+    items: Vec<ServiceSummary<'a>>,
+    /// How many services match the filters.
+    total: usize,
+    /// This page (from 1).
+    page: u32,
+    /// Services per page.
+    per_page: u32,
+}
+
 const MAX_PER_PAGE: u32 = 200;
 
 /// `GET /api/v1/services?department=&item_type=&q=&page=&per_page=`
+#[utoipa::path(
+    get,
+    path = "/api/v1/services",
+    operation_id = "listServices",
+    summary = "Find services",
+    description = "The catalogue's services, filtered by department, item type and keyword.",
+    params(ServiceQuery),
+    responses(
+        (status = 200, description = "A page of services.", body = ServiceList),
+        (status = 400, description = "An unknown parameter, a malformed department code, an unknown item type, or `per_page` out of range.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list_services(
     State(app): State<AppState>,
     AcceptLang(lang): AcceptLang,
     query: Result<Query<ServiceQuery>, QueryRejection>,
-) -> AppResult<Json<serde_json::Value>> {
+) -> AppResult<Response> {
     let Query(query) = query.map_err(|e| {
         AppError::BadRequest(Message::new(
             format!("查询参数有误：{e}。可用参数：department、item_type、q、page、per_page。"),
@@ -246,62 +329,99 @@ pub async fn list_services(
         .take(per_page as usize)
         .map(|s| summary(&app, lang, s))
         .collect();
-    Ok(Json(serde_json::json!({
-        "items": items,
-        "total": total,
-        "page": page,
-        "per_page": per_page,
-    })))
+    Ok(Json(ServiceList {
+        items,
+        total,
+        page,
+        per_page,
+    })
+    .into_response())
 }
 
-#[derive(Debug, Serialize)]
-struct OptionView<'a> {
+/// An option of a select field.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OptionView<'a> {
+    /// The value to submit.
     value: &'a str,
+    /// Its label.
     label: &'a str,
 }
 
-#[derive(Debug, Serialize)]
-struct PrefillView<'a> {
+/// Where a field's (or material's) value can come from in shared data.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SourceView<'a> {
+    /// The shared-data item, `resource.item` (`person.name`).
     binding: &'a str,
+    /// The resource's code.
     resource: &'a str,
+    /// The resource and its provider in words; empty if the catalogue lacks the resource.
     source: String,
 }
 
-#[derive(Debug, Serialize)]
-struct FieldView<'a> {
+/// "Required when another field has this value".
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConditionView<'a> {
+    /// The id of a top-level field.
+    field: &'a str,
+    /// The value of it that makes this field required.
+    equals: &'a str,
+}
+
+/// A form field. The limits are present only where the definition sets them.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FieldView<'a> {
+    /// The field's id: the key of its value in an application's `values`.
     id: &'a str,
+    /// Its label.
     label: &'a str,
+    /// Its type.
     #[serde(rename = "type")]
-    field_type: crate::domain::catalogue::FieldType,
+    field_type: FieldType,
+    /// Always required.
     required: bool,
+    /// Required only when another field has a value.
     #[serde(skip_serializing_if = "Option::is_none")]
-    required_if: Option<&'a crate::domain::catalogue::Condition>,
+    required_if: Option<ConditionView<'a>>,
+    /// Minimum length in characters.
     #[serde(skip_serializing_if = "Option::is_none")]
     min_length: Option<u32>,
+    /// Maximum length in characters.
     #[serde(skip_serializing_if = "Option::is_none")]
     max_length: Option<u32>,
+    /// A regular expression the whole value must match.
     #[serde(skip_serializing_if = "Option::is_none")]
     pattern: Option<&'a str>,
+    /// The smallest number allowed.
     #[serde(skip_serializing_if = "Option::is_none")]
     min: Option<f64>,
+    /// The largest number allowed.
     #[serde(skip_serializing_if = "Option::is_none")]
     max: Option<f64>,
+    /// The earliest date allowed, `YYYY-MM-DD` or `today`.
     #[serde(skip_serializing_if = "Option::is_none")]
     min_date: Option<&'a str>,
+    /// The latest date allowed, `YYYY-MM-DD` or `today`.
     #[serde(skip_serializing_if = "Option::is_none")]
     max_date: Option<&'a str>,
+    /// The options of a select field.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     options: Vec<OptionView<'a>>,
+    /// The columns of a table field.
     #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(no_recursion)]
     columns: Vec<FieldView<'a>>,
+    /// The fewest rows of a table.
     #[serde(skip_serializing_if = "Option::is_none")]
     min_rows: Option<u32>,
+    /// The most rows of a table.
     #[serde(skip_serializing_if = "Option::is_none")]
     max_rows: Option<u32>,
+    /// Help text.
     #[serde(skip_serializing_if = "Option::is_none")]
     help: Option<&'a str>,
+    /// Where the value can be prefilled from.
     #[serde(skip_serializing_if = "Option::is_none")]
-    prefill: Option<PrefillView<'a>>,
+    prefill: Option<SourceView<'a>>,
 }
 
 fn field_view<'a>(app: &'a AppState, lang: Lang, f: &'a Field) -> FieldView<'a> {
@@ -310,7 +430,10 @@ fn field_view<'a>(app: &'a AppState, lang: Lang, f: &'a Field) -> FieldView<'a> 
         label: lang.pick(&f.label, &f.label_en),
         field_type: f.field_type,
         required: f.required,
-        required_if: f.required_if.as_ref(),
+        required_if: f.required_if.as_ref().map(|c| ConditionView {
+            field: &c.field,
+            equals: &c.equals,
+        }),
         min_length: f.min_length,
         max_length: f.max_length,
         pattern: f.pattern.as_deref(),
@@ -330,11 +453,11 @@ fn field_view<'a>(app: &'a AppState, lang: Lang, f: &'a Field) -> FieldView<'a> 
         min_rows: f.min_rows,
         max_rows: f.max_rows,
         help: pick_opt(lang, &f.help, &f.help_en),
-        prefill: f.prefill.as_deref().map(|b| prefill_view(app, lang, b)),
+        prefill: f.prefill.as_deref().map(|b| source_view(app, lang, b)),
     }
 }
 
-fn prefill_view<'a>(app: &'a AppState, lang: Lang, binding: &'a str) -> PrefillView<'a> {
+fn source_view<'a>(app: &'a AppState, lang: Lang, binding: &'a str) -> SourceView<'a> {
     let res_code = binding.split('.').next().unwrap_or(binding);
     let source = app
         .catalogue
@@ -350,7 +473,7 @@ fn prefill_view<'a>(app: &'a AppState, lang: Lang, binding: &'a str) -> PrefillV
             format!("{}（{}）", lang.pick(&r.name, &r.name_en), provider)
         })
         .unwrap_or_default();
-    PrefillView {
+    SourceView {
         binding,
         resource: res_code,
         source,
@@ -375,93 +498,225 @@ fn material_form(lang: Lang, f: MaterialForm) -> Coded {
     }
 }
 
+/// A service with its whole guide (办事指南), form and materials.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ServiceDetail<'a> {
+    /// What lists show of it.
+    #[serde(flatten)]
+    summary: ServiceSummary<'a>,
+    /// The version of the definition (a content hash); applications record it.
+    version: String,
+    /// Whether a window clerk may lodge it for a walk-in applicant.
+    accept_at_window: bool,
+    /// The guide.
+    guide: GuideView<'a>,
+    /// The application form.
+    form: FormView<'a>,
+    /// The materials to provide.
+    materials: Vec<MaterialView<'a>>,
+    /// Where applications go.
+    routing: RoutingView<'a>,
+}
+
+/// A service guide (办事指南).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GuideView<'a> {
+    /// One paragraph on what the service is.
+    summary: &'a str,
+    /// The conditions of acceptance (受理条件).
+    conditions: &'a [String],
+    /// The legal basis (设定依据), as written.
+    legal_basis: &'a [String],
+    /// The fee (收费标准).
+    fee: &'a str,
+    /// What the applicant receives (办理结果).
+    result: Option<&'a str>,
+    /// Where to go.
+    places: Vec<PlaceView<'a>>,
+}
+
+/// A place where the service is handled.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlaceView<'a> {
+    /// Its name.
+    name: &'a str,
+    /// Its address.
+    address: &'a str,
+    /// Its opening hours.
+    hours: &'a str,
+    /// Its phone.
+    phone: Option<&'a str>,
+}
+
+/// An application form.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FormView<'a> {
+    /// Its fields, in order.
+    fields: Vec<FieldView<'a>>,
+}
+
+/// A material to provide (申请材料).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MaterialView<'a> {
+    /// Its id: the `material` of an application's materials.
+    id: &'a str,
+    /// Its name.
+    name: &'a str,
+    /// It must be provided (or substituted).
+    required: bool,
+    /// Original, copy …
+    form: Coded,
+    /// How many copies.
+    copies: u32,
+    /// The file types an upload may have.
+    file_types: &'a [FileType],
+    /// The largest upload, in MB.
+    max_size_mb: u32,
+    /// The shared data or e-licence that can stand in for an upload (免提交).
+    substitute: Option<SourceView<'a>>,
+    /// Help text.
+    help: Option<&'a str>,
+}
+
+/// Where applications go.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoutingView<'a> {
+    /// The departments that process them; several for a joint case.
+    departments: Vec<DepartmentBrief<'a>>,
+}
+
 /// `GET /api/v1/services/{code}`: the whole guide and form.
+#[utoipa::path(
+    get,
+    path = "/api/v1/services/{code}",
+    operation_id = "getService",
+    summary = "A service's guide and form",
+    description = "Everything about one service: its guide, the form to fill in (with every \
+        field's rules and where it can be prefilled from) and the materials to provide.",
+    params(("code" = String, Path, description = "The service code (事项编码).", example = "11150700MB15300034-GG-0002")),
+    responses(
+        (status = 200, description = "The service.", body = ServiceDetail),
+        (status = 404, description = "No service has this code.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get_service(
     State(app): State<AppState>,
     AcceptLang(lang): AcceptLang,
     Path(code): Path<String>,
-) -> AppResult<Json<serde_json::Value>> {
+) -> AppResult<Response> {
     let s = find_service(&app, &code)?;
     let g = &s.guide;
-    let places: Vec<_> = g
+    let places = g
         .places
         .iter()
-        .map(|p| {
-            serde_json::json!({
-                "name": lang.pick(&p.name, &p.name_en),
-                "address": pick_opt(lang, &Some(p.address.clone()), &p.address_en),
-                "hours": lang.pick(&p.hours, &p.hours_en),
-                "phone": p.phone,
-            })
+        .map(|p| PlaceView {
+            name: lang.pick(&p.name, &p.name_en),
+            address: lang.pick(&p.address, p.address_en.as_deref().unwrap_or("")),
+            hours: lang.pick(&p.hours, &p.hours_en),
+            phone: p.phone.as_deref(),
         })
         .collect();
     let conditions = match lang {
         Lang::En => &g.conditions_en,
         Lang::Zh => &g.conditions,
     };
-    let materials: Vec<_> = s
+    let materials = s
         .materials
         .iter()
-        .map(|m| {
-            serde_json::json!({
-                "id": m.id,
-                "name": lang.pick(&m.name, &m.name_en),
-                "required": m.required,
-                "form": material_form(lang, m.form),
-                "copies": m.copies,
-                "file_types": m.file_types.iter().map(|t| match t {
-                    FileType::Pdf => "pdf", FileType::Jpg => "jpg", FileType::Png => "png", FileType::Ofd => "ofd",
-                }).collect::<Vec<_>>(),
-                "max_size_mb": m.max_size_mb,
-                "substitute": m.substitute.as_deref().map(|b| prefill_view(&app, lang, b)),
-                "help": pick_opt(lang, &m.help, &m.help_en),
-            })
+        .map(|m| MaterialView {
+            id: &m.id,
+            name: lang.pick(&m.name, &m.name_en),
+            required: m.required,
+            form: material_form(lang, m.form),
+            copies: m.copies,
+            file_types: &m.file_types,
+            max_size_mb: m.max_size_mb,
+            substitute: m.substitute.as_deref().map(|b| source_view(&app, lang, b)),
+            help: pick_opt(lang, &m.help, &m.help_en),
         })
         .collect();
-    let fields: Vec<_> = s.fields.iter().map(|f| field_view(&app, lang, f)).collect();
-    let routing: Vec<_> = s
-        .routing
-        .departments
-        .iter()
-        .map(|d| dept_ref(&app, lang, d))
-        .collect();
-    let mut body = serde_json::to_value(summary(&app, lang, s)).map_err(anyhow::Error::from)?;
-    if let Some(obj) = body.as_object_mut() {
-        obj.insert("version".into(), s.version().into());
-        obj.insert("accept_at_window".into(), s.accept_at_window.into());
-        obj.insert(
-            "guide".into(),
-            serde_json::json!({
-                "summary": lang.pick(&g.summary, &g.summary_en),
-                "conditions": conditions,
-                "legal_basis": g.legal_basis,
-                "fee": lang.pick(&g.fee, &g.fee_en),
-                "result": pick_opt(lang, &g.result, &g.result_en),
-                "places": places,
-            }),
-        );
-        obj.insert("form".into(), serde_json::json!({ "fields": fields }));
-        obj.insert("materials".into(), serde_json::Value::Array(materials));
-        obj.insert(
-            "routing".into(),
-            serde_json::json!({ "departments": routing }),
-        );
-    }
-    Ok(Json(body))
+    let detail = ServiceDetail {
+        summary: summary(&app, lang, s),
+        version: s.version(),
+        accept_at_window: s.accept_at_window,
+        guide: GuideView {
+            summary: lang.pick(&g.summary, &g.summary_en),
+            conditions,
+            legal_basis: &g.legal_basis,
+            fee: lang.pick(&g.fee, &g.fee_en),
+            result: pick_opt(lang, &g.result, &g.result_en),
+            places,
+        },
+        form: FormView {
+            fields: s.fields.iter().map(|f| field_view(&app, lang, f)).collect(),
+        },
+        materials,
+        routing: RoutingView {
+            departments: s
+                .routing
+                .departments
+                .iter()
+                .map(|d| dept_ref(&app, lang, d))
+                .collect(),
+        },
+    };
+    Ok(Json(detail).into_response())
+}
+
+/// Every version of a service's definition this gateway has served.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionList {
+    /// The service code.
+    code: String,
+    /// The version served now.
+    current: String,
+    /// Every version served, with when it was first served.
+    items: Vec<VersionView>,
+}
+
+/// A version of a service's definition.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VersionView {
+    /// The content hash of the definition.
+    version: String,
+    /// When this gateway first served it.
+    published_at: DateTime<Utc>,
 }
 
 /// `GET /api/v1/services/{code}/versions`: every version this gateway has served.
+#[utoipa::path(
+    get,
+    path = "/api/v1/services/{code}/versions",
+    operation_id = "listServiceVersions",
+    summary = "A service's definition versions",
+    description = "Every version of the service's definition this gateway has served; a case \
+        records the version it was filled in under.",
+    params(("code" = String, Path, description = "The service code (事项编码).", example = "11150700MB15300034-GG-0002")),
+    responses(
+        (status = 200, description = "The versions.", body = VersionList),
+        (status = 404, description = "No service has this code.", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list_versions(
     State(app): State<AppState>,
     Path(code): Path<String>,
-) -> AppResult<Json<serde_json::Value>> {
+) -> AppResult<Json<VersionList>> {
     let s = find_service(&app, &code)?;
-    let versions: Vec<ServiceVersionInfo> = app.store.service_versions(&s.code).await?;
-    Ok(Json(serde_json::json!({
-        "code": s.code,
-        "current": s.version(),
-        "items": versions,
-    })))
+    let items = app
+        .store
+        .service_versions(&s.code)
+        .await?
+        .into_iter()
+        .map(|v| VersionView {
+            version: v.version,
+            published_at: v.published_at,
+        })
+        .collect();
+    Ok(Json(VersionList {
+        code: s.code.clone(),
+        current: s.version(),
+        items,
+    }))
 }
 
 pub(super) fn find_service<'a>(app: &'a AppState, code: &str) -> AppResult<&'a Service> {

@@ -6,67 +6,166 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::app::AppState;
 
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Alive: answers as long as the process runs its event loop.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({ "status": "alive" }))
+/// The process is alive.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Liveness {
+    /// Always `alive`.
+    status: Alive,
 }
 
-/// Ready: the database and (when configured) Redis answer within two seconds.
-pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Value>) {
-    let db = tokio::time::timeout(PROBE_TIMEOUT, app.store.ping()).await;
-    let cache = tokio::time::timeout(PROBE_TIMEOUT, app.cache.ping()).await;
+/// The only answer of the liveness probe: a process that cannot answer says nothing.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Alive {
+    /// The process runs.
+    Alive,
+}
 
-    let check = |backend: &str, outcome: Result<Result<(), String>, _>| match outcome {
-        Ok(Ok(())) => (true, json!({ "backend": backend, "status": "up" })),
+/// Alive: answers as long as the process runs its event loop.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    summary = "Liveness",
+    description = "Answers as long as the process runs its event loop; checks nothing else.",
+    responses((status = 200, description = "Alive.", body = Liveness))
+)]
+pub async fn healthz() -> Json<Liveness> {
+    Json(Liveness {
+        status: Alive::Alive,
+    })
+}
+
+/// Whether the gateway can serve, and what is down if not.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// `ready`, or `not_ready` when a dependency is down.
+    status: Ready,
+    /// What is down: `database`, `cache`.
+    down: Vec<&'static str>,
+    /// Each dependency's check.
+    checks: Checks,
+    /// How many services the catalogue serves.
+    services: usize,
+}
+
+/// The overall answer of the readiness probe.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Ready {
+    /// Every dependency answered.
+    Ready,
+    /// At least one did not.
+    NotReady,
+}
+
+/// The checks of the readiness probe.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Checks {
+    /// The store.
+    database: Check,
+    /// The cache.
+    cache: Check,
+}
+
+/// One dependency's check. The reason is only a word; the details are in the server log.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Check {
+    /// The backend (`sqlite`, `postgres`, `memory`, `redis`).
+    backend: String,
+    /// `up` or `down`.
+    status: Up,
+    /// Why it is down: `error` or `timeout`; absent when up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<Reason>,
+}
+
+/// Whether a dependency answered.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Up {
+    /// It answered.
+    Up,
+    /// It did not.
+    Down,
+}
+
+/// Why a dependency is down.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// It answered with an error.
+    Error,
+    /// It did not answer within two seconds.
+    Timeout,
+}
+
+fn check<E: std::fmt::Display, T>(backend: &str, outcome: Result<Result<(), E>, T>) -> Check {
+    let reason = match outcome {
+        Ok(Ok(())) => None,
         Ok(Err(e)) => {
             tracing::warn!(backend, error = %e, "readiness check failed");
-            (
-                false,
-                json!({ "backend": backend, "status": "down", "reason": "error" }),
-            )
+            Some(Reason::Error)
         }
         Err(_) => {
             tracing::warn!(backend, "readiness check timed out");
-            (
-                false,
-                json!({ "backend": backend, "status": "down", "reason": "timeout" }),
-            )
+            Some(Reason::Timeout)
         }
     };
-    let (db_up, db_json) = check(
-        app.store.backend(),
-        db.map(|r| r.map_err(|e| e.to_string())),
-    );
-    let (cache_up, cache_json) = check(
-        app.cache.backend(),
-        cache.map(|r| r.map_err(|e| e.to_string())),
-    );
+    Check {
+        backend: backend.to_owned(),
+        status: if reason.is_none() { Up::Up } else { Up::Down },
+        reason,
+    }
+}
 
+/// Ready: the database and (when configured) Redis answer within two seconds.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    summary = "Readiness",
+    description = "Whether the store and the cache each answer within two seconds. A 503 \
+        names what is down; the reason is only `error` or `timeout` (the details are in the \
+        server log, never in the answer).",
+    responses(
+        (status = 200, description = "Ready.", body = Readiness),
+        (status = 503, description = "Not ready: `down` says what does not answer.", body = Readiness),
+    )
+)]
+pub async fn readyz(State(app): State<AppState>) -> (StatusCode, Json<Readiness>) {
+    let db = tokio::time::timeout(PROBE_TIMEOUT, app.store.ping()).await;
+    let cache = tokio::time::timeout(PROBE_TIMEOUT, app.cache.ping()).await;
+    let checks = Checks {
+        database: check(app.store.backend(), db),
+        cache: check(app.cache.backend(), cache),
+    };
     let mut down = Vec::new();
-    if !db_up {
+    if checks.database.reason.is_some() {
         down.push("database");
     }
-    if !cache_up {
+    if checks.cache.reason.is_some() {
         down.push("cache");
     }
-    let status = if down.is_empty() {
-        StatusCode::OK
+    let (code, status) = if down.is_empty() {
+        (StatusCode::OK, Ready::Ready)
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
+        (StatusCode::SERVICE_UNAVAILABLE, Ready::NotReady)
     };
     (
-        status,
-        Json(json!({
-            "status": if down.is_empty() { "ready" } else { "not_ready" },
-            "down": down,
-            "checks": { "database": db_json, "cache": cache_json },
-            "services": app.catalogue.services().len(),
-        })),
+        code,
+        Json(Readiness {
+            status,
+            down,
+            checks,
+            services: app.catalogue.services().len(),
+        }),
     )
 }

@@ -4,17 +4,31 @@
 //! address or text is shown.
 
 use axum::Json;
-use axum::extract::{RawQuery, State};
-use serde::Serialize;
+use axum::extract::{Query, State, rejection::QueryRejection};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::error::{AppError, AppResult, Message};
+use super::openapi::{Problem, RoleErrors};
 use crate::app::AppState;
 use crate::auth::extract::Operator;
 use crate::store::mail::MAIL_STATES;
 use crate::store::{MailCounts, MailRow};
 
-/// The answer: counts by state, and the listed notices, newest first.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
+/// Which notices to list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct MailQuery {
+    /// Only notices in this mail state: `pending`, `sent`, `failed` or `none`.
+    state: Option<String>,
+    /// At most this many notices, 1–500.
+    #[param(minimum = 1, maximum = 500, default = 100)]
+    limit: Option<i64>,
+}
+
+/// The mail queue: counts by state, and the listed notices, newest first.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct MailList {
     /// Notices in each state.
     pub counts: MailCounts,
@@ -26,36 +40,52 @@ pub struct MailList {
 const MAX_LIMIT: i64 = 500;
 
 /// `GET /api/ops/v1/mail`: mail counts and the newest notices of a state.
+#[utoipa::path(
+    get,
+    path = "/api/ops/v1/mail",
+    operation_id = "mailQueue",
+    summary = "Notification mail by state",
+    description = "How many notices are pending, sent, failed or need no mail (no address, \
+        or no SMTP relay), and the newest notices of one state with their attempts, the \
+        next attempt and the kind of the last failure. Never an address.",
+    params(MailQuery),
+    responses(
+        (status = 200, description = "The counts and the notices.", body = MailList),
+        (status = 400, description = "An unknown state, a limit out of range, or an unknown parameter.", body = Problem, content_type = "application/problem+json"),
+        RoleErrors,
+    ),
+    security(("session" = []))
+)]
 pub async fn list(
     State(app): State<AppState>,
     _op: Operator,
-    RawQuery(query): RawQuery,
+    query: Result<Query<MailQuery>, QueryRejection>,
 ) -> AppResult<Json<MailList>> {
-    // Read by hand so that any malformed query is a bilingual problem, not a bare 400.
-    let (mut state, mut limit) = (None, 100);
-    for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
-        match k.as_ref() {
-            "state" if MAIL_STATES.contains(&v.as_ref()) => state = Some(v.into_owned()),
-            "state" => {
-                return Err(AppError::BadRequest(Message::new(
-                    format!("邮件状态只能是 {}。", MAIL_STATES.join("、")),
-                    format!("The mail state is one of {}.", MAIL_STATES.join(", ")),
-                )));
-            }
-            "limit" => match v.parse::<i64>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => limit = n,
-                _ => {
-                    return Err(AppError::BadRequest(Message::new(
-                        format!("limit 须为 1 到 {MAX_LIMIT} 之间的整数。"),
-                        format!("limit is a whole number from 1 to {MAX_LIMIT}."),
-                    )));
-                }
-            },
-            _ => {}
-        }
+    let bad = || {
+        AppError::BadRequest(Message::new(
+            format!(
+                "查询参数有误：state 只能是 {}，limit 须为 1 到 {MAX_LIMIT} 之间的整数。",
+                MAIL_STATES.join("、")
+            ),
+            format!(
+                "Bad query parameters: state is one of {}, limit a whole number from 1 to {MAX_LIMIT}.",
+                MAIL_STATES.join(", ")
+            ),
+        ))
+    };
+    let Query(q) = query.map_err(|_| bad())?;
+    if q.state
+        .as_deref()
+        .is_some_and(|s| !MAIL_STATES.contains(&s))
+    {
+        return Err(bad());
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(bad());
     }
     Ok(Json(MailList {
         counts: app.store.mail_counts().await?,
-        items: app.store.mail(state.as_deref(), limit).await?,
+        items: app.store.mail(q.state.as_deref(), limit).await?,
     }))
 }

@@ -57,7 +57,17 @@ pub async fn track(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Renders the metrics.
+/// Renders the metrics in Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    summary = "Prometheus metrics",
+    description = "Requests and latency by method, route template and status, and the \
+        gateway's own counters, in Prometheus text format (version 0.0.4). Route templates, never raw \
+        paths, label the requests, so case numbers never appear.",
+    responses((status = 200, description = "The metrics.", body = String, content_type = "text/plain"))
+)]
 pub async fn render() -> Response {
     let handle = install_recorder();
     handle.run_upkeep();

@@ -1,6 +1,8 @@
-//! The HTTP surface: one flat router grouped by caller, and the middleware every request
+//! The HTTP surface: one router grouped by caller (public, citizen, staff, operator,
+//! department, probes, pages), each group a function; and the middleware every request
 //! passes through (request id, tracing, metrics, timeout, panic catcher, problem+json in
-//! the caller's language).
+//! the caller's language). The JSON groups carry their OpenAPI description with them
+//! (`utoipa-axum`), so the document at `/api/openapi.json` is drawn from the routes served.
 
 pub mod apply_pages;
 mod auth;
@@ -18,140 +20,34 @@ pub mod sharing;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{FromRequestParts, Request};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::app::AppState;
 use crate::domain::lang::Lang;
 use error::{AppError, Message, Problem, internal_problem};
+use openapi::Caller;
 
 pub use self::metrics::install_recorder;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Builds the whole router with its middleware.
+/// Builds the whole router with its middleware: the JSON API (documented, grouped by
+/// caller), the pages, and the fallbacks every unknown address or method gets.
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.settings.request_timeout_secs);
-
-    let public_api = Router::new()
-        .route("/api/v1/departments", get(catalogue::list_departments))
-        .route("/api/v1/services", get(catalogue::list_services))
-        .route("/api/v1/services/{code}", get(catalogue::get_service))
-        .route(
-            "/api/v1/services/{code}/versions",
-            get(catalogue::list_versions),
-        )
-        .route("/api/v1/catalogue", get(sharing::resource_catalogue))
-        .route("/catalogue", get(sharing::catalogue_page))
-        .route(
-            "/api/v1/services/{code}/prefill/sources",
-            get(sharing::sources),
-        )
-        .route(
-            "/api/v1/services/{code}/prefill/consent",
-            post(sharing::consent),
-        )
-        .route("/api/v1/services/{code}/prefill", get(sharing::values))
-        .route("/api/staff/v1/prefill", post(sharing::clerk_lookup))
-        .route("/api/v1/me/data-access", get(sharing::my_data_access))
-        .route("/api/ops/v1/sharing", get(sharing::figures))
-        .route("/api/ops/v1/providers", get(sharing::providers))
-        .route(
-            "/api/ops/v1/departments/{uscc}/data-api",
-            axum::routing::put(sharing::put_data_api),
-        );
-
-    let identity = Router::new()
-        .route("/", get(auth::home))
-        .route("/auth/login", get(auth::login))
-        .route("/auth/staff/login", get(auth::staff_login))
-        .route("/auth/callback", get(auth::callback))
-        .route("/auth/logout", get(auth::logout_page).post(auth::logout))
-        .route("/api/v1/me", get(auth::me))
-        .route(
-            "/api/v1/services/{code}/eligibility",
-            get(auth::eligibility),
-        )
-        .route("/services/{code}/eligibility", get(auth::eligibility_page));
-
-    let case_routes = Router::new()
-        .route("/api/v1/cases", get(cases::my_cases).post(cases::apply))
-        .route("/api/v1/cases/{case_no}", get(cases::my_case))
-        .route(
-            "/api/v1/cases/{case_no}/correction",
-            post(cases::supply_correction),
-        )
-        .route("/api/v1/cases/{case_no}/withdraw", post(cases::withdraw))
-        .route("/api/v1/cases/{case_no}/rating", post(cases::rate))
-        .route("/api/v1/uploads", post(cases::upload))
-        .route(
-            "/api/v1/drafts",
-            get(cases::list_drafts).post(cases::create_draft),
-        )
-        .route(
-            "/api/v1/drafts/{id}",
-            get(cases::get_draft)
-                .put(cases::update_draft)
-                .delete(cases::delete_draft),
-        )
-        .route("/api/v1/notifications", get(cases::notifications))
-        .route("/api/v1/public/cases/{case_no}", get(cases::public_case))
-        .route(
-            "/api/staff/v1/cases",
-            get(cases::worklist).post(cases::intake),
-        )
-        .route("/api/staff/v1/cases/{case_no}", get(cases::staff_get))
-        .route(
-            "/api/staff/v1/cases/{case_no}/transitions",
-            post(cases::staff_transition),
-        )
-        .layer(axum::extract::DefaultBodyLimit::max(52 * 1024 * 1024));
-
-    let department_api = Router::new()
-        .route("/.well-known/jwks.json", get(dept::jwks))
-        .route("/api/dept/v1/cases", get(dept::list))
-        .route("/api/dept/v1/cases/{case_no}", get(dept::get))
-        .route(
-            "/api/dept/v1/cases/{case_no}/transitions",
-            post(dept::transition),
-        )
-        .route(
-            "/api/dept/v1/cases/{case_no}/materials/{upload_id}",
-            get(dept::material),
-        )
-        .route("/api/dept/v1/inbox", get(dept::inbox))
-        .route("/api/dept/v1/inbox/{event_id}/ack", post(dept::ack))
-        .route("/api/ops/v1/mail", get(mail::list))
-        .route("/api/ops/v1/deliveries", get(dept::deliveries))
-        .route(
-            "/api/ops/v1/deliveries/{event_id}/redeliver",
-            post(dept::redeliver),
-        )
-        .route(
-            "/api/ops/v1/departments/{uscc}/delivery",
-            axum::routing::put(dept::put_delivery),
-        )
-        .route("/api/dept/v1/openapi.json", get(openapi::department))
-        .route("/api/dept/v1/whoami", get(auth::dept_whoami))
-        .route(
-            "/api/dept/v1/departments/{uscc}/services",
-            get(auth::dept_services),
-        );
-
-    let ops = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::render));
 
     // Layers listed outermost first: the request id exists before the trace span opens,
     // and every answer (even a panic or a timeout) passes through `localize`.
@@ -187,16 +83,166 @@ pub fn router(state: AppState) -> Router {
         ));
 
     Router::new()
-        .merge(public_api)
-        .merge(identity)
-        .merge(case_routes)
-        .merge(apply_pages::routes())
-        .merge(department_api)
-        .merge(ops)
+        .merge(Router::from(api()))
+        .merge(pages())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(layers)
         .with_state(state)
+}
+
+/// The largest body a case route takes: an upload, or an application with its form.
+const CASE_BODY_LIMIT: usize = 52 * 1024 * 1024;
+
+/// Every JSON route with its OpenAPI description, grouped by who calls it. The router
+/// serves these routes and `openapi::api_document` is drawn from the same value, so a
+/// route cannot be served undocumented by accident (except the `.route(...)` lines
+/// marked below) nor documented without being served.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::base())
+        .merge(openapi::for_caller(Caller::Public, public()))
+        .merge(openapi::for_caller(Caller::Citizen, citizen()))
+        .merge(openapi::for_caller(Caller::Staff, staff()))
+        .merge(openapi::for_caller(Caller::Operator, operator()))
+        .merge(openapi::for_caller(Caller::Department, department()))
+        .merge(openapi::for_caller(Caller::Probes, probes()))
+}
+
+// The handlers of `cases.rs` (and the operator's delivery controls in `dept.rs`) are
+// registered with plain `.route(...)` until they carry `#[utoipa::path]`; each such line
+// becomes `.routes(routes!(handler, other_handler_of_the_same_path))` and the route is
+// then in the document. Marked `TO DOCUMENT` below.
+
+/// No login: the catalogue, the service guides, the prefill plan, eligibility, the
+/// public case query and this API's document.
+fn public() -> OpenApiRouter<AppState> {
+    let cases = OpenApiRouter::new()
+        // TO DOCUMENT: cases.rs
+        .route("/api/v1/public/cases/{case_no}", get(cases::public_case))
+        .layer(DefaultBodyLimit::max(CASE_BODY_LIMIT));
+    OpenApiRouter::new()
+        .routes(routes!(catalogue::list_departments))
+        .routes(routes!(catalogue::list_services))
+        .routes(routes!(catalogue::get_service))
+        .routes(routes!(catalogue::list_versions))
+        .routes(routes!(auth::eligibility))
+        .routes(routes!(sharing::resource_catalogue))
+        .routes(routes!(sharing::sources))
+        .routes(routes!(openapi::whole))
+        .merge(cases)
+}
+
+/// A logged-in citizen or enterprise user (the public login): their account, their
+/// applications, drafts and uploads, prefill with consent, and who read their data.
+fn citizen() -> OpenApiRouter<AppState> {
+    let cases = OpenApiRouter::new()
+        // TO DOCUMENT: cases.rs
+        .route("/api/v1/cases", get(cases::my_cases).post(cases::apply))
+        .route("/api/v1/cases/{case_no}", get(cases::my_case))
+        .route(
+            "/api/v1/cases/{case_no}/correction",
+            post(cases::supply_correction),
+        )
+        .route("/api/v1/cases/{case_no}/withdraw", post(cases::withdraw))
+        .route("/api/v1/cases/{case_no}/rating", post(cases::rate))
+        .route("/api/v1/uploads", post(cases::upload))
+        .route(
+            "/api/v1/drafts",
+            get(cases::list_drafts).post(cases::create_draft),
+        )
+        .route(
+            "/api/v1/drafts/{id}",
+            get(cases::get_draft)
+                .put(cases::update_draft)
+                .delete(cases::delete_draft),
+        )
+        .route("/api/v1/notifications", get(cases::notifications))
+        .layer(DefaultBodyLimit::max(CASE_BODY_LIMIT));
+    OpenApiRouter::new()
+        .routes(routes!(auth::me))
+        .routes(routes!(sharing::consent))
+        .routes(routes!(sharing::values))
+        .routes(routes!(sharing::my_data_access))
+        .merge(cases)
+}
+
+/// Window clerks and department officers (the staff login): the worklist, intake at the
+/// window, steps, and a clerk's audited lookup of a walk-in applicant's data.
+fn staff() -> OpenApiRouter<AppState> {
+    let cases = OpenApiRouter::new()
+        // TO DOCUMENT: cases.rs
+        .route(
+            "/api/staff/v1/cases",
+            get(cases::worklist).post(cases::intake),
+        )
+        .route("/api/staff/v1/cases/{case_no}", get(cases::staff_get))
+        .route(
+            "/api/staff/v1/cases/{case_no}/transitions",
+            post(cases::staff_transition),
+        )
+        .layer(DefaultBodyLimit::max(CASE_BODY_LIMIT));
+    OpenApiRouter::new()
+        .routes(routes!(sharing::clerk_lookup))
+        .merge(cases)
+}
+
+/// Operators: sharing figures, the providers' state, departments' data APIs, event
+/// delivery and the mail queue.
+fn operator() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(sharing::figures))
+        .routes(routes!(sharing::providers))
+        .routes(routes!(sharing::put_data_api))
+        .routes(routes!(mail::list))
+        // TO DOCUMENT: dept.rs
+        .route("/api/ops/v1/deliveries", get(dept::deliveries))
+        .route(
+            "/api/ops/v1/deliveries/{event_id}/redeliver",
+            post(dept::redeliver),
+        )
+        .route(
+            "/api/ops/v1/departments/{uscc}/delivery",
+            put(dept::put_delivery),
+        )
+}
+
+/// Department back-end systems (API token): the status API, the pull inbox, materials,
+/// the keys that sign pushed events, and the department document. Its document alone is
+/// `/api/dept/v1/openapi.json`.
+fn department() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(auth::dept_whoami))
+        .routes(routes!(auth::dept_services))
+        .routes(routes!(dept::list))
+        .routes(routes!(dept::get))
+        .routes(routes!(dept::transition))
+        .routes(routes!(dept::material))
+        .routes(routes!(dept::inbox))
+        .routes(routes!(dept::ack))
+        .routes(routes!(dept::jwks))
+        .routes(routes!(openapi::department))
+}
+
+/// Load balancers and monitoring: liveness, readiness, Prometheus metrics.
+fn probes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(metrics::render))
+}
+
+/// Browsers: the HTML pages and the login redirects. Not in the API document: they answer
+/// pages and redirects, not JSON.
+fn pages() -> Router<AppState> {
+    Router::new()
+        .route("/", get(auth::home))
+        .route("/auth/login", get(auth::login))
+        .route("/auth/staff/login", get(auth::staff_login))
+        .route("/auth/callback", get(auth::callback))
+        .route("/auth/logout", get(auth::logout_page).post(auth::logout))
+        .route("/services/{code}/eligibility", get(auth::eligibility_page))
+        .route("/catalogue", get(sharing::catalogue_page))
+        .merge(apply_pages::routes())
 }
 
 async fn not_found() -> AppError {

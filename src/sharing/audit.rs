@@ -151,7 +151,7 @@ pub async fn case_read(
 }
 
 /// One read as the subject sees it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AccessView {
     /// When.
     pub at: chrono::DateTime<chrono::Utc>,

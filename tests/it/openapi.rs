@@ -1,25 +1,71 @@
-//! The department API's OpenAPI document: served over HTTP, OpenAPI 3.1, every department
-//! route with its methods, the transition body and `Idempotency-Key`, the bearer scheme,
-//! every `$ref` resolvable; and the real answers of the gateway match their schemas.
+//! The OpenAPI documents: drawn from the router, snapshot-tested, and true of the real
+//! answers.
+//!
+//! - The whole document (`/api/openapi.json`) and the department one
+//!   (`/api/dept/v1/openapi.json`) are insta snapshots (`tests/it/snapshots/`), so every
+//!   change to them shows in review. Accept a change with `cargo insta review`, or by
+//!   running the test once with `INSTA_UPDATE=always` and reading the diff.
+//! - The whole document tags every operation with its caller, leaves out the pages and
+//!   the login redirects, and its department part is the department document.
+//! - The department document keeps what integrators rely on: the routes with their
+//!   methods and scopes, the transition body, the push contract.
+//! - Real answers of a gateway on port 0, for every documented operation, are validated
+//!   with the `jsonschema` crate against the schema the document gives for their status
+//!   and media type. A property the schema does not name is an error too.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
 use onewindow::auth::tokens;
+use onewindow::http::openapi;
 use onewindow::store::ApiToken;
-use serde_json::{Value, json};
+use reqwest::{Method, RequestBuilder};
+use serde_json::{Map, Value, json};
 
 use crate::backend_tests;
-use crate::cases::{SSC, Session, jpeg, step, valid_values};
+use crate::cases::{SSC, Session, jpeg, valid_values};
 use crate::harness::{Backend, TestApp};
 use crate::login::{LoginSetup, with_dev_idp};
 
-backend_tests!(real_answers_match_the_documented_schemas);
+backend_tests!(
+    answers_to_people_match_the_document,
+    answers_to_departments_match_the_document,
+);
 
 const HRSS: &str = "11150700MB15300034";
+/// 食品经营许可（新办）: an enterprise applies; its e-licences stand in for materials.
+const FOOD: &str = "11150700MB1530001X-XK-0003";
+
+/// Routes the gateway serves whose handlers do not carry `#[utoipa::path]` yet
+/// (`cases.rs`, and the operator's delivery controls in `dept.rs`). The people test calls
+/// each of them; once a handler is registered with `routes!`, its answers are checked
+/// like every other and its line here must go (the test says so).
+const NOT_YET_DOCUMENTED: [(&str, &str); 21] = [
+    ("GET", "/api/v1/cases"),
+    ("POST", "/api/v1/cases"),
+    ("GET", "/api/v1/cases/{case_no}"),
+    ("POST", "/api/v1/cases/{case_no}/correction"),
+    ("POST", "/api/v1/cases/{case_no}/withdraw"),
+    ("POST", "/api/v1/cases/{case_no}/rating"),
+    ("POST", "/api/v1/uploads"),
+    ("GET", "/api/v1/drafts"),
+    ("POST", "/api/v1/drafts"),
+    ("GET", "/api/v1/drafts/{id}"),
+    ("PUT", "/api/v1/drafts/{id}"),
+    ("DELETE", "/api/v1/drafts/{id}"),
+    ("GET", "/api/v1/notifications"),
+    ("GET", "/api/v1/public/cases/{case_no}"),
+    ("GET", "/api/staff/v1/cases"),
+    ("POST", "/api/staff/v1/cases"),
+    ("GET", "/api/staff/v1/cases/{case_no}"),
+    ("POST", "/api/staff/v1/cases/{case_no}/transitions"),
+    ("GET", "/api/ops/v1/deliveries"),
+    ("POST", "/api/ops/v1/deliveries/{event_id}/redeliver"),
+    ("PUT", "/api/ops/v1/departments/{uscc}/delivery"),
+];
 
 /// Every department route and its methods.
-const ROUTES: [(&str, &[&str]); 9] = [
+const ROUTES: [(&str, &[&str]); 10] = [
     ("/api/dept/v1/whoami", &["get"]),
     ("/api/dept/v1/departments/{uscc}/services", &["get"]),
     ("/api/dept/v1/cases", &["get"]),
@@ -32,14 +78,32 @@ const ROUTES: [(&str, &[&str]); 9] = [
     ("/api/dept/v1/inbox", &["get"]),
     ("/api/dept/v1/inbox/{event_id}/ack", &["post"]),
     ("/.well-known/jwks.json", &["get"]),
+    ("/api/dept/v1/openapi.json", &["get"]),
 ];
 
 const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
-async fn fetch(app: &TestApp) -> Value {
-    let resp = app.get("/api/dept/v1/openapi.json", None).await;
+const CALLERS: [&str; 6] = [
+    "public",
+    "citizen",
+    "staff",
+    "operator",
+    "department",
+    "probes",
+];
+
+// ---- the documents as documents ------------------------------------------------------
+
+#[test]
+fn the_documents_match_their_snapshots() {
+    insta::assert_json_snapshot!("api", openapi::api_document());
+    insta::assert_json_snapshot!("department", openapi::department_document());
+}
+
+async fn fetch(app: &TestApp, path: &str) -> Value {
+    let resp = app.get(path, None).await;
     assert_eq!(resp.status(), 200);
     let ct = resp
         .headers()
@@ -88,6 +152,23 @@ fn refs(v: &Value, at: &str, out: &mut Vec<(String, String)>) {
     }
 }
 
+/// Asserts every reference of a document resolves to one of its schemas.
+fn every_reference_resolves(doc: &Value) {
+    let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+    let mut found = Vec::new();
+    refs(doc, "#", &mut found);
+    assert!(found.len() > 20, "references are used");
+    for (at, r) in found {
+        let name = r
+            .strip_prefix("#/components/schemas/")
+            .unwrap_or_else(|| panic!("{at}: {r} is not a schema reference"));
+        assert!(
+            schemas.contains_key(name),
+            "{at}: {r} does not resolve in components.schemas"
+        );
+    }
+}
+
 /// The enum values of a (possibly nullable, possibly referenced) string schema.
 fn enum_values(doc: &Value, schema: &Value) -> BTreeSet<String> {
     let s = resolve(doc, schema);
@@ -109,12 +190,106 @@ fn set(xs: &[&str]) -> BTreeSet<String> {
     xs.iter().map(|x| x.to_string()).collect()
 }
 
+/// Every operation of a document: (path, method) → operation.
+fn operations(doc: &Value) -> BTreeMap<(String, String), &Value> {
+    let mut out = BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for m in METHODS {
+            if let Some(op) = item.get(m) {
+                out.insert((path.clone(), m.to_owned()), op);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn the_whole_document_groups_every_json_route_by_caller() {
+    let Some(app) = TestApp::spawn(Backend::SqliteMemory).await else {
+        return;
+    };
+    let doc = fetch(&app, "/api/openapi.json").await;
+    let version = doc["openapi"].as_str().expect("openapi");
+    assert!(version.starts_with("3.1."), "OpenAPI {version}");
+    assert_eq!(doc["info"]["title"], openapi::API_TITLE);
+    assert_eq!(doc["info"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        doc["servers"][0]["url"],
+        app.state.settings.public_url.as_str().trim_end_matches('/')
+    );
+    let tags: Vec<&str> = doc["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(tags, CALLERS);
+
+    let ops = operations(&doc);
+    let mut ids = BTreeSet::new();
+    let mut by_caller: BTreeMap<&str, usize> = BTreeMap::new();
+    for ((path, method), op) in &ops {
+        // pages and login redirects are not JSON routes
+        assert!(
+            path.starts_with("/api/")
+                || ["/.well-known/jwks.json", "/healthz", "/readyz", "/metrics"]
+                    .contains(&path.as_str()),
+            "{method} {path} is not a JSON route"
+        );
+        let tags = op["tags"].as_array().expect("tags");
+        assert_eq!(tags.len(), 1, "{method} {path}: one caller, got {tags:?}");
+        let caller = tags[0].as_str().expect("tag");
+        assert!(CALLERS.contains(&caller), "{method} {path}: {caller}");
+        *by_caller.entry(caller).or_default() += 1;
+        let id = op["operationId"].as_str().expect("operationId");
+        assert!(ids.insert(id), "operationId {id} is used twice");
+        // who must log in says how
+        let scheme = op["security"][0]
+            .as_object()
+            .map(|s| s.keys().cloned().collect::<Vec<_>>());
+        match caller {
+            "citizen" | "staff" | "operator" => {
+                assert_eq!(scheme, Some(vec!["session".to_owned()]), "{method} {path}");
+                assert!(op["responses"]["401"].is_object(), "{method} {path} 401");
+            }
+            "public" | "probes" => assert_eq!(scheme, None, "{method} {path}"),
+            _ => {}
+        }
+    }
+    for caller in CALLERS {
+        assert!(by_caller.contains_key(caller), "no {caller} operation");
+    }
+    assert!(doc["paths"]["/api/openapi.json"]["get"].is_object());
+    every_reference_resolves(&doc);
+
+    // The department document is the department part of the whole one, with its own tags.
+    let dept = fetch(&app, "/api/dept/v1/openapi.json").await;
+    let dept_ops = operations(&dept);
+    let whole_dept: BTreeSet<&(String, String)> = ops
+        .iter()
+        .filter(|(_, op)| op["tags"][0] == "department")
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(whole_dept, dept_ops.keys().collect());
+    for (key, op) in &dept_ops {
+        let mut a = (*op).clone();
+        let mut b = ops[key].clone();
+        a.as_object_mut().expect("op").remove("tags");
+        b.as_object_mut().expect("op").remove("tags");
+        assert_eq!(a, b, "{key:?} differs between the documents");
+    }
+    assert_eq!(
+        dept["components"]["securitySchemes"]["bearerAuth"],
+        doc["components"]["securitySchemes"]["bearerAuth"]
+    );
+}
+
 #[tokio::test]
 async fn the_document_describes_every_department_route() {
     let Some(app) = TestApp::spawn(Backend::SqliteMemory).await else {
         return;
     };
-    let doc = fetch(&app).await;
+    let doc = fetch(&app, "/api/dept/v1/openapi.json").await;
 
     let version = doc["openapi"].as_str().expect("openapi");
     assert!(version.starts_with("3.1."), "OpenAPI {version}");
@@ -143,8 +318,12 @@ async fn the_document_describes_every_department_route() {
         app.state.settings.public_url.as_str().trim_end_matches('/')
     );
 
-    // every department route, with exactly its methods; no operator route
+    // every department route, with exactly its methods, and nothing else
     let paths = doc["paths"].as_object().expect("paths");
+    assert_eq!(
+        paths.keys().map(String::as_str).collect::<BTreeSet<_>>(),
+        ROUTES.iter().map(|r| r.0).collect()
+    );
     for (path, methods) in ROUTES {
         let item = paths.get(path).unwrap_or_else(|| panic!("{path} missing"));
         let documented: BTreeSet<String> = METHODS
@@ -154,9 +333,17 @@ async fn the_document_describes_every_department_route() {
             .collect();
         assert_eq!(documented, set(methods), "{path}");
     }
-    assert!(
-        paths.keys().all(|p| !p.starts_with("/api/ops/")),
-        "operator routes are not part of the department document"
+    let tags: BTreeSet<&str> = doc["tags"]
+        .as_array()
+        .expect("tags")
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(
+        tags,
+        ["account", "cases", "materials", "inbox", "keys", "meta"]
+            .into_iter()
+            .collect()
     );
 
     // bearerAuth, and the scope each operation needs
@@ -191,17 +378,19 @@ async fn the_document_describes_every_department_route() {
         Some(vec!["inbox".to_owned()])
     );
     assert_eq!(needs("/.well-known/jwks.json", "get"), None, "public");
+    assert_eq!(needs("/api/dept/v1/openapi.json", "get"), None, "public");
 
     // every authenticated operation answers 401 and 403 with a problem document, and
     // every error it documents is problem+json
+    let public = ["/.well-known/jwks.json", "/api/dept/v1/openapi.json"];
     for (path, methods) in ROUTES {
         for m in methods {
             let op = &doc["paths"][path][*m];
             let responses = op["responses"].as_object().expect("responses");
-            if path != "/.well-known/jwks.json" {
+            if !public.contains(&path) {
                 assert!(responses.contains_key("401"), "{m} {path} 401");
             }
-            if path != "/.well-known/jwks.json" && path != "/api/dept/v1/whoami" {
+            if !public.contains(&path) && path != "/api/dept/v1/whoami" {
                 assert!(responses.contains_key("403"), "{m} {path} 403");
             }
             for (code, r) in responses {
@@ -326,128 +515,751 @@ async fn the_document_describes_every_department_route() {
     for field in ["type", "title", "status", "detail", "request_id", "errors"] {
         assert!(problem[field].is_object(), "Problem.{field}");
     }
+    every_reference_resolves(&doc);
+}
 
-    // snapshot-free structure: every reference resolves to a schema
-    let mut found = Vec::new();
-    refs(&doc, "#", &mut found);
-    assert!(found.len() > 20, "references are used");
-    for (at, r) in found {
-        let name = r
-            .strip_prefix("#/components/schemas/")
-            .unwrap_or_else(|| panic!("{at}: {r} is not a schema reference"));
+// ---- real answers against the document ------------------------------------------------
+
+/// Marks a schema that shares its instance with the schema that refers to it (an `allOf`,
+/// `oneOf` or `anyOf` member): it must not refuse the properties its siblings name.
+const OPEN: &str = "__open";
+
+/// A copy of `schema` that refuses undocumented properties. Every object schema that is
+/// not a member of a composition gets `unevaluatedProperties: false`, which (unlike
+/// `additionalProperties`) sees the properties its `allOf`/`oneOf` members and their
+/// references evaluated. Members refer to the open variant of a component.
+fn strict(schema: &Value, open: bool) -> Value {
+    let Value::Object(m) = schema else {
+        return schema.clone();
+    };
+    let mut m = m.clone();
+    if open && let Some(Value::String(r)) = m.get_mut("$ref") {
+        r.push_str(OPEN);
+    }
+    for k in ["allOf", "oneOf", "anyOf"] {
+        if let Some(Value::Array(members)) = m.get_mut(k) {
+            for x in members.iter_mut() {
+                *x = strict(x, true);
+            }
+        }
+    }
+    if let Some(Value::Object(props)) = m.get_mut("properties") {
+        for v in props.values_mut() {
+            *v = strict(v, false);
+        }
+    }
+    for k in ["items", "additionalProperties"] {
+        if let Some(v @ Value::Object(_)) = m.get_mut(k) {
+            *v = strict(v, false);
+        }
+    }
+    let composite = ["properties", "allOf", "oneOf", "anyOf"]
+        .iter()
+        .any(|k| m.contains_key(*k));
+    if composite && !open && !m.contains_key("additionalProperties") {
+        m.insert("unevaluatedProperties".into(), Value::Bool(false));
+    }
+    Value::Object(m)
+}
+
+/// The document with every schema made strict (components in both variants).
+fn strict_document(doc: &Value) -> Value {
+    let mut doc = doc.clone();
+    let mut schemas = Map::new();
+    for (name, s) in doc["components"]["schemas"].as_object().expect("schemas") {
+        schemas.insert(name.clone(), strict(s, false));
+        schemas.insert(format!("{name}{OPEN}"), strict(s, true));
+    }
+    doc["components"]["schemas"] = Value::Object(schemas);
+    for item in doc["paths"].as_object_mut().expect("paths").values_mut() {
+        for m in METHODS {
+            let Some(responses) = item
+                .get_mut(m)
+                .and_then(|op| op.get_mut("responses"))
+                .and_then(Value::as_object_mut)
+            else {
+                continue;
+            };
+            for r in responses.values_mut() {
+                if let Some(content) = r.get_mut("content").and_then(Value::as_object_mut) {
+                    for media in content.values_mut() {
+                        if let Some(s) = media.get_mut("schema") {
+                            *s = strict(s, false);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    doc
+}
+
+/// Sends requests, checks each answer against the served document, and remembers which
+/// operations were exercised.
+struct Checker {
+    doc: Value,
+    exercised: BTreeSet<(String, String)>,
+    pending: BTreeSet<(String, String)>,
+    errors: Vec<String>,
+}
+
+impl Checker {
+    async fn new(app: &TestApp) -> Checker {
+        Checker {
+            doc: strict_document(&fetch(app, "/api/openapi.json").await),
+            exercised: BTreeSet::new(),
+            pending: BTreeSet::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Sends `req` (to the route `template`), asserts its status, checks the answer
+    /// against the document, and returns the body (JSON, text as a string, or null).
+    async fn answer(&mut self, template: &str, status: u16, req: RequestBuilder) -> Value {
+        let (client, req) = req.build_split();
+        let req = req.expect("request");
+        let method = req.method().as_str().to_owned();
+        let path = req.url().path().to_owned();
+        let resp = client.execute(req).await.expect("send");
+        let got = resp.status().as_u16();
+        let media = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_owned();
+        let bytes = resp.bytes().await.expect("body");
+        let body = if media.ends_with("json") {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        } else if media.starts_with("text/") {
+            Value::String(String::from_utf8_lossy(&bytes).into_owned())
+        } else {
+            Value::Null
+        };
+        assert_eq!(got, status, "{method} {path}: {body}");
+        let at = format!("{method} {template} {status}");
+        let key = (method.clone(), template.to_owned());
+        let undocumented_yet = NOT_YET_DOCUMENTED
+            .iter()
+            .any(|(m, t)| *m == method && *t == template);
+        let op = &self.doc["paths"][template][method.to_lowercase()];
+        if op.is_null() {
+            if undocumented_yet {
+                self.pending.insert(key);
+            } else {
+                self.errors
+                    .push(format!("{method} {template} is served but not documented"));
+            }
+            return body;
+        }
+        if undocumented_yet {
+            self.errors.push(format!(
+                "{method} {template} is documented now: remove it from NOT_YET_DOCUMENTED"
+            ));
+        }
+        self.exercised.insert(key);
+        let response = &op["responses"][status.to_string()];
+        if response.is_null() {
+            self.errors.push(format!("{at}: status not documented"));
+            return body;
+        }
+        let Some(content) = response["content"].as_object().filter(|c| !c.is_empty()) else {
+            if !bytes.is_empty() {
+                self.errors
+                    .push(format!("{at}: a body where the document describes none"));
+            }
+            return body;
+        };
+        let Some(documented) = content.get(&media) else {
+            let known: Vec<&String> = content.keys().collect();
+            self.errors
+                .push(format!("{at}: answered {media:?}, documented {known:?}"));
+            return body;
+        };
+        let Some(schema) = documented.get("schema") else {
+            return body;
+        };
+        self.validate(&at, schema.clone(), &body);
+        body
+    }
+
+    fn validate(&mut self, at: &str, schema: Value, body: &Value) {
+        let mut root = schema;
+        root["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+        root["components"] = self.doc["components"].clone();
+        let validator = jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .should_validate_formats(true)
+            .build(&root)
+            .unwrap_or_else(|e| panic!("{at}: the schema does not compile: {e}"));
+        for e in validator.iter_errors(body) {
+            self.errors.push(format!("{at}: {} {e}", e.instance_path()));
+        }
+    }
+
+    /// Asserts every answer fitted the document and every documented operation of
+    /// `callers` was exercised.
+    fn finish(self, callers: &[&str], expect_pending: bool) {
+        let mut missing = Vec::new();
+        for ((path, method), op) in operations(&self.doc) {
+            let caller = op["tags"][0].as_str().unwrap_or("");
+            let key = (method.to_uppercase(), path.clone());
+            if callers.contains(&caller) && !self.exercised.contains(&key) {
+                missing.push(format!("{} {path}", key.0));
+            }
+        }
+        let pending_expected: BTreeSet<(String, String)> = if expect_pending {
+            NOT_YET_DOCUMENTED
+                .iter()
+                .map(|(m, t)| (m.to_string(), t.to_string()))
+                .filter(|k| !self.exercised.contains(k))
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        assert_eq!(
+            self.pending, pending_expected,
+            "every route of NOT_YET_DOCUMENTED is called, and only those are undocumented"
+        );
         assert!(
-            schemas.contains_key(name),
-            "{at}: {r} does not resolve in components.schemas"
+            missing.is_empty(),
+            "documented but never called here: {missing:?}"
+        );
+        assert!(
+            self.errors.is_empty(),
+            "answers differ from the document:\n{}",
+            self.errors.join("\n")
         );
     }
 }
 
-// ---- real answers against their schemas ----------------------------------------------
-
-/// Checks `v` against `schema`, strictly: an object property the schema does not name is
-/// an error (so an undocumented field in an answer is caught).
-fn check(doc: &Value, schema: &Value, v: &Value, at: &str, errors: &mut Vec<String>) {
-    let schema = resolve(doc, schema);
-    for k in ["oneOf", "anyOf"] {
-        if let Some(alts) = schema.get(k).and_then(Value::as_array) {
-            let fits = alts.iter().any(|a| {
-                let mut e = Vec::new();
-                check(doc, a, v, at, &mut e);
-                e.is_empty()
-            });
-            if !fits {
-                errors.push(format!("{at}: {v} fits none of {k}"));
-            }
-            return;
-        }
-    }
-    if let Some(all) = schema.get("allOf").and_then(Value::as_array) {
-        for a in all {
-            check(doc, a, v, at, errors);
-        }
-    }
-    if let Some(t) = schema.get("type") {
-        let types: Vec<&str> = match t {
-            Value::String(s) => vec![s.as_str()],
-            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
-            _ => vec![],
-        };
-        let fits = types.iter().any(|t| match *t {
-            "null" => v.is_null(),
-            "string" => v.is_string(),
-            "integer" => v.is_i64() || v.is_u64(),
-            "number" => v.is_number(),
-            "boolean" => v.is_boolean(),
-            "array" => v.is_array(),
-            "object" => v.is_object(),
-            _ => false,
-        });
-        if !fits {
-            errors.push(format!("{at}: {v} is not {types:?}"));
-            return;
-        }
-    }
-    if let Some(e) = schema.get("enum").and_then(Value::as_array)
-        && !v.is_null()
-        && !e.contains(v)
-    {
-        errors.push(format!("{at}: {v} is not one of {e:?}"));
-    }
-    if let (Some(f), Some(s)) = (schema.get("format").and_then(Value::as_str), v.as_str()) {
-        let ok = match f {
-            "uuid" => uuid::Uuid::parse_str(s).is_ok(),
-            "date" => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok(),
-            "date-time" => chrono::DateTime::parse_from_rfc3339(s).is_ok(),
-            _ => true,
-        };
-        if !ok {
-            errors.push(format!("{at}: {s:?} is not a {f}"));
-        }
-    }
-    if let Some(obj) = v.as_object() {
-        let props = schema.get("properties").and_then(Value::as_object);
-        if let Some(req) = schema.get("required").and_then(Value::as_array) {
-            for r in req.iter().filter_map(Value::as_str) {
-                if !obj.contains_key(r) {
-                    errors.push(format!("{at}: required {r:?} missing"));
-                }
-            }
-        }
-        for (k, x) in obj {
-            match (
-                props.and_then(|p| p.get(k)),
-                schema.get("additionalProperties"),
-            ) {
-                (Some(s), _) => check(doc, s, x, &format!("{at}.{k}"), errors),
-                (None, Some(Value::Bool(true))) => {}
-                (None, Some(s)) if s.is_object() => check(doc, s, x, &format!("{at}.{k}"), errors),
-                (None, _) if props.is_none() => {}
-                (None, _) => errors.push(format!("{at}: undocumented property {k:?}")),
-            }
-        }
-    }
-    if let (Some(items), Some(arr)) = (schema.get("items"), v.as_array()) {
-        for (i, x) in arr.iter().enumerate() {
-            check(doc, items, x, &format!("{at}[{i}]"), errors);
-        }
-    }
+fn anon(app: &TestApp, method: Method, path: &str) -> RequestBuilder {
+    app.client.request(method, app.url(path))
 }
 
-/// The schema an operation documents for a status and media type.
-fn response_schema<'a>(
-    doc: &'a Value,
-    path: &str,
-    method: &str,
-    status: u16,
-    media: &str,
-) -> &'a Value {
-    let s =
-        &doc["paths"][path][method]["responses"][status.to_string()]["content"][media]["schema"];
+fn as_user(s: &Session, method: Method, path: &str) -> RequestBuilder {
+    s.b.client
+        .request(method, format!("{}{path}", s.base))
+        .header("accept", "application/json")
+        .header("x-csrf-token", &s.csrf)
+}
+
+fn upload(s: &Session, name: &str) -> RequestBuilder {
+    let part = reqwest::multipart::Part::bytes(jpeg(5)).file_name(name.to_owned());
+    as_user(s, Method::POST, "/api/v1/uploads")
+        .multipart(reqwest::multipart::Form::new().part("file", part))
+}
+
+async fn answers_to_people_match_the_document(b: Backend) {
+    let Some(s) = with_dev_idp(b, &[("worker_in_serve", "false")]).await else {
+        return;
+    };
+    let app = &s.app;
+    let mut c = Checker::new(app).await;
+    let (get, post, put, delete) = (Method::GET, Method::POST, Method::PUT, Method::DELETE);
+
+    // public, in both languages, for every service of the catalogue
+    for lang in ["zh-CN", "en"] {
+        let call = |path: &str| anon(app, Method::GET, path).header("accept-language", lang);
+        c.answer("/api/v1/departments", 200, call("/api/v1/departments"))
+            .await;
+        c.answer("/api/v1/catalogue", 200, call("/api/v1/catalogue"))
+            .await;
+        let list = c
+            .answer(
+                "/api/v1/services",
+                200,
+                call("/api/v1/services?per_page=200"),
+            )
+            .await;
+        let codes: Vec<String> = list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter_map(|s| s["code"].as_str().map(str::to_owned))
+            .collect();
+        assert!(codes.len() > 3, "{list}");
+        for code in &codes {
+            let detail = c
+                .answer(
+                    "/api/v1/services/{code}",
+                    200,
+                    call(&format!("/api/v1/services/{code}")),
+                )
+                .await;
+            assert_eq!(detail["code"], code.as_str());
+            c.answer(
+                "/api/v1/services/{code}/prefill/sources",
+                200,
+                call(&format!("/api/v1/services/{code}/prefill/sources")),
+            )
+            .await;
+            c.answer(
+                "/api/v1/services/{code}/eligibility",
+                200,
+                call(&format!("/api/v1/services/{code}/eligibility")),
+            )
+            .await;
+        }
+    }
+    c.answer(
+        "/api/v1/services",
+        400,
+        anon(app, get.clone(), "/api/v1/services?per_page=0"),
+    )
+    .await;
+    c.answer(
+        "/api/v1/services/{code}/versions",
+        200,
+        anon(
+            app,
+            get.clone(),
+            &format!("/api/v1/services/{SSC}/versions"),
+        ),
+    )
+    .await;
+    for template in [
+        "/api/v1/services/{code}",
+        "/api/v1/services/{code}/versions",
+        "/api/v1/services/{code}/eligibility",
+        "/api/v1/services/{code}/prefill/sources",
+    ] {
+        let path = template.replace("{code}", "NO-SUCH-SERVICE");
+        c.answer(template, 404, anon(app, get.clone(), &path)).await;
+    }
+    let document = c
+        .answer(
+            "/api/openapi.json",
+            200,
+            anon(app, get.clone(), "/api/openapi.json"),
+        )
+        .await;
+    assert_eq!(document["info"]["title"], openapi::API_TITLE);
+    c.answer("/api/v1/me", 401, anon(app, get.clone(), "/api/v1/me"))
+        .await;
+
+    // everyone's account
+    let wang = Session::new(&s, "/auth/login", "citizen-wang").await;
+    let chen = Session::new(&s, "/auth/login", "enterprise-chen").await;
+    let clerk = Session::new(&s, "/auth/staff/login", "clerk-sun").await;
+    let officer = Session::new(&s, "/auth/staff/login", "officer-ma").await;
+    let op = Session::new(&s, "/auth/staff/login", "operator-wu").await;
+    for who in [&wang, &chen, &clerk, &officer, &op] {
+        c.answer("/api/v1/me", 200, as_user(who, get.clone(), "/api/v1/me"))
+            .await;
+    }
+    c.answer(
+        "/api/v1/services/{code}/eligibility",
+        200,
+        as_user(
+            &wang,
+            get.clone(),
+            &format!("/api/v1/services/{SSC}/eligibility"),
+        ),
+    )
+    .await;
+
+    // an application's life (case routes)
+    let photo = c
+        .answer("/api/v1/uploads", 201, upload(&wang, "photo.jpg"))
+        .await;
+    let lodge = |photo: &Value| json!({ "service_code": SSC, "values": valid_values(), "materials": [{ "material": "id_card", "substitute": true }, { "material": "photo", "upload_id": photo["id"] }] });
+    let lodged = c
+        .answer(
+            "/api/v1/cases",
+            201,
+            as_user(&wang, post.clone(), "/api/v1/cases").json(&lodge(&photo)),
+        )
+        .await;
+    let case_no = lodged["case_no"].as_str().expect("case_no").to_owned();
+    let query_code = lodged["query_code"]
+        .as_str()
+        .expect("query_code")
+        .to_owned();
+    c.answer(
+        "/api/v1/cases",
+        200,
+        as_user(&wang, get.clone(), "/api/v1/cases"),
+    )
+    .await;
+    c.answer(
+        "/api/v1/cases/{case_no}",
+        200,
+        as_user(&wang, get.clone(), &format!("/api/v1/cases/{case_no}")),
+    )
+    .await;
+    c.answer(
+        "/api/v1/public/cases/{case_no}",
+        200,
+        anon(
+            app,
+            get.clone(),
+            &format!("/api/v1/public/cases/{case_no}?query_code={query_code}"),
+        ),
+    )
+    .await;
+    let staff_step = |who: &Session, body: Value| {
+        as_user(
+            who,
+            Method::POST,
+            &format!("/api/staff/v1/cases/{case_no}/transitions"),
+        )
+        .json(&body)
+    };
+    let transitions = "/api/staff/v1/cases/{case_no}/transitions";
+    c.answer(
+        transitions,
+        200,
+        staff_step(&clerk, json!({ "action": "accept" })),
+    )
+    .await;
+    c.answer(
+        transitions,
+        200,
+        staff_step(
+            &officer,
+            json!({ "action": "request_correction", "note": "照片不清晰，请重新上传" }),
+        ),
+    )
+    .await;
+    let photo2 = c
+        .answer("/api/v1/uploads", 201, upload(&wang, "photo2.jpg"))
+        .await;
+    c.answer(
+        "/api/v1/cases/{case_no}/correction",
+        200,
+        as_user(&wang, post.clone(), &format!("/api/v1/cases/{case_no}/correction")).json(
+            &json!({ "note": "已重新上传", "materials": [{ "material": "photo", "upload_id": photo2["id"] }] }),
+        ),
+    )
+    .await;
+    c.answer(
+        transitions,
+        200,
+        staff_step(
+            &officer,
+            json!({ "action": "conclude", "result": "approved", "note": "准予" }),
+        ),
+    )
+    .await;
+    c.answer(
+        transitions,
+        422,
+        staff_step(&officer, json!({ "action": "approve" })),
+    )
+    .await;
+    c.answer(
+        "/api/v1/cases/{case_no}/rating",
+        200,
+        as_user(
+            &wang,
+            post.clone(),
+            &format!("/api/v1/cases/{case_no}/rating"),
+        )
+        .json(&json!({ "rating": 5 })),
+    )
+    .await;
+    c.answer(
+        "/api/v1/notifications",
+        200,
+        as_user(&wang, get.clone(), "/api/v1/notifications"),
+    )
+    .await;
+    let photo3 = c
+        .answer("/api/v1/uploads", 201, upload(&wang, "photo3.jpg"))
+        .await;
+    let second = c
+        .answer(
+            "/api/v1/cases",
+            201,
+            as_user(&wang, post.clone(), "/api/v1/cases").json(&lodge(&photo3)),
+        )
+        .await;
+    let second = second["case_no"].as_str().expect("case_no");
+    c.answer(
+        "/api/v1/cases/{case_no}/withdraw",
+        200,
+        as_user(
+            &wang,
+            post.clone(),
+            &format!("/api/v1/cases/{second}/withdraw"),
+        )
+        .json(&json!({})),
+    )
+    .await;
+
+    // drafts
+    let draft = c
+        .answer(
+            "/api/v1/drafts",
+            201,
+            as_user(&wang, post.clone(), "/api/v1/drafts")
+                .json(&json!({ "service_code": SSC, "values": { "bank": "icbc" } })),
+        )
+        .await;
+    let draft = format!("/api/v1/drafts/{}", draft["id"].as_str().expect("id"));
+    c.answer(
+        "/api/v1/drafts/{id}",
+        200,
+        as_user(&wang, put.clone(), &draft)
+            .json(&json!({ "service_code": SSC, "values": { "bank": "boc" } })),
+    )
+    .await;
+    c.answer(
+        "/api/v1/drafts",
+        200,
+        as_user(&wang, get.clone(), "/api/v1/drafts"),
+    )
+    .await;
+    c.answer(
+        "/api/v1/drafts/{id}",
+        200,
+        as_user(&wang, get.clone(), &draft),
+    )
+    .await;
+    c.answer("/api/v1/drafts/{id}", 204, as_user(&wang, delete, &draft))
+        .await;
+
+    // the window: a clerk's lookup and intake, the worklist
+    let lookup = |body: Value| as_user(&clerk, Method::POST, "/api/staff/v1/prefill").json(&body);
+    let looked_up = c
+        .answer(
+            "/api/staff/v1/prefill",
+            200,
+            lookup(
+                json!({ "service_code": SSC, "id_number": "150702198506123025", "purpose": "窗口受理社保卡申领" }),
+            ),
+        )
+        .await;
+    assert_eq!(looked_up["fields"]["applicant_name"]["value"], "王小明");
+    c.answer(
+        "/api/staff/v1/prefill",
+        422,
+        lookup(json!({ "service_code": SSC, "id_number": "150702198506123026", "purpose": "x" })),
+    )
+    .await;
+    c.answer(
+        "/api/staff/v1/prefill",
+        400,
+        lookup(json!({ "service_code": SSC, "unknown": true })),
+    )
+    .await;
+    c.answer(
+        "/api/staff/v1/prefill",
+        403,
+        as_user(&wang, post.clone(), "/api/staff/v1/prefill")
+            .json(&json!({ "service_code": SSC, "id_number": "150702198506123025", "purpose": "窗口受理社保卡申领" })),
+    )
+    .await;
+    c.answer(
+        "/api/staff/v1/prefill",
+        404,
+        lookup(
+            json!({ "service_code": "NO-SUCH-SERVICE", "id_number": "150702198506123025", "purpose": "窗口受理社保卡申领" }),
+        ),
+    )
+    .await;
+    let walk_in_photo = c
+        .answer("/api/v1/uploads", 201, upload(&clerk, "walkin.jpg"))
+        .await;
+    c.answer(
+        "/api/staff/v1/cases",
+        201,
+        as_user(&clerk, post.clone(), "/api/staff/v1/cases").json(&json!({
+            "service_code": SSC,
+            "applicant": { "kind": "person", "name": "孟淑华", "id_number": "150702199401162284" },
+            "values": valid_values(),
+            "materials": [{ "material": "id_card", "substitute": true }, { "material": "photo", "upload_id": walk_in_photo["id"] }],
+        })),
+    )
+    .await;
+    c.answer(
+        "/api/staff/v1/cases",
+        200,
+        as_user(&clerk, get.clone(), "/api/staff/v1/cases"),
+    )
+    .await;
+    c.answer(
+        "/api/staff/v1/cases/{case_no}",
+        200,
+        as_user(
+            &officer,
+            get.clone(),
+            &format!("/api/staff/v1/cases/{case_no}"),
+        ),
+    )
+    .await;
+
+    // prefill with consent: a person's (one resource unavailable) and an enterprise's
+    // (e-licences stand in for materials)
+    for (who, service) in [(&wang, SSC), (&chen, FOOD)] {
+        c.answer(
+            "/api/v1/services/{code}/prefill/consent",
+            201,
+            as_user(
+                who,
+                post.clone(),
+                &format!("/api/v1/services/{service}/prefill/consent"),
+            )
+            .json(&json!({})),
+        )
+        .await;
+        c.answer(
+            "/api/v1/services/{code}/prefill",
+            200,
+            as_user(
+                who,
+                get.clone(),
+                &format!("/api/v1/services/{service}/prefill"),
+            ),
+        )
+        .await;
+    }
+    c.answer(
+        "/api/v1/services/{code}/prefill",
+        403,
+        as_user(
+            &wang,
+            get.clone(),
+            &format!("/api/v1/services/{SSC}/prefill?id_number=1"),
+        ),
+    )
+    .await;
+    c.answer(
+        "/api/v1/services/{code}/prefill",
+        401,
+        anon(app, get.clone(), &format!("/api/v1/services/{SSC}/prefill")),
+    )
+    .await;
+    c.answer(
+        "/api/v1/services/{code}/prefill/consent",
+        403,
+        as_user(
+            &clerk,
+            post.clone(),
+            &format!("/api/v1/services/{SSC}/prefill/consent"),
+        )
+        .json(&json!({})),
+    )
+    .await;
+    let trail = c
+        .answer(
+            "/api/v1/me/data-access",
+            200,
+            as_user(&wang, get.clone(), "/api/v1/me/data-access"),
+        )
+        .await;
+    assert!(trail["total"].as_u64() > Some(0), "{trail}");
+
+    // operators
+    c.answer(
+        "/api/ops/v1/sharing",
+        200,
+        as_user(&op, get.clone(), "/api/ops/v1/sharing"),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/sharing",
+        403,
+        as_user(&wang, get.clone(), "/api/ops/v1/sharing"),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/providers",
+        200,
+        as_user(&op, get.clone(), "/api/ops/v1/providers"),
+    )
+    .await;
+    let mail = c
+        .answer(
+            "/api/ops/v1/mail",
+            200,
+            as_user(&op, get.clone(), "/api/ops/v1/mail?state=pending&limit=5"),
+        )
+        .await;
+    assert!(mail["counts"]["pending"].is_i64(), "{mail}");
+    c.answer(
+        "/api/ops/v1/mail",
+        400,
+        as_user(&op, get.clone(), "/api/ops/v1/mail?state=lost"),
+    )
+    .await;
+    let data_api = |uscc: &str, body: Value| {
+        as_user(
+            &op,
+            Method::PUT,
+            &format!("/api/ops/v1/departments/{uscc}/data-api"),
+        )
+        .json(&body)
+    };
+    let data_api_route = "/api/ops/v1/departments/{uscc}/data-api";
+    c.answer(
+        data_api_route,
+        200,
+        data_api(HRSS, json!({ "url": "https://hr.example/api/" })),
+    )
+    .await;
+    c.answer(data_api_route, 200, data_api(HRSS, json!({ "url": null })))
+        .await;
+    c.answer(
+        data_api_route,
+        422,
+        data_api(HRSS, json!({ "url": "ftp://hr.example/" })),
+    )
+    .await;
+    c.answer(
+        data_api_route,
+        404,
+        data_api("NO-SUCH-DEPARTMENT", json!({ "url": null })),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/deliveries",
+        200,
+        as_user(&op, get.clone(), "/api/ops/v1/deliveries"),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/deliveries/{event_id}/redeliver",
+        409,
+        as_user(
+            &op,
+            post.clone(),
+            &format!("/api/ops/v1/deliveries/{}/redeliver", uuid::Uuid::now_v7()),
+        ),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/departments/{uscc}/delivery",
+        200,
+        as_user(
+            &op,
+            put.clone(),
+            &format!("/api/ops/v1/departments/{HRSS}/delivery"),
+        )
+        .json(&json!({ "mode": "pull" })),
+    )
+    .await;
+
+    // probes
+    c.answer("/healthz", 200, anon(app, get.clone(), "/healthz"))
+        .await;
+    let ready = c
+        .answer("/readyz", 200, anon(app, get.clone(), "/readyz"))
+        .await;
+    assert_eq!(ready["status"], "ready");
+    let metrics = c.answer("/metrics", 200, anon(app, get, "/metrics")).await;
     assert!(
-        !s.is_null(),
-        "{method} {path} documents no {status} {media}"
+        metrics
+            .as_str()
+            .is_some_and(|m| m.contains("http_requests_total"))
     );
-    s
+
+    c.finish(&["public", "citizen", "staff", "operator", "probes"], true);
 }
 
 async fn token(s: &LoginSetup, scopes: &[&str]) -> String {
@@ -470,11 +1282,12 @@ async fn token(s: &LoginSetup, scopes: &[&str]) -> String {
     secret
 }
 
-async fn real_answers_match_the_documented_schemas(b: Backend) {
+async fn answers_to_departments_match_the_document(b: Backend) {
     let Some(s) = with_dev_idp(b, &[("worker_in_serve", "false")]).await else {
         return;
     };
-    let doc = fetch(&s.app).await;
+    let app = &s.app;
+    let mut c = Checker::new(app).await;
 
     // a case with an uploaded and a substituted material, accepted at the window
     let citizen = Session::new(&s, "/auth/login", "citizen-wang").await;
@@ -488,108 +1301,96 @@ async fn real_answers_match_the_documented_schemas(b: Backend) {
     assert_eq!(status, 201, "{lodged}");
     let case_no = lodged["case_no"].as_str().expect("case_no").to_owned();
     let clerk = Session::new(&s, "/auth/staff/login", "clerk-sun").await;
-    assert_eq!(
-        step(&clerk, &case_no, json!({ "action": "accept" }))
-            .await
-            .0,
-        200
-    );
+    let (status, _) = crate::cases::step(&clerk, &case_no, json!({ "action": "accept" })).await;
+    assert_eq!(status, 200);
 
     let t = token(
         &s,
         &["cases:read", "cases:write", "inbox", "materials:read"],
     )
     .await;
-    let call =
-        |method: reqwest::Method, path: String, body: Option<Value>, bearer: Option<String>| {
-            let c = s.app.client.clone();
-            let url = s.app.url(&path);
-            async move {
-                let mut r = c.request(method, url);
-                if let Some(t) = bearer {
-                    r = r.bearer_auth(t);
-                }
-                if let Some(b) = body {
-                    r = r.json(&b);
-                }
-                let r = r.send().await.expect("request");
-                let status = r.status().as_u16();
-                let media = r
-                    .headers()
-                    .get("content-type")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("")
-                    .to_owned();
-                (
-                    status,
-                    media,
-                    r.json::<Value>().await.unwrap_or(Value::Null),
-                )
-            }
-        };
-    let get = |path: &str| call(reqwest::Method::GET, path.to_owned(), None, Some(t.clone()));
+    let call = |method: Method, path: &str| anon(app, method, path).bearer_auth(&t);
+    let get = |path: &str| call(Method::GET, path);
 
-    let mut errors = Vec::new();
-    let mut expect = |answer: (u16, String, Value), path: &str, method: &str, status: u16| {
-        let (got, media, body) = answer;
-        assert_eq!(got, status, "{method} {path}: {body}");
-        let media = media.split(';').next().unwrap_or("").trim().to_owned();
-        let schema = response_schema(&doc, path, method, status, &media);
-        check(
-            &doc,
-            schema,
-            &body,
-            &format!("{method} {path} {status}"),
-            &mut errors,
-        );
-        body
-    };
-
-    expect(
-        get("/api/dept/v1/whoami").await,
-        "/api/dept/v1/whoami",
-        "get",
-        200,
-    );
-    let services = expect(
-        get(&format!("/api/dept/v1/departments/{HRSS}/services")).await,
-        "/api/dept/v1/departments/{uscc}/services",
-        "get",
-        200,
-    );
-    assert!(!services["items"].as_array().expect("items").is_empty());
-    let list = expect(
-        get("/api/dept/v1/cases?status=accepted,submitted").await,
-        "/api/dept/v1/cases",
-        "get",
-        200,
-    );
-    assert_eq!(list["items"][0]["case_no"], case_no.as_str());
-    let detail = expect(
-        get(&format!("/api/dept/v1/cases/{case_no}")).await,
-        "/api/dept/v1/cases/{case_no}",
-        "get",
-        200,
-    );
-    assert!(!detail["timeline"].as_array().expect("timeline").is_empty());
-    expect(
-        call(
-            reqwest::Method::POST,
-            format!("/api/dept/v1/cases/{case_no}/transitions"),
-            Some(json!({ "action": "start_review" })),
-            Some(t.clone()),
+    c.answer("/api/dept/v1/whoami", 200, get("/api/dept/v1/whoami"))
+        .await;
+    let services = c
+        .answer(
+            "/api/dept/v1/departments/{uscc}/services",
+            200,
+            get(&format!("/api/dept/v1/departments/{HRSS}/services")),
         )
-        .await,
-        "/api/dept/v1/cases/{case_no}/transitions",
-        "post",
+        .await;
+    assert!(!services["items"].as_array().expect("items").is_empty());
+    let list = c
+        .answer(
+            "/api/dept/v1/cases",
+            200,
+            get("/api/dept/v1/cases?status=accepted,submitted"),
+        )
+        .await;
+    assert_eq!(list["items"][0]["case_no"], case_no.as_str());
+    c.answer(
+        "/api/dept/v1/cases",
+        400,
+        get("/api/dept/v1/cases?status=nonsense"),
+    )
+    .await;
+    let detail = c
+        .answer(
+            "/api/dept/v1/cases/{case_no}",
+            200,
+            get(&format!("/api/dept/v1/cases/{case_no}")),
+        )
+        .await;
+    assert!(!detail["timeline"].as_array().expect("timeline").is_empty());
+    let upload_id = detail["materials"]
+        .as_array()
+        .expect("materials")
+        .iter()
+        .find_map(|m| m["upload_id"].as_str())
+        .expect("an uploaded material")
+        .to_owned();
+    c.answer(
+        "/api/dept/v1/cases/{case_no}/materials/{upload_id}",
         200,
-    );
-    let page = expect(
-        get("/api/dept/v1/inbox?limit=5").await,
-        "/api/dept/v1/inbox",
-        "get",
+        get(&format!(
+            "/api/dept/v1/cases/{case_no}/materials/{upload_id}"
+        )),
+    )
+    .await;
+    c.answer(
+        "/api/dept/v1/cases/{case_no}/materials/{upload_id}",
+        404,
+        get(&format!(
+            "/api/dept/v1/cases/{case_no}/materials/{}",
+            uuid::Uuid::now_v7()
+        )),
+    )
+    .await;
+    let transition = |body: Value| {
+        call(
+            Method::POST,
+            &format!("/api/dept/v1/cases/{case_no}/transitions"),
+        )
+        .json(&body)
+    };
+    let transitions = "/api/dept/v1/cases/{case_no}/transitions";
+    c.answer(
+        transitions,
         200,
-    );
+        transition(json!({ "action": "start_review" })),
+    )
+    .await;
+    c.answer(transitions, 409, transition(json!({ "action": "accept" })))
+        .await;
+    let invalid = c
+        .answer(transitions, 422, transition(json!({ "action": "approve" })))
+        .await;
+    assert_eq!(invalid["errors"][0]["field"], "action");
+    let page = c
+        .answer("/api/dept/v1/inbox", 200, get("/api/dept/v1/inbox?limit=5"))
+        .await;
     let events = page["events"].as_array().expect("events");
     assert!(!events.is_empty());
     let with_file = events[0]["data"]["materials"]
@@ -598,82 +1399,69 @@ async fn real_answers_match_the_documented_schemas(b: Backend) {
         .iter()
         .any(|m| m["download_url"].is_string());
     assert!(with_file, "the event links the uploaded file");
-    expect(
-        call(
-            reqwest::Method::GET,
-            "/.well-known/jwks.json".into(),
-            None,
-            None,
-        )
-        .await,
-        "/.well-known/jwks.json",
-        "get",
-        200,
+    let ack = format!(
+        "/api/dept/v1/inbox/{}/ack",
+        events[0]["id"].as_str().expect("event id")
     );
-
-    // problems: no token, a wrong scope, an unknown case, a refused step, a bad action
-    expect(
-        call(
-            reqwest::Method::GET,
-            "/api/dept/v1/cases".into(),
-            None,
-            None,
-        )
-        .await,
-        "/api/dept/v1/cases",
-        "get",
-        401,
-    );
-    let reader = token(&s, &["cases:read"]).await;
-    expect(
-        call(
-            reqwest::Method::GET,
-            "/api/dept/v1/inbox".into(),
-            None,
-            Some(reader),
-        )
-        .await,
-        "/api/dept/v1/inbox",
-        "get",
-        403,
-    );
-    expect(
-        get("/api/dept/v1/cases/HLBE20000101-NOSUCHNO").await,
-        "/api/dept/v1/cases/{case_no}",
-        "get",
+    c.answer(
+        "/api/dept/v1/inbox/{event_id}/ack",
+        204,
+        call(Method::POST, &ack),
+    )
+    .await;
+    c.answer(
+        "/api/dept/v1/inbox/{event_id}/ack",
         404,
-    );
-    let transition = |body: Value| {
-        call(
-            reqwest::Method::POST,
-            format!("/api/dept/v1/cases/{case_no}/transitions"),
-            Some(body),
-            Some(t.clone()),
+        call(Method::POST, &ack),
+    )
+    .await;
+    c.answer(
+        "/.well-known/jwks.json",
+        200,
+        anon(app, Method::GET, "/.well-known/jwks.json"),
+    )
+    .await;
+    let document = c
+        .answer(
+            "/api/dept/v1/openapi.json",
+            200,
+            anon(app, Method::GET, "/api/dept/v1/openapi.json"),
         )
-    };
-    expect(
-        transition(json!({ "action": "accept" })).await,
-        "/api/dept/v1/cases/{case_no}/transitions",
-        "post",
-        409,
-    );
-    let invalid = expect(
-        transition(json!({ "action": "approve" })).await,
-        "/api/dept/v1/cases/{case_no}/transitions",
-        "post",
-        422,
-    );
-    assert_eq!(invalid["errors"][0]["field"], "action");
+        .await;
+    assert_eq!(document["info"]["title"], openapi::TITLE);
 
-    assert!(
-        errors.is_empty(),
-        "answers differ from the document:\n{}",
-        {
-            let mut by: BTreeMap<&str, usize> = BTreeMap::new();
-            for e in &errors {
-                *by.entry(e.as_str()).or_default() += 1;
-            }
-            by.keys().copied().collect::<Vec<_>>().join("\n")
-        }
-    );
+    // problems: no token, a wrong scope, another department, an unknown case
+    c.answer(
+        "/api/dept/v1/cases",
+        401,
+        anon(app, Method::GET, "/api/dept/v1/cases"),
+    )
+    .await;
+    c.answer(
+        "/api/dept/v1/whoami",
+        401,
+        anon(app, Method::GET, "/api/dept/v1/whoami"),
+    )
+    .await;
+    let reader = token(&s, &["cases:read"]).await;
+    c.answer(
+        "/api/dept/v1/inbox",
+        403,
+        anon(app, Method::GET, "/api/dept/v1/inbox").bearer_auth(&reader),
+    )
+    .await;
+    c.answer(
+        "/api/dept/v1/departments/{uscc}/services",
+        403,
+        get("/api/dept/v1/departments/11150700MB1530001X/services"),
+    )
+    .await;
+    c.answer(
+        "/api/dept/v1/cases/{case_no}",
+        404,
+        get("/api/dept/v1/cases/HLBE20000101-NOSUCHNO"),
+    )
+    .await;
+
+    c.finish(&["department"], false);
 }
