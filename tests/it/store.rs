@@ -13,6 +13,8 @@ mod secrets;
 mod shared;
 mod sqlite_files;
 
+use std::collections::HashSet;
+use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
@@ -181,4 +183,36 @@ pub async fn create(s: &dyn Store, c: &CaseRow, materials: &[NewMaterial]) {
         s.create_case(c, w).await.expect("create case"),
         WriteOutcome::Done
     ));
+}
+
+/// Four instances claim at the same time, each in rounds until a round gets nothing
+/// (`claim` answers one round's ids); asserts no id was claimed twice and answers them
+/// all.
+pub async fn claim_concurrently<F, Fut>(res: &Resources, claim: F) -> HashSet<Uuid>
+where
+    F: Fn(Arc<dyn Store>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Vec<Uuid>> + Send,
+{
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let instance = connect(res).await;
+        let claim = claim.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let round = claim(instance.clone()).await;
+                if round.is_empty() {
+                    return mine;
+                }
+                mine.extend(round);
+            }
+        }));
+    }
+    let mut claimed = Vec::new();
+    for t in tasks {
+        claimed.extend(t.await.expect("instance"));
+    }
+    let distinct: HashSet<Uuid> = claimed.iter().copied().collect();
+    assert_eq!(distinct.len(), claimed.len(), "nothing was claimed twice");
+    distinct
 }

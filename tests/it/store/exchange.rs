@@ -11,7 +11,7 @@ use onewindow::store::{
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{DEPT, at, at_micros, case, connect, event, only, open, outbox};
+use super::{DEPT, at, at_micros, case, claim_concurrently, connect, event, only, open, outbox};
 use crate::backend_tests;
 use crate::harness::Backend;
 
@@ -412,30 +412,14 @@ async fn concurrent_claims_never_share_an_event(b: Backend) {
         all.extend(change(&*s, &mut c, i, &[outbox(DEPT, "submitted")]).await);
     }
     // Four instances' workers claim at the same time until nothing is left.
-    let mut tasks = Vec::new();
-    for _ in 0..4 {
-        let worker = connect(&res).await;
-        tasks.push(tokio::spawn(async move {
-            let mut mine = Vec::new();
-            loop {
-                let batch = worker
-                    .claim_push(at(100), at(10_000), 3)
-                    .await
-                    .expect("claim");
-                if batch.is_empty() {
-                    return mine;
-                }
-                mine.extend(ids(&batch));
-            }
-        }));
-    }
-    let mut claimed = Vec::new();
-    for t in tasks {
-        claimed.extend(t.await.expect("worker"));
-    }
-    let distinct: HashSet<Uuid> = claimed.iter().copied().collect();
-    assert_eq!(distinct.len(), claimed.len(), "no event was claimed twice");
-    assert_eq!(distinct, all, "every due event was claimed");
+    let claimed = claim_concurrently(&res, |worker| async move {
+        ids(&worker
+            .claim_push(at(100), at(10_000), 3)
+            .await
+            .expect("claim"))
+    })
+    .await;
+    assert_eq!(claimed, all, "every due event was claimed");
     s.close().await;
 }
 

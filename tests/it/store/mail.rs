@@ -7,7 +7,7 @@ use chrono::Duration;
 use onewindow::store::{CaseWrite, MailCounts, MailOutcome, NoticeRow, Store, WriteOutcome};
 use uuid::Uuid;
 
-use super::{at, at_micros, case, connect, event, notice, only, open};
+use super::{at, at_micros, case, claim_concurrently, event, notice, only, open};
 use crate::backend_tests;
 use crate::harness::Backend;
 
@@ -164,29 +164,14 @@ async fn concurrent_claims_never_share_a_notice(b: Backend) {
         let titles = ["a", "b", "c", "d"];
         all.extend(with_notices(&*s, i, &titles).await.iter().map(|n| n.id));
     }
-    let mut tasks = Vec::new();
-    for _ in 0..4 {
-        let worker = connect(&res).await;
-        tasks.push(tokio::spawn(async move {
-            let mut mine = Vec::new();
-            loop {
-                let batch = worker
-                    .claim_mail(at(100), at(10_000), 3)
-                    .await
-                    .expect("claim");
-                if batch.is_empty() {
-                    return mine;
-                }
-                mine.extend(batch.into_iter().map(|m| m.notice.id));
-            }
-        }));
-    }
-    let mut claimed = Vec::new();
-    for t in tasks {
-        claimed.extend(t.await.expect("worker"));
-    }
-    let distinct: HashSet<Uuid> = claimed.iter().copied().collect();
-    assert_eq!(distinct.len(), claimed.len(), "no notice was claimed twice");
-    assert_eq!(distinct, all);
+    let claimed = claim_concurrently(&res, |worker| async move {
+        let round = worker
+            .claim_mail(at(100), at(10_000), 3)
+            .await
+            .expect("claim");
+        round.into_iter().map(|m| m.notice.id).collect()
+    })
+    .await;
+    assert_eq!(claimed, all);
     s.close().await;
 }
