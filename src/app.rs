@@ -269,6 +269,12 @@ impl Application {
                 token.clone(),
             ))
         });
+        let mail = self
+            .state
+            .settings
+            .exchange
+            .worker_in_serve
+            .then(|| tokio::spawn(crate::notify::run(self.state.clone(), token.clone())));
         let housekeeper = {
             let state = self.state.clone();
             let token = token.clone();
@@ -307,7 +313,7 @@ impl Application {
             _ = forced => tracing::warn!("grace period over: closing remaining connections"),
         }
         housekeeper.abort();
-        if let Some(w) = worker {
+        for w in [worker, mail].into_iter().flatten() {
             let _ = w.await;
         }
         self.state.store.close().await;

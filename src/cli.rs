@@ -82,8 +82,18 @@ pub enum Command {
         #[arg(long, conflicts_with = "url")]
         remove: bool,
     },
-    /// Run only the background delivery worker (no HTTP server).
+    /// Run only the background workers, delivery and mail (no HTTP server).
     Worker,
+    /// Notification mail by state: the counts, then the newest notices (no addresses),
+    /// so operators see what did not go out and why.
+    Mail {
+        /// Only notices in this state.
+        #[arg(long, value_parser = crate::store::mail::MAIL_STATES)]
+        state: Option<String>,
+        /// At most this many notices.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
     /// Import a CSV or JSON-lines file into the base library (基础库).
     ///
     /// Rows are checked against the resource's items (ID numbers and USCCs by their check
@@ -192,6 +202,7 @@ pub fn run() -> ExitCode {
                     department, url, ..
                 } => block_on(data_api(settings, department, url)),
                 Command::Worker => block_on(worker(settings)),
+                Command::Mail { state, limit } => block_on(mail(settings, state, limit)),
                 Command::Demo { idp_listen } => block_on(crate::demo::run(settings, idp_listen)),
                 Command::Import {
                     resource,
@@ -520,8 +531,40 @@ async fn worker(settings: Settings) -> anyhow::Result<()> {
         shutdown_signal().await;
         stop.cancel();
     });
-    tracing::info!("delivery worker running");
-    crate::exchange::worker::run(app.state(), token).await;
+    tracing::info!("delivery and mail workers running");
+    tokio::join!(
+        crate::exchange::worker::run(app.state(), token.clone()),
+        crate::notify::run(app.state(), token)
+    );
+    Ok(())
+}
+
+async fn mail(settings: Settings, state: Option<String>, limit: i64) -> anyhow::Result<()> {
+    let store = open_store(&settings).await?;
+    let c = store.mail_counts().await?;
+    println!(
+        "pending {}  sent {}  failed {}  none {}",
+        c.pending, c.sent, c.failed, c.none
+    );
+    for m in store.mail(state.as_deref(), limit.max(1)).await? {
+        let time =
+            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let mut line = format!(
+            "{}  {}  {:<7}  attempts {}",
+            time(m.created_at),
+            m.case_no,
+            m.state,
+            m.attempts
+        );
+        if let Some(e) = &m.last_error {
+            line.push_str(&format!("  error: {e}"));
+        }
+        if let Some(t) = m.next_attempt_at {
+            line.push_str(&format!("  next: {}", time(t)));
+        }
+        println!("{line}");
+    }
+    store.close().await;
     Ok(())
 }
 

@@ -280,6 +280,10 @@ pub struct MailSettings {
     /// Sender of notification mail.
     #[default = "呼伦贝尔市一网通办 <noreply@zwfw.example.gov.cn>"]
     pub mail_from: String,
+    /// Attempts at sending one notice's mail before it is marked failed (at least 1):
+    /// a relay that is down for an afternoon must not lose a citizen's notice.
+    #[default = 8]
+    pub mail_max_attempts: u32,
 }
 
 /// Serializers that keep secrets out of every serialized form of the settings: the
@@ -503,6 +507,9 @@ impl Settings {
             if !(u.starts_with("smtp://") || u.starts_with("smtps://")) {
                 return bad("smtp_url", "must start with smtp:// or smtps://".into());
             }
+        }
+        if self.mail.mail_max_attempts == 0 {
+            return bad("mail_max_attempts", "must be at least 1".into());
         }
         let mail_from = &self.mail.mail_from;
         if mail_from.parse::<lettre::message::Mailbox>().is_err() {

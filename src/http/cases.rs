@@ -1006,7 +1006,11 @@ pub async fn public_case(
     Path(case_no): Path<String>,
     Query(q): Query<PublicQuery>,
 ) -> Result<Json<PublicCase>, Response> {
-    let client = client_of(&headers, Some(peer), app.settings.server.trust_forwarded_for);
+    let client = client_of(
+        &headers,
+        Some(peer),
+        app.settings.server.trust_forwarded_for,
+    );
     let case_key = format!("rl:qc:case:{case_no}");
     let client_key = format!("rl:qc:client:{client}");
     let internal = |e: anyhow::Error| AppError::Internal(e).into_response();

@@ -11,6 +11,7 @@ pub(crate) mod catalogue;
 pub mod dept;
 pub mod error;
 mod health;
+mod mail;
 mod metrics;
 pub mod openapi;
 pub mod pages;
@@ -163,13 +164,14 @@ fn staff() -> OpenApiRouter<AppState> {
         .merge(cases)
 }
 
-/// Operators: sharing figures, the providers' state, departments' data APIs and event
-/// delivery.
+/// Operators: sharing figures, the providers' state, departments' data APIs, event
+/// delivery and the mail queue.
 fn operator() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(sharing::figures))
         .routes(routes!(sharing::providers))
         .routes(routes!(sharing::put_data_api))
+        .routes(routes!(mail::list))
         .routes(routes!(dept::deliveries))
         .routes(routes!(dept::redeliver))
         .routes(routes!(dept::put_delivery))

@@ -1,12 +1,18 @@
-//! Row types of the case tables, shared by both store implementations. Statuses,
+//! Cases (办件) with everything written in the same transaction as a case change: the
+//! history entry, materials, outbox events for departments, notices to the applicant,
+//! the idempotency record and the audit records of reads made for the change. Statuses,
 //! actors and actions are their stable codes here; the domain types live in
 //! `domain::case` and the HTTP layer converts.
 
-use chrono::{DateTime, NaiveDate, Utc};
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, SubsecRound, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::db::{Exec, Q, Row, Tx};
+use super::shared::append_access_in;
+use super::{RowSeal, SqlStore, StoreError, StoreResult, is_unique_violation, row_aad};
 use crate::auth::identity::AccountKind;
 use crate::domain::ids::ResidentId;
 
@@ -224,7 +230,7 @@ pub struct CaseWrite<'a> {
     pub idem: Option<&'a IdemRecord>,
     /// Reads of personal data made for this write (a 免提交 check), appended to their
     /// subjects' audit chains in the same transaction, with the case number.
-    pub access: &'a [crate::store::NewAccess],
+    pub access: &'a [super::NewAccess],
 }
 
 /// Result of a case write.
@@ -237,49 +243,6 @@ pub enum WriteOutcome {
     Conflict,
     /// Not written: the idempotency key was used before; here is that answer.
     Replay(IdemRecord),
-}
-
-/// An uploaded file not yet (or already) attached to a case.
-#[derive(Debug, Clone, Serialize)]
-pub struct UploadRow {
-    /// Id.
-    pub id: Uuid,
-    /// Uploader's account.
-    pub owner: Uuid,
-    /// Original file name.
-    pub file_name: String,
-    /// Sniffed type code.
-    pub file_type: String,
-    /// Bytes.
-    pub size: i64,
-    /// SHA-256 hex.
-    pub sha256: String,
-    /// Key in the file store.
-    #[serde(skip)]
-    pub storage_key: String,
-    /// Uploaded.
-    pub created_at: DateTime<Utc>,
-    /// Attached to.
-    pub case_id: Option<Uuid>,
-}
-
-/// A saved, unsubmitted application.
-#[derive(Debug, Clone, Serialize)]
-pub struct DraftRow {
-    /// Id.
-    pub id: Uuid,
-    /// Owner.
-    pub account_id: Uuid,
-    /// Service.
-    pub service_code: String,
-    /// Values so far.
-    pub form: Value,
-    /// Created.
-    pub created_at: DateTime<Utc>,
-    /// Last saved.
-    pub updated_at: DateTime<Utc>,
-    /// Deleted after.
-    pub expires_at: DateTime<Utc>,
 }
 
 /// Filters of case lists; every list is limited by who may see it.
@@ -301,4 +264,542 @@ pub struct CaseFilter {
     pub limit: i64,
     /// Rows to skip.
     pub offset: i64,
+}
+
+/// Cases and what hangs off them.
+#[async_trait]
+pub trait CaseStore: Send + Sync {
+    /// Inserts a new case with its first history entry, materials, outbox events and
+    /// notices, attaching the uploads, all in one transaction.
+    async fn create_case(&self, case: &CaseRow, w: CaseWrite<'_>) -> StoreResult<WriteOutcome>;
+
+    /// Writes a case's new state if its version is still `case.version` (then bumps it),
+    /// with the history entry and everything else, in one transaction.
+    async fn update_case(&self, case: &CaseRow, w: CaseWrite<'_>) -> StoreResult<WriteOutcome>;
+
+    /// A case by internal id.
+    async fn case_by_id(&self, id: Uuid) -> StoreResult<Option<CaseRow>>;
+
+    /// A case by its public number.
+    async fn case_by_no(&self, case_no: &str) -> StoreResult<Option<CaseRow>>;
+
+    /// A case's history, oldest first.
+    async fn case_events(&self, case_id: Uuid) -> StoreResult<Vec<EventRow>>;
+
+    /// A case's materials with their files.
+    async fn case_materials(&self, case_id: Uuid) -> StoreResult<Vec<MaterialRow>>;
+
+    /// Cases matching a filter, newest first, with the total count.
+    async fn list_cases(&self, filter: &CaseFilter) -> StoreResult<(Vec<CaseRow>, i64)>;
+
+    /// The outbox events of a case, in order.
+    async fn case_outbox(&self, case_id: Uuid) -> StoreResult<Vec<OutboxRow>>;
+
+    /// A remembered idempotent answer.
+    async fn idempotent(&self, scope: &str, key: &str) -> StoreResult<Option<IdemRecord>>;
+
+    /// Sets the rating once; false when the case was already rated.
+    async fn rate_case(
+        &self,
+        case_id: Uuid,
+        rating: i16,
+        comment: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+
+    /// An account's notifications, newest first.
+    async fn notifications(&self, account: Uuid, limit: i64) -> StoreResult<Vec<NoticeRow>>;
+}
+
+#[async_trait]
+impl CaseStore for SqlStore {
+    async fn create_case(&self, c: &CaseRow, w: CaseWrite<'_>) -> StoreResult<WriteOutcome> {
+        let mut tx = self.db.begin().await?;
+        if let Some(prior) = claim_idem(&mut tx, w.idem).await? {
+            tx.rollback().await?;
+            return Ok(WriteOutcome::Replay(prior));
+        }
+        let sealed = CaseSeal::new(&self.seal, c.id);
+        let q = Q::new(
+            "INSERT INTO cases (id, case_no, query_code, service_code, service_version, department, \
+             applicant_account, applicant_kind, applicant_name, applicant_id_number, applicant_uscc, \
+             applicant_phone, channel, intake_account, intake_hall, status, form, accepted_on, due_on, \
+             legal_due_on, pauses, concluded_on, result, version, created_at, updated_at, provenance, \
+             fields_filled, fields_prefilled) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+             $19, $20, $21, $22, $23, 1, $24, $25, $26, $27, $28)",
+        )
+        .bind(c.id)
+        .bind(&c.case_no)
+        .bind(&c.query_code)
+        .bind(&c.service_code)
+        .bind(&c.service_version)
+        .bind(&c.department)
+        .bind(c.applicant.account_id)
+        .bind(c.applicant.kind.code())
+        .bind(&c.applicant.name)
+        .bind(sealed.text(
+            "applicant_id_number",
+            c.applicant.id_number.as_ref().map(|i| i.expose()),
+        ))
+        .bind(&c.applicant.uscc)
+        .bind(sealed.text("applicant_phone", c.applicant.phone.as_deref()))
+        .bind(&c.channel)
+        .bind(c.intake_account)
+        .bind(&c.intake_hall)
+        .bind(&c.status)
+        .bind(sealed.json("form", &c.form))
+        .bind(c.accepted_on)
+        .bind(c.due_on)
+        .bind(c.legal_due_on)
+        .bind(&c.pauses)
+        .bind(c.concluded_on)
+        .bind(&c.result)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .bind(&c.provenance)
+        .bind(c.fields_filled)
+        .bind(c.fields_prefilled);
+        match tx.execute(q).await {
+            Ok(_) => {}
+            // The case number is taken: the caller draws another.
+            Err(e) if is_unique_violation(&e) => {
+                tx.rollback().await?;
+                return Ok(WriteOutcome::Conflict);
+            }
+            Err(e) => return Err(e),
+        }
+        write_side_effects(&mut tx, c, 1, w, &self.seal).await?;
+        tx.commit().await?;
+        Ok(WriteOutcome::Done)
+    }
+
+    async fn update_case(&self, c: &CaseRow, w: CaseWrite<'_>) -> StoreResult<WriteOutcome> {
+        let mut tx = self.db.begin().await?;
+        if let Some(prior) = claim_idem(&mut tx, w.idem).await? {
+            tx.rollback().await?;
+            return Ok(WriteOutcome::Replay(prior));
+        }
+        let q = Q::new(
+            "UPDATE cases SET status = $1, form = $2, accepted_on = $3, due_on = $4, \
+             legal_due_on = $5, pauses = $6, parts = $7, concluded_on = $8, result = $9, \
+             updated_at = $10, version = version + 1 \
+             WHERE id = $11 AND version = $12",
+        )
+        .bind(&c.status)
+        .bind(CaseSeal::new(&self.seal, c.id).json("form", &c.form))
+        .bind(c.accepted_on)
+        .bind(c.due_on)
+        .bind(c.legal_due_on)
+        .bind(&c.pauses)
+        .bind(&c.parts)
+        .bind(c.concluded_on)
+        .bind(&c.result)
+        .bind(c.updated_at)
+        .bind(c.id)
+        .bind(c.version);
+        if tx.execute(q).await? != 1 {
+            // Changed meanwhile: the caller re-reads and decides again.
+            tx.rollback().await?;
+            return Ok(WriteOutcome::Conflict);
+        }
+        let q =
+            Q::new("SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM case_events WHERE case_id = $1")
+                .bind(c.id);
+        let seq = tx.fetch_one(q).await?.get::<i32>("seq")?;
+        write_side_effects(&mut tx, c, seq, w, &self.seal).await?;
+        tx.commit().await?;
+        Ok(WriteOutcome::Done)
+    }
+
+    async fn case_by_id(&self, id: Uuid) -> StoreResult<Option<CaseRow>> {
+        let q = Q::new("SELECT * FROM cases WHERE id = $1").bind(id);
+        self.db
+            .fetch_optional_with(q, |r| case_from_row(r, &self.seal))
+            .await
+    }
+
+    async fn case_by_no(&self, case_no: &str) -> StoreResult<Option<CaseRow>> {
+        let q = Q::new("SELECT * FROM cases WHERE case_no = $1").bind(case_no);
+        self.db
+            .fetch_optional_with(q, |r| case_from_row(r, &self.seal))
+            .await
+    }
+
+    async fn case_events(&self, case_id: Uuid) -> StoreResult<Vec<EventRow>> {
+        let q = Q::new("SELECT * FROM case_events WHERE case_id = $1 ORDER BY seq").bind(case_id);
+        self.db
+            .fetch_all_with(q, |r| {
+                Ok(EventRow {
+                    seq: r.get("seq")?,
+                    at: r.get("at")?,
+                    actor: r.get("actor")?,
+                    actor_id: r.get("actor_id")?,
+                    actor_name: r.get("actor_name")?,
+                    action: r.get("action")?,
+                    from_status: r.get("from_status")?,
+                    to_status: r.get("to_status")?,
+                    note: r.get("note")?,
+                    attachments: r.get("attachments")?,
+                })
+            })
+            .await
+    }
+
+    async fn case_materials(&self, case_id: Uuid) -> StoreResult<Vec<MaterialRow>> {
+        let q = Q::new(
+            "SELECT m.material_id, m.upload_id, m.substituted, m.source, m.evidence, m.added_seq, \
+             u.file_name, u.file_type, u.size, u.sha256 \
+             FROM case_materials m LEFT JOIN uploads u ON u.id = m.upload_id \
+             WHERE m.case_id = $1 ORDER BY m.added_seq, ",
+        )
+        .push(self.db.material_order())
+        .bind(case_id);
+        self.db
+            .fetch_all_with(q, |r| {
+                let material_id: String = r.get("material_id")?;
+                let evidence = r
+                    .get::<Option<Value>>("evidence")?
+                    .map(|v| self.seal.open_json(&evidence_aad(case_id, &material_id), v))
+                    .transpose()?;
+                Ok(MaterialRow {
+                    evidence,
+                    material_id,
+                    upload_id: r.get("upload_id")?,
+                    substituted: r.get("substituted")?,
+                    source: r.get("source")?,
+                    added_seq: r.get("added_seq")?,
+                    file_name: r.get("file_name")?,
+                    file_type: r.get("file_type")?,
+                    size: r.get("size")?,
+                    sha256: r.get("sha256")?,
+                })
+            })
+            .await
+    }
+
+    async fn list_cases(&self, f: &CaseFilter) -> StoreResult<(Vec<CaseRow>, i64)> {
+        let total = self
+            .db
+            .fetch_one(case_filter(Q::new("SELECT COUNT(*) AS n FROM cases"), f))
+            .await?
+            .get::<i64>("n")?;
+        let q = case_filter(Q::new("SELECT * FROM cases"), f)
+            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push_bind(f.limit)
+            .push(" OFFSET ")
+            .push_bind(f.offset);
+        let cases = self
+            .db
+            .fetch_all_with(q, |r| case_from_row(r, &self.seal))
+            .await?;
+        Ok((cases, total))
+    }
+
+    async fn case_outbox(&self, case_id: Uuid) -> StoreResult<Vec<OutboxRow>> {
+        let q = Q::new(
+            "SELECT id, case_seq, department, event_type, payload FROM outbox \
+             WHERE case_id = $1 ORDER BY case_seq, id",
+        )
+        .bind(case_id);
+        self.db
+            .fetch_all_with(q, |r| {
+                Ok(OutboxRow {
+                    id: r.get("id")?,
+                    case_seq: r.get("case_seq")?,
+                    department: r.get("department")?,
+                    event_type: r.get("event_type")?,
+                    payload: r.get("payload")?,
+                })
+            })
+            .await
+    }
+
+    async fn idempotent(&self, scope: &str, key: &str) -> StoreResult<Option<IdemRecord>> {
+        let q = Q::new(IDEM_SELECT).bind(scope).bind(key);
+        self.db.fetch_optional_with(q, idem_from_row).await
+    }
+
+    async fn rate_case(
+        &self,
+        case_id: Uuid,
+        rating: i16,
+        comment: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let q = Q::new(
+            "UPDATE cases SET rating = $1, rating_comment = $2, rated_at = $3 \
+             WHERE id = $4 AND rating IS NULL",
+        )
+        .bind(rating)
+        .bind(comment)
+        .bind(at)
+        .bind(case_id);
+        Ok(self.db.execute(q).await? == 1)
+    }
+
+    async fn notifications(&self, account: Uuid, limit: i64) -> StoreResult<Vec<NoticeRow>> {
+        let q = Q::new(
+            "SELECT * FROM notifications WHERE account_id = $1 \
+             ORDER BY created_at DESC, id DESC LIMIT $2",
+        )
+        .bind(account)
+        .bind(limit);
+        self.db.fetch_all_with(q, notice_from_row).await
+    }
+}
+
+/// Seals a case row's personal columns, bound to the case's id.
+struct CaseSeal<'a> {
+    seal: &'a RowSeal,
+    id: String,
+}
+
+impl<'a> CaseSeal<'a> {
+    fn new(seal: &'a RowSeal, id: Uuid) -> CaseSeal<'a> {
+        CaseSeal {
+            seal,
+            id: id.to_string(),
+        }
+    }
+
+    fn aad(&self, column: &str) -> String {
+        row_aad("cases", column, &self.id)
+    }
+
+    fn text(&self, column: &str, v: Option<&str>) -> Option<String> {
+        self.seal.text(&self.aad(column), v)
+    }
+
+    fn json(&self, column: &str, v: &Value) -> Value {
+        self.seal.json(&self.aad(column), v)
+    }
+}
+
+/// A material's evidence is bound to its case and material id.
+fn evidence_aad(case_id: Uuid, material_id: &str) -> String {
+    row_aad(
+        "case_materials",
+        "evidence",
+        &format!("{case_id}/{material_id}"),
+    )
+}
+
+/// The `WHERE` of a case list; every filter narrows it.
+fn case_filter(q: Q, f: &CaseFilter) -> Q {
+    let mut q = q.push(" WHERE 1 = 1");
+    if let Some(a) = f.applicant {
+        q = q.push(" AND applicant_account = ").push_bind(a);
+    }
+    if let Some(ds) = &f.departments {
+        // Never an empty `IN ()`: no department means no case.
+        q = q
+            .push(" AND department IN (")
+            .push_list(std::iter::once("").chain(ds.iter().map(String::as_str)))
+            .push(")");
+    }
+    if !f.statuses.is_empty() {
+        q = q.push(" AND status IN (").push_list(&f.statuses).push(")");
+    }
+    if let Some(s) = &f.service {
+        q = q.push(" AND service_code = ").push_bind(s);
+    }
+    if let Some(d) = f.due_by {
+        q = q.push(" AND due_on <= ").push_bind(d);
+    }
+    if let Some(t) = f.updated_since {
+        q = q.push(" AND updated_at >= ").push_bind(t);
+    }
+    q
+}
+
+const IDEM_SELECT: &str = "SELECT * FROM idempotency WHERE scope = $1 AND key = $2";
+
+/// Inserts the idempotency record, if the request carried a key; when the key was used
+/// before, returns that answer instead. Two identical requests racing are serialised by
+/// the primary key: one inserts, the other reads its answer.
+async fn claim_idem(tx: &mut Tx, idem: Option<&IdemRecord>) -> StoreResult<Option<IdemRecord>> {
+    let Some(idem) = idem else { return Ok(None) };
+    let q = Q::new(
+        "INSERT INTO idempotency (scope, key, request_hash, status, response, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (scope, key) DO NOTHING",
+    )
+    .bind(&idem.scope)
+    .bind(&idem.key)
+    .bind(&idem.request_hash)
+    .bind(idem.status as i16)
+    .bind(&idem.response)
+    .bind(Utc::now());
+    if tx.execute(q).await? == 1 {
+        return Ok(None);
+    }
+    let q = Q::new(IDEM_SELECT).bind(&idem.scope).bind(&idem.key);
+    idem_from_row(&tx.fetch_one(q).await?).map(Some)
+}
+
+fn idem_from_row(r: &Row) -> StoreResult<IdemRecord> {
+    Ok(IdemRecord {
+        scope: r.get("scope")?,
+        key: r.get("key")?,
+        request_hash: r.get("request_hash")?,
+        status: r.get::<i16>("status")? as u16,
+        response: r.get("response")?,
+    })
+}
+
+/// History entry, materials, uploads, outbox, notices (queued for mail: `pending`) and
+/// audit records of one case write, at history position `seq`.
+async fn write_side_effects(
+    tx: &mut Tx,
+    c: &CaseRow,
+    seq: i32,
+    w: CaseWrite<'_>,
+    seal: &RowSeal,
+) -> StoreResult<()> {
+    let e = w.event;
+    let q = Q::new(
+        "INSERT INTO case_events (case_id, seq, at, actor, actor_id, actor_name, action, \
+         from_status, to_status, note, attachments) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(c.id)
+    .bind(seq)
+    .bind(e.at)
+    .bind(&e.actor)
+    .bind(&e.actor_id)
+    .bind(&e.actor_name)
+    .bind(&e.action)
+    .bind(&e.from_status)
+    .bind(&e.to_status)
+    .bind(&e.note)
+    .bind(&e.attachments);
+    tx.execute(q).await?;
+    for m in w.materials {
+        let evidence = m
+            .evidence
+            .as_ref()
+            .map(|v| seal.json(&evidence_aad(c.id, &m.material_id), v));
+        let q = Q::new(
+            "INSERT INTO case_materials (case_id, material_id, upload_id, substituted, source, \
+             evidence, added_seq) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(c.id)
+        .bind(&m.material_id)
+        .bind(m.upload_id)
+        .bind(m.substituted)
+        .bind(&m.source)
+        .bind(evidence)
+        .bind(seq);
+        tx.execute(q).await?;
+        if let Some(u) = m.upload_id {
+            let q = Q::new("UPDATE uploads SET case_id = $1 WHERE id = $2")
+                .bind(c.id)
+                .bind(u);
+            tx.execute(q).await?;
+        }
+    }
+    for o in w.outbox {
+        let q = Q::new(
+            "INSERT INTO outbox (id, case_id, case_seq, event_type, payload, created_at, department) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(o.id)
+        .bind(c.id)
+        .bind(seq)
+        .bind(&o.event_type)
+        .bind(&o.payload)
+        .bind(e.at)
+        .bind(&o.department);
+        tx.execute(q).await?;
+    }
+    for n in w.notices {
+        let q = Q::new(
+            "INSERT INTO notifications (id, account_id, case_id, case_no, title_zh, title_en, \
+             body_zh, body_en, created_at, email_state) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending')",
+        )
+        .bind(n.id)
+        .bind(n.account_id)
+        .bind(c.id)
+        .bind(&n.case_no)
+        .bind(&n.title_zh)
+        .bind(&n.title_en)
+        .bind(&n.body_zh)
+        .bind(&n.body_en)
+        .bind(n.created_at);
+        tx.execute(q).await?;
+    }
+    for read in w.access {
+        let read = super::NewAccess {
+            at: read.at.trunc_subsecs(6),
+            case_no: Some(c.case_no.clone()),
+            ..read.clone()
+        };
+        append_access_in(tx, &read).await?;
+    }
+    Ok(())
+}
+
+fn case_from_row(r: &Row, seal: &RowSeal) -> StoreResult<CaseRow> {
+    let id: Uuid = r.get("id")?;
+    let aad = |column: &str| row_aad("cases", column, &id.to_string());
+    let corrupt = |what: &str| StoreError::Corrupt(format!("case {id}: bad {what}"));
+    let kind: String = r.get("applicant_kind")?;
+    let id_number = seal
+        .open_text(&aad("applicant_id_number"), r.get("applicant_id_number")?)?
+        .map(|s| ResidentId::parse(&s).map_err(|_| corrupt("id number")))
+        .transpose()?;
+    Ok(CaseRow {
+        id,
+        case_no: r.get("case_no")?,
+        query_code: r.get("query_code")?,
+        service_code: r.get("service_code")?,
+        service_version: r.get("service_version")?,
+        department: r.get("department")?,
+        applicant: CaseApplicant {
+            account_id: r.get("applicant_account")?,
+            kind: AccountKind::from_code(&kind).ok_or_else(|| corrupt("applicant kind"))?,
+            name: r.get("applicant_name")?,
+            id_number,
+            uscc: r.get("applicant_uscc")?,
+            phone: seal.open_text(&aad("applicant_phone"), r.get("applicant_phone")?)?,
+        },
+        channel: r.get("channel")?,
+        intake_account: r.get("intake_account")?,
+        intake_hall: r.get("intake_hall")?,
+        status: r.get("status")?,
+        form: seal.open_json(&aad("form"), r.get("form")?)?,
+        accepted_on: r.get("accepted_on")?,
+        due_on: r.get("due_on")?,
+        legal_due_on: r.get("legal_due_on")?,
+        pauses: r.get("pauses")?,
+        parts: r.get("parts")?,
+        concluded_on: r.get("concluded_on")?,
+        result: r.get("result")?,
+        rating: r.get("rating")?,
+        rating_comment: r.get("rating_comment")?,
+        rated_at: r.get("rated_at")?,
+        provenance: r.get("provenance")?,
+        fields_filled: r.get("fields_filled")?,
+        fields_prefilled: r.get("fields_prefilled")?,
+        version: r.get("version")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+    })
+}
+
+/// A notice as the applicant sees it (the mail queue reads the same columns).
+pub(super) fn notice_from_row(r: &Row) -> StoreResult<NoticeRow> {
+    Ok(NoticeRow {
+        id: r.get("id")?,
+        account_id: r.get("account_id")?,
+        case_id: r.get("case_id")?,
+        case_no: r.get("case_no")?,
+        title_zh: r.get("title_zh")?,
+        title_en: r.get("title_en")?,
+        body_zh: r.get("body_zh")?,
+        body_en: r.get("body_en")?,
+        created_at: r.get("created_at")?,
+        read_at: r.get("read_at")?,
+    })
 }

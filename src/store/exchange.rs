@@ -1,10 +1,15 @@
-//! Row types of the exchange tables: deliveries (outbox rows with their state), attempts,
-//! department endpoints and signing keys.
+//! Department exchange: how each department receives events, the delivery state of
+//! every outbox event (leases, attempts, dead letters), and the keys that sign
+//! deliveries.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use uuid::Uuid;
+
+use super::db::{Claimed, Exec, Lock, Q, Row};
+use super::{SqlStore, StoreResult};
 
 /// One event for one department, with its delivery state.
 #[derive(Debug, Clone, Serialize)]
@@ -106,4 +111,348 @@ pub struct DeliveryFilter {
     pub case_id: Option<Uuid>,
     /// At most.
     pub limit: i64,
+}
+
+/// Endpoints, deliveries and signing keys.
+#[async_trait]
+pub trait ExchangeStore: Send + Sync {
+    /// Sets how a department receives events (keeping its data API URL when `e` has
+    /// none).
+    async fn set_endpoint(&self, e: &DepartmentEndpoint) -> StoreResult<()>;
+
+    /// Every configured department endpoint.
+    async fn endpoints(&self) -> StoreResult<Vec<DepartmentEndpoint>>;
+
+    /// Sets (or clears) a department's data API URL, keeping its delivery mode (a
+    /// department without a row gets `pull`).
+    async fn set_data_api(&self, department: &str, url: Option<&str>) -> StoreResult<()>;
+
+    /// Leases up to `limit` push deliveries that are due at `now`, until `lease_until`:
+    /// only the earliest undelivered event of each (case, department), so a case's events
+    /// arrive in order. On PostgreSQL several workers claim with `FOR UPDATE SKIP LOCKED`.
+    async fn claim_push(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<Delivery>>;
+
+    /// Records an attempt and its outcome, releasing the lease.
+    async fn finish_attempt(
+        &self,
+        event_id: Uuid,
+        attempt: &AttemptRow,
+        outcome: AttemptOutcome,
+    ) -> StoreResult<()>;
+
+    /// Leases up to `limit` events of a pull department (same ordering rule as push).
+    async fn lease_inbox(
+        &self,
+        department: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<Delivery>>;
+
+    /// Acknowledges a pulled event; false when it is not this department's pending event.
+    async fn ack(&self, department: &str, event_id: Uuid, now: DateTime<Utc>) -> StoreResult<bool>;
+
+    /// Deliveries matching a filter, oldest first.
+    async fn deliveries(&self, f: &DeliveryFilter) -> StoreResult<Vec<Delivery>>;
+
+    /// Puts a dead-lettered delivery back in the queue; false when it is not dead.
+    async fn redeliver(&self, event_id: Uuid) -> StoreResult<bool>;
+
+    /// The attempts of one delivery.
+    async fn attempts(&self, event_id: Uuid) -> StoreResult<Vec<AttemptRow>>;
+
+    /// Stores `first` if there is no signing key yet; returns all keys.
+    async fn ensure_signing_key(&self, first: &StoredKey) -> StoreResult<Vec<StoredKey>>;
+
+    /// Replaces the stored keys with this set (after a rotation).
+    async fn save_signing_keys(&self, keys: &[StoredKey]) -> StoreResult<()>;
+}
+
+/// The delivery ordering rule, as SQL over an outbox row aliased `o`: no earlier event of
+/// the same case for the same department is still undelivered. Both the push claim and
+/// the pull inbox use it, so each department sees a case's events in order.
+const NEXT_IN_ORDER: &str = "NOT EXISTS (SELECT 1 FROM outbox e \
+     WHERE e.case_id = o.case_id AND e.department = o.department AND e.state <> 'delivered' \
+     AND (e.case_seq < o.case_seq OR (e.case_seq = o.case_seq AND e.id < o.id)))";
+
+const DELIVERY_SELECT: &str = "SELECT o.id, o.case_id, o.case_seq, o.department, o.event_type, \
+     o.payload, o.created_at, o.state, o.attempts, o.retry_from, o.next_attempt_at, o.last_status, \
+     o.last_error, o.delivered_at, d.endpoint \
+     FROM outbox o LEFT JOIN department_endpoints d ON d.department = o.department";
+
+#[async_trait]
+impl ExchangeStore for SqlStore {
+    async fn set_endpoint(&self, e: &DepartmentEndpoint) -> StoreResult<()> {
+        let q = Q::new(
+            "INSERT INTO department_endpoints (department, mode, endpoint, data_api, updated_at) \
+             VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (department) DO UPDATE SET mode = excluded.mode, endpoint = excluded.endpoint, \
+             data_api = COALESCE(excluded.data_api, department_endpoints.data_api), \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&e.department)
+        .bind(&e.mode)
+        .bind(&e.endpoint)
+        .bind(&e.data_api)
+        .bind(e.updated_at);
+        self.db.execute(q).await?;
+        Ok(())
+    }
+
+    async fn endpoints(&self) -> StoreResult<Vec<DepartmentEndpoint>> {
+        let q = Q::new("SELECT * FROM department_endpoints ORDER BY department");
+        self.db
+            .fetch_all_with(q, |r| {
+                Ok(DepartmentEndpoint {
+                    department: r.get("department")?,
+                    mode: r.get("mode")?,
+                    endpoint: r.get("endpoint")?,
+                    data_api: r.get("data_api")?,
+                    updated_at: r.get("updated_at")?,
+                })
+            })
+            .await
+    }
+
+    async fn set_data_api(&self, department: &str, url: Option<&str>) -> StoreResult<()> {
+        let q = Q::new(
+            "INSERT INTO department_endpoints (department, mode, endpoint, data_api, updated_at) \
+             VALUES ($1, 'pull', NULL, $2, $3) \
+             ON CONFLICT (department) DO UPDATE SET data_api = excluded.data_api, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(department)
+        .bind(url)
+        .bind(Utc::now());
+        self.db.execute(q).await?;
+        Ok(())
+    }
+
+    async fn claim_push(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<Delivery>> {
+        let q = Q::new(
+            "UPDATE outbox SET lease_until = $1 WHERE id IN ( \
+               SELECT o.id FROM outbox o JOIN department_endpoints d \
+                 ON d.department = o.department AND d.mode = 'push' \
+               WHERE o.state = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= $2) \
+                 AND (o.lease_until IS NULL OR o.lease_until < $2)",
+        )
+        .bind(lease_until)
+        .bind(now);
+        self.lease(q, limit).await
+    }
+
+    async fn finish_attempt(
+        &self,
+        event_id: Uuid,
+        a: &AttemptRow,
+        outcome: AttemptOutcome,
+    ) -> StoreResult<()> {
+        let mut tx = self.db.begin().await?;
+        let q = Q::new(
+            "INSERT INTO delivery_attempts (event_id, attempt, at, status, latency_ms, error) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(event_id)
+        .bind(a.attempt)
+        .bind(a.at)
+        .bind(a.status)
+        .bind(a.latency_ms.clamp(0, i64::from(i32::MAX)) as i32)
+        .bind(&a.error);
+        tx.execute(q).await?;
+        let (state, next, delivered) = match outcome {
+            AttemptOutcome::Delivered => ("delivered", None, Some(a.at)),
+            AttemptOutcome::RetryAt(t) => ("pending", Some(t), None),
+            AttemptOutcome::Dead => ("dead", None, None),
+        };
+        let q = Q::new(
+            "UPDATE outbox SET state = $1, attempts = $2, next_attempt_at = $3, delivered_at = $4, \
+             lease_until = NULL, last_status = $5, last_error = $6 WHERE id = $7",
+        )
+        .bind(state)
+        .bind(a.attempt)
+        .bind(next)
+        .bind(delivered)
+        .bind(a.status)
+        .bind(&a.error)
+        .bind(event_id);
+        tx.execute(q).await?;
+        tx.commit().await
+    }
+
+    async fn lease_inbox(
+        &self,
+        department: &str,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> StoreResult<Vec<Delivery>> {
+        let q = Q::new(
+            "UPDATE outbox SET lease_until = $1 WHERE id IN ( \
+               SELECT o.id FROM outbox o \
+               WHERE o.department = $2 AND o.state = 'pending' \
+                 AND NOT EXISTS (SELECT 1 FROM department_endpoints d \
+                   WHERE d.department = o.department AND d.mode = 'push') \
+                 AND (o.lease_until IS NULL OR o.lease_until < $3)",
+        )
+        .bind(lease_until)
+        .bind(department)
+        .bind(now);
+        self.lease(q, limit).await
+    }
+
+    async fn ack(&self, department: &str, event_id: Uuid, now: DateTime<Utc>) -> StoreResult<bool> {
+        let q = Q::new(
+            "UPDATE outbox SET state = 'delivered', delivered_at = $1, lease_until = NULL \
+             WHERE id = $2 AND department = $3 AND state = 'pending'",
+        )
+        .bind(now)
+        .bind(event_id)
+        .bind(department);
+        Ok(self.db.execute(q).await? == 1)
+    }
+
+    async fn deliveries(&self, f: &DeliveryFilter) -> StoreResult<Vec<Delivery>> {
+        let mut q = Q::new(DELIVERY_SELECT).push(" WHERE 1 = 1");
+        if let Some(s) = &f.state {
+            q = q.push(" AND o.state = ").push_bind(s);
+        }
+        if let Some(d) = &f.department {
+            q = q.push(" AND o.department = ").push_bind(d);
+        }
+        if let Some(c) = f.case_id {
+            q = q.push(" AND o.case_id = ").push_bind(c);
+        }
+        let q = q
+            .push(" ORDER BY o.created_at, o.id LIMIT ")
+            .push_bind(f.limit);
+        self.db.fetch_all_with(q, delivery_from_row).await
+    }
+
+    async fn redeliver(&self, event_id: Uuid) -> StoreResult<bool> {
+        // Attempt numbers continue; the retry schedule restarts after `retry_from`.
+        let q = Q::new(
+            "UPDATE outbox SET state = 'pending', retry_from = attempts, next_attempt_at = NULL, \
+             lease_until = NULL WHERE id = $1 AND state = 'dead'",
+        )
+        .bind(event_id);
+        Ok(self.db.execute(q).await? == 1)
+    }
+
+    async fn attempts(&self, event_id: Uuid) -> StoreResult<Vec<AttemptRow>> {
+        let q = Q::new("SELECT * FROM delivery_attempts WHERE event_id = $1 ORDER BY attempt")
+            .bind(event_id);
+        self.db
+            .fetch_all_with(q, |r| {
+                Ok(AttemptRow {
+                    attempt: r.get("attempt")?,
+                    at: r.get("at")?,
+                    status: r.get("status")?,
+                    latency_ms: i64::from(r.get::<i32>("latency_ms")?),
+                    error: r.get("error")?,
+                })
+            })
+            .await
+    }
+
+    async fn ensure_signing_key(&self, first: &StoredKey) -> StoreResult<Vec<StoredKey>> {
+        // Instances starting together take turns, so exactly one first key is stored.
+        let mut tx = self.db.begin_write().await?;
+        tx.lock(Lock::Keyring, "signing_keys").await?;
+        let q = Q::new(
+            "INSERT INTO signing_keys (kid, secret, created_at, retires_at) \
+             SELECT $1, $2, $3, NULL WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
+        )
+        .bind(&first.kid)
+        .bind(&first.secret)
+        .bind(first.created_at);
+        tx.execute(q).await?;
+        let q = Q::new("SELECT * FROM signing_keys ORDER BY created_at");
+        let keys = tx
+            .fetch_all_with(q, |r| {
+                Ok(StoredKey {
+                    kid: r.get("kid")?,
+                    secret: r.get("secret")?,
+                    created_at: r.get("created_at")?,
+                    retires_at: r.get("retires_at")?,
+                })
+            })
+            .await?;
+        tx.commit().await?;
+        Ok(keys)
+    }
+
+    async fn save_signing_keys(&self, keys: &[StoredKey]) -> StoreResult<()> {
+        let mut tx = self.db.begin().await?;
+        tx.execute(Q::new("DELETE FROM signing_keys")).await?;
+        for k in keys {
+            let q = Q::new(
+                "INSERT INTO signing_keys (kid, secret, created_at, retires_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(&k.kid)
+            .bind(&k.secret)
+            .bind(k.created_at)
+            .bind(k.retires_at);
+            tx.execute(q).await?;
+        }
+        tx.commit().await
+    }
+}
+
+impl SqlStore {
+    /// Completes a lease statement (`UPDATE outbox SET lease_until … WHERE id IN
+    /// (SELECT o.id … WHERE <which events>`) with the ordering rule, the limit and, on
+    /// PostgreSQL, the row locks that keep concurrent claims apart; runs it and reads
+    /// the leased deliveries, in delivery order.
+    async fn lease(&self, which: Q, limit: i64) -> StoreResult<Vec<Delivery>> {
+        let lease = which
+            .push(" AND ")
+            .push(NEXT_IN_ORDER)
+            .push(" ORDER BY o.created_at, o.id LIMIT ")
+            .push_bind(limit)
+            .push(self.db.skip_locked(Claimed::Outbox))
+            .push(") RETURNING id");
+        let ids = self
+            .db
+            .fetch_all_with(lease, |r| r.get::<Uuid>("id"))
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = Q::new(DELIVERY_SELECT)
+            .push(" WHERE o.id IN (")
+            .push_list(ids)
+            .push(") ORDER BY o.created_at, o.id");
+        self.db.fetch_all_with(q, delivery_from_row).await
+    }
+}
+
+fn delivery_from_row(r: &Row) -> StoreResult<Delivery> {
+    Ok(Delivery {
+        id: r.get("id")?,
+        case_id: r.get("case_id")?,
+        case_seq: r.get("case_seq")?,
+        department: r.get("department")?,
+        event_type: r.get("event_type")?,
+        payload: r.get("payload")?,
+        created_at: r.get("created_at")?,
+        state: r.get("state")?,
+        attempts: r.get("attempts")?,
+        retry_from: r.get("retry_from")?,
+        next_attempt_at: r.get("next_attempt_at")?,
+        last_status: r.get("last_status")?,
+        last_error: r.get("last_error")?,
+        delivered_at: r.get("delivered_at")?,
+        endpoint: r.get("endpoint")?,
+    })
 }

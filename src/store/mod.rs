@@ -1,37 +1,62 @@
-//! Durable storage behind one trait, with an embedded SQLite implementation (the zero-
-//! configuration default) and a PostgreSQL one for production; the URL scheme picks.
+//! Durable storage: everything the gateway keeps, on embedded SQLite (the zero-
+//! configuration default) or PostgreSQL (production); the URL scheme picks.
 //!
-//! Queries are checked at run time (`query` + `bind`), never with compile-time macros,
-//! so building needs no database. Each backend has its own migrations in
-//! `migrations/<backend>/`, embedded in the binary. The same behavioural tests run
-//! against both implementations.
+//! The store is split by capability, one trait per file with the row types it uses:
+//!
+//! | file | trait | tables |
+//! | --- | --- | --- |
+//! | `accounts.rs` | [`AccountStore`] | accounts, API tokens |
+//! | `catalogue.rs` | [`CatalogueStore`] | service definition versions |
+//! | `cases.rs` | [`CaseStore`] | cases, history, materials, idempotency, ratings, notices |
+//! | `drafts.rs` | [`DraftStore`] | drafts, uploads |
+//! | `exchange.rs` | [`ExchangeStore`] | department endpoints, outbox deliveries, attempts, signing keys |
+//! | `shared.rs` | [`SharedDataStore`] | base library, data-access audit chains, consents, figures |
+//! | `secrets.rs` | [`SecretStore`] | server secrets |
+//! | `mail.rs` | [`MailStore`] | the mail queue over the notices |
+//!
+//! [`Store`] combines them (with [`StoreAdmin`]: migrations, ping, close), so the
+//! application holds one `Arc<dyn Store>`, on which every capability's methods can be
+//! called; [`prelude`] names all the traits for code that needs them in scope.
+//!
+//! There is one implementation, [`SqlStore`], and each of its methods is written once
+//! for both backends over the query layer in `db.rs`, which holds the only `match` on
+//! the backend. Queries are checked at run time, so building needs no database. Each
+//! backend has its own migrations in `migrations/<backend>/`, embedded in the binary.
+//!
+//! To add a capability: a file with its row types, `pub trait XStore` and `impl XStore
+//! for SqlStore`; in this file its `mod` and `pub use` lines and its name in the
+//! `capabilities!` list; its behavioural tests in `tests/it/store/`.
 
+pub mod accounts;
 pub mod cases;
+pub mod catalogue;
+mod db;
+pub mod drafts;
 pub mod exchange;
-mod postgres;
+pub mod mail;
+pub mod secrets;
 pub mod shared;
-mod sqlite;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use serde::Serialize;
 
-pub use postgres::PgStore;
-pub use sqlite::SqliteStore;
-
-use crate::auth::identity::{AccountKind, EnterpriseRep, Identity, Role};
-use crate::config::DatabaseKind;
-use crate::domain::ids::ResidentId;
+pub use accounts::{Account, AccountStore, ApiToken};
 pub use cases::{
-    CaseApplicant, CaseFilter, CaseRow, CaseWrite, DraftRow, EventRow, IdemRecord, MaterialRow,
-    NewMaterial, NoticeRow, OutboxRow, UploadRow, WriteOutcome,
+    CaseApplicant, CaseFilter, CaseRow, CaseStore, CaseWrite, EventRow, IdemRecord, MaterialRow,
+    NewMaterial, NoticeRow, OutboxRow, WriteOutcome,
 };
+pub use catalogue::{CatalogueStore, ServiceVersion, ServiceVersionInfo};
+pub use drafts::{DraftRow, DraftStore, UploadRow};
 pub use exchange::{
-    AttemptOutcome, AttemptRow, Delivery, DeliveryFilter, DepartmentEndpoint, StoredKey,
+    AttemptOutcome, AttemptRow, Delivery, DeliveryFilter, DepartmentEndpoint, ExchangeStore,
+    StoredKey,
 };
-pub use shared::{AccessRecord, BaseRecord, ConsentRow, NewAccess, SharingFigures, UpsertCounts};
+pub use mail::{MailCounts, MailOutcome, MailRow, MailStore, QueuedMail};
+pub use secrets::SecretStore;
+pub use shared::{
+    AccessRecord, BaseRecord, ConsentRow, NewAccess, SharedDataStore, SharingFigures, UpsertCounts,
+};
 
 /// Seals the personal data of case, account and draft rows at rest (AES-256-GCM, see
 /// `sharing::seal`), once the application has set the sealer. Values are bound to their
@@ -129,89 +154,11 @@ pub enum StoreError {
 /// Result of store operations.
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// One published version of a service definition.
-#[derive(Debug, Clone, Serialize)]
-pub struct ServiceVersion {
-    /// Service code.
-    pub code: String,
-    /// Content hash of the definition.
-    pub version: String,
-    /// The definition as JSON.
-    pub definition: serde_json::Value,
-    /// When this gateway first served it.
-    pub published_at: DateTime<Utc>,
-}
-
-/// A version without its body, for history lists.
-#[derive(Debug, Clone, Serialize)]
-pub struct ServiceVersionInfo {
-    /// Content hash of the definition.
-    pub version: String,
-    /// When this gateway first served it.
-    pub published_at: DateTime<Utc>,
-}
-
-/// A local account as stored.
-#[derive(Debug, Clone)]
-pub struct Account {
-    /// Account id.
-    pub id: uuid::Uuid,
-    /// Provider issuer.
-    pub issuer: String,
-    /// Subject at the provider.
-    pub subject: String,
-    /// Kind.
-    pub kind: AccountKind,
-    /// Display name.
-    pub name: String,
-    /// Resident ID number (personal data: only through these methods).
-    pub id_number: Option<ResidentId>,
-    /// Phone number (personal data).
-    pub phone: Option<String>,
-    /// Email address (personal data), for notifications.
-    pub email: Option<String>,
-    /// Assurance level at the last login.
-    pub assurance: u8,
-    /// Represented enterprise.
-    pub enterprise: Option<EnterpriseRep>,
-    /// Roles at the last login.
-    pub roles: Vec<Role>,
-    /// First login.
-    pub created_at: DateTime<Utc>,
-    /// Latest login.
-    pub last_login_at: DateTime<Utc>,
-}
-
-/// A department system's API token (without the token itself).
-#[derive(Debug, Clone, Serialize)]
-pub struct ApiToken {
-    /// Token id (shown in lists, used to revoke).
-    pub id: uuid::Uuid,
-    /// The department's USCC.
-    pub department: String,
-    /// What the token is for.
-    pub name: String,
-    /// Granted scopes.
-    pub scopes: Vec<String>,
-    /// Creation time.
-    pub created_at: DateTime<Utc>,
-    /// Expiry, if any.
-    pub expires_at: Option<DateTime<Utc>>,
-    /// Revocation time, if revoked.
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-impl ApiToken {
-    /// Usable now: not revoked and not expired.
-    pub fn is_active(&self, now: DateTime<Utc>) -> bool {
-        self.revoked_at.is_none() && self.expires_at.is_none_or(|e| e > now)
-    }
-}
-
-/// Everything the gateway keeps durably. Implementations must be safe to share between
-/// tasks and between gateway instances using the same database.
+/// The store as a whole rather than any one capability: which backend, its schema, its
+/// connections. Implementations must be safe to share between tasks and between gateway
+/// instances using the same database.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait StoreAdmin: Send + Sync + 'static {
     /// `"sqlite"` or `"postgres"`, for logs and `/readyz`.
     fn backend(&self) -> &'static str;
 
@@ -221,214 +168,6 @@ pub trait Store: Send + Sync + 'static {
     /// Answers when the database is reachable (one trivial query).
     async fn ping(&self) -> StoreResult<()>;
 
-    /// Records definitions not seen before (idempotent; safe when several instances
-    /// start at once). Returns how many versions were new.
-    async fn record_service_versions(&self, versions: &[ServiceVersion]) -> StoreResult<u64>;
-
-    /// The versions of one service this gateway has served, newest first.
-    async fn service_versions(&self, code: &str) -> StoreResult<Vec<ServiceVersionInfo>>;
-
-    /// One stored version with its definition.
-    async fn service_version(
-        &self,
-        code: &str,
-        version: &str,
-    ) -> StoreResult<Option<ServiceVersion>>;
-
-    /// Creates or updates the account of a provider subject at login; returns its id.
-    async fn upsert_account(
-        &self,
-        identity: &Identity,
-        now: DateTime<Utc>,
-    ) -> StoreResult<uuid::Uuid>;
-
-    /// One account.
-    async fn account(&self, id: uuid::Uuid) -> StoreResult<Option<Account>>;
-
-    /// Stores a new API token by its hash.
-    async fn insert_api_token(&self, token: &ApiToken, token_hash: &str) -> StoreResult<()>;
-
-    /// Finds a token by the hash of its secret.
-    async fn api_token_by_hash(&self, token_hash: &str) -> StoreResult<Option<ApiToken>>;
-
-    /// Every token, newest first.
-    async fn api_tokens(&self) -> StoreResult<Vec<ApiToken>>;
-
-    /// Revokes a token; false when there is no such active token.
-    async fn revoke_api_token(&self, id: uuid::Uuid, now: DateTime<Utc>) -> StoreResult<bool>;
-
-    /// Inserts a new case with its first history entry, materials, outbox events and
-    /// notices, attaching the uploads, all in one transaction.
-    async fn create_case(&self, case: &CaseRow, w: CaseWrite<'_>) -> StoreResult<WriteOutcome>;
-
-    /// Writes a case's new state if its version is still `case.version` (then bumps it),
-    /// with the history entry and everything else, in one transaction.
-    async fn update_case(&self, case: &CaseRow, w: CaseWrite<'_>) -> StoreResult<WriteOutcome>;
-
-    /// A case by internal id.
-    async fn case_by_id(&self, id: uuid::Uuid) -> StoreResult<Option<CaseRow>>;
-
-    /// A case by its public number.
-    async fn case_by_no(&self, case_no: &str) -> StoreResult<Option<CaseRow>>;
-
-    /// A case's history, oldest first.
-    async fn case_events(&self, case_id: uuid::Uuid) -> StoreResult<Vec<EventRow>>;
-
-    /// A case's materials with their files.
-    async fn case_materials(&self, case_id: uuid::Uuid) -> StoreResult<Vec<MaterialRow>>;
-
-    /// Cases matching a filter, newest first, with the total count.
-    async fn list_cases(&self, filter: &CaseFilter) -> StoreResult<(Vec<CaseRow>, i64)>;
-
-    /// The outbox events of a case, in order.
-    async fn case_outbox(&self, case_id: uuid::Uuid) -> StoreResult<Vec<OutboxRow>>;
-
-    /// A remembered idempotent answer.
-    async fn idempotent(&self, scope: &str, key: &str) -> StoreResult<Option<IdemRecord>>;
-
-    /// Sets the rating once; false when the case was already rated.
-    async fn rate_case(
-        &self,
-        case_id: uuid::Uuid,
-        rating: i16,
-        comment: Option<&str>,
-        at: DateTime<Utc>,
-    ) -> StoreResult<bool>;
-
-    /// Records an upload.
-    async fn insert_upload(&self, u: &UploadRow) -> StoreResult<()>;
-
-    /// One upload.
-    async fn upload(&self, id: uuid::Uuid) -> StoreResult<Option<UploadRow>>;
-
-    /// Removes uploads never attached and older than `before`; returns them so their
-    /// files can be deleted.
-    async fn remove_stale_uploads(&self, before: DateTime<Utc>) -> StoreResult<Vec<UploadRow>>;
-
-    /// Creates or replaces a draft of its owner.
-    async fn save_draft(&self, d: &DraftRow) -> StoreResult<bool>;
-
-    /// One draft of an owner.
-    async fn draft(&self, id: uuid::Uuid, owner: uuid::Uuid) -> StoreResult<Option<DraftRow>>;
-
-    /// An owner's drafts, newest first.
-    async fn drafts(&self, owner: uuid::Uuid) -> StoreResult<Vec<DraftRow>>;
-
-    /// Deletes a draft of its owner.
-    async fn delete_draft(&self, id: uuid::Uuid, owner: uuid::Uuid) -> StoreResult<bool>;
-
-    /// Deletes expired drafts; returns how many.
-    async fn purge_expired_drafts(&self, now: DateTime<Utc>) -> StoreResult<u64>;
-
-    /// An account's notifications, newest first.
-    async fn notifications(&self, account: uuid::Uuid, limit: i64) -> StoreResult<Vec<NoticeRow>>;
-
-    /// Sets how a department receives events.
-    async fn set_endpoint(&self, e: &DepartmentEndpoint) -> StoreResult<()>;
-
-    /// Every configured department endpoint.
-    async fn endpoints(&self) -> StoreResult<Vec<DepartmentEndpoint>>;
-
-    /// Leases up to `limit` push deliveries that are due at `now`, until `lease_until`:
-    /// only the earliest undelivered event of each (case, department), so a case's events
-    /// arrive in order. On PostgreSQL several workers claim with `FOR UPDATE SKIP LOCKED`.
-    async fn claim_push(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: i64,
-    ) -> StoreResult<Vec<Delivery>>;
-
-    /// Records an attempt and its outcome, releasing the lease.
-    async fn finish_attempt(
-        &self,
-        event_id: uuid::Uuid,
-        attempt: &AttemptRow,
-        outcome: AttemptOutcome,
-    ) -> StoreResult<()>;
-
-    /// Leases up to `limit` events of a pull department (same ordering rule as push).
-    async fn lease_inbox(
-        &self,
-        department: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: i64,
-    ) -> StoreResult<Vec<Delivery>>;
-
-    /// Acknowledges a pulled event; false when it is not this department's pending event.
-    async fn ack(
-        &self,
-        department: &str,
-        event_id: uuid::Uuid,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool>;
-
-    /// Deliveries matching a filter, oldest first.
-    async fn deliveries(&self, f: &DeliveryFilter) -> StoreResult<Vec<Delivery>>;
-
-    /// Puts a dead-lettered delivery back in the queue; false when it is not dead.
-    async fn redeliver(&self, event_id: uuid::Uuid) -> StoreResult<bool>;
-
-    /// The attempts of one delivery.
-    async fn attempts(&self, event_id: uuid::Uuid) -> StoreResult<Vec<AttemptRow>>;
-
-    /// Stores `first` if there is no signing key yet; returns all keys.
-    async fn ensure_signing_key(&self, first: &StoredKey) -> StoreResult<Vec<StoredKey>>;
-
-    /// Replaces the stored keys with this set (after a rotation).
-    async fn save_signing_keys(&self, keys: &[StoredKey]) -> StoreResult<()>;
-
-    /// Records whether a notice's mail went out.
-    async fn set_notice_email_state(&self, id: uuid::Uuid, state: &str) -> StoreResult<()>;
-
-    /// Inserts or updates base-library records in one transaction. A record whose data
-    /// is unchanged (same digest) is not written at all, so re-importing a file changes
-    /// nothing, `updated_at` included.
-    async fn upsert_base_records(&self, rows: &[BaseRecord]) -> StoreResult<UpsertCounts>;
-
-    /// A subject's records of one resource (one, or one per licence in a licence library).
-    async fn base_records(&self, resource: &str, subject: &str) -> StoreResult<Vec<BaseRecord>>;
-
-    /// How many records a resource holds.
-    async fn count_base_records(&self, resource: &str) -> StoreResult<i64>;
-
-    /// Appends reads to their subjects' audit chains (each gets the next `seq` of its
-    /// subject and `shared::chain_hash` over the previous record's hash); retried on a
-    /// concurrent append to the same chain.
-    async fn append_data_access(&self, reads: &[NewAccess]) -> StoreResult<()>;
-
-    /// The audit records of these subjects, newest first, at most `limit`.
-    async fn data_access(
-        &self,
-        subject_indexes: &[String],
-        limit: i64,
-    ) -> StoreResult<Vec<AccessRecord>>;
-
-    /// One subject's whole chain in `seq` order, to verify it.
-    async fn data_access_chain(&self, subject_index: &str) -> StoreResult<Vec<AccessRecord>>;
-
-    /// Records a consent to prefill.
-    async fn insert_consent(&self, c: &ConsentRow) -> StoreResult<()>;
-
-    /// The newest consent of an account for a service.
-    async fn latest_consent(
-        &self,
-        account: uuid::Uuid,
-        service_code: &str,
-    ) -> StoreResult<Option<ConsentRow>>;
-
-    /// The named server secret; stores `fresh` under that name first if there is none
-    /// (the first of several racing instances wins and all get its value).
-    async fn secret(&self, name: &str, fresh: &str) -> StoreResult<String>;
-
-    /// Sets (or clears) a department's data API URL, keeping its delivery mode (a
-    /// department without a row gets `pull`).
-    async fn set_data_api(&self, department: &str, url: Option<&str>) -> StoreResult<()>;
-
-    /// Per-service figures of prefilled fields and substituted materials over all cases.
-    async fn sharing_figures(&self) -> StoreResult<Vec<SharingFigures>>;
-
     /// From now on, seal personal data in case, account and draft rows with this sealer
     /// (the application sets it once its keys are loaded from this very store).
     fn set_sealer(&self, sealer: Arc<crate::sharing::seal::Sealer>);
@@ -437,90 +176,94 @@ pub trait Store: Send + Sync + 'static {
     async fn close(&self);
 }
 
-/// Opens the store the URL names (creating the SQLite file and its directory when needed).
-pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Store>> {
-    let kind = if url.starts_with("sqlite:") {
-        DatabaseKind::Sqlite
-    } else {
-        DatabaseKind::Postgres
+/// Declares [`Store`] over the capability traits, its blanket impl and the [`prelude`]
+/// from one list, so that adding a capability is adding its name here.
+macro_rules! capabilities {
+    ($($capability:ident),+ $(,)?) => {
+        /// Everything the gateway keeps durably: every capability in one trait object,
+        /// which is what `AppState` holds. Implemented for whatever implements them all.
+        pub trait Store: StoreAdmin $(+ $capability)+ {}
+
+        impl<T: StoreAdmin $(+ $capability)+> Store for T {}
+
+        /// Every capability trait, so that one `use crate::store::prelude::*;` brings all
+        /// the store's methods into scope where a concrete store (not `dyn Store`, whose
+        /// supertrait methods are always callable) or a generic bound is used.
+        pub mod prelude {
+            pub use super::{Store, StoreAdmin $(, $capability)+};
+        }
     };
-    Ok(match kind {
-        DatabaseKind::Sqlite => Arc::new(SqliteStore::connect(url, max_connections).await?),
-        DatabaseKind::Postgres => Arc::new(PgStore::connect(url, max_connections).await?),
-    })
 }
 
-/// Columns shared by both backends' account rows, decoded once.
-pub(crate) struct AccountRow {
-    pub id: uuid::Uuid,
-    pub issuer: String,
-    pub subject: String,
-    pub kind: String,
-    pub name: String,
-    pub id_number: Option<String>,
-    pub phone: Option<String>,
-    pub email: Option<String>,
-    pub assurance: i64,
-    pub enterprise_uscc: Option<String>,
-    pub enterprise_name: Option<String>,
-    pub enterprise_role: Option<String>,
-    pub roles: serde_json::Value,
-    pub created_at: DateTime<Utc>,
-    pub last_login_at: DateTime<Utc>,
+capabilities!(
+    AccountStore,
+    CatalogueStore,
+    CaseStore,
+    DraftStore,
+    ExchangeStore,
+    SharedDataStore,
+    SecretStore,
+    MailStore,
+);
+
+/// The one store implementation, on either backend: every capability's methods are
+/// written once, over the query layer's pool.
+#[derive(Debug, Clone)]
+pub struct SqlStore {
+    db: db::Db,
+    seal: RowSeal,
 }
 
-impl AccountRow {
-    pub(crate) fn into_account(self) -> StoreResult<Account> {
-        let corrupt = |what: &str| StoreError::Corrupt(format!("account {}: bad {what}", self.id));
-        let kind = AccountKind::from_code(&self.kind).ok_or_else(|| corrupt("kind"))?;
-        let id_number = match &self.id_number {
-            Some(s) => Some(ResidentId::parse(s).map_err(|_| corrupt("id_number"))?),
-            None => None,
-        };
-        let roles: Vec<Role> =
-            serde_json::from_value(self.roles.clone()).map_err(|_| corrupt("roles"))?;
-        let enterprise = match (self.enterprise_uscc, self.enterprise_name) {
-            (Some(uscc), Some(name)) => Some(EnterpriseRep {
-                uscc,
-                name,
-                role: self.enterprise_role.unwrap_or_default(),
-            }),
-            _ => None,
-        };
-        Ok(Account {
-            id: self.id,
-            issuer: self.issuer,
-            subject: self.subject,
-            kind,
-            name: self.name,
-            id_number,
-            phone: self.phone,
-            email: self.email,
-            assurance: self.assurance.clamp(0, 3) as u8,
-            enterprise,
-            roles,
-            created_at: self.created_at,
-            last_login_at: self.last_login_at,
+impl SqlStore {
+    /// Opens the database the URL names (creating the SQLite file and its directory when
+    /// needed).
+    pub async fn connect(url: &str, max_connections: u32) -> StoreResult<SqlStore> {
+        Ok(SqlStore {
+            db: db::Db::connect(url, max_connections).await?,
+            seal: RowSeal::default(),
         })
     }
 }
 
-/// Splits the stored space-separated scope list.
-pub(crate) fn split_scopes(s: &str) -> Vec<String> {
-    s.split_whitespace().map(str::to_owned).collect()
+#[async_trait]
+impl StoreAdmin for SqlStore {
+    fn backend(&self) -> &'static str {
+        self.db.backend()
+    }
+
+    async fn migrate(&self) -> StoreResult<usize> {
+        self.db.migrate().await
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        use db::Exec;
+        self.db.execute(db::Q::new("SELECT 1")).await?;
+        Ok(())
+    }
+
+    fn set_sealer(&self, sealer: Arc<crate::sharing::seal::Sealer>) {
+        self.seal.set(sealer);
+    }
+
+    async fn close(&self) {
+        self.db.close().await;
+    }
 }
 
-/// The delivery ordering rule, as SQL over an outbox row aliased `o`: no earlier event of
-/// the same case for the same department is still undelivered. Both the push claim and
-/// the pull inbox use it, so each department sees a case's events in order.
-pub(crate) const NEXT_IN_ORDER: &str = "NOT EXISTS (SELECT 1 FROM outbox e \
-     WHERE e.case_id = o.case_id AND e.department = o.department AND e.state <> 'delivered' \
-     AND (e.case_seq < o.case_seq OR (e.case_seq = o.case_seq AND e.id < o.id)))";
+/// Opens the store the URL names (creating the SQLite file and its directory when needed).
+pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Store>> {
+    Ok(Arc::new(SqlStore::connect(url, max_connections).await?))
+}
 
-/// Whether a database error is a unique-constraint violation.
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .is_some_and(|d| d.is_unique_violation())
+/// Whether a store error is a unique-constraint violation (a case number or an audit
+/// chain position taken by a concurrent write).
+pub(crate) fn is_unique_violation(e: &StoreError) -> bool {
+    match e {
+        StoreError::Database(e) => e
+            .as_database_error()
+            .is_some_and(|d| d.is_unique_violation()),
+        _ => false,
+    }
 }
 
 #[cfg(test)]

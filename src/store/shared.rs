@@ -1,11 +1,18 @@
-//! Row types of the shared-data tables (base library, consents, the data-access audit
-//! trail), shared by both store implementations.
+//! Shared data (数据共享): the base library, the data-access audit trail (one hash
+//! chain per subject), consents to prefill, and the figures of how much shared data did
+//! the work.
 
-use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
+
+use super::db::{Arg, Exec, Lock, Q, ROWS_PER_STATEMENT, Row, Tx};
+use super::{SqlStore, StoreError, StoreResult, is_unique_violation};
 
 /// One record of the base library: a subject's items of one resource (or one licence).
 #[derive(Debug, Clone, PartialEq)]
@@ -159,6 +166,344 @@ pub struct SharingFigures {
     pub materials: i64,
     /// Of which not uploaded because shared data or an e-licence stood in (免提交).
     pub materials_substituted: i64,
+}
+
+/// The base library, audit chains, consents and sharing figures.
+#[async_trait]
+pub trait SharedDataStore: Send + Sync {
+    /// Inserts or updates base-library records in one transaction. A record whose data
+    /// is unchanged (same digest) is not written at all, so re-importing a file changes
+    /// nothing, `updated_at` included.
+    async fn upsert_base_records(&self, rows: &[BaseRecord]) -> StoreResult<UpsertCounts>;
+
+    /// A subject's records of one resource (one, or one per licence in a licence library).
+    async fn base_records(&self, resource: &str, subject: &str) -> StoreResult<Vec<BaseRecord>>;
+
+    /// How many records a resource holds.
+    async fn count_base_records(&self, resource: &str) -> StoreResult<i64>;
+
+    /// Appends reads to their subjects' audit chains (each gets the next `seq` of its
+    /// subject and `chain_hash` over the previous record's hash); retried on a concurrent
+    /// append to the same chain.
+    async fn append_data_access(&self, reads: &[NewAccess]) -> StoreResult<()>;
+
+    /// The audit records of these subjects, newest first, at most `limit`.
+    async fn data_access(
+        &self,
+        subject_indexes: &[String],
+        limit: i64,
+    ) -> StoreResult<Vec<AccessRecord>>;
+
+    /// One subject's whole chain in `seq` order, to verify it.
+    async fn data_access_chain(&self, subject_index: &str) -> StoreResult<Vec<AccessRecord>>;
+
+    /// Records a consent to prefill.
+    async fn insert_consent(&self, c: &ConsentRow) -> StoreResult<()>;
+
+    /// The newest consent of an account for a service.
+    async fn latest_consent(
+        &self,
+        account: Uuid,
+        service_code: &str,
+    ) -> StoreResult<Option<ConsentRow>>;
+
+    /// Per-service figures of prefilled fields and substituted materials over all cases.
+    async fn sharing_figures(&self) -> StoreResult<Vec<SharingFigures>>;
+}
+
+/// How often one read is tried when concurrent appends to its subject's chain collide.
+const APPEND_ATTEMPTS: u32 = 8;
+
+/// A base record's key: (resource, subject, record).
+type RecordKey<'a> = (&'a str, &'a str, &'a str);
+
+#[async_trait]
+impl SharedDataStore for SqlStore {
+    async fn upsert_base_records(&self, rows: &[BaseRecord]) -> StoreResult<UpsertCounts> {
+        let mut counts = UpsertCounts::default();
+        if rows.is_empty() {
+            return Ok(counts);
+        }
+        // Reads the digests and then writes: on SQLite this must hold the write lock
+        // from the start, or a concurrent importer's commit would void the read.
+        let mut tx = self.db.begin_write().await?;
+        // The stored digests of the batch, a chunk of keys per round trip …
+        let batch: HashMap<RecordKey, usize> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (record_key(r), i))
+            .collect();
+        let mut current: HashMap<RecordKey, String> = HashMap::new();
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let q = Q::new(
+                "SELECT resource, subject, record, digest FROM base_records \
+                 WHERE (resource, subject, record) IN (VALUES ",
+            )
+            .push_rows(chunk.iter().map(|r| {
+                [
+                    Arg::from(&r.resource),
+                    Arg::from(&r.subject),
+                    Arg::from(&r.record),
+                ]
+            }))
+            .push(")");
+            for r in tx.fetch_all(q).await? {
+                let (resource, subject, record): (String, String, String) =
+                    (r.get("resource")?, r.get("subject")?, r.get("record")?);
+                // Only keys of this batch come back; key the map by the batch's strings.
+                if let Some(&i) = batch.get(&(resource.as_str(), subject.as_str(), record.as_str()))
+                {
+                    current.insert(record_key(&rows[i]), r.get("digest")?);
+                }
+            }
+        }
+        // … classified in order, as if the rows were written one by one; a record named
+        // twice in the batch is written once, with its last data …
+        let mut writes: HashMap<RecordKey, (&BaseRecord, String)> = HashMap::new();
+        for row in rows {
+            let key = record_key(row);
+            let digest = row.digest();
+            match current.get(&key) {
+                Some(d) if *d == digest => {
+                    counts.unchanged += 1;
+                    continue;
+                }
+                Some(_) => counts.updated += 1,
+                None => counts.added += 1,
+            }
+            current.insert(key, digest.clone());
+            writes.insert(key, (row, digest));
+        }
+        // … and one statement per chunk for the writes, in key order (a consistent lock
+        // order for concurrent importers). The WHERE keeps a record whose data ends up
+        // as stored untouched, `updated_at` included.
+        let mut writes: Vec<_> = writes.into_values().collect();
+        writes.sort_by(|a, b| record_key(a.0).cmp(&record_key(b.0)));
+        for chunk in writes.chunks(ROWS_PER_STATEMENT) {
+            let q = Q::new(
+                "INSERT INTO base_records (resource, subject, record, data, digest, updated_at) VALUES ",
+            )
+            .push_rows(chunk.iter().map(|(row, digest)| {
+                [
+                    Arg::from(&row.resource),
+                    Arg::from(&row.subject),
+                    Arg::from(&row.record),
+                    Arg::from(&row.data),
+                    Arg::from(digest),
+                    Arg::from(row.updated_at),
+                ]
+            }))
+            .push(
+                " ON CONFLICT (resource, subject, record) DO UPDATE SET data = excluded.data, \
+                 digest = excluded.digest, updated_at = excluded.updated_at \
+                 WHERE base_records.digest <> excluded.digest",
+            );
+            tx.execute(q).await?;
+        }
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    async fn base_records(&self, resource: &str, subject: &str) -> StoreResult<Vec<BaseRecord>> {
+        let q = Q::new(
+            "SELECT resource, subject, record, data, updated_at FROM base_records \
+             WHERE resource = $1 AND subject = $2 ORDER BY record",
+        )
+        .bind(resource)
+        .bind(subject);
+        self.db
+            .fetch_all_with(q, |r| {
+                Ok(BaseRecord {
+                    resource: r.get("resource")?,
+                    subject: r.get("subject")?,
+                    record: r.get("record")?,
+                    data: r.get("data")?,
+                    updated_at: r.get("updated_at")?,
+                })
+            })
+            .await
+    }
+
+    async fn count_base_records(&self, resource: &str) -> StoreResult<i64> {
+        let q = Q::new("SELECT COUNT(*) AS n FROM base_records WHERE resource = $1").bind(resource);
+        self.db.fetch_one(q).await?.get("n")
+    }
+
+    async fn append_data_access(&self, reads: &[NewAccess]) -> StoreResult<()> {
+        for read in reads {
+            // The hash covers the time at microsecond precision, which is what is stored.
+            let read = NewAccess {
+                at: read.at.trunc_subsecs(6),
+                ..read.clone()
+            };
+            let mut attempt = 1;
+            loop {
+                let mut tx = self.db.begin_write().await?;
+                let appended = match append_access_in(&mut tx, &read).await {
+                    Ok(()) => tx.commit().await,
+                    Err(e) => Err(e),
+                };
+                match appended {
+                    Err(e) if is_unique_violation(&e) && attempt < APPEND_ATTEMPTS => attempt += 1,
+                    other => break other?,
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn data_access(
+        &self,
+        subject_indexes: &[String],
+        limit: i64,
+    ) -> StoreResult<Vec<AccessRecord>> {
+        if subject_indexes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = Q::new("SELECT * FROM data_access WHERE subject_index IN (")
+            .push_list(subject_indexes)
+            .push(") ORDER BY at DESC, seq DESC, id DESC LIMIT ")
+            .push_bind(limit);
+        self.db.fetch_all_with(q, access_from_row).await
+    }
+
+    async fn data_access_chain(&self, subject_index: &str) -> StoreResult<Vec<AccessRecord>> {
+        let q = Q::new("SELECT * FROM data_access WHERE subject_index = $1 ORDER BY seq")
+            .bind(subject_index);
+        self.db.fetch_all_with(q, access_from_row).await
+    }
+
+    async fn insert_consent(&self, c: &ConsentRow) -> StoreResult<()> {
+        let q = Q::new(
+            "INSERT INTO consents (id, account, service_code, resources, given_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(c.id)
+        .bind(c.account)
+        .bind(&c.service_code)
+        .bind(serde_json::json!(c.resources))
+        .bind(c.given_at);
+        self.db.execute(q).await?;
+        Ok(())
+    }
+
+    async fn latest_consent(
+        &self,
+        account: Uuid,
+        service_code: &str,
+    ) -> StoreResult<Option<ConsentRow>> {
+        let q = Q::new(
+            "SELECT * FROM consents WHERE account = $1 AND service_code = $2 \
+             ORDER BY given_at DESC, id DESC LIMIT 1",
+        )
+        .bind(account)
+        .bind(service_code);
+        let Some(r) = self.db.fetch_optional(q).await? else {
+            return Ok(None);
+        };
+        Ok(Some(ConsentRow {
+            id: r.get("id")?,
+            account: r.get("account")?,
+            service_code: r.get("service_code")?,
+            resources: serde_json::from_value(r.get("resources")?)
+                .map_err(|e| StoreError::Corrupt(format!("bad consent resources: {e}")))?,
+            given_at: r.get("given_at")?,
+        }))
+    }
+
+    async fn sharing_figures(&self) -> StoreResult<Vec<SharingFigures>> {
+        // CAST: PostgreSQL sums BIGINT counts to NUMERIC.
+        let q = Q::new(
+            "SELECT c.service_code, COUNT(*) AS cases, \
+             CAST(COALESCE(SUM(c.fields_filled), 0) AS BIGINT) AS fields_filled, \
+             CAST(COALESCE(SUM(c.fields_prefilled), 0) AS BIGINT) AS fields_prefilled, \
+             CAST(COALESCE(SUM(m.n), 0) AS BIGINT) AS materials, \
+             CAST(COALESCE(SUM(m.s), 0) AS BIGINT) AS materials_substituted \
+             FROM cases c LEFT JOIN ( \
+               SELECT case_id, COUNT(*) AS n, SUM(CASE WHEN substituted THEN 1 ELSE 0 END) AS s \
+               FROM case_materials GROUP BY case_id) m ON m.case_id = c.id \
+             GROUP BY c.service_code ORDER BY c.service_code",
+        );
+        self.db
+            .fetch_all_with(q, |r| {
+                Ok(SharingFigures {
+                    service_code: r.get("service_code")?,
+                    cases: r.get("cases")?,
+                    fields_filled: r.get("fields_filled")?,
+                    fields_prefilled: r.get("fields_prefilled")?,
+                    materials: r.get("materials")?,
+                    materials_substituted: r.get("materials_substituted")?,
+                })
+            })
+            .await
+    }
+}
+
+fn record_key(r: &BaseRecord) -> RecordKey<'_> {
+    (r.resource.as_str(), r.subject.as_str(), r.record.as_str())
+}
+
+/// Appends one read (its `at` already at microsecond precision) to its subject's chain,
+/// inside a transaction: a case write's, or its own. The chain lock queues concurrent
+/// appends to one subject; should two still collide on `(subject_index, seq)`, the
+/// unique violation aborts the transaction and the caller retries.
+pub(super) async fn append_access_in(tx: &mut Tx, a: &NewAccess) -> StoreResult<()> {
+    tx.lock(Lock::Chain, &a.subject_index).await?;
+    let q = Q::new(
+        "SELECT seq, hash FROM data_access WHERE subject_index = $1 ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(&a.subject_index);
+    let (seq, prev_hash) = match tx.fetch_optional(q).await? {
+        Some(r) => (r.get::<i64>("seq")? + 1, r.get::<String>("hash")?),
+        None => (1, CHAIN_START.to_owned()),
+    };
+    let id = Uuid::now_v7();
+    let hash = chain_hash(&prev_hash, seq, id, a);
+    let q = Q::new(
+        "INSERT INTO data_access (id, subject_index, seq, at, subject_kind, resource, items, \
+         reader_kind, reader_id, reader_name, purpose, service_code, case_no, prev_hash, hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+    )
+    .bind(id)
+    .bind(&a.subject_index)
+    .bind(seq)
+    .bind(a.at)
+    .bind(&a.subject_kind)
+    .bind(&a.resource)
+    .bind(serde_json::json!(a.items))
+    .bind(&a.reader_kind)
+    .bind(&a.reader_id)
+    .bind(&a.reader_name)
+    .bind(&a.purpose)
+    .bind(&a.service_code)
+    .bind(&a.case_no)
+    .bind(&prev_hash)
+    .bind(&hash);
+    tx.execute(q).await?;
+    Ok(())
+}
+
+fn access_from_row(r: &Row) -> StoreResult<AccessRecord> {
+    Ok(AccessRecord {
+        id: r.get("id")?,
+        seq: r.get("seq")?,
+        access: NewAccess {
+            subject_index: r.get("subject_index")?,
+            subject_kind: r.get("subject_kind")?,
+            at: r.get("at")?,
+            resource: r.get("resource")?,
+            items: serde_json::from_value(r.get("items")?)
+                .map_err(|e| StoreError::Corrupt(format!("bad access items: {e}")))?,
+            reader_kind: r.get("reader_kind")?,
+            reader_id: r.get("reader_id")?,
+            reader_name: r.get("reader_name")?,
+            purpose: r.get("purpose")?,
+            service_code: r.get("service_code")?,
+            case_no: r.get("case_no")?,
+        },
+        prev_hash: r.get("prev_hash")?,
+        hash: r.get("hash")?,
+    })
 }
 
 #[cfg(test)]

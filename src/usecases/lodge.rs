@@ -220,7 +220,6 @@ pub async fn write(app: &AppState, a: &NewApplication<'_>, valid: Valid) -> Resu
         };
         match app.store.create_case(&new.case, w).await? {
             WriteOutcome::Done => {
-                crate::notify::dispatch(app, new.notices);
                 record_metrics(&new.case, &valid.confirmed.materials, a.channel);
                 tracing::info!(case_no = %new.case.case_no, service = %new.case.service_code, channel = a.channel.code(), "case lodged");
                 return Ok(lodged);

@@ -322,7 +322,6 @@ pub async fn step(
         };
         match app.store.update_case(&d.next, w).await? {
             WriteOutcome::Done => {
-                crate::notify::dispatch(app, fx.notices);
                 tracing::info!(case_no = %d.next.case_no, action = req.action.code(), to = d.to.code(), "case step");
                 return Ok(stepped);
             }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::harness::{Backend, Resources, definitions_dir};
 
-fn onewindow() -> Command {
+pub(crate) fn onewindow() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_onewindow"));
     // a clean environment: only what the test sets
     for (k, _) in std::env::vars() {

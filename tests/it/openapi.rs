@@ -1123,6 +1123,20 @@ async fn answers_to_people_match_the_document(b: Backend) {
         as_user(&op, get.clone(), "/api/ops/v1/providers"),
     )
     .await;
+    let mail = c
+        .answer(
+            "/api/ops/v1/mail",
+            200,
+            as_user(&op, get.clone(), "/api/ops/v1/mail?state=pending&limit=5"),
+        )
+        .await;
+    assert!(mail["counts"]["pending"].is_i64(), "{mail}");
+    c.answer(
+        "/api/ops/v1/mail",
+        400,
+        as_user(&op, get.clone(), "/api/ops/v1/mail?state=lost"),
+    )
+    .await;
     let data_api = |uscc: &str, body: Value| {
         as_user(
             &op,

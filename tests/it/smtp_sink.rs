@@ -1,8 +1,9 @@
 //! A local SMTP sink: accepts every message and keeps it, so tests can read the mail the
 //! gateway sent. Speaks just enough SMTP (greeting, EHLO/HELO, MAIL, RCPT, DATA, RSET,
-//! NOOP, QUIT).
+//! NOOP, QUIT), and can refuse the first messages as a relay that is busy would.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -47,13 +48,20 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub async fn start() -> SmtpSink {
+        SmtpSink::refusing(0).await
+    }
+
+    /// A sink that answers the first `n` messages with "451 try again later".
+    pub async fn refusing(n: usize) -> SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let mails: Arc<Mutex<Vec<Mail>>> = Arc::default();
         let store = mails.clone();
+        let refusals = Arc::new(AtomicUsize::new(n));
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 let store = store.clone();
+                let refusals = refusals.clone();
                 tokio::spawn(async move {
                     let (r, mut w) = stream.into_split();
                     let mut lines = BufReader::new(r).lines();
@@ -64,6 +72,14 @@ impl SmtpSink {
                         let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO")
                         {
                             b"250 sink\r\n"
+                        } else if upper.starts_with("MAIL FROM:")
+                            && refusals
+                                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                                    left.checked_sub(1)
+                                })
+                                .is_ok()
+                        {
+                            b"451 4.3.0 try again later\r\n"
                         } else if upper.starts_with("RCPT TO:") {
                             to.push(line[8..].trim().trim_matches(['<', '>']).to_owned());
                             b"250 OK\r\n"
@@ -94,6 +110,11 @@ impl SmtpSink {
             }
         });
         SmtpSink { addr, mails, task }
+    }
+
+    /// The messages received so far.
+    pub fn mails(&self) -> Vec<Mail> {
+        self.mails.lock().expect("lock").clone()
     }
 
     /// Waits (up to 10 s) until at least `n` messages arrived; returns them.

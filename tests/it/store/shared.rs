@@ -1,45 +1,29 @@
-//! The shared-data part of the `Store` contract (base library, audit chains, consents,
-//! secrets, data APIs, sharing figures and the new case columns), on both backends.
+//! Shared data: the base library, audit chains, consents, sharing figures and the
+//! case columns that record what shared data did.
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
-use onewindow::auth::identity::AccountKind;
+use chrono::{DateTime, Duration, Utc};
 use onewindow::store::shared::verify_chain;
 use onewindow::store::{
-    self, BaseRecord, CaseApplicant, CaseRow, CaseWrite, ConsentRow, DepartmentEndpoint, EventRow,
-    NewAccess, NewMaterial, SharingFigures, Store, UpsertCounts, WriteOutcome,
+    BaseRecord, CaseRow, ConsentRow, NewAccess, NewMaterial, SharingFigures, UpsertCounts,
 };
 use serde_json::json;
 use uuid::Uuid;
 
+use super::{at, create, open};
 use crate::backend_tests;
-use crate::harness::{Backend, Resources};
+use crate::harness::Backend;
 
 backend_tests!(
     base_records_upsert_counts_and_leaves_unchanged_rows_alone,
     concurrent_appends_to_one_subject_form_one_intact_chain,
     data_access_lists_several_subjects_newest_first,
     consents_answer_the_newest,
-    secret_keeps_the_first_value,
-    data_api_and_delivery_mode_are_kept_apart,
+    a_batch_larger_than_a_statement_is_classified_in_order,
     sharing_figures_sum_over_cases_and_materials,
     case_provenance_and_material_evidence_round_trip,
 );
-
-async fn open(b: Backend) -> (Resources, Arc<dyn Store>) {
-    let res = Resources::new(b).await;
-    let url = res.settings().database_url();
-    let s = store::connect(&url, 4).await.expect("connect");
-    s.migrate().await.expect("migrate");
-    (res, s)
-}
-
-fn at(secs: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(1_800_000_000 + secs, 0)
-        .single()
-        .expect("time")
-}
 
 fn base(resource: &str, subject: &str, record: &str, data: serde_json::Value) -> BaseRecord {
     BaseRecord {
@@ -52,7 +36,9 @@ fn base(resource: &str, subject: &str, record: &str, data: serde_json::Value) ->
 }
 
 async fn base_records_upsert_counts_and_leaves_unchanged_rows_alone(b: Backend) {
-    let (_res, s) = open(b).await;
+    let Some((_res, s)) = open(b).await else {
+        return;
+    };
     let (a, bb) = ("110101199003071234", "110101198001010011");
     assert_eq!(
         s.upsert_base_records(&[]).await.expect("empty"),
@@ -230,7 +216,9 @@ fn read(subject_index: &str, at: DateTime<Utc>, purpose: &str) -> NewAccess {
 }
 
 async fn concurrent_appends_to_one_subject_form_one_intact_chain(b: Backend) {
-    let (_res, s) = open(b).await;
+    let Some((_res, s)) = open(b).await else {
+        return;
+    };
     let subject = "idx-concurrent";
     let tasks: Vec<_> = (0..20)
         .map(|i| {
@@ -281,7 +269,9 @@ async fn concurrent_appends_to_one_subject_form_one_intact_chain(b: Backend) {
 }
 
 async fn data_access_lists_several_subjects_newest_first(b: Backend) {
-    let (_res, s) = open(b).await;
+    let Some((_res, s)) = open(b).await else {
+        return;
+    };
     // Sub-microsecond parts are dropped consistently.
     let t0 = at(0) + Duration::nanoseconds(123_456_789);
     let reads = [
@@ -334,7 +324,9 @@ async fn data_access_lists_several_subjects_newest_first(b: Backend) {
 }
 
 async fn consents_answer_the_newest(b: Backend) {
-    let (_res, s) = open(b).await;
+    let Some((_res, s)) = open(b).await else {
+        return;
+    };
     let account = Uuid::now_v7();
     let consent = |service: &str, resources: &[&str], secs: i64| ConsentRow {
         id: Uuid::now_v7(),
@@ -373,143 +365,26 @@ async fn consents_answer_the_newest(b: Backend) {
             .expect("other account")
             .is_none()
     );
-    s.close().await;
-}
-
-async fn secret_keeps_the_first_value(b: Backend) {
-    let (_res, s) = open(b).await;
-    assert_eq!(
-        s.secret("blind_index_key", "first").await.expect("secret"),
-        "first"
-    );
-    assert_eq!(
-        s.secret("blind_index_key", "second").await.expect("secret"),
-        "first"
-    );
-    assert_eq!(s.secret("other", "x").await.expect("secret"), "x");
-
-    // Racing instances all get the value of whoever stored first.
-    let tasks: Vec<_> = (0..8)
-        .map(|i| {
-            let s = Arc::clone(&s);
-            tokio::spawn(async move { s.secret("raced", &format!("v{i}")).await.expect("secret") })
-        })
-        .collect();
-    let mut values = Vec::new();
-    for t in tasks {
-        values.push(t.await.expect("task"));
-    }
-    values.dedup();
-    assert_eq!(values.len(), 1, "{values:?}");
-    assert_eq!(s.secret("raced", "late").await.expect("secret"), values[0]);
-    s.close().await;
-}
-
-async fn data_api_and_delivery_mode_are_kept_apart(b: Backend) {
-    let (_res, s) = open(b).await;
-    let dept = "11150700MB1234567X";
-    let find = |list: Vec<DepartmentEndpoint>, d: &str| {
-        list.into_iter()
-            .find(|e| e.department == d)
-            .expect("endpoint row")
-    };
-
-    // No row yet: a data API alone makes a pull department.
-    s.set_data_api(dept, Some("https://data.example/api"))
+    // Given in the same microsecond: the later consent (by its time-ordered id) counts.
+    let earlier = consent("S3", &["person"], 180);
+    let later = consent("S3", &["household"], 180);
+    s.insert_consent(&later).await.expect("insert");
+    s.insert_consent(&earlier).await.expect("insert");
+    let latest = s
+        .latest_consent(account, "S3")
         .await
-        .expect("set data api");
-    let e = find(s.endpoints().await.expect("endpoints"), dept);
-    assert_eq!(e.mode, "pull");
-    assert_eq!(e.endpoint, None);
-    assert_eq!(e.data_api.as_deref(), Some("https://data.example/api"));
-
-    // Changing the delivery mode keeps the data API.
-    s.set_endpoint(&DepartmentEndpoint {
-        department: dept.into(),
-        mode: "push".into(),
-        endpoint: Some("https://dept.example/events".into()),
-        data_api: None,
-        updated_at: at(0),
-    })
-    .await
-    .expect("set endpoint");
-    let e = find(s.endpoints().await.expect("endpoints"), dept);
-    assert_eq!(e.mode, "push");
-    assert_eq!(e.endpoint.as_deref(), Some("https://dept.example/events"));
-    assert_eq!(e.data_api.as_deref(), Some("https://data.example/api"));
-
-    // Changing the data API keeps the delivery mode and endpoint.
-    s.set_data_api(dept, Some("https://data.example/v2"))
-        .await
-        .expect("set data api");
-    let e = find(s.endpoints().await.expect("endpoints"), dept);
-    assert_eq!(e.mode, "push");
-    assert_eq!(e.endpoint.as_deref(), Some("https://dept.example/events"));
-    assert_eq!(e.data_api.as_deref(), Some("https://data.example/v2"));
-
-    // Clearing it clears only it.
-    s.set_data_api(dept, None).await.expect("clear data api");
-    let e = find(s.endpoints().await.expect("endpoints"), dept);
-    assert_eq!(e.mode, "push");
-    assert_eq!(e.endpoint.as_deref(), Some("https://dept.example/events"));
-    assert_eq!(e.data_api, None);
-
-    // A department that only has a delivery mode has no data API.
-    s.set_endpoint(&DepartmentEndpoint {
-        department: "OTHER".into(),
-        mode: "pull".into(),
-        endpoint: None,
-        data_api: None,
-        updated_at: at(0),
-    })
-    .await
-    .expect("set endpoint");
-    let e = find(s.endpoints().await.expect("endpoints"), "OTHER");
-    assert_eq!(e.data_api, None);
+        .expect("latest")
+        .expect("present");
+    assert_eq!(latest.id, later.id);
     s.close().await;
 }
 
+/// A case of `service` with these field counts.
 fn case(service: &str, filled: i32, prefilled: i32) -> CaseRow {
-    let now = Utc::now();
     CaseRow {
-        id: Uuid::now_v7(),
-        case_no: format!(
-            "HLBE20260302-{}",
-            &Uuid::now_v7().simple().to_string()[24..]
-        ),
-        query_code: "123456".into(),
-        service_code: service.into(),
-        service_version: "v1".into(),
-        department: "11150700MB1234567X".into(),
-        applicant: CaseApplicant {
-            account_id: Some(Uuid::now_v7()),
-            kind: AccountKind::Person,
-            name: "王小明".into(),
-            id_number: None,
-            uscc: None,
-            phone: None,
-        },
-        channel: "online".into(),
-        intake_account: None,
-        intake_hall: None,
-        status: "submitted".into(),
-        form: json!({"name": "王小明"}),
-        accepted_on: None,
-        due_on: None,
-        legal_due_on: None,
-        pauses: json!([]),
-        parts: json!({}),
-        concluded_on: None,
-        result: None,
-        rating: None,
-        rating_comment: None,
-        rated_at: None,
-        provenance: json!({}),
         fields_filled: filled,
         fields_prefilled: prefilled,
-        version: 1,
-        created_at: now,
-        updated_at: now,
+        ..super::case(service, 0)
     }
 }
 
@@ -523,35 +398,10 @@ fn material(id: &str, substituted: bool) -> NewMaterial {
     }
 }
 
-async fn create(s: &dyn Store, c: &CaseRow, materials: &[NewMaterial]) {
-    let event = EventRow {
-        seq: 1,
-        at: c.created_at,
-        actor: "applicant".into(),
-        actor_id: None,
-        actor_name: "王小明".into(),
-        action: Some("submit".into()),
-        from_status: Some("draft".into()),
-        to_status: "submitted".into(),
-        note: None,
-        attachments: json!([]),
-    };
-    let w = CaseWrite {
-        event: &event,
-        materials,
-        outbox: &[],
-        notices: &[],
-        idem: None,
-        access: &[],
-    };
-    assert!(matches!(
-        s.create_case(c, w).await.expect("create case"),
-        WriteOutcome::Done
-    ));
-}
-
 async fn sharing_figures_sum_over_cases_and_materials(b: Backend) {
-    let (_res, s) = open(b).await;
+    let Some((_res, s)) = open(b).await else {
+        return;
+    };
     assert!(s.sharing_figures().await.expect("figures").is_empty());
     create(
         &*s,
@@ -604,7 +454,9 @@ async fn sharing_figures_sum_over_cases_and_materials(b: Backend) {
 }
 
 async fn case_provenance_and_material_evidence_round_trip(b: Backend) {
-    let (_res, s) = open(b).await;
+    let Some((_res, s)) = open(b).await else {
+        return;
+    };
     let provenance = json!({
         "name": {"source": "person", "as_of": "2026-03-01", "authoritative": true},
         "address": {"source": "household", "as_of": "2025-12-31", "authoritative": false},
@@ -661,5 +513,73 @@ async fn case_provenance_and_material_evidence_round_trip(b: Backend) {
         .expect("present");
     assert_eq!(got.provenance, json!({}));
     assert_eq!((got.fields_filled, got.fields_prefilled), (0, 0));
+    s.close().await;
+}
+
+async fn a_batch_larger_than_a_statement_is_classified_in_order(b: Backend) {
+    let Some((_res, s)) = open(b).await else {
+        return;
+    };
+    let subject = |i: usize| format!("1101011990{i:08}");
+    let batch: Vec<BaseRecord> = (0..2_500)
+        .map(|i| base("person", &subject(i), "", json!({"n": i})))
+        .collect();
+    assert_eq!(
+        s.upsert_base_records(&batch).await.expect("import"),
+        UpsertCounts {
+            added: 2_500,
+            updated: 0,
+            unchanged: 0
+        }
+    );
+    // Again, with every tenth record changed and the last repeated with new data.
+    let mut again: Vec<BaseRecord> = batch
+        .iter()
+        .enumerate()
+        .map(|(i, r)| BaseRecord {
+            data: if i % 10 == 0 {
+                json!({"n": i, "v": 2})
+            } else {
+                r.data.clone()
+            },
+            updated_at: at(60),
+            ..r.clone()
+        })
+        .collect();
+    again.push(base(
+        "person",
+        &subject(2_499),
+        "",
+        json!({"n": 2_499, "v": 3}),
+    ));
+    assert_eq!(
+        s.upsert_base_records(&again).await.expect("re-import"),
+        UpsertCounts {
+            added: 0,
+            updated: 251,
+            unchanged: 2_250
+        }
+    );
+    assert_eq!(s.count_base_records("person").await.expect("count"), 2_500);
+    let changed = s
+        .base_records("person", &subject(1_230))
+        .await
+        .expect("read");
+    assert_eq!(changed[0].data, json!({"n": 1_230, "v": 2}));
+    assert_eq!(changed[0].updated_at, at(60));
+    let kept = s
+        .base_records("person", &subject(1_231))
+        .await
+        .expect("read");
+    assert_eq!(kept[0].updated_at, at(0), "unchanged data is not written");
+    let last = s
+        .base_records("person", &subject(2_499))
+        .await
+        .expect("read");
+    assert_eq!(
+        last[0].data,
+        json!({"n": 2_499, "v": 3}),
+        "the last of a repeated record wins"
+    );
     s.close().await;
 }
