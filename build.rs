@@ -9,8 +9,40 @@ fn main() {
     // development provider) serves its pages from any working directory. The macro also
     // tells cargo to rebuild when a template changes.
     minijinja_embed::embed_templates!("frontend/templates", &[".html"][..]);
+    embed_dir("frontend/messages", "toml", "messages.rs");
+    embed_dir("frontend/static", "", "static_files.rs");
     test_backends();
     println!("cargo::rerun-if-changed=build.rs");
+}
+
+/// Writes `$OUT_DIR/<out>`: a `&[(&str, &[u8])]` of every file in `dir` whose name ends
+/// in `ext` (any file when empty), by its name there, each `include_bytes!`'d so the
+/// binary carries it and cargo rebuilds when it changes. The message catalogue and the
+/// stylesheet, script and images of the pages are embedded this way.
+fn embed_dir(dir: &str, ext: &str, out: &str) {
+    let root = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("manifest dir"))
+        .join(dir);
+    println!("cargo::rerun-if-changed={dir}");
+    let mut names: Vec<String> = std::fs::read_dir(&root)
+        .unwrap_or_else(|e| panic!("{dir}: {e}"))
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(ext) && !n.starts_with('.'))
+        .collect();
+    names.sort();
+    let mut code = String::from("&[\n");
+    for name in names {
+        let path = root.join(&name);
+        println!("cargo::rerun-if-changed={}", path.display());
+        code.push_str(&format!(
+            "    ({name:?}, include_bytes!({:?}) as &[u8]),\n",
+            path.display().to_string()
+        ));
+    }
+    code.push_str("]\n");
+    let out_dir = std::env::var("OUT_DIR").expect("OUT_DIR");
+    std::fs::write(std::path::Path::new(&out_dir).join(out), code).expect("write embed list");
 }
 
 /// libtest decides at compile time whether a test is ignored, so the PostgreSQL + Redis

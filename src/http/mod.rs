@@ -207,6 +207,8 @@ fn probes() -> OpenApiRouter<AppState> {
 fn pages() -> Router<AppState> {
     Router::new()
         .route("/", get(auth::home))
+        .route("/lang/{code}", get(pages::switch_lang))
+        .route("/static/{name}", get(pages::assets::serve))
         .route("/auth/login", get(auth::login))
         .route("/auth/staff/login", get(auth::staff_login))
         .route("/auth/callback", get(auth::callback))
@@ -248,12 +250,10 @@ impl<S: Send + Sync> FromRequestParts<S> for AcceptLang {
     }
 }
 
+/// The caller's language: the `lang` cookie a reader chose on a page, else
+/// `Accept-Language`, else Chinese.
 fn lang_of(headers: &axum::http::HeaderMap) -> Lang {
-    Lang::negotiate(
-        headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok()),
-    )
+    pages::page_lang(None, headers)
 }
 
 /// Renders problem documents in the caller's language with the request id to quote,
@@ -303,7 +303,7 @@ async fn localize(req: Request, next: Next) -> Response {
         resp.headers_mut().insert(header::CONTENT_LANGUAGE, v);
     }
     resp.headers_mut()
-        .insert(header::VARY, HeaderValue::from_static("Accept-Language"));
+        .insert(header::VARY, HeaderValue::from_static("Accept-Language, Cookie"));
     resp
 }
 
