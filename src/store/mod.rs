@@ -56,10 +56,10 @@ pub use exchange::{
 };
 pub use mail::{MailCounts, MailOutcome, MailRow, MailStore, QueuedMail};
 pub use secrets::SecretStore;
-pub use stats::{CaseFigures, Count, DeliveryFigures, LowRating, Span, StatsStore};
 pub use shared::{
     AccessRecord, BaseRecord, ConsentRow, NewAccess, SharedDataStore, SharingFigures, UpsertCounts,
 };
+pub use stats::{CaseFigures, Count, DeliveryFigures, LowRating, Span, StatsStore};
 
 /// Seals the personal data of case, account and draft rows at rest (AES-256-GCM, see
 /// `sharing::seal`), once the application has set the sealer. Values are bound to their

@@ -363,8 +363,7 @@ async fn correction_materials(
         && inputs
             .iter()
             .all(|m| m.material == RESULT_DOCUMENT && !m.substitute);
-    if req.action != Action::SupplyCorrection && !result_document && !resolved.provided.is_empty()
-    {
+    if req.action != Action::SupplyCorrection && !result_document && !resolved.provided.is_empty() {
         return Err(Error::Malformed(super::Text::new(
             "只有提交补正时可以附加材料（办结时可附一份结果文书）。",
             "Materials can only be added when supplying a correction (or one result document when concluding).",

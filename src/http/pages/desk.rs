@@ -90,7 +90,10 @@ pub(crate) fn local_time(at: DateTime<Utc>) -> String {
 }
 
 /// The officer, or the way to the staff login when no one is logged in.
-fn officer(who: Result<DepartmentOfficer, AppError>, ctx: &PageCtx) -> Result<DepartmentOfficer, Response> {
+fn officer(
+    who: Result<DepartmentOfficer, AppError>,
+    ctx: &PageCtx,
+) -> Result<DepartmentOfficer, Response> {
     match who {
         Ok(o) => Ok(o),
         Err(AppError::Unauthorized(_)) => Err(ctx.to_login(true)),
@@ -139,7 +142,11 @@ fn list_href(state: &str, deadline: &str, page: i64) -> String {
 
 /// The pager's values: rows `from`–`to` of `total`, links to the neighbours.
 fn pager(state: &str, deadline: &str, page: i64, shown: usize, total: i64) -> Value {
-    let from = if shown == 0 { 0 } else { (page - 1) * PER_PAGE + 1 };
+    let from = if shown == 0 {
+        0
+    } else {
+        (page - 1) * PER_PAGE + 1
+    };
     let to = (page - 1) * PER_PAGE + shown as i64;
     serde_json::json!({
         "from": from,
@@ -201,7 +208,10 @@ pub async fn worklist(
     let lang = ctx.lang;
     let state = q.state.clone().unwrap_or_default();
     let statuses = statuses_for(&state).ok_or_else(|| {
-        AppError::BadRequest(Message::new("没有这个办件状态。", "There is no such status."))
+        AppError::BadRequest(Message::new(
+            "没有这个办件状态。",
+            "There is no such status.",
+        ))
     })?;
     let wanted_deadline = q
         .deadline
@@ -231,7 +241,12 @@ pub async fn worklist(
     let (rows, total) = match wanted_deadline {
         None => {
             let (rows, total) = app.store.list_cases(&filter).await?;
-            (rows.iter().map(|c| row_of(&app, c, lang)).collect::<Vec<_>>(), total)
+            (
+                rows.iter()
+                    .map(|c| row_of(&app, c, lang))
+                    .collect::<Vec<_>>(),
+                total,
+            )
         }
         Some(want) => {
             // The deadline state is a working-day count: computed here over the
@@ -302,6 +317,13 @@ struct Answer {
 fn value_text(f: &Field, v: &Value, lang: Lang) -> String {
     match v {
         Value::Null => String::new(),
+        // an ID number (or anything that is one) shows only its ends
+        Value::String(s)
+            if f.field_type == FieldType::IdNumber
+                || crate::domain::ids::ResidentId::parse(s).is_ok() =>
+        {
+            super::mask_id(s)
+        }
         Value::String(s) => match f.options.iter().find(|o| &o.value == s) {
             Some(o) => lang.pick(&o.label, &o.label_en).to_owned(),
             None => s.clone(),
@@ -335,7 +357,11 @@ fn value_text(f: &Field, v: &Value, lang: Lang) -> String {
 
 /// The answers of a form, in the definition's order (values of fields it no longer
 /// has come last, under their ids).
-fn answers(service: Option<&Service>, form: &serde_json::Map<String, Value>, lang: Lang) -> Vec<Answer> {
+fn answers(
+    service: Option<&Service>,
+    form: &serde_json::Map<String, Value>,
+    lang: Lang,
+) -> Vec<Answer> {
     let mut out = Vec::new();
     let mut seen = std::collections::HashSet::new();
     if let Some(s) = service {
@@ -357,6 +383,9 @@ fn answers(service: Option<&Service>, form: &serde_json::Map<String, Value>, lan
             out.push(Answer {
                 label: k.clone(),
                 value: match v {
+                    Value::String(s) if crate::domain::ids::ResidentId::parse(s).is_ok() => {
+                        super::mask_id(s)
+                    }
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 },
@@ -411,7 +440,16 @@ pub async fn case_page(
         .as_deref()
         .and_then(Action::from_code)
         .map(|a| action_label(a, ctx.lang));
-    render_case(&app, &ctx, &o, &c, StatusCode::OK, StepForm::default(), done).await
+    render_case(
+        &app,
+        &ctx,
+        &o,
+        &c,
+        StatusCode::OK,
+        StepForm::default(),
+        done,
+    )
+    .await
 }
 
 /// The case if it is the officer's department's (as the staff API finds it), else 404.
@@ -536,7 +574,11 @@ async fn render_case(
         .is_some_and(CaseStatus::clock_paused)
         .then(|| paused_since(&c.pauses))
         .flatten();
-    let service_name = detail.service.name.clone().unwrap_or_else(|| c.service_code.clone());
+    let service_name = detail
+        .service
+        .name
+        .clone()
+        .unwrap_or_else(|| c.service_code.clone());
     Ok(ctx.render(
         status,
         "desk/case.html",
@@ -581,7 +623,10 @@ pub async fn take_step(
     };
     let c = visible(&app, &o.actor(), &case_no).await?;
     let mut mp = body.map_err(|e| {
-        AppError::BadRequest(Message::new("表单格式有误。", format!("Malformed form: {e}")))
+        AppError::BadRequest(Message::new(
+            "表单格式有误。",
+            format!("Malformed form: {e}"),
+        ))
     })?;
     let mut p = Posted::default();
     while let Some(field) = mp.next_field().await.map_err(|e| multipart_error(&e))? {
@@ -632,7 +677,8 @@ pub async fn take_step(
     let result = match (action, p.result.as_str()) {
         (Action::Conclude, "") => {
             let text = ctx.t("desk.error_result");
-            form.errors.push(serde_json::json!({"anchor": "result-approved", "text": text}));
+            form.errors
+                .push(serde_json::json!({"anchor": "result-approved", "text": text}));
             form.result_error = Some(text);
             None
         }
@@ -672,7 +718,8 @@ pub async fn take_step(
                             "result_document".to_owned()
                         }
                     };
-                    form.errors.push(serde_json::json!({"anchor": anchor, "text": text}));
+                    form.errors
+                        .push(serde_json::json!({"anchor": anchor, "text": text}));
                 }
             }
             Err(e) => return Err(e.into()),
@@ -680,7 +727,16 @@ pub async fn take_step(
     }
     // the case as it is now (a refused step changed nothing)
     let c = visible(&app, &o.actor(), &case_no).await?;
-    render_case(&app, &ctx, &o, &c, StatusCode::UNPROCESSABLE_ENTITY, form, None).await
+    render_case(
+        &app,
+        &ctx,
+        &o,
+        &c,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        form,
+        None,
+    )
+    .await
 }
 
 /// The session's CSRF token must come back in the form's `_csrf` field.
@@ -718,8 +774,24 @@ mod tests {
     fn status_filters_are_open_all_or_one_of_the_desks() {
         assert_eq!(statuses_for("").expect("open").len(), OPEN.len());
         assert_eq!(statuses_for("all"), Some(Vec::new()));
-        assert_eq!(statuses_for("suspended"), Some(vec!["suspended".to_owned()]));
+        assert_eq!(
+            statuses_for("suspended"),
+            Some(vec!["suspended".to_owned()])
+        );
         assert_eq!(statuses_for("draft"), None);
+    }
+
+    #[test]
+    fn id_numbers_in_answers_are_masked() {
+        let f: Field = serde_json::from_value(serde_json::json!({
+            "id": "x", "label": "证件号", "label_en": "ID", "type": "text"
+        }))
+        .expect("field");
+        assert_eq!(
+            value_text(&f, &Value::String("150702198506123025".into()), Lang::Zh),
+            "150702********3025"
+        );
+        assert_eq!(value_text(&f, &Value::String("王".into()), Lang::Zh), "王");
     }
 
     #[test]

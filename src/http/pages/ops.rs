@@ -387,8 +387,14 @@ async fn render_department(
         .into_iter()
         .find(|e| e.department == uscc);
     let endpoint_form = x.endpoint_form.unwrap_or_else(|| EndpointForm {
-        mode: e.as_ref().map(|e| e.mode.clone()).unwrap_or_else(|| "pull".into()),
-        endpoint: e.as_ref().and_then(|e| e.endpoint.clone()).unwrap_or_default(),
+        mode: e
+            .as_ref()
+            .map(|e| e.mode.clone())
+            .unwrap_or_else(|| "pull".into()),
+        endpoint: e
+            .as_ref()
+            .and_then(|e| e.endpoint.clone())
+            .unwrap_or_default(),
         ..EndpointForm::default()
     });
     let tokens: Vec<Value> = app
@@ -543,7 +549,10 @@ pub async fn create_token(
         )));
     }
     let mut f = TokenForm {
-        name: form.get("name").map(|n| n.trim().to_owned()).unwrap_or_default(),
+        name: form
+            .get("name")
+            .map(|n| n.trim().to_owned())
+            .unwrap_or_default(),
         scopes: pairs
             .iter()
             .filter(|(k, _)| k == "scope")
@@ -554,7 +563,8 @@ pub async fn create_token(
     };
     if f.name.is_empty() || f.name.chars().count() > 100 {
         let text = ctx.t("ops.error_token_name");
-        f.errors.push(json!({ "anchor": "token-name", "text": text }));
+        f.errors
+            .push(json!({ "anchor": "token-name", "text": text }));
         f.name_error = Some(text);
     }
     let scopes = match tokens::parse_scopes(&f.scopes.join(",")) {
@@ -590,8 +600,15 @@ pub async fn create_token(
         )
         .await;
     };
-    let (t, secret) =
-        tokens::issue(app.store.as_ref(), &uscc, scopes, f.name.clone(), expires_at, now).await?;
+    let (t, secret) = tokens::issue(
+        app.store.as_ref(),
+        &uscc,
+        scopes,
+        f.name.clone(),
+        expires_at,
+        now,
+    )
+    .await?;
     render_department(
         &app,
         &ctx,
@@ -681,9 +698,7 @@ pub async fn deliveries(
     }
     let lang = ctx.lang;
     let department = q.department.filter(|d| !d.is_empty());
-    let state = q
-        .state
-        .filter(|s| DELIVERY_STATES.contains(&s.as_str()));
+    let state = q.state.filter(|s| DELIVERY_STATES.contains(&s.as_str()));
     let rows = app
         .store
         .deliveries(&DeliveryFilter {
@@ -784,7 +799,10 @@ mod tests {
             with_done("/ops/deliveries?state=dead&done=redelivered"),
             "/ops/deliveries?state=dead&done=redelivered"
         );
-        assert_eq!(with_done("/ops/deliveries"), "/ops/deliveries?done=redelivered");
+        assert_eq!(
+            with_done("/ops/deliveries"),
+            "/ops/deliveries?done=redelivered"
+        );
     }
 
     fn day(m: u32, d: u32) -> NaiveDate {
@@ -815,6 +833,34 @@ mod tests {
     }
 
     #[test]
+    fn the_dashboard_renders_with_every_part_filled() {
+        let f = json!({
+            "total": 2, "by_status": [{"label": "Approved", "value": 1}],
+            "by_service": [], "by_department": [],
+            "concluded_with_due": 1, "concluded_on_time": 1, "on_time_percent": "100.0",
+            "avg_days": "0.0", "avg_counted": 1, "fields_filled": 8, "fields_prefilled": 2,
+            "prefill_percent": "25.0", "materials": 2, "materials_substituted": 1,
+            "substitute_percent": "50.0",
+            "reuse": [{"service": "S", "cases": 1, "fields_filled": 8, "fields_prefilled": 2,
+                       "materials": 2, "materials_substituted": 1}],
+            "rated": 1, "rating_avg": "1.0",
+            "low_ratings": [{"case_no": "HLBE1", "service": "S", "department": "D", "rating": 1,
+                             "comment": "slow", "rated_at": "2026-03-02 10:00"}],
+        });
+        let delivery = json!({"pending": 1, "delivered": 0, "dead": 1,
+            "oldest_pending": "2026-03-02 10:00", "oldest_age": "5 min",
+            "dead_by_department": [{"label": "D", "value": 1}]});
+        for lang in ["en", "zh-CN"] {
+            let html = super::super::render_text(
+                "ops/dashboard.html",
+                minijinja::context! { f, delivery, now => "x", lang },
+            );
+            let html = html.unwrap_or_else(|e| panic!("{lang}: {e:#}"));
+            assert!(html.contains("HLBE1"));
+        }
+    }
+
+    #[test]
     fn percentages_have_one_decimal_and_none_of_nothing() {
         assert_eq!(percent(2, 3).as_deref(), Some("66.7"));
         assert_eq!(percent(0, 0), None);
@@ -823,8 +869,17 @@ mod tests {
     #[test]
     fn ages_are_in_words_of_the_page_language() {
         let now = Utc::now();
-        assert_eq!(age(now - chrono::Duration::minutes(5), now, Lang::En), "5 min");
-        assert_eq!(age(now - chrono::Duration::hours(3), now, Lang::Zh), "3 小时");
-        assert_eq!(age(now - chrono::Duration::days(4), now, Lang::En), "4 days");
+        assert_eq!(
+            age(now - chrono::Duration::minutes(5), now, Lang::En),
+            "5 min"
+        );
+        assert_eq!(
+            age(now - chrono::Duration::hours(3), now, Lang::Zh),
+            "3 小时"
+        );
+        assert_eq!(
+            age(now - chrono::Duration::days(4), now, Lang::En),
+            "4 days"
+        );
     }
 }
