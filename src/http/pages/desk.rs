@@ -465,6 +465,20 @@ fn action_label(a: Action, lang: Lang) -> String {
     lang.pick(zh, en).to_owned()
 }
 
+/// The order steps are offered in: the usual next step first, the exceptions after.
+fn step_order(a: Action) -> u8 {
+    match a {
+        Action::Accept => 0,
+        Action::StartReview => 1,
+        Action::Resume => 2,
+        Action::Conclude => 3,
+        Action::RequestCorrection => 4,
+        Action::Suspend => 5,
+        Action::NotAccept => 6,
+        _ => 7,
+    }
+}
+
 /// A step offered on the case page: its code, name, what it does and what its note is
 /// for, in the page language.
 fn action_view(ctx: &PageCtx, a: Action) -> Value {
@@ -565,11 +579,9 @@ async fn render_case(
     } else {
         Vec::new()
     };
-    let actions: Vec<Value> = detail
-        .allowed_actions
-        .iter()
-        .map(|a| action_view(ctx, *a))
-        .collect();
+    let mut allowed = detail.allowed_actions.clone();
+    allowed.sort_by_key(|a| step_order(*a));
+    let actions: Vec<Value> = allowed.iter().map(|a| action_view(ctx, *a)).collect();
     let paused_since = CaseStatus::from_code(&c.status)
         .is_some_and(CaseStatus::clock_paused)
         .then(|| paused_since(&c.pauses))
