@@ -93,11 +93,11 @@ pub(crate) fn local_time(at: DateTime<Utc>) -> String {
 fn officer(
     who: Result<DepartmentOfficer, AppError>,
     ctx: &PageCtx,
-) -> Result<DepartmentOfficer, Response> {
+) -> Result<DepartmentOfficer, Box<Response>> {
     match who {
         Ok(o) => Ok(o),
-        Err(AppError::Unauthorized(_)) => Err(ctx.to_login(true)),
-        Err(e) => Err(e.into_response()),
+        Err(AppError::Unauthorized(_)) => Err(Box::new(ctx.to_login(true))),
+        Err(e) => Err(Box::new(e.into_response())),
     }
 }
 
@@ -203,7 +203,7 @@ pub async fn worklist(
 ) -> AppResult<Response> {
     let o = match officer(who, &ctx) {
         Ok(o) => o,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     let lang = ctx.lang;
     let state = q.state.clone().unwrap_or_default();
@@ -432,7 +432,7 @@ pub async fn case_page(
 ) -> AppResult<Response> {
     let o = match officer(who, &ctx) {
         Ok(o) => o,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     let c = visible(&app, &o.actor(), &case_no).await?;
     let done = q
@@ -631,7 +631,7 @@ pub async fn take_step(
 ) -> AppResult<Response> {
     let o = match officer(who, &ctx) {
         Ok(o) => o,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     let c = visible(&app, &o.actor(), &case_no).await?;
     let mut mp = body.map_err(|e| {

@@ -66,11 +66,11 @@ const DELIVERIES_SHOWN: i64 = 200;
 const DELIVERY_STATES: [&str; 3] = ["pending", "delivered", "dead"];
 
 /// The operator, or the way to the staff login when no one is logged in.
-fn operator(who: Result<Operator, AppError>, ctx: &PageCtx) -> Result<Operator, Response> {
+fn operator(who: Result<Operator, AppError>, ctx: &PageCtx) -> Result<Operator, Box<Response>> {
     match who {
         Ok(o) => Ok(o),
-        Err(AppError::Unauthorized(_)) => Err(ctx.to_login(true)),
-        Err(e) => Err(e.into_response()),
+        Err(AppError::Unauthorized(_)) => Err(Box::new(ctx.to_login(true))),
+        Err(e) => Err(Box::new(e.into_response())),
     }
 }
 
@@ -235,7 +235,7 @@ pub async fn dashboard(
     who: Result<Operator, AppError>,
 ) -> AppResult<Response> {
     if let Err(r) = operator(who, &ctx) {
-        return Ok(r);
+        return Ok(*r);
     }
     let lang = ctx.lang;
     let figures = app.store.case_figures().await?;
@@ -280,7 +280,7 @@ pub async fn departments(
     Query(q): Query<HashMap<String, String>>,
 ) -> AppResult<Response> {
     if let Err(r) = operator(who, &ctx) {
-        return Ok(r);
+        return Ok(*r);
     }
     let lang = ctx.lang;
     let now = Utc::now();
@@ -453,7 +453,7 @@ pub async fn department(
     Query(q): Query<HashMap<String, String>>,
 ) -> AppResult<Response> {
     if let Err(r) = operator(who, &ctx) {
-        return Ok(r);
+        return Ok(*r);
     }
     let done = q
         .get("done")
@@ -482,7 +482,7 @@ pub async fn set_mode(
 ) -> AppResult<Response> {
     let o = match operator(who, &ctx) {
         Ok(o) => o,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     check_token(&form, &o)?;
     let mode = form.get("mode").cloned().unwrap_or_default();
@@ -536,7 +536,7 @@ pub async fn create_token(
 ) -> AppResult<Response> {
     let o = match operator(who, &ctx) {
         Ok(o) => o,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     // `scope` repeats, so the pairs are read as a list
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
@@ -632,7 +632,7 @@ pub async fn revoke_token(
 ) -> AppResult<Response> {
     let o = match operator(who, &ctx) {
         Ok(o) => o,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     check_token(&form, &o)?;
     let belongs = app
@@ -661,7 +661,7 @@ pub async fn rotate_keys(
 ) -> AppResult<Response> {
     let o = match operator(who, &ctx) {
         Ok(o) => o,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     check_token(&form, &o)?;
     let ring = crate::exchange::keys::rotate(
@@ -694,7 +694,7 @@ pub async fn deliveries(
     Query(q): Query<DeliveriesQuery>,
 ) -> AppResult<Response> {
     if let Err(r) = operator(who, &ctx) {
-        return Ok(r);
+        return Ok(*r);
     }
     let lang = ctx.lang;
     let department = q.department.filter(|d| !d.is_empty());
@@ -758,7 +758,7 @@ pub async fn redeliver(
 ) -> AppResult<Response> {
     let o = match operator(who, &ctx) {
         Ok(o) => o,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     check_token(&form, &o)?;
     if !app.store.redeliver(id).await? {
