@@ -86,6 +86,16 @@ async fn post_step(
     )
 }
 
+/// The link to the result document on the case page.
+fn mine_doc_href(html: &str) -> String {
+    let end = html
+        .find("\">decision.jpg</a>")
+        .expect("a link to the document");
+    let start = html[..end].rfind("href=\"").expect("href") + "href=\"".len();
+    // the page escapes `/` in attribute values, as a browser reads them back
+    html[start..end].replace("&#x2f;", "/")
+}
+
 /// Chinese characters left in a page once the data it shows is taken out.
 pub(crate) fn chinese_left(html: &str, data: &[&str]) -> Vec<String> {
     // the language switch names Chinese in Chinese; the filing number is a number in
@@ -217,6 +227,17 @@ async fn an_officer_reviews_suspends_resumes_and_concludes_in_the_browser(b: Bac
     assert!(html.contains("id=\"result\""), "{html}");
     assert!(html.contains("decision.jpg"), "the result document is kept");
     assert!(html.contains("id=\"no-actions\""), "nothing left to do");
+    // the officer downloads it again; another department cannot
+    let doc = mine_doc_href(&html);
+    let r = officer
+        .b
+        .client
+        .get(format!("{}{doc}", officer.base))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().await.expect("bytes").to_vec(), jpeg(9));
 
     // the citizen sees the decision and the document
     let (status, mine) = citizen.get(&format!("/api/v1/cases/{case_no}")).await;
@@ -254,6 +275,8 @@ async fn an_officer_reviews_suspends_resumes_and_concludes_in_the_browser(b: Bac
     assert_eq!(status, 404);
     let (status, _) = post_step(&other, &case_no, &[("action", "resume")], None, None).await;
     assert_eq!(status, 404);
+    let (status, _) = page(&other, &doc).await;
+    assert_eq!(status, 404, "not another department's file");
     let (_, theirs) = page(&other, "/desk/cases?state=all").await;
     assert!(!theirs.contains(&case_no));
     // nor does a citizen, nor a stranger (sent to the staff login)

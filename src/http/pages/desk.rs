@@ -43,6 +43,10 @@ pub fn routes() -> Router<AppState> {
         .route("/desk/cases", get(worklist))
         .route("/desk/cases/{case_no}", get(case_page))
         .route(
+            "/desk/cases/{case_no}/materials/{upload_id}",
+            get(material_file),
+        )
+        .route(
             "/desk/cases/{case_no}/step",
             post(take_step).layer(DefaultBodyLimit::max(STEP_BODY_LIMIT)),
         )
@@ -532,6 +536,7 @@ async fn render_case(
             };
             serde_json::json!({
                 "name": name,
+                "href": m.upload_id.map(|u| format!("/desk/cases/{}/materials/{u}", c.case_no)),
                 "substituted": m.substituted,
                 "file_name": m.file_name,
                 "file_type": m.file_type,
@@ -608,6 +613,70 @@ async fn render_case(
             done,
         },
     ))
+}
+
+/// `GET /desk/cases/{case_no}/materials/{upload_id}`: a material's file (or the result
+/// document), as the department API serves it; the read is recorded in the applicant's
+/// data-access trail.
+pub async fn material_file(
+    State(app): State<AppState>,
+    ctx: PageCtx,
+    who: Result<DepartmentOfficer, AppError>,
+    Path((case_no, upload_id)): Path<(String, uuid::Uuid)>,
+) -> AppResult<Response> {
+    let o = match officer(who, &ctx) {
+        Ok(o) => o,
+        Err(r) => return Ok(*r),
+    };
+    let actor = o.actor();
+    let c = visible(&app, &actor, &case_no).await?;
+    let upload = app
+        .store
+        .upload(upload_id)
+        .await?
+        .filter(|u| u.case_id == Some(c.id))
+        .ok_or_else(|| {
+            AppError::NotFound(Message::new(
+                "该办件没有这个材料文件。",
+                "This case has no such material file.",
+            ))
+        })?;
+    let reader = crate::sharing::audit::Reader {
+        kind: "officer",
+        id: Some(actor.id()),
+        name: actor.name().to_owned(),
+    };
+    crate::sharing::audit::case_read(
+        &app,
+        &c,
+        &reader,
+        crate::sharing::prefill::purpose::STAFF_CASE_VIEW,
+    )
+    .await?;
+    let bytes = app
+        .files
+        .get(&upload.storage_key)
+        .await
+        .map_err(anyhow::Error::from)?;
+    let mime = match upload.file_type.as_str() {
+        "pdf" => "application/pdf",
+        "jpg" => "image/jpeg",
+        "png" => "image/png",
+        _ => "application/octet-stream",
+    };
+    let disposition = format!(
+        "attachment; filename=\"{}.{}\"",
+        upload.id, upload.file_type
+    );
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, mime.to_owned()),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+            (axum::http::header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        bytes,
+    )
+        .into_response())
 }
 
 /// What a step form posts.
