@@ -10,7 +10,10 @@ use crate::cases::{SSC, Session, jpeg, step, valid_values};
 use crate::harness::Backend;
 use crate::login::{LoginSetup, with_dev_idp};
 
-backend_tests!(an_officer_reviews_suspends_resumes_and_concludes_in_the_browser,);
+backend_tests!(
+    an_officer_reviews_suspends_resumes_and_concludes_in_the_browser,
+    an_officer_concludes_the_departments_part_of_a_joint_case,
+);
 
 /// A citizen applies for a social security card and the clerk accepts it.
 pub(crate) async fn accepted_case(s: &LoginSetup, citizen: &Session) -> String {
@@ -318,4 +321,105 @@ async fn an_officer_reviews_suspends_resumes_and_concludes_in_the_browser(b: Bac
             "{path}: Chinese text in English: {left:#?}"
         );
     }
+}
+
+async fn an_officer_concludes_the_departments_part_of_a_joint_case(b: Backend) {
+    const NEWBORN: &str = "11150700MB15300047-QT-0001"; // 出生一件事, led by 卫健委
+    let s = with_dev_idp(b, &[("worker_in_serve", "false")]).await;
+    let citizen = Session::new(&s, "/auth/login", "citizen-li").await;
+    let birth = (onewindow::usecases::today() - chrono::Duration::days(10)).to_string();
+    let (status, lodged) = citizen
+        .post(
+            "/api/v1/cases",
+            &json!({
+                "service_code": NEWBORN,
+                "values": {
+                    "declarant_name": "李芳", "declarant_id_number": "150702199203151541", "declarant_phone": "13800000002",
+                    "declarant_relation": "mother", "other_parent_name": "张伟", "other_parent_id_number": "150702199009093077",
+                    "baby_name": "张小宝", "baby_gender": "1", "baby_birth_date": birth, "birth_certificate_no": "P123456789",
+                    "ethnicity_follows": "father", "hukou_follows": "father", "hukou_address": "呼伦贝尔市海拉尔区胜利大街1号",
+                    "bundle_items": ["vaccination", "hukou", "medical_insurance", "social_security_card"],
+                },
+                "materials": [
+                    { "material": "birth_medical_certificate", "substitute": true },
+                    { "material": "parents_id_cards", "substitute": true },
+                    { "material": "household_register", "substitute": true },
+                ],
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{lodged}");
+    let case_no = lodged["case_no"].as_str().expect("case_no").to_owned();
+    // the leading department's system accepts it
+    let lead =
+        crate::exchange::token(&s, "11150700MB15300047", &["cases:read", "cases:write"]).await;
+    let r = s
+        .app
+        .client
+        .post(
+            s.app
+                .url(&format!("/api/dept/v1/cases/{case_no}/transitions")),
+        )
+        .bearer_auth(lead)
+        .json(&json!({ "action": "accept" }))
+        .send()
+        .await
+        .expect("accept");
+    assert_eq!(r.status(), 200);
+
+    // the social security bureau's officer finds it among the joint cases and concludes
+    // the bureau's part; the case waits for the other departments
+    let officer = Session::new(&s, "/auth/staff/login", "officer-ma").await;
+    let (_, list) = page(&officer, "/desk/cases").await;
+    assert!(list.contains("id=\"desk-joint\""), "{list}");
+    assert!(list.contains(&case_no));
+    assert!(list.contains("待本部门办结"));
+    let (status, html) = page(&officer, &format!("/desk/cases/{case_no}")).await;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        html.contains("id=\"joint-parts\""),
+        "each department's part is shown"
+    );
+    let (status, to) = post_step(
+        &officer,
+        &case_no,
+        &[("action", "conclude"), ("result", "approved")],
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 303, "{to}");
+    let (_, html) = page(&officer, &format!("/desk/cases/{case_no}?lang=en")).await;
+    let parts = &html[html.find("id=\"joint-parts\"").expect("parts")..];
+    let parts = &parts[..parts.find("</table>").expect("end")];
+    assert_eq!(
+        parts.matches("Granted").count(),
+        1,
+        "one part concluded: {parts}"
+    );
+    assert_eq!(
+        parts.matches("In progress").count(),
+        3,
+        "three to go: {parts}"
+    );
+    let (_, mine) = citizen.get(&format!("/api/v1/cases/{case_no}")).await;
+    assert_eq!(
+        mine["status"]["code"], "accepted",
+        "the case waits for the others"
+    );
+    let (_, list) = page(&officer, "/desk/cases").await;
+    assert!(
+        list.contains("本部门已办结"),
+        "the worklist says the part is done"
+    );
+    // a second conclusion of the same part is refused
+    let (status, _) = post_step(
+        &officer,
+        &case_no,
+        &[("action", "conclude"), ("result", "approved")],
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 409);
 }

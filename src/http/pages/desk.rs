@@ -293,6 +293,7 @@ pub async fn worklist(
         .map(|d| lang.pick(&d.name, &d.name_en).to_owned())
         .unwrap_or_else(|| o.department.clone());
     let pager = pager(&state, deadline_code, page, rows.len(), total);
+    let joint = joint_cases(&app, &o.department, lang).await?;
     Ok(ctx.render(
         StatusCode::OK,
         "desk/cases.html",
@@ -305,8 +306,37 @@ pub async fn worklist(
             status_options,
             deadline_options,
             pager,
+            joint,
         },
     ))
+}
+
+/// Open joint cases (联办件) another department leads and this one is routed to, each
+/// with whether this department has concluded its part (at most 50 per service).
+async fn joint_cases(app: &AppState, department: &str, lang: Lang) -> AppResult<Vec<Value>> {
+    let mut out = Vec::new();
+    let services = app.catalogue.services().iter().filter(|s| {
+        s.case_kind == CaseKind::Joint
+            && s.department != department
+            && s.routing.departments.iter().any(|d| d == department)
+    });
+    for s in services {
+        let (rows, _) = app
+            .store
+            .list_cases(&CaseFilter {
+                service: Some(s.code.clone()),
+                statuses: OPEN.iter().map(|x| x.code().to_owned()).collect(),
+                limit: 50,
+                ..CaseFilter::default()
+            })
+            .await?;
+        for c in &rows {
+            let mut v = serde_json::to_value(row_of(app, c, lang)).unwrap_or_default();
+            v["part_done"] = Value::Bool(c.parts.get(department).is_some());
+            out.push(v);
+        }
+    }
+    Ok(out)
 }
 
 /// A form answer for display: the field's label and its value as text.
