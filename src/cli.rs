@@ -315,7 +315,6 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
 async fn token(settings: Settings, action: TokenAction) -> anyhow::Result<()> {
     use crate::auth::tokens;
     use crate::domain::ids::Uscc;
-    use crate::store::ApiToken;
 
     let store = open_store(&settings).await?;
     let catalogue = crate::app::load_catalogue(&settings)?;
@@ -341,17 +340,8 @@ async fn token(settings: Settings, action: TokenAction) -> anyhow::Result<()> {
                 ),
                 None => None,
             };
-            let secret = tokens::generate();
-            let t = ApiToken {
-                id: uuid::Uuid::now_v7(),
-                department: uscc.as_str().to_owned(),
-                name,
-                scopes,
-                created_at: now,
-                expires_at,
-                revoked_at: None,
-            };
-            store.insert_api_token(&t, &tokens::hash(&secret)).await?;
+            let (t, secret) =
+                tokens::issue(store.as_ref(), uscc.as_str(), scopes, name, expires_at, now).await?;
             eprintln!(
                 "token {} created for {} with scopes {}{}. It is shown only this once:",
                 t.id,

@@ -71,6 +71,31 @@ pub fn parse_lifetime(s: &str) -> Result<chrono::Duration, String> {
     }
 }
 
+/// A new token, stored by its hash: the row and the secret (to be shown once).
+/// `onewindow token create` and the operator's department page both make tokens here.
+pub async fn issue(
+    store: &dyn crate::store::Store,
+    department: &str,
+    scopes: Vec<String>,
+    name: String,
+    expires_at: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> crate::store::StoreResult<(crate::store::ApiToken, String)> {
+    let secret = generate();
+    let t = crate::store::ApiToken {
+        id: uuid::Uuid::now_v7(),
+        department: department.to_owned(),
+        name,
+        scopes,
+        created_at: now,
+        expires_at,
+        revoked_at: None,
+    };
+    store.insert_api_token(&t, &hash(&secret)).await?;
+    tracing::info!(token = %t.id, department = %t.department, "API token created");
+    Ok((t, secret))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

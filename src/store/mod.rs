@@ -13,6 +13,7 @@
 //! | `shared.rs` | [`SharedDataStore`] | base library, data-access audit chains, consents, figures |
 //! | `secrets.rs` | [`SecretStore`] | server secrets |
 //! | `mail.rs` | [`MailStore`] | the mail queue over the notices |
+//! | `stats.rs` | [`StatsStore`] | none of its own: the dashboard's aggregates over cases and the outbox |
 //!
 //! [`Store`] combines them (with [`StoreAdmin`]: migrations, ping, close), so the
 //! application holds one `Arc<dyn Store>`, on which every capability's methods can be
@@ -36,6 +37,7 @@ pub mod exchange;
 pub mod mail;
 pub mod secrets;
 pub mod shared;
+pub mod stats;
 
 use std::sync::Arc;
 
@@ -57,6 +59,7 @@ pub use secrets::SecretStore;
 pub use shared::{
     AccessRecord, BaseRecord, ConsentRow, NewAccess, SharedDataStore, SharingFigures, UpsertCounts,
 };
+pub use stats::{CaseFigures, Count, DeliveryFigures, LowRating, Span, StatsStore};
 
 /// Seals the personal data of case, account and draft rows at rest (AES-256-GCM, see
 /// `sharing::seal`), once the application has set the sealer. Values are bound to their
@@ -204,6 +207,7 @@ capabilities!(
     SharedDataStore,
     SecretStore,
     MailStore,
+    StatsStore,
 );
 
 /// The one store implementation, on either backend: every capability's methods are

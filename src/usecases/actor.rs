@@ -120,15 +120,16 @@ impl Actor {
 
     /// Whether the actor may see the case at all; a case they may not see answers as if
     /// it did not exist. Applicants see their own cases; clerks the cases of the
-    /// departments their hall serves; officers their department's; operators all; a
-    /// department system the cases it is responsible for or routed to (a joint case).
+    /// departments their hall serves; operators all; an officer or a department system
+    /// the cases their department is responsible for or routed to (a joint case).
     pub fn may_see(&self, c: &CaseRow, catalogue: &Catalogue) -> bool {
         match self {
             Actor::Applicant { account, .. } => c.applicant.account_id == Some(*account),
             Actor::Clerk { departments, .. } => departments.contains(&c.department),
-            Actor::Officer { department, .. } => *department == c.department,
             Actor::Operator { .. } => true,
-            Actor::DepartmentSystem { department, .. } => {
+            // an officer stands in for a department without its own system: the same
+            // cases as that system's
+            Actor::Officer { department, .. } | Actor::DepartmentSystem { department, .. } => {
                 c.department == *department
                     || catalogue
                         .service(&c.service_code)
@@ -186,6 +187,26 @@ mod tests {
             department: "other".into(),
         };
         assert!(!officer.may_see(&c, &cat));
+        let joint = testing::case_row(testing::NEWBORN);
+        let routed = cat
+            .service(testing::NEWBORN)
+            .expect("joint")
+            .routing
+            .departments
+            .iter()
+            .find(|d| **d != joint.department)
+            .expect("a routed department")
+            .clone();
+        let co_officer = Actor::Officer {
+            account: Uuid::now_v7(),
+            name: "马".into(),
+            department: routed,
+        };
+        assert!(
+            co_officer.may_see(&joint, &cat),
+            "a joint case's routed department"
+        );
+        assert!(!co_officer.may_see(&c, &cat));
         let system = |department: &str| Actor::DepartmentSystem {
             token: Uuid::now_v7(),
             department: department.into(),

@@ -259,6 +259,10 @@ pub fn effects(
     }
 }
 
+/// The material id of the result document (决定书, the licence issued …) a conclusion may
+/// carry: an upload of the concluding officer's, recorded with the case's materials.
+pub const RESULT_DOCUMENT: &str = "result_document";
+
 /// Decisions made before giving up on a case that keeps changing underneath.
 const ATTEMPTS: usize = 3;
 
@@ -353,10 +357,16 @@ async fn correction_materials(
     if !resolved.issues.is_empty() {
         return Err(Error::Invalid(resolved.issues));
     }
-    if req.action != Action::SupplyCorrection && !resolved.provided.is_empty() {
+    // A conclusion may carry one result document (决定书, licence …), as an upload.
+    let result_document = req.action == Action::Conclude
+        && inputs.len() <= 1
+        && inputs
+            .iter()
+            .all(|m| m.material == RESULT_DOCUMENT && !m.substitute);
+    if req.action != Action::SupplyCorrection && !result_document && !resolved.provided.is_empty() {
         return Err(Error::Malformed(super::Text::new(
-            "只有提交补正时可以附加材料。",
-            "Materials can only be added when supplying a correction.",
+            "只有提交补正时可以附加材料（办结时可附一份结果文书）。",
+            "Materials can only be added when supplying a correction (or one result document when concluding).",
         )));
     }
     Ok(resolved.rows)

@@ -14,7 +14,9 @@
 //! macros in `components.html`.
 
 pub mod assets;
+pub mod desk;
 pub mod i18n;
+pub mod ops;
 
 use std::sync::LazyLock;
 
