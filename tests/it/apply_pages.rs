@@ -571,7 +571,10 @@ async fn too_low_an_assurance_level_says_why_and_where_to_go(b: Backend) {
     let (st, _, html) = page(&c, &format!("/services/{SSC}/eligibility")).await;
     assert_eq!(st, 403);
     assert!(html.contains("如何提升实名认证等级"), "{html}");
-    assert!(html.contains("此事项要求 2 级，您当前为 1 级"), "{html}");
+    assert!(
+        html.contains("此事项要求实名认证等级不低于2级，您当前为1级"),
+        "{html}"
+    );
     assert!(
         html.contains("呼伦贝尔市海拉尔区政务服务中心三楼"),
         "the window's address: {html}"
