@@ -2059,29 +2059,62 @@ pub async fn consent(
     .into_response())
 }
 
-/// Drops what the lodge refused from a post: a 免提交 tick whose licence did not hold,
-/// an upload that is not acceptable. They are not offered again as ticked.
-fn drop_rejected(errors: &[FieldError], inputs: &[MaterialInput], posted: &mut Posted) {
+/// Drops what the lodge refused from a post, so it is not offered again as ticked: a
+/// 免提交 tick whose licence did not hold, an upload the material does not accept (its
+/// type or size).
+async fn drop_rejected(
+    app: &AppState,
+    service: &Service,
+    errors: &[FieldError],
+    inputs: &[MaterialInput],
+    posted: &mut Posted,
+) -> AppResult<()> {
     for e in errors {
-        let Some(i) = e
-            .field
-            .strip_prefix("materials[")
-            .and_then(|r| r.split(']').next())
-            .and_then(|n| n.parse::<usize>().ok())
-        else {
+        let mid = match e.field.strip_prefix("materials.") {
+            Some(mid) => mid.to_owned(),
+            None => {
+                let Some(input) = e
+                    .field
+                    .strip_prefix("materials[")
+                    .and_then(|r| r.split(']').next())
+                    .and_then(|n| n.parse::<usize>().ok())
+                    .and_then(|i| inputs.get(i))
+                else {
+                    continue;
+                };
+                input.material.clone()
+            }
+        };
+        let Some(m) = service.materials.iter().find(|m| m.id == mid) else {
             continue;
         };
-        let Some(input) = inputs.get(i) else {
+        posted.substitute.remove(&mid);
+        let Some(list) = posted.uploads.get(&mid).cloned() else {
             continue;
         };
-        if input.substitute {
-            posted.substitute.remove(&input.material);
+        let mut kept = Vec::new();
+        for id in list {
+            if let Some(u) = app.store.upload(id).await?
+                && m.file_types
+                    .iter()
+                    .any(|t| file_type_code(*t) == u.file_type)
+                && u.size > 0
+                && u.size <= i64::from(m.max_size_mb) * 1024 * 1024
+            {
+                kept.push(id);
+            }
         }
-        if let Some(id) = input.upload_id
-            && let Some(list) = posted.uploads.get_mut(&input.material)
-        {
-            list.retain(|u| *u != id);
-        }
+        posted.uploads.insert(mid, kept);
+    }
+    Ok(())
+}
+
+fn file_type_code(t: FileType) -> &'static str {
+    match t {
+        FileType::Pdf => "pdf",
+        FileType::Jpg => "jpg",
+        FileType::Png => "png",
+        FileType::Ofd => "ofd",
     }
 }
 
@@ -2170,7 +2203,7 @@ pub async fn submit(
             }
             Err(usecases::Error::Invalid(issues)) => {
                 let raw_errors = field_errors(issues);
-                drop_rejected(&raw_errors, &inputs, &mut posted);
+                drop_rejected(&app, service, &raw_errors, &inputs, &mut posted).await?;
                 errors = remap(raw_errors, &inputs);
             }
             Err(e) => return Err(e.into()),
@@ -2358,5 +2391,104 @@ mod tests {
             &inputs,
         );
         assert_eq!(e[0].field, "materials.photo");
+    }
+
+    fn service(code: &str) -> Service {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("service-definitions");
+        let cat = crate::domain::catalogue::load_dir(&dir).expect("catalogue");
+        cat.service(code).expect("service").clone()
+    }
+
+    #[test]
+    fn a_long_form_is_split_into_sections_then_the_documents() {
+        let ssc = service("11150700MB15300034-GG-0002");
+        let steps = steps_of(&ssc);
+        assert_eq!(
+            steps,
+            vec![
+                StepKind::Fields(vec![0, 1, 2, 3, 4]),
+                StepKind::Fields(vec![5, 6, 7, 8]),
+                StepKind::Materials,
+            ]
+        );
+        assert_eq!(step_of_path(&ssc, &steps, "bank"), Some(2));
+        assert_eq!(step_of_path(&ssc, &steps, "materials.photo"), Some(3));
+        assert_eq!(step_of_path(&ssc, &steps, "nothing"), None);
+        assert_eq!(step_title(&steps, 2, Lang::En), "Your application (2 of 2)");
+        assert_eq!(step_title(&steps, 4, Lang::Zh), "核对并提交");
+        assert_eq!(
+            step_href(&ssc.code, &steps, None, 4),
+            format!("/services/{}/apply?step=check", ssc.code)
+        );
+        // no step of any shipped form is heavier than a phone can show comfortably
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("service-definitions");
+        let cat = crate::domain::catalogue::load_dir(&dir).expect("catalogue");
+        for s in cat.services() {
+            for step in steps_of(s) {
+                if let StepKind::Fields(idx) = step {
+                    let w: usize = idx.iter().map(|&i| weight(&s.fields[i])).sum();
+                    assert!(w <= STEP_WEIGHT.max(4), "{}: {w}", s.code);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_drafts_values_come_back_as_the_forms_controls() {
+        let ssc = service("11150700MB15300034-GG-0002");
+        let mut raw = Raw::new();
+        raw.insert("applicant_name".into(), vec!["王小明".into()]);
+        raw.insert("bank".into(), vec!["icbc".into()]);
+        raw.insert("old_card_no".into(), vec!["H1".into()]);
+        let mut d = Draft::new();
+        d.raw = raw;
+        d.state.omit = vec!["old_card_no".into()];
+        let values = d.values(&ssc);
+        assert_eq!(values["applicant_name"], "王小明");
+        assert!(values.get("old_card_no").is_none(), "left out: {values:?}");
+        assert!(values.contains_key(PAGE_KEY));
+        let row = DraftRow {
+            id: d.id,
+            account_id: Uuid::nil(),
+            service_code: ssc.code.clone(),
+            form: Value::Object(values),
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+            expires_at: Utc::now(),
+        };
+        let back = Draft::from_row(&ssc, &row);
+        assert_eq!(back.raw["bank"], vec!["icbc".to_owned()]);
+        assert_eq!(back.state.omit, vec!["old_card_no".to_owned()]);
+        assert_eq!(
+            answer_lines(&ssc.fields[6], &back.raw, false, Lang::En),
+            vec!["Industrial and Commercial Bank of China".to_owned()]
+        );
+        assert_eq!(
+            answer_lines(&ssc.fields[5], &back.raw, true, Lang::Zh),
+            vec!["不适用，未填写".to_owned()]
+        );
+        assert!(answer_lines(&ssc.fields[8], &back.raw, false, Lang::Zh).is_empty());
+    }
+
+    #[test]
+    fn controls_are_named_by_their_field() {
+        assert_eq!(
+            top_field("household_members[2].id_number"),
+            "household_members"
+        );
+        assert_eq!(top_field("materials.photo"), "materials");
+        assert_eq!(top_field("bank"), "bank");
+        let ssc = service("11150700MB15300034-GG-0002");
+        let e = too_long_error(&ssc, "mailing_address");
+        assert!(
+            e.message.zh.contains("“邮寄地址”的内容过长"),
+            "{}",
+            e.message.zh
+        );
+        assert!(
+            e.message.en.contains("“Postal address” is too long"),
+            "{}",
+            e.message.en
+        );
     }
 }

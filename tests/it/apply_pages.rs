@@ -18,6 +18,7 @@ backend_tests!(
     an_authoritative_value_that_does_not_apply_may_be_left_out,
     the_english_pages_have_no_chinese_interface_text,
     too_low_an_assurance_level_says_why_and_where_to_go,
+    a_rejected_upload_is_not_kept_ticked,
 );
 
 const HR: &str = "11150700MB15300034";
@@ -587,4 +588,77 @@ async fn too_low_an_assurance_level_says_why_and_where_to_go(b: Backend) {
     assert!(html.contains("Mon-Fri 9:00-12:00"), "{html}");
     let left = chinese_lines(&html, &["呼伦贝尔市海拉尔区政务服务中心三楼", "赵强"]);
     assert!(left.is_empty(), "Chinese on the English page: {left:?}");
+}
+
+async fn a_rejected_upload_is_not_kept_ticked(b: Backend) {
+    let s = setup(b).await;
+    let c = Session::new(&s, "/auth/login", "citizen-wang").await;
+    let mut fields = Vec::new();
+    let all = valid_values();
+    for (k, v) in all.as_object().expect("values") {
+        fields.push((k.as_str(), v.as_str().expect("text").to_owned()));
+    }
+    // The photo must be a JPG: a PNG is stored, then refused by the application.
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(std::iter::repeat_n(7u8, 2048));
+    let (st, _, html) = post_form(
+        &c,
+        &format!("/services/{SSC}/apply"),
+        &fields,
+        &[
+            ("file.id_card", "id-card.jpg", jpeg(5)),
+            ("file.photo", "photo.png", png),
+        ],
+    )
+    .await;
+    assert_eq!(st, 422, "{html}");
+    assert!(html.contains("href=\"#file-photo\""), "{html}");
+    assert!(html.contains("id=\"m-photo-error\""), "{html}");
+    assert!(
+        !html.contains("name=\"keep.photo\""),
+        "the refused photo is offered again: {html}"
+    );
+    assert!(
+        html.contains("name=\"keep.id_card\""),
+        "the good upload is kept: {html}"
+    );
+    // Saying "save and continue" now is refused until a photo is given.
+    let saved = drafts(&c).await;
+    let draft = saved[0]["id"].as_str().expect("id").to_owned();
+    let keep = hidden(&html, "keep.id_card");
+    let (st, _, html) = post_form(
+        &c,
+        &format!("/services/{SSC}/apply/step"),
+        &[
+            ("_draft", draft.clone()),
+            ("_step", "3".into()),
+            ("keep.id_card", keep.clone()),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(st, 422);
+    assert!(
+        html.contains("请上传“本人近期白底彩色证件照片（电子版）”"),
+        "{html}"
+    );
+    // "Save and come back later" keeps the step without checking it.
+    let (st, to, _) = post_form(
+        &c,
+        &format!("/services/{SSC}/apply/step"),
+        &[
+            ("_draft", draft.clone()),
+            ("_step", "3".into()),
+            ("_go", "save".into()),
+            ("keep.id_card", keep),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(st, 303);
+    let to = to.expect("back to the step");
+    assert!(to.contains("step=3") && to.contains("saved=1"), "{to}");
+    let (_, _, html) = page(&c, &to).await;
+    assert!(html.contains("id=\"saved\""), "{html}");
+    assert!(html.contains("id-card.jpg"), "{html}");
 }
