@@ -1632,6 +1632,7 @@ fn answer_lines(f: &Field, raw: &Raw, omitted: bool, lang: Lang) -> Vec<String> 
                         let v = v.first()?;
                         let shown = match c.field_type {
                             FieldType::Select => label_of(c, v),
+                            FieldType::IdNumber => mask_id(v),
                             _ => v.clone(),
                         };
                         Some(format!(
@@ -1665,6 +1666,8 @@ fn answer_lines(f: &Field, raw: &Raw, omitted: bool, lang: Lang) -> Vec<String> 
                 vec![labels.join(lang.pick("、", ", "))]
             }
         }
+        // an ID number is shown masked, as on every page but the form itself
+        FieldType::IdNumber => texts(&f.id).iter().map(|v| mask_id(v)).collect(),
         _ => texts(&f.id),
     }
 }

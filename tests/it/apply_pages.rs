@@ -215,6 +215,7 @@ async fn a_long_form_goes_step_by_step_with_its_draft_then_check_and_submit(b: B
     assert_eq!(st, 200, "{html}");
     for shown in [
         "王小明",
+        "150702********3025",
         "中国工商银行",
         "免费邮寄到家",
         "id-card.jpg",
@@ -222,6 +223,7 @@ async fn a_long_form_goes_step_by_step_with_its_draft_then_check_and_submit(b: B
     ] {
         assert!(html.contains(shown), "{shown} missing: {html}");
     }
+    assert!(!html.contains("150702198506123025"), "the ID number is masked");
     assert!(
         html.contains(&format!("draft={draft}&amp;step=1#f-applicant_name")),
         "no change link: {html}"
