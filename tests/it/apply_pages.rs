@@ -223,7 +223,10 @@ async fn a_long_form_goes_step_by_step_with_its_draft_then_check_and_submit(b: B
     ] {
         assert!(html.contains(shown), "{shown} missing: {html}");
     }
-    assert!(!html.contains("150702198506123025"), "the ID number is masked");
+    assert!(
+        !html.contains("150702198506123025"),
+        "the ID number is masked"
+    );
     assert!(
         html.contains(&format!("draft={draft}&amp;step=1#f-applicant_name")),
         "no change link: {html}"
