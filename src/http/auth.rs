@@ -264,13 +264,8 @@ pub(super) async fn optional_user(app: &AppState, jar: &CookieJar) -> Option<Ses
 }
 
 /// `GET /auth/logout`: a page with the logout button (a GET never changes state).
-pub async fn logout_page(State(app): State<AppState>, jar: CookieJar) -> Response {
-    let user = optional_user(&app, &jar).await;
-    render(
-        StatusCode::OK,
-        "logout.html",
-        minijinja::context! { user => user_ctx(user.as_ref()) },
-    )
+pub async fn logout_page(ctx: super::pages::PageCtx) -> Response {
+    ctx.render(StatusCode::OK, "logout.html", minijinja::context! {})
 }
 
 fn role_labels(roles: &[Role]) -> (String, String) {
@@ -583,15 +578,18 @@ pub async fn eligibility(
     }))
 }
 
-/// `GET /services/{code}/eligibility`: the same as a page, explaining what to do.
+/// `GET /services/{code}/eligibility`: the same as a page, explaining what to do: log
+/// in, raise the assurance level, or go to a window (the guide's places, hours and
+/// phone).
 pub async fn eligibility_page(
     State(app): State<AppState>,
-    jar: CookieJar,
+    ctx: super::pages::PageCtx,
     Path(code): Path<String>,
 ) -> AppResult<Response> {
     let service = find_service(&app, &code)?;
-    let user = optional_user(&app, &jar).await;
-    let e = eligibility_of(service, user.as_ref());
+    let lang = ctx.lang;
+    let user = ctx.session.as_ref();
+    let e = eligibility_of(service, user);
     let status = if e.eligible {
         StatusCode::OK
     } else if e.needs_login {
@@ -599,21 +597,32 @@ pub async fn eligibility_page(
     } else {
         StatusCode::FORBIDDEN
     };
-    let reasons: Vec<_> = e
-        .reasons
+    let reasons: Vec<&str> = e.reasons.iter().map(|r| r.get(lang)).collect();
+    let places: Vec<minijinja::Value> = service
+        .guide
+        .places
         .iter()
-        .map(|r| minijinja::context! { zh => r.zh.clone(), en => r.en.clone() })
+        .map(|p| {
+            minijinja::context! {
+                name => lang.pick(&p.name, &p.name_en),
+                address => lang.pick(&p.address, p.address_en.as_deref().unwrap_or(&p.address)),
+                hours => lang.pick(&p.hours, &p.hours_en),
+                phone => p.phone.clone(),
+            }
+        })
         .collect();
-    Ok(render(
+    Ok(ctx.render(
         status,
         "eligibility.html",
         minijinja::context! {
-            user => user_ctx(user.as_ref()),
             service => minijinja::context! { code => service.code.clone(), name => service.name.clone(), name_en => service.name_en.clone() },
             eligible => e.eligible,
             needs_login => e.needs_login,
             needs_assurance => e.needs_assurance,
+            need_level => service.min_assurance,
+            have_level => user.map(|u| u.assurance),
             reasons,
+            places,
             return_to => format!("/services/{}/eligibility", service.code),
         },
     ))

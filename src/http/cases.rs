@@ -723,6 +723,29 @@ async fn save(
     Ok(d)
 }
 
+/// Saves a draft as `POST`/`PUT /api/v1/drafts` do (same checks: a known service, the
+/// size limit, the owner and service kept), for the apply pages' steps.
+pub(crate) async fn save_draft_values(
+    app: &AppState,
+    owner: Uuid,
+    id: Uuid,
+    service_code: String,
+    values: Map<String, Value>,
+    created: Option<DateTime<Utc>>,
+) -> AppResult<DraftRow> {
+    save(
+        app,
+        owner,
+        id,
+        DraftBody {
+            service_code,
+            values,
+        },
+        created,
+    )
+    .await
+}
+
 /// `POST /api/v1/drafts`: save a partly filled application.
 #[utoipa::path(
     post,

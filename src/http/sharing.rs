@@ -954,12 +954,10 @@ pub async fn put_data_api(
     }))
 }
 
-/// `GET /catalogue`: the resource catalogue as a page, for citizens and staff.
-pub async fn catalogue_page(
-    State(app): State<AppState>,
-    jar: axum_extra::extract::CookieJar,
-) -> Response {
-    let user = super::auth::optional_user(&app, &jar).await;
+/// `GET /catalogue`: the resource catalogue as a page, for citizens and staff, in the
+/// reader's language.
+pub async fn catalogue_page(State(app): State<AppState>, ctx: super::pages::PageCtx) -> Response {
+    let lang = ctx.lang;
     let resources: Vec<minijinja::Value> = app
         .catalogue
         .resources()
@@ -967,36 +965,28 @@ pub async fn catalogue_page(
         .map(|r| {
             let dept = app.catalogue.department(&r.provider);
             let services: Vec<minijinja::Value> = bound_by(&app, &r.code)
-                .map(|s| minijinja::context! { code => s.code.clone(), name => s.name.clone() })
+                .map(|s| minijinja::context! { code => s.code.clone(), name => lang.pick(&s.name, &s.name_en) })
                 .collect();
             minijinja::context! {
                 code => r.code.clone(),
-                name => r.name.clone(),
-                name_en => r.name_en.clone(),
-                provider => dept.map(|d| d.name.clone()).unwrap_or_else(|| r.provider.clone()),
-                share_type_zh => share_type_label(r.share_type, Lang::Zh),
-                share_type_en => share_type_label(r.share_type, Lang::En),
-                conditions => r.conditions.clone(),
-                conditions_en => r.conditions_en.clone(),
-                update_cycle_zh => update_cycle_label(r.update_cycle, Lang::Zh),
-                update_cycle_en => update_cycle_label(r.update_cycle, Lang::En),
+                name => lang.pick(&r.name, &r.name_en),
+                provider => dept.map_or_else(|| r.provider.clone(), |d| lang.pick(&d.name, &d.name_en).to_owned()),
+                share_type => share_type_label(r.share_type, lang),
+                conditions => r.conditions.as_ref().map(|c| lang.pick(c, r.conditions_en.as_deref().unwrap_or(c)).to_owned()),
+                update_cycle => update_cycle_label(r.update_cycle, lang),
                 services,
                 items => r.items.iter().map(|i| minijinja::context! {
-                    name => i.name.clone(),
-                    name_en => i.name_en.clone(),
+                    name => lang.pick(&i.name, &i.name_en),
                     personal => i.personal,
                     authoritative => i.authoritative,
                 }).collect::<Vec<_>>(),
             }
         })
         .collect();
-    super::pages::render(
+    ctx.render(
         StatusCode::OK,
         "catalogue.html",
-        minijinja::context! {
-            user => super::pages::user_ctx(user.as_ref()),
-            resources,
-        },
+        minijinja::context! { resources },
     )
 }
 

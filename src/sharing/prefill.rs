@@ -590,6 +590,15 @@ pub struct Checked {
 
 /// Two form values are the same when their text is (numbers by value, identifiers without
 /// regard to case).
+fn is_empty_value(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.trim().is_empty(),
+        Value::Array(a) => a.is_empty(),
+        _ => false,
+    }
+}
+
 fn same_value(a: &Value, b: &Value) -> bool {
     fn text(v: &Value) -> Option<String> {
         match v {
@@ -669,6 +678,12 @@ pub fn recheck(
                 continue;
             };
             let submitted = values.get(field_id).unwrap_or(&Value::Null);
+            // An optional value left out (it does not apply to the option chosen, like
+            // the old card number on a first card) is not forced on the applicant; a
+            // required one is refused by the form's own check.
+            if is_empty_value(submitted) {
+                continue;
+            }
             let unchanged = same_value(submitted, &pv.value);
             if pv.authoritative && !unchanged {
                 issues.push(FieldIssue {

@@ -8,12 +8,14 @@
 // saves a full-page screenshot after each step.
 //
 // The journey: the apply page sends the browser to the login; the persona logs in at the
-// development identity provider; the page shows where the data would come from; the
-// citizen consents; the form is filled (authoritative values read-only, with their
-// sources), the ID card is offered as 免提交 and the department API that is not set up is
-// named as unavailable; a tampered authoritative value is refused (422, the message at
-// the field); the application goes in with only the photo uploaded; the receipt shows the
-// case number and query code; the data-access page lists exactly the prefill reads.
+// development identity provider; step 1 of the form shows where the data would come
+// from; the citizen consents; step 1 is filled (authoritative values read-only, with
+// their sources) and the department API that is not set up is named as unavailable; a
+// tampered authoritative value is refused (422, the message at the field); step 2 names
+// the unavailable source at the old card number; on the documents step the ID card is
+// offered as 免提交 (its e-licence number masked) and only the photo is uploaded; the
+// check page shows the answers; the receipt shows the case number and query code; the
+// data-access page lists exactly the prefill reads.
 //
 // Prints one JSON object on stdout. Any failed expectation prints `FAILED: …` on stderr
 // and exits 1.
@@ -59,13 +61,11 @@ async function text(page, selector) {
   return (await el.innerText()).replace(/\s+/g, ' ').trim();
 }
 
-/** Submits the application form and waits for the answer to the POST. */
-async function submitForm(page) {
+/** Presses a form's button and waits for the answer to its POST (to `path`). */
+async function press(page, selector, path) {
   const [resp] = await Promise.all([
-    page.waitForResponse(
-      (r) => r.request().method() === 'POST' && new URL(r.url()).pathname === `/services/${service}/apply`,
-    ),
-    page.click('#submit'),
+    page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === path),
+    page.click(selector),
   ]);
   await page.waitForLoadState('load');
   return resp;
@@ -132,7 +132,9 @@ async function main() {
     expect(!(await page.$('#consent')), 'the consent form is still shown after consenting');
     await step('consented');
 
-    // 3. Prefilled: values, read-only authoritative fields, sources, 免提交, unavailable.
+    // 3. Step 1 prefilled: values, read-only authoritative fields, sources, unavailable.
+    const stepPath = `/services/${service}/apply/step`;
+    expect((await text(page, '.apply-steps')).includes('第 1 步'), 'no step indicator');
     expect((await page.inputValue('#f-applicant_name')) === EXPECT.name, 'the name is not prefilled');
     expect((await page.inputValue('#f-applicant_id_number')) === EXPECT.idNumber, 'the ID number is not prefilled');
     for (const id of ['f-applicant_name', 'f-applicant_id_number']) {
@@ -145,38 +147,22 @@ async function main() {
     );
     expect(nameSource.includes('不能在此修改'), `the name is not marked as unchangeable: ${nameSource}`);
     expect((await text(page, '#f-applicant_id_number-source')).includes(EXPECT.personResource), 'the ID number has no source');
-    const idCard = await text(page, '#m-id_card');
-    expect(idCard.includes('免提交'), `the ID card is not offered as 免提交: ${idCard}`);
-    const licenceNo = (await text(page, '#m-id_card .licence-no')).trim();
-    expect(licenceNo.length > 0, 'the ID card e-licence has no number');
-    expect(idCard.includes(EXPECT.licenceResource), `the e-licence has no source: ${idCard}`);
-    expect(await page.isChecked('#substitute-id_card'), 'the 免提交 box is not ticked');
     const unavailable = await text(page, '#unavailable');
     expect(unavailable.includes(EXPECT.unavailableResource), `the unavailable source is not named: ${unavailable}`);
-    const oldCard = await text(page, '#f-old_card_no-unavailable');
-    expect(oldCard.includes(EXPECT.unavailableResource), `the old card number does not say its source is unavailable: ${oldCard}`);
-    expect((await page.inputValue('#f-old_card_no')) === '', 'the old card number is filled although its source is unavailable');
     await step('prefilled');
 
-    // 4. The citizen completes the form and attaches only the photo.
+    // 4. Tampering with an authoritative value is refused at its step.
     await page.selectOption('#f-application_type', 'first');
-    await page.selectOption('#f-bank', 'icbc');
-    await page.selectOption('#f-delivery', 'branch');
-    await page.setInputFiles('#file-photo', { name: 'photo.jpg', mimeType: 'image/jpeg', buffer: photoBytes });
-
-    // 5. Tampering with an authoritative value is refused.
     await page.evaluate(() => {
       const el = document.getElementById('f-applicant_name');
       el.removeAttribute('readonly');
       el.value = '王大明';
     });
-    const refused = await submitForm(page);
+    const refused = await press(page, '#continue', stepPath);
     expect(refused.status() === 422, `a changed authoritative name was answered ${refused.status()}, not 422`);
     const nameError = await text(page, '#f-applicant_name-error');
-    expect(
-      nameError.includes('权威数据，不能修改') && nameError.includes('authoritative'),
-      `no bilingual "authoritative, cannot be changed" message at the name: ${nameError}`,
-    );
+    expect(nameError.includes('权威数据，不能修改'), `no "authoritative, cannot be changed" message at the name: ${nameError}`);
+    expect(!/[A-Za-z]{4,}/.test(nameError), `the Chinese page shows English at the name: ${nameError}`);
     const summary = await text(page, '#error-summary');
     expect(summary.includes('权威数据'), `the error summary does not list the problem: ${summary}`);
     expect(
@@ -185,22 +171,56 @@ async function main() {
     );
     expect((await page.inputValue('#f-applicant_name')) === EXPECT.name, 'the authoritative name is not restored');
     expect((await page.getAttribute('#f-applicant_name', 'readonly')) !== null, 'the name is no longer read-only');
-    expect((await page.inputValue('#f-bank')) === 'icbc', 'the values given are lost on the error page');
-    expect((await text(page, '#m-photo')).includes('photo.jpg'), 'the uploaded photo is not kept');
+    expect((await page.inputValue('#f-application_type')) === 'first', 'the values given are lost on the error page');
     await step('tampering refused');
 
-    // 6. The application goes in: the photo uploaded, the ID card from the e-licence.
-    const accepted = await submitForm(page);
+    // 5. Step 2: the old card number's source is unavailable, so it is not filled.
+    const toStep2 = await press(page, '#continue', stepPath);
+    expect(toStep2.status() === 303, `step 1 was answered ${toStep2.status()}, not 303`);
+    expect(new URL(page.url()).searchParams.get('step') === '2', `not on step 2: ${page.url()}`);
+    const oldCard = await text(page, '#f-old_card_no-unavailable');
+    expect(oldCard.includes(EXPECT.unavailableResource), `the old card number does not say its source is unavailable: ${oldCard}`);
+    expect((await page.inputValue('#f-old_card_no')) === '', 'the old card number is filled although its source is unavailable');
+    await page.selectOption('#f-bank', 'icbc');
+    await page.selectOption('#f-delivery', 'branch');
+    const toStep3 = await press(page, '#continue', stepPath);
+    expect(toStep3.status() === 303, `step 2 was answered ${toStep3.status()}, not 303`);
+    await step('details given');
+
+    // 6. The documents: the ID card from its e-licence (number masked), the photo uploaded.
+    const idCard = await text(page, '#m-id_card');
+    expect(idCard.includes('免提交'), `the ID card is not offered as 免提交: ${idCard}`);
+    const licenceNo = (await text(page, '#m-id_card .licence-no')).trim();
+    expect(/^\d{6}\*+\d{3}[\dX]$/.test(licenceNo), `the e-licence number is not masked: ${licenceNo}`);
+    expect(idCard.includes(EXPECT.licenceResource), `the e-licence has no source: ${idCard}`);
+    expect(await page.isChecked('#substitute-id_card'), 'the 免提交 box is not ticked');
+    await page.setInputFiles('#file-photo', { name: 'photo.jpg', mimeType: 'image/jpeg', buffer: photoBytes });
+    const toCheck = await press(page, '#continue', stepPath);
+    expect(toCheck.status() === 303, `the documents step was answered ${toCheck.status()}, not 303`);
+    await step('documents given');
+
+    // 7. Check your answers, then submit.
+    expect(new URL(page.url()).searchParams.get('step') === 'check', `not on the check page: ${page.url()}`);
+    const answers = await text(page, 'main');
+    for (const s of [EXPECT.name, '中国工商银行', 'photo.jpg', '免提交']) {
+      expect(answers.includes(s), `the check page does not show ${s}: ${answers}`);
+    }
+    expect((await page.$$('a[href*="step=1"]')).length > 0, 'no way back to change the first step');
+    await step('answers checked');
+    const accepted = await press(page, '#submit', `/services/${service}/apply`);
     expect(accepted.status() === 303, `the application was answered ${accepted.status()}, not 303`);
     await page.waitForURL((u) => /^\/cases\/[^/]+\/submitted$/.test(u.pathname));
     const caseNo = (await text(page, '#case-no')).trim();
     const queryCode = (await text(page, '#query-code')).trim();
     expect(/^HLBE\d{8}-[0-9A-Z]+$/.test(caseNo), `no case number on the receipt: ${caseNo}`);
     expect(/^\d{6}$/.test(queryCode), `no query code on the receipt: ${queryCode}`);
-    expect((await text(page, '#material-id_card')).includes('免提交'), 'the receipt does not show the ID card as 免提交');
+    const idOnReceipt = await text(page, '#material-id_card');
+    expect(idOnReceipt.includes('免提交'), 'the receipt does not show the ID card as 免提交');
+    expect(!idOnReceipt.includes(EXPECT.idNumber), `the receipt shows the full e-licence number: ${idOnReceipt}`);
+    expect((await page.getAttribute('#view-case', 'href')) === `/me/cases/${caseNo}`, 'the receipt does not lead to the case');
     await step('submitted');
 
-    // 7. Who read my data: exactly the prefill reads, with their purpose.
+    // 8. Who read my data: exactly the prefill reads, with their purpose.
     await page.goto(`${base}/me/data-access`);
     expect((await text(page, '#chain')).includes('完整'), 'the data-access trail is not shown as intact');
     const rows = await page.$$eval('#data-access tbody tr', (trs) =>

@@ -1,7 +1,8 @@
 //! The citizen's whole online application in a real browser (Debian's Chromium driven
 //! by playwright-core, `tests/browser/apply_with_prefill.mjs`): login, the sources of the
-//! prefill, consent, the prefilled form, a tampered authoritative value refused, the
-//! application with only the photo uploaded, and the data-access page. Then the store is
+//! prefill, consent, the prefilled form step by step, a tampered authoritative value
+//! refused, the documents with only the photo uploaded, check your answers, the receipt
+//! and the data-access page. Then the store is
 //! checked: the ID card stood in for by its e-licence, provenance recorded, and exactly
 //! the reads the browser saw.
 //!
@@ -25,6 +26,7 @@ backend_tests!(a_citizen_applies_online_with_prefill_in_a_real_browser);
 const CHROMIUM: &str = "/usr/bin/chromium";
 const WANG_ID: &str = "150702198506123025"; // citizen-wang's resident ID number
 const WANG_LICENCE: &str = "150702198506123025"; // her resident ID card e-licence number
+const WANG_LICENCE_MASKED: &str = "150702********3025"; // as the pages show it
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
@@ -90,7 +92,7 @@ async fn a_citizen_applies_online_with_prefill_in_a_real_browser(b: Backend) {
         .unwrap_or_else(|e| panic!("the journey's result is not JSON ({e}): {stdout}"));
     eprintln!("browser journey ({b:?}): {}", result["steps"]);
     let case_no = result["case_no"].as_str().expect("case number");
-    assert_eq!(result["licence_no"], WANG_LICENCE, "{result}");
+    assert_eq!(result["licence_no"], WANG_LICENCE_MASKED, "{result}");
 
     // The case: the ID card stood in for by the e-licence, the photo uploaded.
     let c = state

@@ -698,7 +698,19 @@ async fn a_low_assurance_gets_a_page_explaining_what_to_do(b: Backend) {
         html.contains("实名认证等级不低于2级，您当前为1级"),
         "{html}"
     );
-    assert!(html.contains("How to raise your assurance level"));
+    assert!(html.contains("如何提升实名认证等级"), "{html}");
+    // One language at a time: the English page says the same in English.
+    let en = browser
+        .client
+        .get(s.app.url(&format!("/services/{code}/eligibility?lang=en")))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("page");
+    assert_eq!(en.status(), 403);
+    let html = en.text().await.expect("html");
+    assert!(html.contains("How to raise your assurance level"), "{html}");
+    assert!(!html.contains("如何提升实名认证等级"), "{html}");
 
     let ok = Browser::new();
     s.login(&ok, "/auth/login", "citizen-wang").await;

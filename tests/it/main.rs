@@ -8,6 +8,7 @@ mod oidc_provider;
 mod proxy;
 mod smtp_sink;
 
+mod apply_pages;
 mod browser;
 mod cache;
 mod cases;
