@@ -43,7 +43,7 @@ use async_trait::async_trait;
 
 pub use accounts::{Account, AccountStore, ApiToken};
 pub use cases::{
-    CaseApplicant, CaseFilter, CaseRow, CaseStore, CaseWrite, EventRow, IdemRecord, MaterialRow,
+    CaseApplicant, CaseFilter, CaseRow, CaseSort, CaseStore, CaseWrite, EventRow, IdemRecord, MaterialRow,
     NewMaterial, NoticeRow, OutboxRow, WriteOutcome,
 };
 pub use catalogue::{CatalogueStore, ServiceVersion, ServiceVersionInfo};
