@@ -641,9 +641,11 @@ async fn render_case(
             }
         })
         .collect();
+    // the window's steps; a department's own steps are on its desk
     let actions: Vec<ActionItem> = d
         .allowed_actions
         .iter()
+        .filter(|a| matches!(a, Action::Accept | Action::NotAccept | Action::RequestCorrection))
         .map(|a| action_item(*a, ctx))
         .collect();
     let events = app.store.case_events(case.id).await?;
@@ -1237,6 +1239,9 @@ fn control_kind(t: FieldType) -> &'static str {
 
 /// The anchor (control id) of a problem's field path.
 fn intake_anchor(path: &str) -> String {
+    if let Some(rest) = path.strip_prefix("lookup.") {
+        return rest.to_owned();
+    }
     if let Some(rest) = path.strip_prefix("applicant.") {
         return format!("applicant-{rest}");
     }
@@ -1282,7 +1287,7 @@ fn render_intake(
                 .map(|f| {
                     let values = form.values.get(&f.id).cloned().unwrap_or_default();
                     FieldItem {
-                        name: f.id.clone(),
+                        name: format!("f-{}", f.id),
                         id: format!("f-{}", f.id),
                         label: lang.pick(&f.label, &f.label_en).to_owned(),
                         hint: match lang {
@@ -1383,8 +1388,10 @@ fn render_intake(
             looked_up => form.looked_up,
             errors => errors,
             e => context! {
-                id_number => err("id_number").or_else(|| err("applicant-id_number")),
-                uscc => err("uscc").or_else(|| err("applicant-uscc")),
+                id_number => err("id_number"),
+                uscc => err("uscc"),
+                applicant_id => err("applicant-id_number"),
+                applicant_uscc => err("applicant-uscc"),
                 purpose => err("purpose"),
                 kind => err("applicant-kind"),
                 name => err("applicant-name"),
@@ -1529,7 +1536,13 @@ async fn intake_lookup(
             Ok(render_intake(&ctx, &app, &clerk, Some(service), &form, StatusCode::OK))
         }
         Err(AppError::Invalid(errors)) => {
-            form.errors = errors;
+            form.errors = errors
+                .into_iter()
+                .map(|mut e| {
+                    e.field = format!("lookup.{}", e.field);
+                    e
+                })
+                .collect();
             Ok(render_intake(
                 &ctx,
                 &app,
@@ -1663,16 +1676,16 @@ async fn intake_submit(
     };
     let mut values = Map::new();
     let mut form = IntakeForm {
-        kind: one("applicant.kind"),
-        name: one("applicant.name"),
-        id_number: one("applicant.id_number"),
-        uscc: one("applicant.uscc"),
-        phone: one("applicant.phone"),
+        kind: one("applicant-kind"),
+        name: one("applicant-name"),
+        id_number: one("applicant-id_number"),
+        uscc: one("applicant-uscc"),
+        phone: one("applicant-phone"),
         looked_up: true,
         ..IntakeForm::default()
     };
     for f in &service.fields {
-        let texts = raw.get(&f.id).cloned().unwrap_or_default();
+        let texts = raw.get(&format!("f-{}", f.id)).cloned().unwrap_or_default();
         if let Some(v) = value_of(f, &texts) {
             values.insert(f.id.clone(), v);
         }
@@ -1845,5 +1858,6 @@ mod tests {
         assert_eq!(intake_anchor("materials.photo"), "file-photo");
         assert_eq!(intake_anchor("members[0].name"), "f-members");
         assert_eq!(intake_anchor("name"), "f-name");
+        assert_eq!(intake_anchor("lookup.id_number"), "id_number");
     }
 }
