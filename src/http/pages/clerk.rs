@@ -516,6 +516,7 @@ struct ActionItem {
     label: String,
     why: String,
     needs_note: bool,
+    note_label: String,
     button: &'static str,
 }
 
@@ -530,6 +531,7 @@ fn action_item(a: Action, ctx: &PageCtx) -> ActionItem {
             a,
             Action::NotAccept | Action::RequestCorrection | Action::Suspend
         ),
+        note_label: ctx.t(&format!("staff.note_{code}")),
         button: match a {
             Action::NotAccept => "warning",
             Action::Accept => "",
