@@ -12,6 +12,7 @@ mod browser;
 mod cache;
 mod cases;
 mod catalogue_api;
+mod clerk_pages;
 mod cli;
 mod demo_departments;
 mod exchange;
