@@ -1570,37 +1570,25 @@ async fn read_text(field: axum::extract::multipart::Field<'_>) -> AppResult<Stri
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// A form control's texts as the JSON value of its field.
+/// A form control's texts as the JSON value of its field, as the apply pages send them:
+/// text as typed (the domain normalises and checks it), a tick as `true`, several
+/// choices as a list.
 fn value_of(f: &Field, texts: &[String]) -> Option<Value> {
-    let first = texts.first().map(|s| s.trim()).unwrap_or("");
     match f.field_type {
-        FieldType::Checkbox => Some(Value::Bool(texts.iter().any(|t| t == "true"))),
+        FieldType::Checkbox => texts
+            .iter()
+            .any(|t| t == "true")
+            .then_some(Value::Bool(true)),
         FieldType::Multiselect => {
             let v: Vec<Value> = texts
                 .iter()
-                .filter(|t| !t.is_empty())
+                .filter(|t| !t.trim().is_empty())
                 .map(|t| Value::String(t.clone()))
                 .collect();
             (!v.is_empty()).then_some(Value::Array(v))
         }
-        FieldType::Number if !first.is_empty() => Some(
-            first
-                .parse::<f64>()
-                .ok()
-                .and_then(serde_json::Number::from_f64)
-                .map(|n| {
-                    // whole numbers as integers
-                    if n.as_f64().is_some_and(|x| x.fract() == 0.0 && x.abs() < 1e15) {
-                        Value::from(n.as_f64().unwrap_or_default() as i64)
-                    } else {
-                        Value::Number(n)
-                    }
-                })
-                .unwrap_or_else(|| Value::String(first.to_owned())),
-        ),
         FieldType::Table => None,
-        _ if first.is_empty() => None,
-        _ => Some(Value::String(first.to_owned())),
+        _ => texts.first().map(|t| Value::String(t.clone())),
     }
 }
 
