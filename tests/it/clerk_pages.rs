@@ -78,7 +78,11 @@ impl Session {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default()
             .to_owned();
-        (status, loc, r.text().await.expect("body").replace("&#x2f;", "/"))
+        (
+            status,
+            loc,
+            r.text().await.expect("body").replace("&#x2f;", "/"),
+        )
     }
 }
 
@@ -109,7 +113,12 @@ async fn the_worklist_filters_and_stays_within_the_hall(b: Backend) {
     // no login: to the staff login and back
     let r = Browser::new().get(&s.app.url("/staff/cases")).await;
     assert_eq!(r.status(), 303);
-    assert!(r.headers()["location"].to_str().expect("loc").starts_with("/auth/staff/login"));
+    assert!(
+        r.headers()["location"]
+            .to_str()
+            .expect("loc")
+            .starts_with("/auth/staff/login")
+    );
 
     let clerk = Session::new(&s, "/auth/staff/login", "clerk-sun").await;
     let wang = Session::new(&s, "/auth/login", "citizen-wang").await;
@@ -157,11 +166,20 @@ async fn the_worklist_filters_and_stays_within_the_hall(b: Backend) {
 
     let (status, all) = clerk.page("/staff/cases").await;
     assert_eq!(status, 200);
-    assert!(all.contains(&online) && all.contains(&window), "both of the hall's cases");
+    assert!(
+        all.contains(&online) && all.contains(&window),
+        "both of the hall's cases"
+    );
     assert!(!all.contains(&elsewhere), "not another hall's case");
-    assert!(all.contains("未开始计时"), "a submitted case's clock has not started");
+    assert!(
+        all.contains("未开始计时"),
+        "a submitted case's clock has not started"
+    );
     let (status, page) = clerk.page(&format!("/staff/cases/{elsewhere}")).await;
-    assert_eq!(status, 404, "a case outside the hall's departments is not found");
+    assert_eq!(
+        status, 404,
+        "a case outside the hall's departments is not found"
+    );
     assert!(!page.contains("张小宝"));
 
     let shows = |html: &str| (html.contains(&online), html.contains(&window));
@@ -171,13 +189,20 @@ async fn the_worklist_filters_and_stays_within_the_hall(b: Backend) {
     assert_eq!(shows(&html), (false, true), "by applicant name");
     let part = online[online.len() - 6..].to_lowercase();
     let (_, html) = clerk.page(&format!("/staff/cases?q={part}")).await;
-    assert_eq!(shows(&html), (true, false), "by part of the case number, any case");
+    assert_eq!(
+        shows(&html),
+        (true, false),
+        "by part of the case number, any case"
+    );
     let (_, html) = clerk.page("/staff/cases?status=accepted").await;
     assert_eq!(shows(&html), (false, false), "by status");
     let (status, html) = clerk
         .page("/staff/cases?status=nonsense&deadline=whenever&page=-3&sort=x&extra=1")
         .await;
-    assert_eq!(status, 200, "nonsense in the query is ignored, not an error");
+    assert_eq!(
+        status, 200,
+        "nonsense in the query is ignored, not an error"
+    );
     assert_eq!(shows(&html), (true, true));
 
     // accepted at the window: the clock runs, 15 working days ahead are "on time"
@@ -188,7 +213,10 @@ async fn the_worklist_filters_and_stays_within_the_hall(b: Backend) {
             true,
         )
         .await;
-    assert_eq!((status, loc.as_str()), (303, format!("/staff/cases/{online}?done=accept").as_str()));
+    assert_eq!(
+        (status, loc.as_str()),
+        (303, format!("/staff/cases/{online}?done=accept").as_str())
+    );
     let (_, html) = clerk.page("/staff/cases?status=accepted").await;
     assert_eq!(shows(&html), (true, false));
     let (_, html) = clerk.page("/staff/cases?deadline=on_time").await;
@@ -224,7 +252,10 @@ async fn a_reveal_is_audited_and_notices_print(b: Backend) {
     assert_eq!(status, 200);
     assert!(html.contains("150702********3025"), "masked");
     assert!(!html.contains(WANG_ID), "never in full before the reveal");
-    assert!(html.contains("name=\"action\" value=\"accept\""), "accept is offered");
+    assert!(
+        html.contains("name=\"action\" value=\"accept\""),
+        "accept is offered"
+    );
     assert!(html.contains("/materials/"), "the photo can be previewed");
 
     // the material is served inline to staff
@@ -243,7 +274,12 @@ async fn a_reveal_is_audited_and_notices_print(b: Backend) {
         .expect("file");
     assert_eq!(r.status(), 200);
     assert_eq!(r.headers()["content-type"], "image/jpeg");
-    assert!(r.headers()["content-disposition"].to_str().expect("cd").starts_with("inline"));
+    assert!(
+        r.headers()["content-disposition"]
+            .to_str()
+            .expect("cd")
+            .starts_with("inline")
+    );
     let (status, _) = wang.page(&href).await;
     assert_eq!(status, 403, "not to the applicant through the staff route");
 
@@ -269,9 +305,13 @@ async fn a_reveal_is_audited_and_notices_print(b: Backend) {
     assert!(page.contains("查看完整身份证号"), "the citizen reads why");
 
     // no notice before its step
-    let (status, _) = clerk.page(&format!("/staff/cases/{case_no}/notice/accepted")).await;
+    let (status, _) = clerk
+        .page(&format!("/staff/cases/{case_no}/notice/accepted"))
+        .await;
     assert_eq!(status, 409);
-    let (status, _) = clerk.page(&format!("/staff/cases/{case_no}/notice/other")).await;
+    let (status, _) = clerk
+        .page(&format!("/staff/cases/{case_no}/notice/other"))
+        .await;
     assert_eq!(status, 404);
 
     // a correction needs to say what; the form keeps what was chosen
@@ -284,17 +324,26 @@ async fn a_reveal_is_audited_and_notices_print(b: Backend) {
     let (status, _, _) = clerk
         .submit(
             &step,
-            &[("action", "request_correction"), ("fix", "photo"), ("note", "白底照片")],
+            &[
+                ("action", "request_correction"),
+                ("fix", "photo"),
+                ("note", "白底照片"),
+            ],
             true,
         )
         .await;
     assert_eq!(status, 303);
-    let (status, html) = clerk.page(&format!("/staff/cases/{case_no}/notice/correction")).await;
+    let (status, html) = clerk
+        .page(&format!("/staff/cases/{case_no}/notice/correction"))
+        .await;
     assert_eq!(status, 200);
     assert!(html.contains("补正材料通知书") && html.contains(&case_no));
     assert!(html.contains("<svg") && html.contains("aria-label=\"办件进度查询二维码\""));
     assert!(html.contains("白底照片"), "what to correct");
-    assert!(html.contains("/status?case_no="), "the public query address");
+    assert!(
+        html.contains("/status?case_no="),
+        "the public query address"
+    );
     let (_, wang_case) = wang.get(&format!("/api/v1/cases/{case_no}")).await;
     let code = wang_case["query_code"].as_str().expect("code");
     assert!(html.contains(code), "the query code");
@@ -314,20 +363,34 @@ async fn a_reveal_is_audited_and_notices_print(b: Backend) {
         .await;
     assert_eq!(status, 200, "{body}");
     let (status, _, _) = clerk
-        .submit(&step, &[("action", "not_accept"), ("note", "非本市参保人员")], true)
+        .submit(
+            &step,
+            &[("action", "not_accept"), ("note", "非本市参保人员")],
+            true,
+        )
         .await;
     assert_eq!(status, 303);
-    let (status, html) = clerk.page(&format!("/staff/cases/{case_no}/notice/not-accepted")).await;
+    let (status, html) = clerk
+        .page(&format!("/staff/cases/{case_no}/notice/not-accepted"))
+        .await;
     assert_eq!(status, 200);
-    assert!(html.contains("不予受理通知书") && html.contains("非本市参保人员") && html.contains("<svg"));
+    assert!(
+        html.contains("不予受理通知书") && html.contains("非本市参保人员") && html.contains("<svg")
+    );
 
     // an accepted case's notice
     let other = wang_applies(&wang).await;
     let (status, _, _) = clerk
-        .submit(&format!("/staff/cases/{other}/step"), &[("action", "accept")], true)
+        .submit(
+            &format!("/staff/cases/{other}/step"),
+            &[("action", "accept")],
+            true,
+        )
         .await;
     assert_eq!(status, 303);
-    let (status, html) = clerk.page(&format!("/staff/cases/{other}/notice/accepted")).await;
+    let (status, html) = clerk
+        .page(&format!("/staff/cases/{other}/notice/accepted"))
+        .await;
     assert_eq!(status, 200);
     assert!(html.contains("受理通知书") && html.contains(&other) && html.contains("<svg"));
 }
@@ -346,7 +409,11 @@ async fn a_walk_in_is_taken_in_and_accepted_at_once(b: Backend) {
     let (status, _, html) = clerk
         .submit(
             "/staff/intake/lookup",
-            &[("service", SSC), ("id_number", "123"), ("purpose", "窗口受理核验")],
+            &[
+                ("service", SSC),
+                ("id_number", "123"),
+                ("purpose", "窗口受理核验"),
+            ],
             true,
         )
         .await;
@@ -355,7 +422,11 @@ async fn a_walk_in_is_taken_in_and_accepted_at_once(b: Backend) {
     let (status, _, html) = clerk
         .submit(
             "/staff/intake/lookup",
-            &[("service", SSC), ("id_number", WANG_ID), ("purpose", "窗口受理核验")],
+            &[
+                ("service", SSC),
+                ("id_number", WANG_ID),
+                ("purpose", "窗口受理核验"),
+            ],
             true,
         )
         .await;
@@ -407,7 +478,10 @@ async fn a_walk_in_is_taken_in_and_accepted_at_once(b: Backend) {
     let r = submit(fields.clone()).await.expect("post");
     assert_eq!(r.status(), 422, "the applicant's name is missing");
     let html = r.text().await.expect("body");
-    assert!(html.contains("href=\"#applicant-name\""), "named at its field");
+    assert!(
+        html.contains("href=\"#applicant-name\""),
+        "named at its field"
+    );
     assert!(html.contains("13800000001"), "what was typed is kept");
 
     fields.push(("applicant-name".into(), "王小明".into()));
@@ -422,18 +496,30 @@ async fn a_walk_in_is_taken_in_and_accepted_at_once(b: Backend) {
     let (status, html) = clerk.page(&loc).await;
     assert_eq!(status, 200);
     assert!(html.contains("移交后台受理"), "hand over is offered");
-    assert!(html.contains("name=\"action\" value=\"accept\""), "so is accepting at once");
+    assert!(
+        html.contains("name=\"action\" value=\"accept\""),
+        "so is accepting at once"
+    );
     let (_, case) = clerk.get(&format!("/api/staff/v1/cases/{case_no}")).await;
-    assert_eq!((case["channel"].as_str(), case["status"]["code"].as_str()), (Some("window"), Some("submitted")));
+    assert_eq!(
+        (case["channel"].as_str(), case["status"]["code"].as_str()),
+        (Some("window"), Some("submitted"))
+    );
 
     let (status, _, _) = clerk
-        .submit(&format!("/staff/cases/{case_no}/step"), &[("action", "accept")], true)
+        .submit(
+            &format!("/staff/cases/{case_no}/step"),
+            &[("action", "accept")],
+            true,
+        )
         .await;
     assert_eq!(status, 303);
     let (_, case) = clerk.get(&format!("/api/staff/v1/cases/{case_no}")).await;
     assert_eq!(case["status"]["code"], "accepted");
 
-    let (_, html) = clerk.page(&format!("/staff/intake?service={SSC}&lang=en")).await;
+    let (_, html) = clerk
+        .page(&format!("/staff/intake?service={SSC}&lang=en"))
+        .await;
     assert!(html.contains("Window intake"));
     english_has_no_chinese_ui(&html, "the intake page");
 }

@@ -647,17 +647,22 @@ async fn render_case(
     let actions: Vec<ActionItem> = d
         .allowed_actions
         .iter()
-        .filter(|a| matches!(a, Action::Accept | Action::NotAccept | Action::RequestCorrection))
+        .filter(|a| {
+            matches!(
+                a,
+                Action::Accept | Action::NotAccept | Action::RequestCorrection
+            )
+        })
         .map(|a| action_item(*a, ctx))
         .collect();
     let events = app.store.case_events(case.id).await?;
-    let has = |a: Action| {
-        events
-            .iter()
-            .any(|e| e.action.as_deref() == Some(a.code()))
-    };
+    let has = |a: Action| events.iter().any(|e| e.action.as_deref() == Some(a.code()));
     let notices: Vec<Opt> = [
-        ("accepted", case.accepted_on.is_some(), "staff.notice_accepted"),
+        (
+            "accepted",
+            case.accepted_on.is_some(),
+            "staff.notice_accepted",
+        ),
         (
             "not-accepted",
             case.status == CaseStatus::NotAccepted.code(),
@@ -676,19 +681,18 @@ async fn render_case(
         label: ctx.t(key),
     })
     .collect();
-    let (deadline_code, deadline_label) = match (d.deadline.state, d.deadline.label.clone().flatten()) {
-        (Some(code), Some(label)) => (code.to_owned(), label),
-        _ => ("none".to_owned(), ctx.t("staff.clock_not_started")),
-    };
+    let (deadline_code, deadline_label) =
+        match (d.deadline.state, d.deadline.label.clone().flatten()) {
+            (Some(code), Some(label)) => (code.to_owned(), label),
+            _ => ("none".to_owned(), ctx.t("staff.clock_not_started")),
+        };
     let done = v.done.and_then(|k| match k {
         "intake" => Some(ctx.t("staff.done_intake")),
-        "accept" | "not_accept" | "request_correction" => {
-            Action::from_code(k).map(|a| {
-                let (zh, en) = a.labels();
-                ctx.t("staff.done_step")
-                    .replace("{action}", ctx.pick(zh, en))
-            })
-        }
+        "accept" | "not_accept" | "request_correction" => Action::from_code(k).map(|a| {
+            let (zh, en) = a.labels();
+            ctx.t("staff.done_step")
+                .replace("{action}", ctx.pick(zh, en))
+        }),
         _ => None,
     });
     let can_accept = d.allowed_actions.contains(&Action::Accept);
@@ -750,8 +754,13 @@ async fn case_page(
     };
     let q = q.map(|q| q.0).unwrap_or_default();
     // the read is recorded as the JSON route records it, before anything is shown
-    audit::case_read(&app, &case, &reader_of(&staff), prefill::purpose::STAFF_CASE_VIEW)
-        .await?;
+    audit::case_read(
+        &app,
+        &case,
+        &reader_of(&staff),
+        prefill::purpose::STAFF_CASE_VIEW,
+    )
+    .await?;
     render_case(
         &app,
         &ctx,
@@ -791,11 +800,20 @@ pub struct TokenForm {
 }
 
 /// The audit record of showing a case's full ID number to `reader`.
-fn reveal_record(app: &AppState, c: &CaseRow, id_number: &str, reader: &audit::Reader) -> NewAccess {
+fn reveal_record(
+    app: &AppState,
+    c: &CaseRow,
+    id_number: &str,
+    reader: &audit::Reader,
+) -> NewAccess {
     let item = app
         .catalogue
         .service(&c.service_code)
-        .and_then(|s| s.fields.iter().find(|f| f.field_type == FieldType::IdNumber))
+        .and_then(|s| {
+            s.fields
+                .iter()
+                .find(|f| f.field_type == FieldType::IdNumber)
+        })
         .map(|f| format!("field:{}", f.id))
         .unwrap_or_else(|| "id_number".to_owned());
     NewAccess {
@@ -841,7 +859,11 @@ async fn reveal(
         )));
     };
     // recorded first: a read that cannot be recorded does not happen
-    audit::record(&app, &[reveal_record(&app, &case, id.expose(), &reader_of(&staff))]).await?;
+    audit::record(
+        &app,
+        &[reveal_record(&app, &case, id.expose(), &reader_of(&staff))],
+    )
+    .await?;
     render_case(
         &app,
         &ctx,
@@ -916,9 +938,12 @@ async fn take_step(
             .collect(),
     };
     check_csrf(&ctx, form.csrf.as_deref())?;
-    let Some(action) = Action::from_code(&form.action)
-        .filter(|a| matches!(a, Action::Accept | Action::NotAccept | Action::RequestCorrection))
-    else {
+    let Some(action) = Action::from_code(&form.action).filter(|a| {
+        matches!(
+            a,
+            Action::Accept | Action::NotAccept | Action::RequestCorrection
+        )
+    }) else {
         return Err(AppError::BadRequest(Message::new(
             "不认识的操作。",
             "Unknown step.",
@@ -946,11 +971,9 @@ async fn take_step(
     };
     let case_no = case.case_no.clone();
     match step::step(&app, case.clone(), &staff.actor(), req, &[], None).await {
-        Ok(_) => Ok(Redirect::to(&format!(
-            "/staff/cases/{case_no}?done={}",
-            action.code()
-        ))
-        .into_response()),
+        Ok(_) => Ok(
+            Redirect::to(&format!("/staff/cases/{case_no}?done={}", action.code())).into_response(),
+        ),
         Err(e) => match AppError::from(e) {
             AppError::Invalid(errors) => {
                 let errors = errors
@@ -1171,7 +1194,8 @@ fn window_services<'a>(app: &'a AppState, clerk: &Clerk) -> Vec<&'a Service> {
         .services()
         .iter()
         .filter(|s| {
-            clerk.departments.contains(&s.department) && s.channels.contains(&ServiceChannel::Window)
+            clerk.departments.contains(&s.department)
+                && s.channels.contains(&ServiceChannel::Window)
         })
         .collect()
 }
@@ -1418,7 +1442,11 @@ async fn intake_page(
     let q = q.map(|q| q.0).unwrap_or_default();
     let service = non_empty(&q.service)
         .and_then(|c| app.catalogue.service(c))
-        .filter(|s| window_services(&app, &clerk).iter().any(|w| w.code == s.code));
+        .filter(|s| {
+            window_services(&app, &clerk)
+                .iter()
+                .any(|w| w.code == s.code)
+        });
     Ok(render_intake(
         &ctx,
         &app,
@@ -1495,11 +1523,11 @@ async fn intake_lookup(
         )));
     };
     check_csrf(&ctx, f.csrf.as_deref())?;
-    let Some(service) = app
-        .catalogue
-        .service(&f.service)
-        .filter(|s| window_services(&app, &clerk).iter().any(|w| w.code == s.code))
-    else {
+    let Some(service) = app.catalogue.service(&f.service).filter(|s| {
+        window_services(&app, &clerk)
+            .iter()
+            .any(|w| w.code == s.code)
+    }) else {
         return Ok(Redirect::to("/staff/intake").into_response());
     };
     let mut form = IntakeForm {
@@ -1535,7 +1563,14 @@ async fn intake_lookup(
             {
                 form.name = name.clone();
             }
-            Ok(render_intake(&ctx, &app, &clerk, Some(service), &form, StatusCode::OK))
+            Ok(render_intake(
+                &ctx,
+                &app,
+                &clerk,
+                Some(service),
+                &form,
+                StatusCode::OK,
+            ))
         }
         Err(AppError::Invalid(errors)) => {
             form.errors = errors
@@ -1635,12 +1670,11 @@ async fn intake_submit(
             }
             match store_upload(&app, owner, field).await {
                 Ok(u) => uploads.entry(material).or_default().push(u.id),
-                Err(AppError::BadRequest(m)) | Err(AppError::PayloadTooLarge(m)) => {
-                    upload_errors.push(FieldError {
+                Err(AppError::BadRequest(m)) | Err(AppError::PayloadTooLarge(m)) => upload_errors
+                    .push(FieldError {
                         field: format!("materials.{material}"),
                         message: m,
-                    })
-                }
+                    }),
                 Err(e) => return Err(e),
             }
             continue;
@@ -1657,11 +1691,11 @@ async fn intake_submit(
             .map(|s| s.trim().to_owned())
             .unwrap_or_default()
     };
-    let Some(service) = app
-        .catalogue
-        .service(&one("service"))
-        .filter(|s| window_services(&app, &clerk).iter().any(|w| w.code == s.code))
-    else {
+    let Some(service) = app.catalogue.service(&one("service")).filter(|s| {
+        window_services(&app, &clerk)
+            .iter()
+            .any(|w| w.code == s.code)
+    }) else {
         return Ok(Redirect::to("/staff/intake").into_response());
     };
     let mut values = Map::new();
@@ -1721,13 +1755,20 @@ async fn intake_submit(
             StatusCode::UNPROCESSABLE_ENTITY,
         ));
     }
-    match intake::intake(&app, &clerk.actor(), service, &walk_in, &values, &materials, None).await
+    match intake::intake(
+        &app,
+        &clerk.actor(),
+        service,
+        &walk_in,
+        &values,
+        &materials,
+        None,
+    )
+    .await
     {
-        Ok(lodged) => Ok(Redirect::to(&format!(
-            "/staff/cases/{}?done=intake",
-            lodged.case_no
-        ))
-        .into_response()),
+        Ok(lodged) => Ok(
+            Redirect::to(&format!("/staff/cases/{}?done=intake", lodged.case_no)).into_response(),
+        ),
         Err(e) => match AppError::from(e) {
             AppError::Invalid(errors) => {
                 // a material error names its input's position: point it at the material
@@ -1781,7 +1822,10 @@ mod tests {
         assert_eq!(f.due_by, NaiveDate::from_ymd_opt(2026, 3, 9));
         assert!(f.due_from.is_none());
         assert!(f.statuses.contains(&"accepted".to_owned()));
-        assert!(!f.statuses.contains(&"suspended".to_owned()), "paused clocks have no state");
+        assert!(
+            !f.statuses.contains(&"suspended".to_owned()),
+            "paused clocks have no state"
+        );
         assert!(!f.statuses.contains(&"approved".to_owned()));
         let f = worklist_filter(&params("due_soon", ""), &mine, today, soon);
         assert_eq!((f.due_from, f.due_by), (Some(today), Some(soon)));
@@ -1805,7 +1849,11 @@ mod tests {
             ..WorklistParams::default()
         };
         let f = worklist_filter(&p, &mine, today, today);
-        assert_eq!(f.departments, Some(vec![]), "another hall's department: nothing");
+        assert_eq!(
+            f.departments,
+            Some(vec![]),
+            "another hall's department: nothing"
+        );
         assert!(f.channel.is_none() && f.statuses.is_empty());
         assert_eq!(f.text.as_deref(), Some("HLBE"));
         assert_eq!(f.sort, CaseSort::DueSoonest);
@@ -1822,9 +1870,15 @@ mod tests {
             url,
             "https://gov.example/status?case_no=HLBE20260301-AB&code=042917"
         );
-        assert_eq!(status_url("https://gov.example", "A", "1"), "https://gov.example/status?case_no=A&code=1");
+        assert_eq!(
+            status_url("https://gov.example", "A", "1"),
+            "https://gov.example/status?case_no=A&code=1"
+        );
         let svg = qr_svg(&url, "QR \"x\"").expect("svg");
-        assert!(svg.starts_with("<svg role=\"img\" aria-label=\"QR x\""), "{svg}");
+        assert!(
+            svg.starts_with("<svg role=\"img\" aria-label=\"QR x\""),
+            "{svg}"
+        );
         assert!(!svg.contains("<?xml"));
     }
 

@@ -4,8 +4,8 @@
 use chrono::Duration;
 use onewindow::auth::identity::AccountKind;
 use onewindow::store::{
-    CaseApplicant, CaseFilter, CaseRow, CaseSort, CaseWrite, IdemRecord, NewAccess, NewMaterial, StoreError,
-    UploadRow, WriteOutcome,
+    CaseApplicant, CaseFilter, CaseRow, CaseSort, CaseWrite, IdemRecord, NewAccess, NewMaterial,
+    StoreError, UploadRow, WriteOutcome,
 };
 use serde_json::json;
 use uuid::Uuid;
