@@ -444,15 +444,17 @@ async fn a_walk_in_is_taken_in_and_accepted_at_once(b: Backend) {
     );
 
     // submit the walk-in: values, a scanned photo, the ID card stood in for
-    let submit = |fields: Vec<(String, String)>| {
+    let submit = |fields: Vec<(String, String)>, scan: bool| {
         let mut form = reqwest::multipart::Form::new().text("_csrf", clerk.csrf.clone());
         for (k, v) in fields {
             form = form.text(k, v);
         }
-        form = form.part(
-            "file.photo",
-            reqwest::multipart::Part::bytes(jpeg(5)).file_name("scan.jpg"),
-        );
+        if scan {
+            form = form.part(
+                "file.photo",
+                reqwest::multipart::Part::bytes(jpeg(5)).file_name("scan.jpg"),
+            );
+        }
         clerk
             .b
             .client
@@ -475,7 +477,7 @@ async fn a_walk_in_is_taken_in_and_accepted_at_once(b: Backend) {
     for (k, v) in values.as_object().expect("values") {
         fields.push((format!("f-{k}"), v.as_str().expect("text").to_owned()));
     }
-    let r = submit(fields.clone()).await.expect("post");
+    let r = submit(fields.clone(), true).await.expect("post");
     assert_eq!(r.status(), 422, "the applicant's name is missing");
     let html = r.text().await.expect("body");
     assert!(
@@ -484,8 +486,16 @@ async fn a_walk_in_is_taken_in_and_accepted_at_once(b: Backend) {
     );
     assert!(html.contains("13800000001"), "what was typed is kept");
 
+    // the scan is kept: sent again without choosing the file
+    let kept = html
+        .split("name=\"keep.photo\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("the scan is kept")
+        .to_owned();
+    fields.push(("keep.photo".into(), kept));
     fields.push(("applicant-name".into(), "王小明".into()));
-    let r = submit(fields).await.expect("post");
+    let r = submit(fields, false).await.expect("post");
     assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
     let loc = r.headers()["location"].to_str().expect("loc").to_owned();
     assert!(loc.ends_with("?done=intake"), "{loc}");

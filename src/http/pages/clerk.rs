@@ -1228,6 +1228,7 @@ struct MaterialSlot {
     types: String,
     substitute: Option<String>,
     substituted: bool,
+    kept: Vec<String>,
     error: Option<String>,
 }
 
@@ -1244,6 +1245,8 @@ struct IntakeForm {
     sources: BTreeMap<String, String>,
     evidence: BTreeMap<String, String>,
     substitute: Vec<String>,
+    /// Files already stored, by material: kept on a form sent back with problems.
+    kept: BTreeMap<String, Vec<Uuid>>,
     errors: Vec<FieldError>,
     looked_up: bool,
 }
@@ -1360,6 +1363,13 @@ fn render_intake(
                         .join(","),
                     substitute: form.evidence.get(&m.id).cloned(),
                     substituted: form.substitute.contains(&m.id),
+                    kept: form
+                        .kept
+                        .get(&m.id)
+                        .into_iter()
+                        .flatten()
+                        .map(Uuid::to_string)
+                        .collect(),
                     error: error_at(&form.errors, &format!("file-{}", m.id), lang),
                 })
                 .collect()
@@ -1715,6 +1725,21 @@ async fn intake_submit(
         }
         form.values.insert(f.id.clone(), texts);
     }
+    // files kept from a form sent back with problems come before new ones
+    for m in &service.materials {
+        let kept: Vec<Uuid> = raw
+            .get(&format!("keep.{}", m.id))
+            .into_iter()
+            .flatten()
+            .filter_map(|v| Uuid::parse_str(v.trim()).ok())
+            .collect();
+        if !kept.is_empty() {
+            let entry = uploads.entry(m.id.clone()).or_default();
+            let new = std::mem::take(entry);
+            *entry = kept.into_iter().chain(new).collect();
+        }
+    }
+    form.kept = uploads.clone();
     let mut materials = Vec::new();
     for m in &service.materials {
         let sub = raw
