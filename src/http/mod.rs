@@ -218,6 +218,7 @@ fn pages() -> Router<AppState> {
         .merge(apply_pages::routes())
         .merge(pages::desk::routes())
         .merge(pages::ops::routes())
+        .merge(pages::clerk::routes())
 }
 
 async fn not_found() -> AppError {

@@ -599,6 +599,31 @@ pub async fn clerk_lookup(
     AppJson(body): AppJson<LookupBody>,
 ) -> AppResult<Response> {
     let service = find_service(&app, &body.service_code)?;
+    let p = lookup_at_window(
+        &app,
+        &clerk,
+        service,
+        &body.id_number,
+        body.uscc.as_deref(),
+        &body.purpose,
+    )
+    .await?;
+    Ok(Json(prefill_view(&p, lang)).into_response())
+}
+
+/// A clerk's audited lookup of a walk-in applicant's shared data for `service` (the
+/// JSON route's and the intake page's): the hall must serve the service's department,
+/// the ID number (and USCC, if given) must be valid and the purpose 4–200 characters
+/// (`errors` at `id_number`, `uscc`, `purpose`). The read is recorded as the clerk's in
+/// the applicant's data-access trail and kept as the snapshot the intake re-checks.
+pub async fn lookup_at_window(
+    app: &AppState,
+    clerk: &Clerk,
+    service: &crate::domain::catalogue::Service,
+    id_number: &str,
+    uscc: Option<&str>,
+    purpose: &str,
+) -> AppResult<prefill::Prefill> {
     if !clerk.departments.contains(&service.department) {
         return Err(AppError::Forbidden(Message::new(
             "本大厅不受理该部门的事项。",
@@ -606,7 +631,7 @@ pub async fn clerk_lookup(
         )));
     }
     let mut errors = Vec::new();
-    let person = match ResidentId::parse(&body.id_number) {
+    let person = match ResidentId::parse(id_number) {
         Ok(p) => Some(p),
         Err(e) => {
             errors.push(FieldError {
@@ -619,12 +644,7 @@ pub async fn clerk_lookup(
             None
         }
     };
-    let enterprise = match body
-        .uscc
-        .as_deref()
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-    {
+    let enterprise = match uscc.map(str::trim).filter(|u| !u.is_empty()) {
         None => None,
         Some(u) => match Uscc::parse(u) {
             Ok(u) => Some(u.as_str().to_owned()),
@@ -640,7 +660,7 @@ pub async fn clerk_lookup(
             }
         },
     };
-    let purpose = body.purpose.trim();
+    let purpose = purpose.trim();
     if purpose.chars().count() < 4 || purpose.chars().count() > 200 {
         errors.push(FieldError {
             field: "purpose".into(),
@@ -666,9 +686,9 @@ pub async fn clerk_lookup(
         service_code: Some(service.code.clone()),
         case_no: None,
     };
-    let p = prefill::fetch(&app, &who, service, &why, None).await?;
-    prefill::save_snapshot(&app, s.account_id, &who, &p).await;
-    Ok(Json(prefill_view(&p, lang)).into_response())
+    let p = prefill::fetch(app, &who, service, &why, None).await?;
+    prefill::save_snapshot(app, s.account_id, &who, &p).await;
+    Ok(p)
 }
 
 /// Who read the caller's data (and their enterprise's), and why.

@@ -47,6 +47,8 @@ pub mod purpose {
     pub const DEPARTMENT_REVIEW: &str = "department_review";
     /// Staff opened the case in the gateway (to take it in, review or decide it).
     pub const STAFF_CASE_VIEW: &str = "staff_case_view";
+    /// A window clerk showed the applicant's full ID number on the case page.
+    pub const STAFF_REVEAL_ID: &str = "staff_reveal_id";
 }
 
 /// A purpose as shown to the data subject.
@@ -60,6 +62,10 @@ pub fn purpose_label(code: &str, lang: Lang) -> String {
         purpose::STAFF_CASE_VIEW => lang.pick(
             "工作人员查阅办件（受理、审查或决定）",
             "Staff opened the case (to take it in, review or decide it)",
+        ),
+        purpose::STAFF_REVEAL_ID => lang.pick(
+            "窗口工作人员查看完整身份证号（核对身份）",
+            "A clerk showed your full ID number (to check your identity)",
         ),
         purpose::DEPARTMENT_REVIEW => lang.pick(
             "审批部门接收、审查申请",

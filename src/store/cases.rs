@@ -258,12 +258,46 @@ pub struct CaseFilter {
     pub service: Option<String>,
     /// Only cases due on or before.
     pub due_by: Option<NaiveDate>,
+    /// Only cases due on or after.
+    pub due_from: Option<NaiveDate>,
     /// Only cases changed since.
     pub updated_since: Option<DateTime<Utc>>,
+    /// Only cases lodged through this channel (`online`, `window`).
+    pub channel: Option<String>,
+    /// Only cases whose number or applicant name contains this text (any case).
+    pub text: Option<String>,
+    /// The order of the list.
+    pub sort: CaseSort,
     /// Page size.
     pub limit: i64,
     /// Rows to skip.
     pub offset: i64,
+}
+
+/// The order of a case list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CaseSort {
+    /// Newest first (by when lodged).
+    #[default]
+    Newest,
+    /// Oldest first.
+    Oldest,
+    /// Soonest due first; cases without a due date last.
+    DueSoonest,
+}
+
+/// `text` as a `LIKE` pattern matching it anywhere, lower-cased, its wildcards escaped
+/// (with `\`).
+fn contains_pattern(text: &str) -> String {
+    let mut p = String::from("%");
+    for ch in text.trim().to_lowercase().chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(ch);
+    }
+    p.push('%');
+    p
 }
 
 /// Cases and what hangs off them.
@@ -484,8 +518,16 @@ impl CaseStore for SqlStore {
             .fetch_one(case_filter(Q::new("SELECT COUNT(*) AS n FROM cases"), f))
             .await?
             .get::<i64>("n")?;
+        let order = match f.sort {
+            CaseSort::Newest => " ORDER BY created_at DESC, id DESC LIMIT ",
+            CaseSort::Oldest => " ORDER BY created_at, id LIMIT ",
+            // without a due date last, whatever the backend does with NULLs
+            CaseSort::DueSoonest => {
+                " ORDER BY CASE WHEN due_on IS NULL THEN 1 ELSE 0 END, due_on, created_at DESC, id DESC LIMIT "
+            }
+        };
         let q = case_filter(Q::new("SELECT * FROM cases"), f)
-            .push(" ORDER BY created_at DESC, id DESC LIMIT ")
+            .push(order)
             .push_bind(f.limit)
             .push(" OFFSET ")
             .push_bind(f.offset);
@@ -607,8 +649,23 @@ fn case_filter(q: Q, f: &CaseFilter) -> Q {
     if let Some(d) = f.due_by {
         q = q.push(" AND due_on <= ").push_bind(d);
     }
+    if let Some(d) = f.due_from {
+        q = q.push(" AND due_on >= ").push_bind(d);
+    }
     if let Some(t) = f.updated_since {
         q = q.push(" AND updated_at >= ").push_bind(t);
+    }
+    if let Some(c) = &f.channel {
+        q = q.push(" AND channel = ").push_bind(c);
+    }
+    if let Some(t) = f.text.as_deref().filter(|t| !t.trim().is_empty()) {
+        let p = contains_pattern(t);
+        q = q
+            .push(" AND (LOWER(case_no) LIKE ")
+            .push_bind(p.clone())
+            .push(" ESCAPE '\\' OR LOWER(applicant_name) LIKE ")
+            .push_bind(p)
+            .push(" ESCAPE '\\')");
     }
     q
 }

@@ -45,8 +45,8 @@ use async_trait::async_trait;
 
 pub use accounts::{Account, AccountStore, ApiToken};
 pub use cases::{
-    CaseApplicant, CaseFilter, CaseRow, CaseStore, CaseWrite, EventRow, IdemRecord, MaterialRow,
-    NewMaterial, NoticeRow, OutboxRow, WriteOutcome,
+    CaseApplicant, CaseFilter, CaseRow, CaseSort, CaseStore, CaseWrite, EventRow, IdemRecord,
+    MaterialRow, NewMaterial, NoticeRow, OutboxRow, WriteOutcome,
 };
 pub use catalogue::{CatalogueStore, ServiceVersion, ServiceVersionInfo};
 pub use drafts::{DraftRow, DraftStore, UploadRow};

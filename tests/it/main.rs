@@ -13,6 +13,7 @@ mod browser;
 mod cache;
 mod cases;
 mod catalogue_api;
+mod clerk_pages;
 mod cli;
 mod demo_departments;
 mod desk_pages;

@@ -15,6 +15,7 @@
 
 pub mod assets;
 pub mod desk;
+pub mod clerk;
 pub mod i18n;
 pub mod ops;
 

@@ -4,8 +4,8 @@
 use chrono::Duration;
 use onewindow::auth::identity::AccountKind;
 use onewindow::store::{
-    CaseApplicant, CaseFilter, CaseRow, CaseWrite, IdemRecord, NewAccess, NewMaterial, StoreError,
-    UploadRow, WriteOutcome,
+    CaseApplicant, CaseFilter, CaseRow, CaseSort, CaseWrite, IdemRecord, NewAccess, NewMaterial,
+    StoreError, UploadRow, WriteOutcome,
 };
 use serde_json::json;
 use uuid::Uuid;
@@ -388,6 +388,8 @@ async fn case_lists_filter_count_and_page_newest_first(b: Backend) {
     ];
     cases[1].applicant.account_id = Some(alice);
     cases[3].applicant.account_id = Some(alice);
+    cases[4].channel = "window".into();
+    cases[4].applicant.name = "Meng Shuhua 孟淑华".into();
     for c in &cases {
         create(&*s, c, &[]).await;
     }
@@ -504,6 +506,75 @@ async fn case_lists_filter_count_and_page_newest_first(b: Backend) {
             ..Default::default()
         },
         &[3],
+    )
+    .await;
+    // the worklist's filters: channel, text in the number or the name (any case, the
+    // LIKE wildcards taken literally), a due range, and the orders
+    check(
+        CaseFilter {
+            channel: Some("window".into()),
+            ..Default::default()
+        },
+        &[4],
+    )
+    .await;
+    for text in ["淑华", "meng", "SHUHUA"] {
+        check(
+            CaseFilter {
+                text: Some(text.into()),
+                ..Default::default()
+            },
+            &[4],
+        )
+        .await;
+    }
+    check(
+        CaseFilter {
+            text: Some(cases[1].case_no[9..].to_lowercase()),
+            ..Default::default()
+        },
+        &[1],
+    )
+    .await;
+    check(
+        CaseFilter {
+            text: Some("%".into()),
+            ..Default::default()
+        },
+        &[],
+    )
+    .await;
+    check(
+        CaseFilter {
+            due_from: Some(date(2027, 2, 1)),
+            ..Default::default()
+        },
+        &[2, 1],
+    )
+    .await;
+    check(
+        CaseFilter {
+            due_from: Some(date(2027, 1, 21)),
+            due_by: Some(date(2027, 2, 28)),
+            ..Default::default()
+        },
+        &[1],
+    )
+    .await;
+    check(
+        CaseFilter {
+            sort: CaseSort::DueSoonest,
+            ..Default::default()
+        },
+        &[3, 1, 2, 4, 0],
+    )
+    .await;
+    check(
+        CaseFilter {
+            sort: CaseSort::Oldest,
+            ..Default::default()
+        },
+        &[0, 1, 2, 3, 4],
     )
     .await;
     s.close().await;
