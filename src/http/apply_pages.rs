@@ -39,14 +39,14 @@ use super::cases::{multipart_error, store_upload};
 use super::catalogue::find_service;
 use super::error::{AppError, AppResult, FieldError, Message};
 use super::pages::{TEMPLATES, user_ctx};
-use super::sharing::{data_access_of, plan_view};
+use super::sharing::plan_view;
 use crate::auth::extract::{Applicant, ApplicantCase, CurrentUser};
 use crate::auth::session::Session;
 use crate::domain::case::CaseStatus;
 use crate::domain::catalogue::{Field, FieldType, FileType, Material, Service};
 use crate::domain::form::{self, MAX_UPLOADS_PER_MATERIAL};
 use crate::domain::lang::Lang;
-use crate::sharing::prefill::{self, Prefill, purpose_label};
+use crate::sharing::prefill::{self, Prefill};
 use crate::state::AppState;
 use crate::store::ConsentRow;
 use crate::usecases::{self, IdemKey, MaterialInput, apply};
@@ -1335,47 +1335,14 @@ pub async fn submitted(
     page(StatusCode::OK, "applied.html", lang, ctx)
 }
 
-/// `GET /me/data-access`: who read my data (and my enterprise's), newest first, and
-/// whether the trail is intact.
+/// `GET /me/data-access`: who read my data, one row per read (the citizen pages' own
+/// handler, `pages::citizen::data_access`).
 pub async fn data_access_page(
-    State(app): State<AppState>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
+    state: State<AppState>,
+    ctx: super::pages::PageCtx,
     user: Result<CurrentUser, AppError>,
 ) -> AppResult<Response> {
-    let (lang, suffix) = page_lang(&q, &headers);
-    let user = match logged_in(user, &format!("/me/data-access{suffix}")) {
-        Ok(u) => u,
-        Err(to) => return Ok(*to),
-    };
-    let (list, intact) = data_access_of(&app, &user, lang).await?;
-    let sep = lang.pick("、", ", ");
-    let records: Vec<minijinja::Value> = list
-        .iter()
-        .map(|a| {
-            minijinja::context! {
-                at => cst(a.at),
-                at_iso => a.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                reader_kind => a.reader_kind_label.clone(),
-                reader => a.reader.clone(),
-                resource => a.resource.clone(),
-                resource_code => a.resource_code.clone(),
-                items => a.items.join(sep),
-                purpose => purpose_label(&a.purpose, lang),
-                service => a.service.clone(),
-                case_no => a.case_no.clone(),
-                whose => a.subject_kind.clone(),
-            }
-        })
-        .collect();
-    let ctx = minijinja::context! {
-        user => user_ctx(Some(&user.session)),
-        lang => html_lang(lang),
-        suffix,
-        records,
-        chain_intact => intact,
-    };
-    page(StatusCode::OK, "data_access.html", lang, ctx)
+    super::pages::citizen::data_access(state, ctx, user).await
 }
 
 #[cfg(test)]

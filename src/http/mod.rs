@@ -206,7 +206,6 @@ fn probes() -> OpenApiRouter<AppState> {
 /// pages and redirects, not JSON.
 fn pages() -> Router<AppState> {
     Router::new()
-        .route("/", get(auth::home))
         .route("/lang/{code}", get(pages::switch_lang))
         .route("/static/{name}", get(pages::assets::serve))
         .route("/auth/login", get(auth::login))
@@ -216,6 +215,7 @@ fn pages() -> Router<AppState> {
         .route("/services/{code}/eligibility", get(auth::eligibility_page))
         .route("/catalogue", get(sharing::catalogue_page))
         .merge(apply_pages::routes())
+        .merge(pages::citizen::routes())
 }
 
 async fn not_found() -> AppError {

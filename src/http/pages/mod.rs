@@ -14,6 +14,7 @@
 //! macros in `components.html`.
 
 pub mod assets;
+pub mod citizen;
 pub mod i18n;
 
 use std::sync::LazyLock;
