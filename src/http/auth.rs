@@ -737,15 +737,3 @@ pub async fn dept_services(
         items,
     }))
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn role_labels_are_bilingual() {
-        let (zh, en) = role_labels(&[Role::Citizen, Role::Operator]);
-        assert_eq!(zh, "个人、运维人员");
-        assert_eq!(en, "citizen, operator");
-    }
-}

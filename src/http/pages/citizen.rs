@@ -427,7 +427,13 @@ pub(crate) fn check_csrf(sent: Option<&str>, session: &Session) -> AppResult<()>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::usecases::testing::catalogue;
+
+    fn catalogue() -> Catalogue {
+        crate::domain::catalogue::load_dir(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("service-definitions"),
+        )
+        .expect("the shipped definitions load")
+    }
 
     #[test]
     fn search_browse_and_life_events_narrow_the_services() {

@@ -195,7 +195,7 @@ async fn case_page(
         status,
         "citizen/case.html",
         context! {
-            c => context! {
+            cs => context! {
                 case_no => d.case_no.clone(),
                 query_code => d.query_code.clone(),
                 service => d.service.name.clone(),
@@ -597,7 +597,7 @@ pub(crate) fn group_reads(list: &[crate::sharing::audit::AccessView]) -> Vec<Rea
     let mut out: Vec<ReadRow> = Vec::new();
     for a in list {
         if let Some(last) = out.last_mut()
-            && last.reader_kind == a.reader_kind
+            && last.reader_kind == a.reader_kind_label
             && last.reader == a.reader
             && last.purpose == a.purpose
             && last.service == a.service
