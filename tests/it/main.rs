@@ -11,6 +11,7 @@ mod smtp_sink;
 mod browser;
 mod cache;
 mod cases;
+mod citizen_pages;
 mod catalogue_api;
 mod cli;
 mod demo_departments;

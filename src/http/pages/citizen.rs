@@ -289,6 +289,7 @@ pub async fn guide(
             context! {
                 name => lang.pick(&p.name, &p.name_en),
                 address => match lang { Lang::En => p.address_en.clone().unwrap_or_else(|| p.address.clone()), Lang::Zh => p.address.clone() },
+                address_zh_only => lang == Lang::En && p.address_en.is_none(),
                 hours => lang.pick(&p.hours, &p.hours_en),
                 phone => p.phone.clone(),
             }
