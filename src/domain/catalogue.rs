@@ -1171,10 +1171,16 @@ fn validate_life_events(
     for (i, e) in events.iter().enumerate() {
         let path = format!("event[{i}]");
         if !IDENT.is_match(&e.code) {
-            r.add(join(&path, "code"), "must be lower-case letters, digits and _");
+            r.add(
+                join(&path, "code"),
+                "must be lower-case letters, digits and _",
+            );
         }
         if !seen.insert(e.code.as_str()) {
-            r.add(join(&path, "code"), format!("event {} is defined twice", e.code));
+            r.add(
+                join(&path, "code"),
+                format!("event {} is defined twice", e.code),
+            );
         }
         r.bilingual(&path, "name", &e.name, &e.name_en);
         if e.services.is_empty() {
@@ -1182,7 +1188,10 @@ fn validate_life_events(
         }
         for (j, code) in e.services.iter().enumerate() {
             if !service_codes.contains(code.as_str()) {
-                r.add(format!("{path}.services[{j}]"), format!("unknown service {code}"));
+                r.add(
+                    format!("{path}.services[{j}]"),
+                    format!("unknown service {code}"),
+                );
             }
         }
     }

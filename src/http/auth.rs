@@ -200,7 +200,9 @@ pub async fn callback(
         match app.store.claim_window_cases(account_id, id.expose()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(account = %account_id, cases = n, "window cases linked"),
-            Err(e) => tracing::warn!(account = %account_id, error = %e, "linking window cases failed"),
+            Err(e) => {
+                tracing::warn!(account = %account_id, error = %e, "linking window cases failed")
+            }
         }
     }
     // A new session id at every login; an earlier session of this browser ends.

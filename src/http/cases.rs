@@ -952,7 +952,11 @@ const WRONG_CODE_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// The client address for rate limits: the peer, or, only when the gateway is
 /// configured to sit behind a proxy it trusts, the last X-Forwarded-For hop (the one the
 /// proxy added; earlier hops are whatever the client claimed).
-pub(crate) fn client_of(headers: &HeaderMap, peer: Option<std::net::SocketAddr>, trust_proxy: bool) -> String {
+pub(crate) fn client_of(
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    trust_proxy: bool,
+) -> String {
     let forwarded = trust_proxy
         .then(|| {
             headers

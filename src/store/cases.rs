@@ -550,7 +550,10 @@ impl CaseStore for SqlStore {
     }
 
     async fn claim_window_cases(&self, account: Uuid, id_number: &str) -> StoreResult<u64> {
-        let Some(index) = self.seal.index(APPLICANT_INDEX, &format!("person:{id_number}")) else {
+        let Some(index) = self
+            .seal
+            .index(APPLICANT_INDEX, &format!("person:{id_number}"))
+        else {
             return Ok(0);
         };
         let q = Q::new(

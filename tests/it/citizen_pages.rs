@@ -21,14 +21,13 @@ backend_tests!(
 
 /// GET a page as a browser (HTML).
 async fn page(s: &Session, path: &str) -> (u16, String) {
-    let r = s
-        .b
-        .client
-        .get(format!("{}{path}", s.base))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .expect("request");
+    let r =
+        s.b.client
+            .get(format!("{}{path}", s.base))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .expect("request");
     (r.status().as_u16(), r.text().await.expect("body"))
 }
 
@@ -74,7 +73,8 @@ fn english_ui(html: &str, allow: &[&str]) -> Vec<String> {
     // the language switch names its language in that language; the filing number is
     // the province's registration mark; the logged-in personas' names are data
     text = text.replace(">中文<", "><").replace("蒙ICP备", "");
-    for name in ["王小明", "李芳", "赵强", "陈静", "呼伦贝尔草原乳业有限公司"] {
+    for name in ["王小明", "李芳", "赵强", "陈静", "呼伦贝尔草原乳业有限公司"]
+    {
         text = text.replace(name, "");
     }
     let stripped = regex_lite_strip(&text);
@@ -121,16 +121,29 @@ async fn home_services_and_guide_are_pages_in_one_language(b: Backend) {
     let s = with_dev_idp(b, &[]).await;
     let (status, home) = anonymous(&s, "/").await;
     assert_eq!(status, 200);
-    for want in ["action=\"/services\"", "action=\"/status\"", "/services?event=newborn", "/services?who=enterprise", "/auth/login"] {
+    for want in [
+        "action=\"/services\"",
+        "action=\"/status\"",
+        "/services?event=newborn",
+        "/services?who=enterprise",
+        "/auth/login",
+    ] {
         assert!(home.contains(want), "home lacks {want}");
     }
     assert!(!home.contains("/api/v1/services/"), "no link to raw JSON");
     let (_, en) = anonymous(&s, "/?lang=en").await;
-    assert_eq!(english_ui(&en, &[]), Vec::<String>::new(), "English home shows Chinese");
+    assert_eq!(
+        english_ui(&en, &[]),
+        Vec::<String>::new(),
+        "English home shows Chinese"
+    );
 
     let (status, found) = anonymous(&s, "/services?q=社会保障卡").await;
     assert_eq!(status, 200);
-    assert!(found.contains(&format!("/services/{SSC}\"")), "the search finds the service");
+    assert!(
+        found.contains(&format!("/services/{SSC}\"")),
+        "the search finds the service"
+    );
     let (_, born) = anonymous(&s, "/services?event=newborn&lang=en").await;
     assert!(born.contains("Life event: A baby is born"), "{born}");
     assert_eq!(english_ui(&born, &[]), Vec::<String>::new());
@@ -138,12 +151,27 @@ async fn home_services_and_guide_are_pages_in_one_language(b: Backend) {
     // The guide: limits, materials (免提交), places; the apply button or why not.
     let (status, guide) = anonymous(&s, &format!("/services/{SSC}?lang=en")).await;
     assert_eq!(status, 200);
-    for want in ["Promised time limit", "Legal time limit", "Not needed", "Where and when", "Log in to apply online"] {
+    for want in [
+        "Promised time limit",
+        "Legal time limit",
+        "Not needed",
+        "Where and when",
+        "Log in to apply online",
+    ] {
         assert!(guide.contains(want), "the guide lacks {want}");
     }
     // the legal basis and some addresses exist in Chinese only (data, marked lang="zh-CN")
     assert!(guide.contains("<li lang=\"zh-CN\">"));
-    assert_eq!(english_ui(&guide, &["《中华人民共和国社会保险法》第五十八条", "呼伦贝尔市海拉尔区政务服务中心三楼"]), Vec::<String>::new());
+    assert_eq!(
+        english_ui(
+            &guide,
+            &[
+                "《中华人民共和国社会保险法》第五十八条",
+                "呼伦贝尔市海拉尔区政务服务中心三楼"
+            ]
+        ),
+        Vec::<String>::new()
+    );
     // citizen-zhao's assurance is too low for 无犯罪记录证明 (level 3): says why, where to go
     let zhao = Session::new(&s, "/auth/login", "citizen-zhao").await;
     let (_, guide) = page(&zhao, "/services/11150700MB15300021-GG-0001?lang=en").await;
@@ -152,7 +180,10 @@ async fn home_services_and_guide_are_pages_in_one_language(b: Backend) {
     assert!(guide.contains("Go to "), "where to go instead");
     assert!(!guide.contains("/services/11150700MB15300021-GG-0001/apply\""));
     let (_, list) = page(&zhao, "/services?q=无犯罪&lang=en").await;
-    assert!(list.contains("You cannot apply online"), "the list says so too");
+    assert!(
+        list.contains("You cannot apply online"),
+        "the list says so too"
+    );
     let (status, _) = anonymous(&s, "/services/NO-SUCH").await;
     assert_eq!(status, 404);
 }
@@ -164,10 +195,17 @@ async fn the_public_status_query_explains_its_limit(b: Backend) {
     let (_, case) = citizen.get(&format!("/api/v1/cases/{case_no}")).await;
     let code = case["query_code"].as_str().expect("code").to_owned();
 
-    let (status, ok) = anonymous(&s, &format!("/status?case_no={case_no}&query_code={code}&lang=en")).await;
+    let (status, ok) = anonymous(
+        &s,
+        &format!("/status?case_no={case_no}&query_code={code}&lang=en"),
+    )
+    .await;
     assert_eq!(status, 200);
     assert!(ok.contains(&case_no) && ok.contains("Submitted"), "{ok}");
-    assert!(!ok.contains("王小明"), "no personal data in the public answer");
+    assert!(
+        !ok.contains("王小明"),
+        "no personal data in the public answer"
+    );
     assert_eq!(english_ui(&ok, &[]), Vec::<String>::new());
 
     let (status, missing) = anonymous(&s, "/status?case_no=&query_code=").await;
@@ -176,10 +214,18 @@ async fn the_public_status_query_explains_its_limit(b: Backend) {
 
     let mut last = (0, String::new());
     for _ in 0..7 {
-        last = anonymous(&s, &format!("/status?case_no={case_no}&query_code=000000&lang=en")).await;
+        last = anonymous(
+            &s,
+            &format!("/status?case_no={case_no}&query_code=000000&lang=en"),
+        )
+        .await;
     }
     assert_eq!(last.0, 429, "too many wrong codes");
-    assert!(last.1.contains("try again in 15 minutes"), "the wait is explained: {}", last.1);
+    assert!(
+        last.1.contains("try again in 15 minutes"),
+        "the wait is explained: {}",
+        last.1
+    );
     assert!(last.1.contains("<form"), "a page, not a bare 429");
 }
 
@@ -199,13 +245,24 @@ async fn my_case_correction_withdrawal_and_rating(b: Backend) {
     let (st, _) = step(&clerk, &case_no, json!({ "action": "accept" })).await;
     assert_eq!(st, 200);
     let officer = Session::new(&s, "/auth/staff/login", "officer-ma").await;
-    let (st, _) = step(&officer, &case_no, json!({ "action": "request_correction", "note": "照片不清晰，请重新上传" })).await;
+    let (st, _) = step(
+        &officer,
+        &case_no,
+        json!({ "action": "request_correction", "note": "照片不清晰，请重新上传" }),
+    )
+    .await;
     assert_eq!(st, 200);
     let (status, html) = page(&citizen, &format!("/me/cases/{case_no}")).await;
     assert_eq!(status, 200);
-    assert!(html.contains("照片不清晰，请重新上传"), "what is asked is shown");
+    assert!(
+        html.contains("照片不清晰，请重新上传"),
+        "what is asked is shown"
+    );
     assert!(html.contains(&format!("action=\"/me/cases/{case_no}/correction\"")));
-    assert!(html.contains("150702********3025"), "the ID number is masked");
+    assert!(
+        html.contains("150702********3025"),
+        "the ID number is masked"
+    );
     assert!(!html.contains("150702198506123025"));
 
     let part = reqwest::multipart::Part::bytes(jpeg(9)).file_name("new.jpg");
@@ -224,24 +281,48 @@ async fn my_case_correction_withdrawal_and_rating(b: Backend) {
         .expect("post");
     assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
     let (_, case) = citizen.get(&format!("/api/v1/cases/{case_no}")).await;
-    assert_ne!(case["status"]["code"], "correction_requested", "the correction was taken: {case}");
+    assert_ne!(
+        case["status"]["code"], "correction_requested",
+        "the correction was taken: {case}"
+    );
     assert!(case["materials"].to_string().contains("new.jpg"), "{case}");
 
     // Someone else's case is not found, on the page and for its actions.
     let li = Session::new(&s, "/auth/login", "citizen-li").await;
     let (status, _) = page(&li, &format!("/me/cases/{case_no}")).await;
     assert_eq!(status, 404);
-    let r = form(&li, &format!("/me/cases/{case_no}/withdraw"), &[("confirm", "yes")]).await;
+    let r = form(
+        &li,
+        &format!("/me/cases/{case_no}/withdraw"),
+        &[("confirm", "yes")],
+    )
+    .await;
     assert_eq!(r.status(), 404);
-    let r = form(&li, &format!("/me/cases/{case_no}/rating"), &[("rating", "5")]).await;
+    let r = form(
+        &li,
+        &format!("/me/cases/{case_no}/rating"),
+        &[("rating", "5")],
+    )
+    .await;
     assert_eq!(r.status(), 404);
 
     // The department concludes; rating: below 3 stars needs a comment, the field is named.
-    let (st, body) = step(&officer, &case_no, json!({ "action": "conclude", "result": "approved", "note": "准予发卡" })).await;
+    let (st, body) = step(
+        &officer,
+        &case_no,
+        json!({ "action": "conclude", "result": "approved", "note": "准予发卡" }),
+    )
+    .await;
     assert_eq!(st, 200, "{body}");
     let (_, html) = page(&citizen, &format!("/me/cases/{case_no}")).await;
-    assert!(html.contains(&format!("action=\"/me/cases/{case_no}/rating\"")), "a concluded case can be rated");
-    assert!(!html.contains(&format!("/me/cases/{case_no}/withdraw")), "and no longer withdrawn");
+    assert!(
+        html.contains(&format!("action=\"/me/cases/{case_no}/rating\"")),
+        "a concluded case can be rated"
+    );
+    assert!(
+        !html.contains(&format!("/me/cases/{case_no}/withdraw")),
+        "and no longer withdrawn"
+    );
     // a form without the session's token is refused
     let r = citizen
         .b
@@ -253,19 +334,48 @@ async fn my_case_correction_withdrawal_and_rating(b: Backend) {
         .await
         .expect("post");
     assert_eq!(r.status(), 403);
-    let r = form(&citizen, &format!("/me/cases/{case_no}/rating"), &[("rating", "2"), ("comment", "")]).await;
+    let r = form(
+        &citizen,
+        &format!("/me/cases/{case_no}/rating"),
+        &[("rating", "2"), ("comment", "")],
+    )
+    .await;
     assert_eq!(r.status(), 422);
     let html = r.text().await.expect("body");
-    assert!(html.contains("href=\"#comment\""), "the error summary links the comment: {html}");
+    assert!(
+        html.contains("href=\"#comment\""),
+        "the error summary links the comment: {html}"
+    );
     assert!(html.contains("aria-invalid=\"true\""));
-    assert!(html.contains("value=\"2\" checked"), "the chosen level is kept");
-    let r = form(&citizen, &format!("/me/cases/{case_no}/rating"), &[("rating", "2"), ("comment", "等待太久")]).await;
+    assert!(
+        html.contains("value=\"2\" checked"),
+        "the chosen level is kept"
+    );
+    let r = form(
+        &citizen,
+        &format!("/me/cases/{case_no}/rating"),
+        &[("rating", "2"), ("comment", "等待太久")],
+    )
+    .await;
     assert_eq!(r.status(), 303);
     let (_, case) = citizen.get(&format!("/api/v1/cases/{case_no}")).await;
     assert_eq!(case["rating"]["level"], 2);
     let (_, html) = page(&citizen, &format!("/me/cases/{case_no}?lang=en")).await;
     assert!(html.contains("Your rating: 2 stars"));
-    assert_eq!(english_ui(&html, &["王小明", "等待太久", "照片不清晰，请重新上传", "已重新拍照", "准予发卡", "呼伦贝尔市海拉尔区胜利大街1号"]), Vec::<String>::new());
+    assert_eq!(
+        english_ui(
+            &html,
+            &[
+                "王小明",
+                "等待太久",
+                "照片不清晰，请重新上传",
+                "已重新拍照",
+                "准予发卡",
+                "呼伦贝尔市海拉尔区胜利大街1号"
+            ]
+        ),
+        Vec::<String>::new()
+    );
 
     // Withdrawal needs the confirmation page's answer.
     let other = lodge(&citizen).await;
@@ -274,10 +384,21 @@ async fn my_case_correction_withdrawal_and_rating(b: Backend) {
     assert!(confirm.contains("Yes, withdraw it"));
     let r = form(&citizen, &format!("/me/cases/{other}/withdraw"), &[]).await;
     assert_eq!(r.status(), 303);
-    assert_eq!(r.headers()["location"], format!("/me/cases/{other}/withdraw"));
+    assert_eq!(
+        r.headers()["location"],
+        format!("/me/cases/{other}/withdraw")
+    );
     let (_, case) = citizen.get(&format!("/api/v1/cases/{other}")).await;
-    assert_eq!(case["status"]["code"], "submitted", "not withdrawn without confirming");
-    let r = form(&citizen, &format!("/me/cases/{other}/withdraw"), &[("confirm", "yes"), ("note", "不需要了")]).await;
+    assert_eq!(
+        case["status"]["code"], "submitted",
+        "not withdrawn without confirming"
+    );
+    let r = form(
+        &citizen,
+        &format!("/me/cases/{other}/withdraw"),
+        &[("confirm", "yes"), ("note", "不需要了")],
+    )
+    .await;
     assert_eq!(r.status(), 303);
     let (_, case) = citizen.get(&format!("/api/v1/cases/{other}")).await;
     assert_eq!(case["status"]["code"], "withdrawn");
@@ -305,14 +426,29 @@ async fn a_window_case_appears_in_my_cases_after_login(b: Backend) {
     let wang = Session::new(&s, "/auth/login", "citizen-wang").await;
     let (status, list) = page(&wang, "/me/cases").await;
     assert_eq!(status, 200);
-    assert!(list.contains(&case_no), "the window case is in my cases: {list}");
+    assert!(
+        list.contains(&case_no),
+        "the window case is in my cases: {list}"
+    );
     let (status, html) = page(&wang, &format!("/me/cases/{case_no}")).await;
     assert_eq!(status, 200);
     assert!(html.contains(&case_no));
     let (_, api) = wang.get("/api/v1/cases").await;
-    assert!(api["items"].as_array().expect("items").iter().any(|c| c["case_no"] == case_no.as_str()), "the API lists it too");
+    assert!(
+        api["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|c| c["case_no"] == case_no.as_str()),
+        "the API lists it too"
+    );
     // and it is theirs to act on: withdraw
-    let r = form(&wang, &format!("/me/cases/{case_no}/withdraw"), &[("confirm", "yes")]).await;
+    let r = form(
+        &wang,
+        &format!("/me/cases/{case_no}/withdraw"),
+        &[("confirm", "yes")],
+    )
+    .await;
     assert_eq!(r.status(), 303);
     let (_, case) = wang.get(&format!("/api/v1/cases/{case_no}")).await;
     assert_eq!(case["status"]["code"], "withdrawn");
@@ -323,8 +459,12 @@ async fn enterprise_users_see_and_act_for_their_enterprise(b: Backend) {
     let clerk = Session::new(&s, "/auth/staff/login", "clerk-sun").await;
     // an enterprise service taken in at the window for 呼伦贝尔草原乳业有限公司
     let service = "11150700MB1530001X-XK-0002"; // 企业变更登记
-    let (_, form_pdf) = clerk.upload("form.pdf", b"%PDF-1.4\n% application form\n".to_vec()).await;
-    let (_, resolution) = clerk.upload("resolution.pdf", b"%PDF-1.4\n% resolution\n".to_vec()).await;
+    let (_, form_pdf) = clerk
+        .upload("form.pdf", b"%PDF-1.4\n% application form\n".to_vec())
+        .await;
+    let (_, resolution) = clerk
+        .upload("resolution.pdf", b"%PDF-1.4\n% resolution\n".to_vec())
+        .await;
     let intake = json!({
         "service_code": service,
         "applicant": { "kind": "enterprise", "name": "呼伦贝尔草原乳业有限公司", "id_number": "150702200108081229", "uscc": "91150700MA0N2C3D40" },
@@ -350,15 +490,26 @@ async fn enterprise_users_see_and_act_for_their_enterprise(b: Backend) {
     let chen = Session::new(&s, "/auth/login", "enterprise-chen").await;
     let (status, list) = page(&chen, "/me/cases?lang=en").await;
     assert_eq!(status, 200);
-    assert!(list.contains(&case_no), "the enterprise's case is listed: {list}");
-    assert!(list.contains("You are acting for"), "the page says whom they act for");
+    assert!(
+        list.contains(&case_no),
+        "the enterprise's case is listed: {list}"
+    );
+    assert!(
+        list.contains("You are acting for"),
+        "the page says whom they act for"
+    );
     let (status, _) = page(&chen, &format!("/me/cases/{case_no}")).await;
     assert_eq!(status, 200);
     let wang = Session::new(&s, "/auth/login", "citizen-wang").await;
     let (status, _) = page(&wang, &format!("/me/cases/{case_no}")).await;
     assert_eq!(status, 404, "a person does not see an enterprise's case");
     // and the enterprise user acts for it: withdraws it
-    let r = form(&chen, &format!("/me/cases/{case_no}/withdraw"), &[("confirm", "yes")]).await;
+    let r = form(
+        &chen,
+        &format!("/me/cases/{case_no}/withdraw"),
+        &[("confirm", "yes")],
+    )
+    .await;
     assert_eq!(r.status(), 303);
     let (_, case) = chen.get(&format!("/api/v1/cases/{case_no}")).await;
     assert_eq!(case["status"]["code"], "withdrawn");
@@ -368,13 +519,19 @@ async fn drafts_messages_and_data_access(b: Backend) {
     let s = with_dev_idp(b, &[]).await;
     let citizen = Session::new(&s, "/auth/login", "citizen-wang").await;
     let (status, d) = citizen
-        .post("/api/v1/drafts", &json!({ "service_code": SSC, "values": { "phone": "13800000001" } }))
+        .post(
+            "/api/v1/drafts",
+            &json!({ "service_code": SSC, "values": { "phone": "13800000001" } }),
+        )
         .await;
     assert_eq!(status, 201, "{d}");
     let id = d["id"].as_str().expect("id").to_owned();
     let (status, html) = page(&citizen, "/me/drafts?lang=en").await;
     assert_eq!(status, 200);
-    assert!(html.contains(&format!("/services/{SSC}/apply?draft={id}")), "resume link");
+    assert!(
+        html.contains(&format!("/services/{SSC}/apply?draft={id}")),
+        "resume link"
+    );
     assert!(html.contains(&format!("/me/drafts/{id}/delete")));
     assert_eq!(english_ui(&html, &[]), Vec::<String>::new());
     let (status, confirm) = page(&citizen, &format!("/me/drafts/{id}/delete")).await;

@@ -90,6 +90,7 @@ fn place_of(s: &Service, lang: Lang) -> Value {
                 Lang::En => p.address_en.clone().unwrap_or_else(|| p.address.clone()),
                 Lang::Zh => p.address.clone(),
             },
+            address_zh_only => lang == Lang::En && p.address_en.is_none(),
             hours => lang.pick(&p.hours, &p.hours_en),
             phone => p.phone.clone(),
         },
@@ -99,7 +100,12 @@ fn place_of(s: &Service, lang: Lang) -> Value {
 
 /// One service as a list shows it: its names, department, who applies, and whether this
 /// reader can apply online (if not: why, and where to go instead).
-pub(crate) fn service_card(cat: &Catalogue, s: &Service, lang: Lang, user: Option<&Session>) -> Value {
+pub(crate) fn service_card(
+    cat: &Catalogue,
+    s: &Service,
+    lang: Lang,
+    user: Option<&Session>,
+) -> Value {
     let e = eligibility_of(s, user);
     let online = s.channels.contains(&Channel::Online);
     let reasons: Vec<String> = e
@@ -357,7 +363,11 @@ pub async fn status(
     let mut limited = false;
     let mut status = StatusCode::OK;
     if asked && field_errors.is_empty() {
-        let client = client_of(&headers, Some(peer), app.settings.server.trust_forwarded_for);
+        let client = client_of(
+            &headers,
+            Some(peer),
+            app.settings.server.trust_forwarded_for,
+        );
         match public_lookup(&app, &client, &case_no, &code).await? {
             PublicAnswer::Found(c, events) => {
                 let p = PublicCase::of(&app, &c, &events, ctx.lang);
@@ -377,7 +387,8 @@ pub async fn status(
             }
             PublicAnswer::Wrong => {
                 status = StatusCode::NOT_FOUND;
-                errors.push(context! { anchor => "case_no", text => ctx.t("citizen.status_wrong") });
+                errors
+                    .push(context! { anchor => "case_no", text => ctx.t("citizen.status_wrong") });
             }
             PublicAnswer::Limited => {
                 status = StatusCode::TOO_MANY_REQUESTS;
@@ -405,11 +416,11 @@ pub async fn status(
 }
 
 /// A logged-in applicant, or the way to the login (coming back here), or the refusal.
-pub(crate) fn need_login<T>(ctx: &PageCtx, r: Result<T, AppError>) -> Result<T, Response> {
+pub(crate) fn need_login<T>(ctx: &PageCtx, r: Result<T, AppError>) -> Result<T, Box<Response>> {
     match r {
         Ok(v) => Ok(v),
-        Err(AppError::Unauthorized(_)) => Err(ctx.to_login(false)),
-        Err(e) => Err(e.into_response()),
+        Err(AppError::Unauthorized(_)) => Err(Box::new(ctx.to_login(false))),
+        Err(e) => Err(Box::new(e.into_response())),
     }
 }
 
@@ -448,7 +459,10 @@ mod tests {
             event: Some(event.into()),
         };
         let found = find_services(&cat, &q("社会保障卡", "", ""));
-        assert!(found.iter().any(|s| s.name == "社会保障卡申领"), "{found:?}");
+        assert!(
+            found.iter().any(|s| s.name == "社会保障卡申领"),
+            "{found:?}"
+        );
         let firms = find_services(&cat, &q("", "enterprise", ""));
         assert!(!firms.is_empty());
         assert!(
@@ -467,17 +481,18 @@ mod tests {
         let mut s = cat.services()[0].clone();
         s.channels = vec![Channel::Window];
         let card = service_card(&cat, &s, Lang::En, None);
-        assert_eq!(card.get_attr("can_apply").unwrap().is_true(), false);
-        assert_eq!(card.get_attr("login_to_apply").unwrap().is_true(), false);
-        let reasons = card.get_attr("reasons").unwrap();
+        let attr = |k: &str| card.get_attr(k).expect("attribute");
+        assert!(!attr("can_apply").is_true());
+        assert!(!attr("login_to_apply").is_true());
+        let reasons = attr("reasons");
         assert!(reasons.to_string().contains("service window"), "{reasons}");
-        assert!(!card.get_attr("place").unwrap().is_none());
+        assert!(!attr("place").is_none());
     }
 
     #[test]
     fn times_are_shown_in_china_time() {
         let at = DateTime::parse_from_rfc3339("2026-01-01T16:30:00Z")
-            .unwrap()
+            .expect("a time")
             .with_timezone(&Utc);
         assert_eq!(cst(at), "2026-01-02 00:30");
     }

@@ -69,7 +69,7 @@ pub async fn my_cases(
 ) -> AppResult<Response> {
     let who = match need_login(&ctx, who) {
         Ok(w) => w,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     let page = q.ok().and_then(|q| q.0.page).unwrap_or(1).max(1);
     let s = &who.0.session;
@@ -100,7 +100,11 @@ pub async fn my_cases(
             }
         })
         .collect();
-    let from = if total == 0 { 0 } else { (page - 1) * PER_PAGE + 1 };
+    let from = if total == 0 {
+        0
+    } else {
+        (page - 1) * PER_PAGE + 1
+    };
     let to = ((page - 1) * PER_PAGE + rows.len() as i64).max(from);
     let pager = context! {
         from, to, total,
@@ -159,13 +163,14 @@ async fn case_page(
                 .collect()
         })
         .unwrap_or_default();
+    let who = by_whom(app, case, lang);
     let timeline: Vec<Value> = d
         .timeline
         .iter()
         .map(|e| {
             context! {
                 when => cst(e.at),
-                who => e.by.clone(),
+                who => who(&e.by),
                 what => e.action_label.clone().or_else(|| e.status.label.clone()),
                 note => e.note.clone().flatten(),
             }
@@ -239,6 +244,32 @@ async fn case_page(
     ))
 }
 
+/// Who took a step, as the history shows it: a department's step names the department
+/// (not for a joint case, whose steps may be any routed department's).
+fn by_whom(app: &AppState, case: &crate::store::CaseRow, lang: Lang) -> impl Fn(&str) -> String {
+    use crate::domain::case::Actor;
+    let joint = app
+        .catalogue
+        .service(&case.service_code)
+        .is_some_and(|s| s.routing.departments.len() > 1);
+    let dept = app
+        .catalogue
+        .department(&case.department)
+        .map(|d| lang.pick(&d.short_name, &d.short_name_en).to_owned())
+        .filter(|_| !joint);
+    let dept_roles: Vec<String> = [Actor::DepartmentOfficer, Actor::DepartmentSystem]
+        .iter()
+        .map(|a| {
+            let (zh, en) = a.labels();
+            lang.pick(zh, en).to_owned()
+        })
+        .collect();
+    move |by: &str| match &dept {
+        Some(d) if dept_roles.iter().any(|r| r == by) => format!("{d} · {by}"),
+        _ => by.to_owned(),
+    }
+}
+
 /// `GET /me/cases/{case_no}`: the case, what is asked of me and what I can do now.
 pub async fn my_case(
     State(app): State<AppState>,
@@ -247,7 +278,7 @@ pub async fn my_case(
 ) -> AppResult<Response> {
     let c = match need_login(&ctx, c) {
         Ok(c) => c,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     case_page(&app, &ctx, &c, StatusCode::OK, Posted::default()).await
 }
@@ -284,7 +315,7 @@ pub async fn correction(
 ) -> AppResult<Response> {
     let c = match need_login(&ctx, c) {
         Ok(c) => c,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     let mut multipart = multipart.map_err(|_| {
         AppError::BadRequest(Message::new("表单格式有误。", "The form is malformed."))
@@ -316,7 +347,10 @@ pub async fn correction(
                     upload_id: Some(u.id),
                     substitute: false,
                 }),
-                Err(e) => rejected.push(("files".to_owned(), e.problem().detail.get(ctx.lang).to_owned())),
+                Err(e) => rejected.push((
+                    "files".to_owned(),
+                    e.problem().detail.get(ctx.lang).to_owned(),
+                )),
             }
         }
     }
@@ -327,7 +361,14 @@ pub async fn correction(
         ..Posted::default()
     };
     if !rejected.is_empty() {
-        return case_page(&app, &ctx, &c, StatusCode::UNPROCESSABLE_ENTITY, posted(rejected)).await;
+        return case_page(
+            &app,
+            &ctx,
+            &c,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            posted(rejected),
+        )
+        .await;
     }
     if materials.is_empty() && note.trim().is_empty() {
         let e = vec![("files".to_owned(), ctx.t("citizen.correction_empty"))];
@@ -343,7 +384,14 @@ pub async fn correction(
         Ok(_) => Ok(to_case(&c.case.case_no, "corrected")),
         Err(e) => {
             let errors = issues_of(e, ctx.lang)?;
-            case_page(&app, &ctx, &c, StatusCode::UNPROCESSABLE_ENTITY, posted(errors)).await
+            case_page(
+                &app,
+                &ctx,
+                &c,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                posted(errors),
+            )
+            .await
         }
     }
 }
@@ -356,7 +404,7 @@ pub async fn withdraw_confirm(
 ) -> AppResult<Response> {
     let c = match need_login(&ctx, c) {
         Ok(c) => c,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     let service = app
         .catalogue
@@ -386,10 +434,13 @@ pub async fn withdraw(
 ) -> AppResult<Response> {
     let c = match need_login(&ctx, c) {
         Ok(c) => c,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     let Ok(Form(f)) = form else {
-        return Err(AppError::BadRequest(Message::new("表单格式有误。", "The form is malformed.")));
+        return Err(AppError::BadRequest(Message::new(
+            "表单格式有误。",
+            "The form is malformed.",
+        )));
     };
     check_csrf(f._csrf.as_deref(), &c.applicant.0.session)?;
     if f.confirm.as_deref() != Some("yes") {
@@ -399,7 +450,10 @@ pub async fn withdraw(
     let req = StepRequest {
         action: Action::Withdraw,
         result: None,
-        note: f.note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()),
+        note: f
+            .note
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty()),
     };
     let actor = c.applicant.actor();
     step::step(&app, c.case.clone(), &actor, req, &[], None).await?;
@@ -422,10 +476,13 @@ pub async fn rating(
 ) -> AppResult<Response> {
     let c = match need_login(&ctx, c) {
         Ok(c) => c,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     let Ok(Form(f)) = form else {
-        return Err(AppError::BadRequest(Message::new("表单格式有误。", "The form is malformed.")));
+        return Err(AppError::BadRequest(Message::new(
+            "表单格式有误。",
+            "The form is malformed.",
+        )));
     };
     check_csrf(f._csrf.as_deref(), &c.applicant.0.session)?;
     let level: i16 = f
@@ -456,7 +513,7 @@ pub async fn drafts(
 ) -> AppResult<Response> {
     let who = match need_login(&ctx, who) {
         Ok(w) => w,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     let now = chrono::Utc::now();
     let items: Vec<Value> = app
@@ -493,7 +550,7 @@ pub async fn delete_draft_confirm(
 ) -> AppResult<Response> {
     let who = match need_login(&ctx, who) {
         Ok(w) => w,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     let d = match Uuid::parse_str(&id) {
         Ok(id) => app.store.draft(id, who.0.session.account_id).await?,
@@ -535,7 +592,7 @@ pub async fn delete_draft(
 ) -> AppResult<Response> {
     let who = match need_login(&ctx, who) {
         Ok(w) => w,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     let sent = form.ok().and_then(|f| f.0._csrf);
     check_csrf(sent.as_deref(), &who.0.session)?;
@@ -555,7 +612,7 @@ pub async fn messages(
 ) -> AppResult<Response> {
     let who = match need_login(&ctx, who) {
         Ok(w) => w,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     let items: Vec<Value> = app
         .store
@@ -639,7 +696,7 @@ pub async fn data_access(
 ) -> AppResult<Response> {
     let who = match need_login(&ctx, who) {
         Ok(w) => w,
-        Err(r) => return Ok(r),
+        Err(r) => return Ok(*r),
     };
     let lang = ctx.lang;
     let (list, intact) = crate::http::sharing::data_access_of(&app, &who, lang).await?;
@@ -674,7 +731,7 @@ mod tests {
 
     fn read(at: i64, resource: &str, item: &str, case_no: Option<&str>) -> AccessView {
         AccessView {
-            at: chrono::DateTime::from_timestamp(at, 0).unwrap(),
+            at: chrono::DateTime::from_timestamp(at, 0).expect("a time"),
             reader_kind: "applicant".into(),
             reader_kind_label: "本人".into(),
             reader: "王".into(),
@@ -702,7 +759,10 @@ mod tests {
         assert_eq!(
             rows[0].data,
             vec![
-                ("户籍".to_owned(), vec!["姓名".to_owned(), "住址".to_owned()]),
+                (
+                    "户籍".to_owned(),
+                    vec!["姓名".to_owned(), "住址".to_owned()]
+                ),
                 ("社保".to_owned(), vec!["参保状态".to_owned()]),
             ]
         );
