@@ -65,6 +65,7 @@ pub(crate) fn cst(at: DateTime<Utc>) -> String {
 /// A time limit in words: `20 个工作日` / `20 working days`.
 fn limit_text(l: &TimeLimit, lang: Lang) -> String {
     let key = match l.unit {
+        _ if l.value == 0 => "citizen.limit_same_day",
         LimitUnit::WorkingDays => "citizen.limit_working_days",
         LimitUnit::NaturalDays => "citizen.limit_calendar_days",
     };

@@ -406,10 +406,12 @@ pub async fn withdraw_confirm(
         Ok(c) => c,
         Err(r) => return Ok(*r),
     };
-    let service = app
-        .catalogue
-        .service(&c.case.service_code)
-        .map(|s| ctx.pick(&s.name, &s.name_en).to_owned());
+    let d = CaseDetail::build(&app, &c.case, ctx.lang, &c.applicant.actor()).await?;
+    if !d.allowed_actions.contains(&Action::Withdraw) {
+        // concluded or closed: nothing to withdraw any more
+        return Ok(Redirect::to(&format!("/me/cases/{}", c.case.case_no)).into_response());
+    }
+    let service = d.service.name;
     Ok(ctx.render(
         StatusCode::OK,
         "citizen/withdraw.html",
