@@ -636,10 +636,16 @@ pub async fn messages(
 
 /// One read of my data as the page shows it: the records a single read wrote (one per
 /// resource, at the same moment, by the same reader, for the same purpose and case) make
-/// one row.
+/// one row; a department reading one case's application again and again (at each step)
+/// is one row too, with how many times and when first.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ReadRow {
+    /// The latest read.
     pub at: chrono::DateTime<chrono::Utc>,
+    /// The earliest read this row stands for.
+    pub first_at: chrono::DateTime<chrono::Utc>,
+    /// How many reads (distinct moments) the row stands for.
+    pub times: usize,
     pub reader_kind: String,
     pub reader: String,
     pub purpose: String,
@@ -650,42 +656,49 @@ pub(crate) struct ReadRow {
     pub enterprise: bool,
 }
 
-/// Groups the trail (newest first) into reads: consecutive records of one reader, purpose,
-/// service and case within a second are one read.
+/// Groups the trail (newest first) into rows, see [`ReadRow`].
 pub(crate) fn group_reads(list: &[crate::sharing::audit::AccessView]) -> Vec<ReadRow> {
     let mut out: Vec<ReadRow> = Vec::new();
     for a in list {
-        if let Some(last) = out.last_mut()
-            && last.reader_kind == a.reader_kind_label
-            && last.reader == a.reader
-            && last.purpose == a.purpose
-            && last.service == a.service
-            && last.case_no == a.case_no
-            && (last.at - a.at).num_seconds().abs() <= 1
-        {
-            match last.data.iter_mut().find(|(r, _)| *r == a.resource) {
-                Some((_, items)) => {
-                    for i in &a.items {
-                        if !items.contains(i) {
-                            items.push(i.clone());
-                        }
+        let same_moment = |r: &ReadRow| (r.first_at - a.at).num_seconds().abs() <= 1;
+        let found = out.iter_mut().find(|r| {
+            r.reader_kind == a.reader_kind_label
+                && r.reader == a.reader
+                && r.purpose == a.purpose
+                && r.service == a.service
+                && r.case_no == a.case_no
+                && (r.case_no.is_some() || same_moment(r))
+        });
+        let Some(row) = found else {
+            out.push(ReadRow {
+                at: a.at,
+                first_at: a.at,
+                times: 1,
+                reader_kind: a.reader_kind_label.clone(),
+                reader: a.reader.clone(),
+                purpose: a.purpose.clone(),
+                service: a.service.clone(),
+                case_no: a.case_no.clone(),
+                data: vec![(a.resource.clone(), a.items.clone())],
+                enterprise: a.subject_kind == "enterprise",
+            });
+            continue;
+        };
+        if !same_moment(row) {
+            row.times += 1;
+            row.first_at = a.at;
+        }
+        match row.data.iter_mut().find(|(r, _)| *r == a.resource) {
+            Some((_, items)) => {
+                for i in &a.items {
+                    if !items.contains(i) {
+                        items.push(i.clone());
                     }
                 }
-                None => last.data.push((a.resource.clone(), a.items.clone())),
             }
-            last.enterprise |= a.subject_kind == "enterprise";
-            continue;
+            None => row.data.push((a.resource.clone(), a.items.clone())),
         }
-        out.push(ReadRow {
-            at: a.at,
-            reader_kind: a.reader_kind_label.clone(),
-            reader: a.reader.clone(),
-            purpose: a.purpose.clone(),
-            service: a.service.clone(),
-            case_no: a.case_no.clone(),
-            data: vec![(a.resource.clone(), a.items.clone())],
-            enterprise: a.subject_kind == "enterprise",
-        });
+        row.enterprise |= a.subject_kind == "enterprise";
     }
     out
 }
@@ -709,6 +722,8 @@ pub async fn data_access(
             context! {
                 at => cst(r.at),
                 at_iso => r.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                times => r.times,
+                first_at => cst(r.first_at),
                 reader_kind => r.reader_kind,
                 reader => r.reader,
                 data => r.data.iter().map(|(res, items)| context! { resource => res, items => items.join(sep) }).collect::<Vec<_>>(),
@@ -758,6 +773,7 @@ mod tests {
         ];
         let rows = group_reads(&list);
         assert_eq!(rows.len(), 3, "{rows:?}");
+        assert_eq!(rows[0].times, 1);
         assert_eq!(
             rows[0].data,
             vec![
@@ -768,5 +784,27 @@ mod tests {
                 ("社保".to_owned(), vec!["参保状态".to_owned()]),
             ]
         );
+    }
+
+    #[test]
+    fn a_department_reading_one_case_again_is_one_row_with_a_count() {
+        let dept = |at: i64, case_no: &str| AccessView {
+            reader_kind: "department".into(),
+            reader_kind_label: "审批部门".into(),
+            reader: "人社局".into(),
+            purpose: "process".into(),
+            ..read(at, "申请表和申请材料", "姓名", Some(case_no))
+        };
+        let list = vec![
+            dept(900, "C1"),
+            dept(850, "C2"),
+            dept(800, "C1"),
+            dept(700, "C1"),
+        ];
+        let rows = group_reads(&list);
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        assert_eq!((rows[0].times, rows[1].times), (3, 1));
+        assert_eq!(rows[0].first_at.timestamp(), 700);
+        assert_eq!(rows[0].at.timestamp(), 900);
     }
 }
