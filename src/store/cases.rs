@@ -556,6 +556,28 @@ impl CaseStore for SqlStore {
         else {
             return Ok(0);
         };
+        // Walk-in cases lodged before the index existed get theirs first (once: later
+        // cases are indexed when lodged).
+        let q = Q::new(
+            "SELECT id, applicant_id_number FROM cases WHERE applicant_account IS NULL \
+             AND applicant_index IS NULL AND applicant_kind = $1 AND applicant_id_number IS NOT NULL",
+        )
+        .bind(AccountKind::Person.code());
+        for r in self.db.fetch_all(q).await? {
+            let id: Uuid = r.get("id")?;
+            let number = self.seal.open_text(
+                &row_aad("cases", "applicant_id_number", &id.to_string()),
+                r.get("applicant_id_number")?,
+            )?;
+            let Some(number) = number else { continue };
+            let q = Q::new("UPDATE cases SET applicant_index = $1 WHERE id = $2")
+                .bind(
+                    self.seal
+                        .index(APPLICANT_INDEX, &format!("person:{number}")),
+                )
+                .bind(id);
+            self.db.execute(q).await?;
+        }
         let q = Q::new(
             "UPDATE cases SET applicant_account = $1 \
              WHERE applicant_index = $2 AND applicant_account IS NULL AND applicant_kind = $3",
