@@ -20,8 +20,8 @@ fn main() {
 /// binary carries it and cargo rebuilds when it changes. The message catalogue and the
 /// stylesheet, script and images of the pages are embedded this way.
 fn embed_dir(dir: &str, ext: &str, out: &str) {
-    let root =
-        std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("manifest dir")).join(dir);
+    let root = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("manifest dir"))
+        .join(dir);
     println!("cargo::rerun-if-changed={dir}");
     let mut names: Vec<String> = std::fs::read_dir(&root)
         .unwrap_or_else(|e| panic!("{dir}: {e}"))
