@@ -250,6 +250,28 @@ impl Resource {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct LifeEventsFile {
+    #[serde(default)]
+    event: Vec<LifeEvent>,
+}
+
+/// A life event (一件事): services people need together at one moment of life, offered
+/// as one group (`life-events.toml`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LifeEvent {
+    /// Identifier (lower-case letters, digits and _), used in addresses.
+    pub code: String,
+    /// Chinese name.
+    pub name: String,
+    /// English name.
+    pub name_en: String,
+    /// The services' codes, in the order they are usually done.
+    pub services: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct DataCatalogueFile {
     #[serde(default)]
     resource: Vec<Resource>,
@@ -716,6 +738,7 @@ pub struct Catalogue {
     departments: Vec<Department>,
     services: Vec<Service>,
     resources: Vec<Resource>,
+    life_events: Vec<LifeEvent>,
     by_code: HashMap<String, usize>,
 }
 
@@ -733,6 +756,7 @@ impl Catalogue {
             resources,
             services,
             unparsed_codes: Vec::new(),
+            ..Definitions::default()
         };
         let errors = validate(&defs);
         if !errors.is_empty() {
@@ -753,6 +777,7 @@ impl Catalogue {
             departments: defs.departments,
             services,
             resources: defs.resources,
+            life_events: defs.life_events,
             by_code,
         }
     }
@@ -782,6 +807,11 @@ impl Catalogue {
         &self.resources
     }
 
+    /// The life events (一件事), in file order.
+    pub fn life_events(&self) -> &[LifeEvent] {
+        &self.life_events
+    }
+
     /// One resource by code.
     pub fn resource(&self, code: &str) -> Option<&Resource> {
         self.resources.iter().find(|r| r.code == code)
@@ -807,10 +837,13 @@ pub struct Definitions {
     /// Codes of service files that failed to parse, so that references to them are not
     /// reported a second time as "unknown service".
     unparsed_codes: Vec<String>,
+    /// The life events (`life-events.toml`, optional).
+    life_events: Vec<LifeEvent>,
 }
 
 const DEPARTMENTS_FILE: &str = "departments.toml";
 const DATA_CATALOGUE_FILE: &str = "data-catalogue.toml";
+const LIFE_EVENTS_FILE: &str = "life-events.toml";
 const SERVICES_DIR: &str = "services";
 
 /// Reads and validates a definitions directory: `departments.toml`,
@@ -838,6 +871,11 @@ pub fn load_dir(dir: &Path) -> Result<Catalogue, Vec<DefinitionError>> {
     }
     match read_toml::<DataCatalogueFile>(dir, DATA_CATALOGUE_FILE, false) {
         Ok(Some(f)) => defs.resources = f.resource,
+        Ok(None) => {}
+        Err(e) => errors.push(e),
+    }
+    match read_toml::<LifeEventsFile>(dir, LIFE_EVENTS_FILE, false) {
+        Ok(Some(f)) => defs.life_events = f.event,
         Ok(None) => {}
         Err(e) => errors.push(e),
     }
@@ -1115,7 +1153,48 @@ pub fn validate(defs: &Definitions) -> Vec<DefinitionError> {
         }
         validate_service(&mut r, s, &departments, &resources);
     }
+    validate_life_events(&defs.life_events, &service_codes, &mut errors);
     errors
+}
+
+/// Life events: unique identifiers, names in both languages, known services.
+fn validate_life_events(
+    events: &[LifeEvent],
+    service_codes: &HashSet<&str>,
+    errors: &mut Vec<DefinitionError>,
+) {
+    let mut r = Report {
+        file: LIFE_EVENTS_FILE,
+        errors,
+    };
+    let mut seen = HashSet::new();
+    for (i, e) in events.iter().enumerate() {
+        let path = format!("event[{i}]");
+        if !IDENT.is_match(&e.code) {
+            r.add(
+                join(&path, "code"),
+                "must be lower-case letters, digits and _",
+            );
+        }
+        if !seen.insert(e.code.as_str()) {
+            r.add(
+                join(&path, "code"),
+                format!("event {} is defined twice", e.code),
+            );
+        }
+        r.bilingual(&path, "name", &e.name, &e.name_en);
+        if e.services.is_empty() {
+            r.add(join(&path, "services"), "name at least one service");
+        }
+        for (j, code) in e.services.iter().enumerate() {
+            if !service_codes.contains(code.as_str()) {
+                r.add(
+                    format!("{path}.services[{j}]"),
+                    format!("unknown service {code}"),
+                );
+            }
+        }
+    }
 }
 
 fn validate_service(
@@ -1643,6 +1722,7 @@ departments = ["{DEPT}"]
             resources: resources(),
             services: vec![("services/test.toml".into(), service)],
             unparsed_codes: vec![],
+            life_events: vec![],
         }
     }
 
@@ -2011,6 +2091,38 @@ departments = ["{DEPT}"]
         assert!(s.matches_keyword("营业执照"));
         assert!(s.matches_keyword("TEST service"));
         assert!(!s.matches_keyword("护照"));
+    }
+
+    #[test]
+    fn life_events_name_known_services_in_both_languages() {
+        let mut d = defs_with(|_| {});
+        let code = d.services[0].1.code.clone();
+        d.life_events = vec![
+            LifeEvent {
+                code: "newborn".into(),
+                name: "新生儿出生".into(),
+                name_en: "A baby is born".into(),
+                services: vec![code.clone()],
+            },
+            LifeEvent {
+                code: "Bad Code".into(),
+                name: "开办企业".into(),
+                name_en: " ".into(),
+                services: vec![code, "NO-SUCH-SERVICE".into()],
+            },
+        ];
+        assert_eq!(
+            errors_of(&d),
+            vec![
+                ("life-events.toml".into(), "event[1].code".into()),
+                ("life-events.toml".into(), "event[1].name_en".into()),
+                ("life-events.toml".into(), "event[1].services[1]".into()),
+            ]
+        );
+        d.life_events.truncate(1);
+        assert!(errors_of(&d).is_empty());
+        let cat = Catalogue::from_valid(d);
+        assert_eq!(cat.life_events()[0].code, "newborn");
     }
 
     #[test]

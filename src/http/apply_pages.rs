@@ -40,7 +40,7 @@ use axum::Router;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{DefaultBodyLimit, Form, Multipart, Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
@@ -52,15 +52,15 @@ use uuid::Uuid;
 use super::cases::{multipart_error, save_draft_values, store_upload};
 use super::catalogue::find_service;
 use super::error::{AppError, AppResult, FieldError, Message};
-use super::pages::{PageCtx, TEMPLATES, i18n, mask_id, user_ctx};
-use super::sharing::{data_access_of, plan_view};
+use super::pages::{PageCtx, i18n, mask_id};
+use super::sharing::plan_view;
 use crate::auth::extract::{Applicant, ApplicantCase, CurrentUser};
 use crate::auth::session::Session;
 use crate::domain::case::CaseStatus;
 use crate::domain::catalogue::{Field, FieldType, FileType, Material, Service};
 use crate::domain::form::{self, MAX_UPLOADS_PER_MATERIAL};
 use crate::domain::lang::Lang;
-use crate::sharing::prefill::{self, Prefill, purpose_label};
+use crate::sharing::prefill::{self, Prefill};
 use crate::state::AppState;
 use crate::store::{ConsentRow, DraftRow};
 use crate::usecases::{self, IdemKey, MaterialInput, apply};
@@ -93,63 +93,6 @@ const STEP_WEIGHT: usize = 6;
 const ONE_PAGE_WEIGHT: usize = 8;
 /// The key of the page's own state in a draft's values.
 const PAGE_KEY: &str = "_page";
-
-/// A page in the page language, never cached (it shows personal data).
-fn page(status: StatusCode, name: &str, lang: Lang, ctx: minijinja::Value) -> AppResult<Response> {
-    let body = TEMPLATES
-        .get_template(name)
-        .and_then(|t| t.render(ctx))
-        .map_err(|e| anyhow::anyhow!("page {name} does not render: {e}"))?;
-    let mut resp = (status, body).into_response();
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(
-        header::CONTENT_LANGUAGE,
-        HeaderValue::from_static(lang.tag()),
-    );
-    Ok(resp)
-}
-
-/// `?lang=` of every page.
-#[derive(Debug, Default, Deserialize)]
-pub struct LangQuery {
-    lang: Option<String>,
-}
-
-/// The page language and the query suffix that keeps it on links and form actions.
-fn page_lang(q: &LangQuery, headers: &HeaderMap) -> (Lang, &'static str) {
-    match q.lang.as_deref() {
-        Some("en") => (Lang::En, "?lang=en"),
-        Some("zh") | Some("zh-CN") => (Lang::Zh, "?lang=zh"),
-        _ => (super::lang_of(headers), ""),
-    }
-}
-
-fn html_lang(lang: Lang) -> &'static str {
-    match lang {
-        Lang::Zh => "zh-CN",
-        Lang::En => "en",
-    }
-}
-
-/// The login, coming back to `here` afterwards.
-fn to_login(here: &str) -> Response {
-    let back: String = url::form_urlencoded::byte_serialize(here.as_bytes()).collect();
-    Redirect::to(&format!("/auth/login?return_to={back}")).into_response()
-}
-
-/// The logged-in caller, or the way to the login (a wrong role stays an error page).
-fn logged_in<T>(who: Result<T, AppError>, here: &str) -> Result<T, Box<Response>> {
-    match who {
-        Ok(w) => Ok(w),
-        Err(AppError::Unauthorized(_)) => Err(Box::new(to_login(here))),
-        Err(e) => Err(Box::new(e.into_response())),
-    }
-}
 
 /// The logged-in applicant, or the way to the login coming back to this page.
 fn applicant_or_login<T>(who: Result<T, AppError>, ctx: &PageCtx) -> Result<T, Box<Response>> {
@@ -2315,47 +2258,14 @@ pub async fn submitted(
     Ok(ctx.render(StatusCode::OK, "applied.html", page_ctx))
 }
 
-/// `GET /me/data-access`: who read my data (and my enterprise's), newest first, and
-/// whether the trail is intact.
+/// `GET /me/data-access`: who read my data, one row per read (the citizen pages' own
+/// handler, `pages::citizen::data_access`).
 pub async fn data_access_page(
-    State(app): State<AppState>,
-    Query(q): Query<LangQuery>,
-    headers: HeaderMap,
+    state: State<AppState>,
+    ctx: super::pages::PageCtx,
     user: Result<CurrentUser, AppError>,
 ) -> AppResult<Response> {
-    let (lang, suffix) = page_lang(&q, &headers);
-    let user = match logged_in(user, &format!("/me/data-access{suffix}")) {
-        Ok(u) => u,
-        Err(to) => return Ok(*to),
-    };
-    let (list, intact) = data_access_of(&app, &user, lang).await?;
-    let sep = lang.pick("、", ", ");
-    let records: Vec<minijinja::Value> = list
-        .iter()
-        .map(|a| {
-            minijinja::context! {
-                at => cst(a.at),
-                at_iso => a.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                reader_kind => a.reader_kind_label.clone(),
-                reader => a.reader.clone(),
-                resource => a.resource.clone(),
-                resource_code => a.resource_code.clone(),
-                items => a.items.join(sep),
-                purpose => purpose_label(&a.purpose, lang),
-                service => a.service.clone(),
-                case_no => a.case_no.clone(),
-                whose => a.subject_kind.clone(),
-            }
-        })
-        .collect();
-    let ctx = minijinja::context! {
-        user => user_ctx(Some(&user.session)),
-        lang => html_lang(lang),
-        suffix,
-        records,
-        chain_intact => intact,
-    };
-    page(StatusCode::OK, "data_access.html", lang, ctx)
+    super::pages::citizen::data_access(state, ctx, user).await
 }
 
 #[cfg(test)]

@@ -16,7 +16,6 @@ use super::AcceptLang;
 use super::catalogue::find_service;
 use super::error::{AppError, AppResult, Message};
 use super::openapi::{LoginErrors, Problem};
-use super::pages::{render, user_ctx};
 use crate::app::AppState;
 use crate::auth::extract::{CurrentUser, DepartmentClient};
 use crate::auth::identity::{self, AccountKind, Audience, EnterpriseRep, IdentityError, Role};
@@ -192,6 +191,19 @@ pub async fn callback(
     }
 
     let account_id = app.store.upsert_account(&who, chrono::Utc::now()).await?;
+    // Cases a clerk took in at a window for this person become theirs (matched by the
+    // ID number's blind index); a failure here must not stop the login.
+    if who.kind == AccountKind::Person
+        && let Some(id) = &who.id_number
+    {
+        match app.store.claim_window_cases(account_id, id.expose()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(account = %account_id, cases = n, "window cases linked"),
+            Err(e) => {
+                tracing::warn!(account = %account_id, error = %e, "linking window cases failed")
+            }
+        }
+    }
     // A new session id at every login; an earlier session of this browser ends.
     if let Some(old) = jar.get(SESSION_COOKIE) {
         app.sessions
@@ -266,47 +278,6 @@ pub(super) async fn optional_user(app: &AppState, jar: &CookieJar) -> Option<Ses
 /// `GET /auth/logout`: a page with the logout button (a GET never changes state).
 pub async fn logout_page(ctx: super::pages::PageCtx) -> Response {
     ctx.render(StatusCode::OK, "logout.html", minijinja::context! {})
-}
-
-fn role_labels(roles: &[Role]) -> (String, String) {
-    let (zh, en): (Vec<&str>, Vec<&str>) = roles
-        .iter()
-        .map(|r| match r {
-            Role::Citizen => ("个人", "citizen"),
-            Role::EnterpriseUser { .. } => ("企业经办人", "enterprise user"),
-            Role::Clerk { .. } => ("窗口人员", "window clerk"),
-            Role::DepartmentOfficer { .. } => ("部门工作人员", "department officer"),
-            Role::Operator => ("运维人员", "operator"),
-        })
-        .unzip();
-    (zh.join("、"), en.join(", "))
-}
-
-/// `GET /`: the home page.
-pub async fn home(State(app): State<AppState>, jar: CookieJar) -> Response {
-    let user = optional_user(&app, &jar).await;
-    let (roles_zh, roles_en) = user
-        .as_ref()
-        .map(|u| role_labels(&u.roles))
-        .unwrap_or_default();
-    let services: Vec<_> = app
-        .catalogue
-        .services()
-        .iter()
-        .map(|s| {
-            minijinja::context! {
-                code => s.code.clone(),
-                name => s.name.clone(),
-                name_en => s.name_en.clone(),
-                department => app.catalogue.department(&s.department).map(|d| d.short_name.clone()).unwrap_or_default(),
-            }
-        })
-        .collect();
-    render(
-        StatusCode::OK,
-        "home.html",
-        minijinja::context! { user => user_ctx(user.as_ref()), roles_zh, roles_en, services },
-    )
 }
 
 /// The logged-in user, as `GET /api/v1/me` shows it: personal numbers masked.
@@ -461,14 +432,17 @@ pub async fn me(State(app): State<AppState>, user: CurrentUser) -> AppResult<Res
     Ok(([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response())
 }
 
-struct Eligibility {
-    eligible: bool,
-    needs_login: bool,
-    needs_assurance: bool,
-    reasons: Vec<Message>,
+/// Whether a person may apply for a service online, and why not.
+pub(crate) struct Eligibility {
+    pub(crate) eligible: bool,
+    pub(crate) needs_login: bool,
+    pub(crate) needs_assurance: bool,
+    pub(crate) reasons: Vec<Message>,
 }
 
-fn eligibility_of(service: &Service, user: Option<&Session>) -> Eligibility {
+/// May this user (or nobody logged in) apply for the service online? Checks the channel,
+/// the kind of applicant and the assurance level, as `GET /api/v1/services/{code}/eligibility`.
+pub(crate) fn eligibility_of(service: &Service, user: Option<&Session>) -> Eligibility {
     use crate::domain::catalogue::{ApplicantType, Channel};
     let mut e = Eligibility {
         eligible: true,
@@ -772,16 +746,4 @@ pub async fn dept_services(
         department: uscc,
         items,
     }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn role_labels_are_bilingual() {
-        let (zh, en) = role_labels(&[Role::Citizen, Role::Operator]);
-        assert_eq!(zh, "个人、运维人员");
-        assert_eq!(en, "citizen, operator");
-    }
 }

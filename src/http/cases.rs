@@ -257,6 +257,7 @@ pub async fn my_cases(
         .store
         .list_cases(&CaseFilter {
             applicant: Some(applicant.0.session.account_id),
+            enterprise: super::pages::citizen::acting_enterprise(&applicant.0.session),
             limit: per,
             offset: (page - 1) * per,
             ..CaseFilter::default()
@@ -974,7 +975,11 @@ const WRONG_CODE_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// The client address for rate limits: the peer, or, only when the gateway is
 /// configured to sit behind a proxy it trusts, the last X-Forwarded-For hop (the one the
 /// proxy added; earlier hops are whatever the client claimed).
-fn client_of(headers: &HeaderMap, peer: Option<std::net::SocketAddr>, trust_proxy: bool) -> String {
+pub(crate) fn client_of(
+    headers: &HeaderMap,
+    peer: Option<std::net::SocketAddr>,
+    trust_proxy: bool,
+) -> String {
     let forwarded = trust_proxy
         .then(|| {
             headers
@@ -1034,24 +1039,56 @@ pub async fn public_case(
         Some(peer),
         app.settings.server.trust_forwarded_for,
     );
+    let code = q.query_code.unwrap_or_default();
+    match public_lookup(&app, &client, &case_no, &code)
+        .await
+        .map_err(IntoResponse::into_response)?
+    {
+        PublicAnswer::Found(c, events) => Ok(Json(PublicCase::of(&app, &c, &events, lang))),
+        PublicAnswer::Limited => Err(limited()),
+        // Unknown number and wrong code answer alike: no oracle for case numbers.
+        PublicAnswer::Wrong => Err(AppError::NotFound(Message::new(
+            "办件编号或查询码不正确。",
+            "The case number or query code is not correct.",
+        ))
+        .into_response()),
+    }
+}
+
+/// What the public query found.
+pub(crate) enum PublicAnswer {
+    /// The case and its history.
+    Found(Box<crate::store::CaseRow>, Vec<crate::store::EventRow>),
+    /// The number or the code is not correct (the same answer for both).
+    Wrong,
+    /// Too many wrong codes for this case or from this client: wait 15 minutes.
+    Limited,
+}
+
+/// How long the public query is refused after too many wrong codes.
+pub(crate) const PUBLIC_QUERY_WAIT_MINUTES: u64 = WRONG_CODE_WINDOW.as_secs() / 60;
+
+/// The public query (case number and query code, no login) with its limits on wrong
+/// codes per case and per client; the JSON route and the status page both ask it.
+pub(crate) async fn public_lookup(
+    app: &AppState,
+    client: &str,
+    case_no: &str,
+    code: &str,
+) -> AppResult<PublicAnswer> {
     let case_key = format!("rl:qc:case:{case_no}");
     let client_key = format!("rl:qc:client:{client}");
-    let internal = |e: anyhow::Error| AppError::Internal(e).into_response();
+    let internal = |e: anyhow::Error| AppError::Internal(e);
     // Refuse early when either budget is spent.
     for (k, max) in [
         (&case_key, WRONG_CODES_PER_CASE),
         (&client_key, WRONG_CODES_PER_CLIENT),
     ] {
         if app.cache.counter(k).await.map_err(|e| internal(e.into()))? >= max {
-            return Err(limited());
+            return Ok(PublicAnswer::Limited);
         }
     }
-    let code = q.query_code.unwrap_or_default();
-    let c = app
-        .store
-        .case_by_no(&case_no)
-        .await
-        .map_err(|e| AppError::from(e).into_response())?;
+    let c = app.store.case_by_no(case_no).await?;
     let matches = c
         .as_ref()
         .is_some_and(|c| bool::from(c.query_code.as_bytes().ct_eq(code.trim().as_bytes())));
@@ -1067,21 +1104,12 @@ pub async fn public_case(
             .await
             .map_err(|e| internal(e.into()))?;
         if a > WRONG_CODES_PER_CASE || b > WRONG_CODES_PER_CLIENT {
-            return Err(limited());
+            return Ok(PublicAnswer::Limited);
         }
-        // Unknown number and wrong code answer alike: no oracle for case numbers.
-        return Err(AppError::NotFound(Message::new(
-            "办件编号或查询码不正确。",
-            "The case number or query code is not correct.",
-        ))
-        .into_response());
+        return Ok(PublicAnswer::Wrong);
     };
-    let events = app
-        .store
-        .case_events(c.id)
-        .await
-        .map_err(|e| AppError::from(e).into_response())?;
-    Ok(Json(PublicCase::of(&app, &c, &events, lang)))
+    let events = app.store.case_events(c.id).await?;
+    Ok(PublicAnswer::Found(Box::new(c), events))
 }
 
 // ---------- staff ----------

@@ -206,7 +206,6 @@ fn probes() -> OpenApiRouter<AppState> {
 /// pages and redirects, not JSON.
 fn pages() -> Router<AppState> {
     Router::new()
-        .route("/", get(auth::home))
         .route("/lang/{code}", get(pages::switch_lang))
         .route("/static/{name}", get(pages::assets::serve))
         .route("/auth/login", get(auth::login))
@@ -219,6 +218,7 @@ fn pages() -> Router<AppState> {
         .merge(pages::desk::routes())
         .merge(pages::ops::routes())
         .merge(pages::clerk::routes())
+        .merge(pages::citizen::routes())
 }
 
 async fn not_found() -> AppError {

@@ -250,6 +250,9 @@ pub enum WriteOutcome {
 pub struct CaseFilter {
     /// Only this applicant's cases.
     pub applicant: Option<Uuid>,
+    /// With `applicant`: also the cases of this enterprise (USCC) the applicant acts for,
+    /// whoever lodged them.
+    pub enterprise: Option<String>,
     /// Only cases of these departments.
     pub departments: Option<Vec<String>>,
     /// Only these statuses.
@@ -343,7 +346,14 @@ pub trait CaseStore: Send + Sync {
 
     /// An account's notifications, newest first.
     async fn notifications(&self, account: Uuid, limit: i64) -> StoreResult<Vec<NoticeRow>>;
+
+    /// Gives a person's account the cases taken in at a window for their resident ID
+    /// number (matched by its blind index) that no account holds yet; answers how many.
+    async fn claim_window_cases(&self, account: Uuid, id_number: &str) -> StoreResult<u64>;
 }
+
+/// The resource name of a case applicant's blind index.
+const APPLICANT_INDEX: &str = "cases.applicant";
 
 #[async_trait]
 impl CaseStore for SqlStore {
@@ -359,9 +369,9 @@ impl CaseStore for SqlStore {
              applicant_account, applicant_kind, applicant_name, applicant_id_number, applicant_uscc, \
              applicant_phone, channel, intake_account, intake_hall, status, form, accepted_on, due_on, \
              legal_due_on, pauses, concluded_on, result, version, created_at, updated_at, provenance, \
-             fields_filled, fields_prefilled) \
+             fields_filled, fields_prefilled, applicant_index) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22, $23, 1, $24, $25, $26, $27, $28)",
+             $19, $20, $21, $22, $23, 1, $24, $25, $26, $27, $28, $29)",
         )
         .bind(c.id)
         .bind(&c.case_no)
@@ -393,7 +403,8 @@ impl CaseStore for SqlStore {
         .bind(c.updated_at)
         .bind(&c.provenance)
         .bind(c.fields_filled)
-        .bind(c.fields_prefilled);
+        .bind(c.fields_prefilled)
+        .bind(applicant_index(&self.seal, c));
         match tx.execute(q).await {
             Ok(_) => {}
             // The case number is taken: the caller draws another.
@@ -580,6 +591,45 @@ impl CaseStore for SqlStore {
         Ok(self.db.execute(q).await? == 1)
     }
 
+    async fn claim_window_cases(&self, account: Uuid, id_number: &str) -> StoreResult<u64> {
+        let Some(index) = self
+            .seal
+            .index(APPLICANT_INDEX, &format!("person:{id_number}"))
+        else {
+            return Ok(0);
+        };
+        // Walk-in cases lodged before the index existed get theirs first (once: later
+        // cases are indexed when lodged).
+        let q = Q::new(
+            "SELECT id, applicant_id_number FROM cases WHERE applicant_account IS NULL \
+             AND applicant_index IS NULL AND applicant_kind = $1 AND applicant_id_number IS NOT NULL",
+        )
+        .bind(AccountKind::Person.code());
+        for r in self.db.fetch_all(q).await? {
+            let id: Uuid = r.get("id")?;
+            let number = self.seal.open_text(
+                &row_aad("cases", "applicant_id_number", &id.to_string()),
+                r.get("applicant_id_number")?,
+            )?;
+            let Some(number) = number else { continue };
+            let q = Q::new("UPDATE cases SET applicant_index = $1 WHERE id = $2")
+                .bind(
+                    self.seal
+                        .index(APPLICANT_INDEX, &format!("person:{number}")),
+                )
+                .bind(id);
+            self.db.execute(q).await?;
+        }
+        let q = Q::new(
+            "UPDATE cases SET applicant_account = $1 \
+             WHERE applicant_index = $2 AND applicant_account IS NULL AND applicant_kind = $3",
+        )
+        .bind(account)
+        .bind(index)
+        .bind(AccountKind::Person.code());
+        self.db.execute(q).await
+    }
+
     async fn notifications(&self, account: Uuid, limit: i64) -> StoreResult<Vec<NoticeRow>> {
         let q = Q::new(
             "SELECT * FROM notifications WHERE account_id = $1 \
@@ -618,6 +668,17 @@ impl<'a> CaseSeal<'a> {
     }
 }
 
+/// The blind index of a walk-in person's resident ID number, by which the case finds
+/// its owner's account later; none for an online application (it has its account) or
+/// an enterprise's case (its users see it by USCC).
+fn applicant_index(seal: &RowSeal, c: &CaseRow) -> Option<String> {
+    if c.applicant.account_id.is_some() || c.applicant.kind != AccountKind::Person {
+        return None;
+    }
+    let id = c.applicant.id_number.as_ref()?;
+    seal.index(APPLICANT_INDEX, &format!("person:{}", id.expose()))
+}
+
 /// A material's evidence is bound to its case and material id.
 fn evidence_aad(case_id: Uuid, material_id: &str) -> String {
     row_aad(
@@ -630,8 +691,19 @@ fn evidence_aad(case_id: Uuid, material_id: &str) -> String {
 /// The `WHERE` of a case list; every filter narrows it.
 fn case_filter(q: Q, f: &CaseFilter) -> Q {
     let mut q = q.push(" WHERE 1 = 1");
-    if let Some(a) = f.applicant {
-        q = q.push(" AND applicant_account = ").push_bind(a);
+    match (f.applicant, &f.enterprise) {
+        (Some(a), Some(uscc)) => {
+            q = q
+                .push(" AND (applicant_account = ")
+                .push_bind(a)
+                .push(" OR (applicant_kind = ")
+                .push_bind(AccountKind::Enterprise.code())
+                .push(" AND applicant_uscc = ")
+                .push_bind(uscc.clone())
+                .push("))");
+        }
+        (Some(a), None) => q = q.push(" AND applicant_account = ").push_bind(a),
+        (None, _) => {}
     }
     if let Some(ds) = &f.departments {
         // Never an empty `IN ()`: no department means no case.

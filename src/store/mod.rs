@@ -75,6 +75,11 @@ impl std::fmt::Debug for RowSeal {
 }
 
 impl RowSeal {
+    /// The blind index of a subject within a resource (`None` without a sealer).
+    pub(crate) fn index(&self, resource: &str, subject: &str) -> Option<String> {
+        self.0.get().map(|s| s.subject_ref(resource, subject))
+    }
+
     /// Sets the sealer; a second call is ignored.
     pub fn set(&self, sealer: Arc<crate::sharing::seal::Sealer>) {
         let _ = self.0.set(sealer);

@@ -4,6 +4,7 @@
 
 use uuid::Uuid;
 
+use crate::auth::identity::AccountKind;
 use crate::domain::case;
 use crate::domain::catalogue::Catalogue;
 use crate::store::CaseRow;
@@ -124,7 +125,17 @@ impl Actor {
     /// the cases their department is responsible for or routed to (a joint case).
     pub fn may_see(&self, c: &CaseRow, catalogue: &Catalogue) -> bool {
         match self {
-            Actor::Applicant { account, .. } => c.applicant.account_id == Some(*account),
+            Actor::Applicant {
+                account,
+                enterprise,
+                ..
+            } => {
+                c.applicant.account_id == Some(*account)
+                    // an enterprise user acts for their enterprise: its cases, whoever lodged them
+                    || (enterprise.is_some()
+                        && c.applicant.kind == AccountKind::Enterprise
+                        && c.applicant.uscc == *enterprise)
+            }
             Actor::Clerk { departments, .. } => departments.contains(&c.department),
             Actor::Operator { .. } => true,
             // an officer stands in for a department without its own system: the same
@@ -220,6 +231,29 @@ mod tests {
         };
         assert!(op.may_see(&c, &cat));
         assert_eq!(op.role(), case::Actor::System, "operators take no step");
+    }
+
+    #[test]
+    fn enterprise_users_see_their_enterprise_cases_whoever_lodged_them() {
+        let cat = catalogue();
+        let mut c = case_row(testing::SSC);
+        c.applicant.account_id = None;
+        c.applicant.kind = AccountKind::Enterprise;
+        c.applicant.uscc = Some("91150700MA0N00000X".into());
+        let user = |enterprise: Option<&str>| Actor::Applicant {
+            account: Uuid::now_v7(),
+            name: "赵".into(),
+            enterprise: enterprise.map(str::to_owned),
+            assurance: 3,
+        };
+        assert!(user(Some("91150700MA0N00000X")).may_see(&c, &cat));
+        assert!(!user(Some("91150700MA0N11111X")).may_see(&c, &cat));
+        assert!(!user(None).may_see(&c, &cat));
+        c.applicant.kind = AccountKind::Person;
+        assert!(
+            !user(Some("91150700MA0N00000X")).may_see(&c, &cat),
+            "a person's case is not the enterprise's"
+        );
     }
 
     #[test]

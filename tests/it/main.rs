@@ -14,6 +14,7 @@ mod cache;
 mod cases;
 mod catalogue_api;
 mod clerk_pages;
+mod citizen_pages;
 mod cli;
 mod demo_departments;
 mod desk_pages;

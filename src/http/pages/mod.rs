@@ -16,6 +16,7 @@
 pub mod assets;
 pub mod desk;
 pub mod clerk;
+pub mod citizen;
 pub mod i18n;
 pub mod ops;
 
