@@ -216,6 +216,7 @@ fn pages() -> Router<AppState> {
         .route("/services/{code}/eligibility", get(auth::eligibility_page))
         .route("/catalogue", get(sharing::catalogue_page))
         .merge(apply_pages::routes())
+        .merge(crate::demo::routes())
 }
 
 async fn not_found() -> AppError {
