@@ -14,6 +14,8 @@ mod cases;
 mod catalogue_api;
 mod cli;
 mod demo_departments;
+mod demo_seed;
+mod e2e;
 mod exchange;
 mod identity;
 mod import;
