@@ -54,7 +54,8 @@ pub fn demo_public_url(public_url: &url::Url, listen: SocketAddr) -> url::Url {
         std::net::IpAddr::V4(ip) => ip.to_string(),
         std::net::IpAddr::V6(ip) => format!("[{ip}]"),
     };
-    url::Url::parse(&format!("http://{host}:{}/", listen.port())).unwrap_or_else(|_| public_url.clone())
+    url::Url::parse(&format!("http://{host}:{}/", listen.port()))
+        .unwrap_or_else(|_| public_url.clone())
 }
 
 /// Runs the demo until Ctrl-C or SIGTERM.
@@ -65,7 +66,8 @@ pub async fn run(mut settings: Settings, idp_listen: SocketAddr) -> anyhow::Resu
         settings.log.log_level = "info,tower_http=warn".into();
     }
     crate::telemetry::init(&settings);
-    settings.server.public_url = demo_public_url(&settings.server.public_url, settings.server.listen);
+    settings.server.public_url =
+        demo_public_url(&settings.server.public_url, settings.server.listen);
     let callback = settings
         .server
         .public_url

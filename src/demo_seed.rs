@@ -47,7 +47,7 @@ pub const SSC: &str = "11150700MB15300034-GG-0002";
 pub const RESIDENCE: &str = "11150700MB15300021-QR-0001";
 /// 无犯罪记录证明开具 (公安局, 即办件).
 pub const NO_RECORD: &str = "11150700MB15300021-GG-0001";
-/// 公共场所卫生许可 (卫生健康委).
+/// 公共场所卫生许可证核发 (卫生健康委).
 pub const HYGIENE: &str = "11150700MB15300047-XK-0001";
 /// 企业变更登记 (市场监管局, simulated pull department).
 pub const COMPANY_CHANGE: &str = "11150700MB1530001X-XK-0002";
@@ -276,7 +276,9 @@ pub fn plan() -> Vec<PlannedCase> {
                     conclude(
                         Officer,
                         R::Rejected,
-                        Some("经核查，申请人已在本市参加职工基本医疗保险，不能重复参加城乡居民医保。"),
+                        Some(
+                            "经核查，申请人已在本市参加职工基本医疗保险，不能重复参加城乡居民医保。",
+                        ),
                     ),
                 ],
                 CaseStatus::Rejected,
@@ -406,8 +408,7 @@ async fn seed_case(
             let materials = upload_materials(app, service, account).await?;
             let lodged = match p.by {
                 By::Online(_) => {
-                    apply::apply_online(app, &lodger, service, &values, &materials, Some(key))
-                        .await
+                    apply::apply_online(app, &lodger, service, &values, &materials, Some(key)).await
                 }
                 By::Window(id) => {
                     let walk_in = walk_in_of(find(id)?);
@@ -795,7 +796,10 @@ mod tests {
         ] {
             assert!(states.contains(s.code()), "no demo case ends in {s:?}");
         }
-        assert!(!planned_drafts().is_empty(), "drafts stand for the draft state");
+        assert!(
+            !planned_drafts().is_empty(),
+            "drafts stand for the draft state"
+        );
         let mut keys: Vec<&str> = plan().iter().map(|p| p.key).collect();
         keys.extend(planned_drafts().iter().map(|d| d.key));
         let n = keys.len();
@@ -894,7 +898,10 @@ mod tests {
             assert!(s.applicant_types.contains(&wanted), "{code}");
             if let By::Online(_) = by {
                 let level = p.acr.rsplit(':').next().and_then(|l| l.parse::<u8>().ok());
-                assert!(level >= Some(s.min_assurance), "{code} needs a higher level");
+                assert!(
+                    level >= Some(s.min_assurance),
+                    "{code} needs a higher level"
+                );
             }
             for m in s.materials.iter().filter(|m| m.required) {
                 assert!(
@@ -940,7 +947,11 @@ mod tests {
             ) {
                 assert!(
                     !simulated.contains(&s.department.as_str())
-                        && !s.routing.departments.iter().any(|d| simulated.contains(&d.as_str())),
+                        && !s
+                            .routing
+                            .departments
+                            .iter()
+                            .any(|d| simulated.contains(&d.as_str())),
                     "{} would be moved on by a simulated department",
                     p.key
                 );

@@ -89,10 +89,18 @@ fn install_chromium() -> Result<(), String> {
     eprintln!("{CHROMIUM} is missing: installing chromium and fonts-noto-cjk with apt-get");
     for step in [
         &["apt-get", "update", "-qq"][..],
-        &["apt-get", "install", "-y", "-qq", "chromium", "fonts-noto-cjk"][..],
+        &[
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "chromium",
+            "fonts-noto-cjk",
+        ][..],
     ] {
         let cmd: Vec<&str> = sudo.iter().chain(step).copied().collect();
-        let out = run(&cmd).map_err(|e| format!("cannot run {cmd:?} ({e}): run `{INSTALL_CHROMIUM}`"))?;
+        let out =
+            run(&cmd).map_err(|e| format!("cannot run {cmd:?} ({e}): run `{INSTALL_CHROMIUM}`"))?;
         if !out.status.success() {
             return Err(format!(
                 "{cmd:?} failed ({}): {}\nrun `{INSTALL_CHROMIUM}`",

@@ -21,13 +21,18 @@ async fn the_demo_seed_makes_every_state_once_and_is_idempotent(b: Backend) {
     let first = demo_seed::seed(state, &s.issuer).await.expect("first seed");
     assert_eq!(first.lodged, plan().len(), "{first:?}");
     assert_eq!(first.drafts, planned_drafts().len(), "{first:?}");
-    let second = demo_seed::seed(state, &s.issuer).await.expect("second seed");
+    let second = demo_seed::seed(state, &s.issuer)
+        .await
+        .expect("second seed");
     assert_eq!(
         (second.lodged, second.stepped, second.drafts),
         (0, 0, 0),
         "a second start adds nothing: {second:?}"
     );
-    assert_eq!(first.cases, second.cases, "the same cases, in the same states");
+    assert_eq!(
+        first.cases, second.cases,
+        "the same cases, in the same states"
+    );
 
     // Every planned case once, in its planned state.
     let (all, total) = state
@@ -64,10 +69,7 @@ async fn the_demo_seed_makes_every_state_once_and_is_idempotent(b: Backend) {
     let (status, mine) = wang.get("/api/v1/cases").await;
     assert_eq!(status, 200, "{mine}");
     let mine = items(&mine);
-    let mine_nos: Vec<&str> = mine
-        .iter()
-        .filter_map(|c| c["case_no"].as_str())
-        .collect();
+    let mine_nos: Vec<&str> = mine.iter().filter_map(|c| c["case_no"].as_str()).collect();
     for p in plan()
         .iter()
         .filter(|p| p.by == demo_seed::By::Online("citizen-wang"))

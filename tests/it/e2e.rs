@@ -77,7 +77,12 @@ async fn the_public_pages_journey(b: Backend) {
     let s = journey_app(b).await;
     let result = run_journey(&s, b, "public").await;
     let steps = result["steps"].as_array().expect("steps");
-    for page in ["home-en", "catalogue-en", "not-found-en", "eligibility-low-assurance-en"] {
+    for page in [
+        "home-en",
+        "catalogue-en",
+        "not-found-en",
+        "eligibility-low-assurance-en",
+    ] {
         assert!(
             steps.iter().any(|s| s == &format!("checked {page}")),
             "{page} was not checked: {result}"

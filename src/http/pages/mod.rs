@@ -115,7 +115,10 @@ pub struct PageCtx {
 impl FromRequestParts<AppState> for PageCtx {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let q: LangParam = Query::try_from_uri(&parts.uri)
             .map(|q| q.0)
             .unwrap_or_default();
@@ -192,7 +195,11 @@ impl PageCtx {
 
     /// The login page, coming back here afterwards.
     pub fn to_login(&self, staff: bool) -> Response {
-        let login = if staff { "/auth/staff/login" } else { "/auth/login" };
+        let login = if staff {
+            "/auth/staff/login"
+        } else {
+            "/auth/login"
+        };
         Redirect::to(&format!("{login}?return_to={}", urlencode(&self.path))).into_response()
     }
 }
@@ -350,7 +357,10 @@ mod tests {
             )
             .expect("renders");
             assert!(html.contains(want), "{lang}: {html}");
-            assert!(!html.contains(not), "{lang} shows the other language: {html}");
+            assert!(
+                !html.contains(not),
+                "{lang} shows the other language: {html}"
+            );
         }
     }
 
