@@ -39,6 +39,11 @@
 //   j.text(selector)           the element's visible text, whitespace collapsed
 //   j.step(name)               records a step (printed with the result)
 //   j.result                   an object printed as JSON on stdout at the end
+//   j.cases                    the demo's seeded cases by plan key (src/demo_seed.rs), e.g.
+//                              j.cases['wang-social-security-card'].case_no; from
+//                              ONEWINDOW_E2E_CASES, which the Rust runner sets
+//   j.tabTo(selector, {max})   presses Tab (like a keyboard-only user) until the focused
+//                              element matches `selector`; throws after `max` (60) presses
 //
 // Environment: ONEWINDOW_CHROMIUM (/usr/bin/chromium), ONEWINDOW_E2E_OUT (target/e2e),
 // ONEWINDOW_E2E_TIMEOUT_MS (120000), ONEWINDOW_E2E_JS=0 (run with JavaScript disabled),
@@ -110,6 +115,7 @@ class Journey {
     this.steps = [];
     this.warnings = [];
     this.result = { journey: name };
+    this.cases = JSON.parse(process.env.ONEWINDOW_E2E_CASES || '{}');
     this.shots = 0;
     this.out = join(process.env.ONEWINDOW_E2E_OUT || join(here, '..', '..', 'target', 'e2e'), name);
     mkdirSync(this.out, { recursive: true });
@@ -135,6 +141,14 @@ class Journey {
     const el = await this.page.$(selector);
     this.expect(el, `the page has no ${selector}`);
     return (await el.innerText()).replace(/\s+/g, ' ').trim();
+  }
+
+  async tabTo(selector, { max = 60 } = {}) {
+    for (let i = 0; i < max; i += 1) {
+      await this.page.keyboard.press('Tab');
+      if (await this.page.evaluate((sel) => document.activeElement?.matches(sel) ?? false, selector)) return;
+    }
+    throw new Failed(`${max} presses of Tab never reached ${selector} (at ${this.page.url()})`);
   }
 
   async setLang(lang) {

@@ -13,7 +13,67 @@ use crate::cases::Session;
 use crate::harness::Backend;
 use crate::login::with_dev_idp;
 
-backend_tests!(the_demo_seed_makes_every_state_once_and_is_idempotent);
+backend_tests!(
+    the_demo_seed_makes_every_state_once_and_is_idempotent,
+    the_persona_panel_is_served_in_the_demo_only,
+);
+
+/// `/demo` answers only when the app runs as the demo (its public client is the demo's),
+/// with one login link per persona, in the reader's language only.
+async fn the_persona_panel_is_served_in_the_demo_only(b: Backend) {
+    let plain = with_dev_idp(b, &[("worker_in_serve", "false")]).await;
+    let resp = plain
+        .app
+        .client
+        .get(plain.app.url("/demo"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status(), 404, "no persona panel outside the demo");
+
+    let demo = with_dev_idp(
+        b,
+        &[
+            ("worker_in_serve", "false"),
+            ("oidc_client_id", onewindow::demo::DEMO_CLIENT_ID),
+        ],
+    )
+    .await;
+    let page = |lang: &'static str| {
+        let req = demo
+            .app
+            .client
+            .get(demo.app.url(&format!("/demo?lang={lang}")))
+            .header("accept", "text/html");
+        async move {
+            let resp = req.send().await.expect("request");
+            assert_eq!(resp.status(), 200);
+            resp.text().await.expect("body")
+        }
+    };
+    let en = page("en").await;
+    assert!(en.contains("<html lang=\"en\">"), "{en}");
+    assert!(en.contains("Demo personas"), "{en}");
+    assert!(
+        !en.contains("演示身份"),
+        "the English page is English: {en}"
+    );
+    for id in [
+        "citizen-wang",
+        "enterprise-chen",
+        "clerk-sun",
+        "officer-zhou",
+        "operator-wu",
+    ] {
+        assert!(en.contains(&format!("login_hint={id}")), "{id}: {en}");
+    }
+    let zh = page("zh-CN").await;
+    assert!(
+        zh.contains("演示身份") && !zh.contains("Demo personas"),
+        "{zh}"
+    );
+}
 
 async fn the_demo_seed_makes_every_state_once_and_is_idempotent(b: Backend) {
     let s = with_dev_idp(b, &[("worker_in_serve", "false")]).await;

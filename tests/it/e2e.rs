@@ -25,7 +25,16 @@ fn e2e_dir() -> PathBuf {
 }
 
 /// A test app with the dev IdP and the demo's cases, ready for a journey.
-pub async fn journey_app(b: Backend) -> LoginSetup {
+pub struct JourneyApp {
+    /// The app and its identity provider.
+    pub s: LoginSetup,
+    /// The demo's cases: plan key → case number and status, handed to journeys as
+    /// `ONEWINDOW_E2E_CASES` (`j.cases` in lib.mjs).
+    pub cases: Value,
+}
+
+/// Starts a test app with the dev IdP and seeds the demo's cases into it.
+pub async fn journey_app(b: Backend) -> JourneyApp {
     if let Err(e) = ensure_chromium() {
         panic!("{e}");
     }
@@ -37,13 +46,26 @@ pub async fn journey_app(b: Backend) -> LoginSetup {
         .await
         .expect("the demo's cases");
     eprintln!("seeded {}", report.summary());
-    s
+    let cases = report
+        .cases
+        .iter()
+        .map(|(key, case_no, status)| {
+            (
+                key.clone(),
+                serde_json::json!({ "case_no": case_no, "status": status }),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>();
+    JourneyApp {
+        s,
+        cases: Value::Object(cases),
+    }
 }
 
 /// Runs `tests/e2e/<journey>.mjs` against the app; panics with its output unless it
 /// exits 0. Answers the journey's result (the JSON line it printed last).
-pub async fn run_journey(s: &LoginSetup, b: Backend, journey: &str) -> Value {
-    let base = format!("http://{}", s.app.addr);
+pub async fn run_journey(app: &JourneyApp, b: Backend, journey: &str) -> Value {
+    let base = format!("http://{}", app.s.app.addr);
     // The SQLite run's screenshots in target/e2e, the other backend's beside them.
     let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(match b {
         Backend::SqliteMemory => "target/e2e",
@@ -54,6 +76,7 @@ pub async fn run_journey(s: &LoginSetup, b: Backend, journey: &str) -> Value {
         .arg(&base)
         .env("ONEWINDOW_CHROMIUM", CHROMIUM)
         .env("ONEWINDOW_E2E_OUT", &out_dir)
+        .env("ONEWINDOW_E2E_CASES", app.cases.to_string())
         .current_dir(e2e_dir())
         .kill_on_drop(true)
         .output();
@@ -74,8 +97,8 @@ pub async fn run_journey(s: &LoginSetup, b: Backend, journey: &str) -> Value {
 }
 
 async fn the_public_pages_journey(b: Backend) {
-    let s = journey_app(b).await;
-    let result = run_journey(&s, b, "public").await;
+    let app = journey_app(b).await;
+    let result = run_journey(&app, b, "public").await;
     let steps = result["steps"].as_array().expect("steps");
     for page in [
         "home-en",
