@@ -29,7 +29,8 @@
 //   j.logout()                 clicks the header's log-out button
 //   j.check(name, {widths, allowOverflow})   runs axe-core (WCAG 2.0/2.1 A and AA rules)
 //                              and THROWS listing the violations; screenshots the full page
-//                              to target/e2e/<journey>/<nn>-<name>-<width>.png at 1280 and
+//                              to target/e2e/<journey>/<nn>-<name>-<width>.png (<journey>-nojs
+//                              without JavaScript) at 1280 and
 //                              390 px; at 390 px asserts no horizontal overflow
 //                              (document.scrollWidth <= 390)
 //   j.expect(ok, what)         throws `what` unless ok
@@ -42,8 +43,16 @@
 //   j.cases                    the demo's seeded cases by plan key (src/demo_seed.rs), e.g.
 //                              j.cases['wang-social-security-card'].case_no; from
 //                              ONEWINDOW_E2E_CASES, which the Rust runner sets
+//   j.submit(locator, {status})   clicks (a submit button, a link) and waits for the page
+//                              it leads to; asserts its status (default 200 or a redirect
+//                              to a 200; a number or a list, e.g. 422 for a refused form)
+//   j.files.photo / j.files.pdf   made-up JPG and PDF documents to upload
+//                              (reference-data/demo/materials)
 //   j.tabTo(selector, {max})   presses Tab (like a keyboard-only user) until the focused
 //                              element matches `selector`; throws after `max` (60) presses
+//
+// journey(name, body, {javaScript: false}) runs the journey with JavaScript disabled (as
+// does ONEWINDOW_E2E_JS=0), to show the pages work without it.
 //
 // Environment: ONEWINDOW_CHROMIUM (/usr/bin/chromium), ONEWINDOW_E2E_OUT (target/e2e),
 // ONEWINDOW_E2E_TIMEOUT_MS (120000), ONEWINDOW_E2E_JS=0 (run with JavaScript disabled),
@@ -106,7 +115,8 @@ function staffPersona(persona) {
 }
 
 class Journey {
-  constructor(name, base, browser, context, page) {
+  constructor(name, base, browser, context, page, javaScript) {
+    this.javaScript = javaScript;
     this.name = name;
     this.base = base;
     this.browser = browser;
@@ -116,8 +126,11 @@ class Journey {
     this.warnings = [];
     this.result = { journey: name };
     this.cases = JSON.parse(process.env.ONEWINDOW_E2E_CASES || '{}');
+    const materials = join(here, '..', '..', 'reference-data', 'demo', 'materials');
+    this.files = { photo: join(materials, 'photo.jpg'), pdf: join(materials, 'scan.pdf') };
     this.shots = 0;
-    this.out = join(process.env.ONEWINDOW_E2E_OUT || join(here, '..', '..', 'target', 'e2e'), name);
+    const dir = javaScript ? name : `${name}-nojs`;
+    this.out = join(process.env.ONEWINDOW_E2E_OUT || join(here, '..', '..', 'target', 'e2e'), dir);
     mkdirSync(this.out, { recursive: true });
   }
 
@@ -141,6 +154,15 @@ class Journey {
     const el = await this.page.$(selector);
     this.expect(el, `the page has no ${selector}`);
     return (await el.innerText()).replace(/\s+/g, ' ').trim();
+  }
+
+  async submit(locator, { status = 200 } = {}) {
+    const target = typeof locator === 'string' ? this.page.locator(locator) : locator;
+    const [resp] = await Promise.all([this.page.waitForNavigation(), target.click()]);
+    const wanted = [].concat(status);
+    const got = resp ? resp.status() : 0;
+    this.expect(wanted.includes(got), `the submission answered ${got}, expected ${wanted.join(' or ')}`);
+    return resp;
   }
 
   async tabTo(selector, { max = 60 } = {}) {
@@ -187,8 +209,25 @@ class Journey {
     this.step('logged out');
   }
 
+  // With JavaScript disabled in the journey's page, axe and the overflow measure run on a
+  // copy of the page's HTML in a page of its own (same URL and stylesheets, JS enabled).
+  async inspector() {
+    if (this.javaScript) return this.page;
+    if (!this.checker) {
+      const ctx = await this.browser.newContext({ viewport: { width: 1280, height: 900 } });
+      this.checker = await ctx.newPage();
+    }
+    const url = this.page.url();
+    const html = await this.page.content();
+    await this.checker.unrouteAll();
+    await this.checker.route(url, (route) => route.fulfill({ body: html, contentType: 'text/html; charset=utf-8' }));
+    await this.checker.goto(url);
+    return this.checker;
+  }
+
   async check(name, { widths = WIDTHS, allowOverflow = false } = {}) {
-    const violations = await axeViolations(this.page);
+    const inspected = await this.inspector();
+    const violations = await axeViolations(inspected);
     const original = this.page.viewportSize();
     this.shots += 1;
     const nn = String(this.shots).padStart(2, '0');
@@ -197,7 +236,8 @@ class Journey {
       await this.page.setViewportSize({ width, height: 900 });
       await this.page.screenshot({ path: join(this.out, `${nn}-${name}-${width}.png`), fullPage: true });
       if (width <= 390 && !allowOverflow) {
-        const [scroll, inner] = await horizontalOverflow(this.page);
+        if (inspected !== this.page) await inspected.setViewportSize({ width, height: 900 });
+        const [scroll, inner] = await horizontalOverflow(inspected);
         if (scroll > width) problems.push(`wider than a ${width} px phone: scrollWidth ${scroll} (viewport ${inner})`);
       }
     }
@@ -215,7 +255,11 @@ class Journey {
 /// Runs a journey: launches Chromium, hands `body` a fresh journey `j`, prints the result
 /// as one JSON line on stdout and exits 0, or prints `FAILED: …` on stderr and exits 1.
 /// The base URL is argv[2] or ONEWINDOW_BASE_URL.
-export async function journey(name, body, { base = process.argv[2] || process.env.ONEWINDOW_BASE_URL } = {}) {
+export async function journey(
+  name,
+  body,
+  { base = process.argv[2] || process.env.ONEWINDOW_BASE_URL, javaScript = process.env.ONEWINDOW_E2E_JS !== '0' } = {},
+) {
   if (!base) {
     process.stderr.write(`usage: node ${name}.mjs <base-url>\n`);
     process.exit(2);
@@ -232,11 +276,11 @@ export async function journey(name, body, { base = process.argv[2] || process.en
   try {
     const context = await browser.newContext({
       viewport: { width: 1280, height: 900 },
-      javaScriptEnabled: process.env.ONEWINDOW_E2E_JS !== '0',
+      javaScriptEnabled: javaScript,
     });
     context.setDefaultTimeout(15000);
     const page = await context.newPage();
-    j = new Journey(name, base, browser, context, page);
+    j = new Journey(name, base, browser, context, page, javaScript);
     await body(j);
     process.stdout.write(JSON.stringify({ ...j.result, steps: j.steps, warnings: j.warnings }) + '\n');
   } catch (e) {

@@ -18,7 +18,10 @@ use crate::harness::Backend;
 use crate::login::{LoginSetup, with_dev_idp};
 use crate::oidc_provider::ensure_npm_fixture;
 
-backend_tests!(the_public_pages_journey);
+backend_tests!(
+    the_public_pages_journey,
+    the_public_pages_work_without_javascript
+);
 
 fn e2e_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e")
@@ -65,6 +68,16 @@ pub async fn journey_app(b: Backend) -> JourneyApp {
 /// Runs `tests/e2e/<journey>.mjs` against the app; panics with its output unless it
 /// exits 0. Answers the journey's result (the JSON line it printed last).
 pub async fn run_journey(app: &JourneyApp, b: Backend, journey: &str) -> Value {
+    run_journey_with(app, b, journey, &[]).await
+}
+
+/// The same with extra environment for the journey (`ONEWINDOW_E2E_JS=0`: no JavaScript).
+pub async fn run_journey_with(
+    app: &JourneyApp,
+    b: Backend,
+    journey: &str,
+    env: &[(&str, &str)],
+) -> Value {
     let base = format!("http://{}", app.s.app.addr);
     // The SQLite run's screenshots in target/e2e, the other backend's beside them.
     let out_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(match b {
@@ -77,6 +90,7 @@ pub async fn run_journey(app: &JourneyApp, b: Backend, journey: &str) -> Value {
         .env("ONEWINDOW_CHROMIUM", CHROMIUM)
         .env("ONEWINDOW_E2E_OUT", &out_dir)
         .env("ONEWINDOW_E2E_CASES", app.cases.to_string())
+        .envs(env.iter().copied())
         .current_dir(e2e_dir())
         .kill_on_drop(true)
         .output();
@@ -111,4 +125,16 @@ async fn the_public_pages_journey(b: Backend) {
             "{page} was not checked: {result}"
         );
     }
+}
+
+async fn the_public_pages_work_without_javascript(b: Backend) {
+    let app = journey_app(b).await;
+    let result = run_journey_with(&app, b, "public", &[("ONEWINDOW_E2E_JS", "0")]).await;
+    let steps = result["steps"].as_array().expect("steps");
+    assert!(
+        steps
+            .iter()
+            .any(|s| s == "checked eligibility-low-assurance-en"),
+        "the login and the pages work without JavaScript: {result}"
+    );
 }
