@@ -195,6 +195,23 @@ pub fn plan() -> Vec<PlannedCase> {
             )],
             CaseStatus::CorrectionRequested,
         ),
+        // 人社局 (simulated; officer-ma): a walk-in's card suspended while the household
+        // registration is checked, for officer-ma to resume.
+        case(
+            "zhao-social-security-card-window",
+            SSC,
+            By::Window("citizen-zhao"),
+            vec![
+                by(Officer, A::Accept),
+                by(Officer, A::StartReview),
+                with_note(
+                    Officer,
+                    A::Suspend,
+                    "等待公安机关核验户籍信息，核验期间暂停计时。",
+                ),
+            ],
+            CaseStatus::Suspended,
+        ),
         // 卫生健康委: under review by the department.
         case(
             "chen-hygiene-licence",

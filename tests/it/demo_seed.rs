@@ -143,6 +143,24 @@ async fn the_demo_seed_makes_every_state_once_and_is_idempotent(b: Backend) {
     let (status, drafts) = wang.get("/api/v1/drafts").await;
     assert_eq!(status, 200, "{drafts}");
     assert_eq!(items(&drafts).len(), 1, "{drafts}");
+
+    // Staff find work waiting: the clerk the walk-in's application, each persona officer
+    // a suspended case of their department.
+    for (persona, key) in [
+        ("clerk-sun", "zhao-residence-permit-window"),
+        ("officer-ma", "zhao-social-security-card-window"),
+        ("officer-zhou", "chen-company-change-domicile"),
+    ] {
+        let staff = Session::new(&s, "/auth/staff/login", persona).await;
+        let (status, list) = staff.get("/api/staff/v1/cases?per_page=100").await;
+        assert_eq!(status, 200, "{persona}: {list}");
+        assert!(
+            items(&list)
+                .iter()
+                .any(|c| c["case_no"].as_str() == Some(by_key[key].0)),
+            "{persona} does not see {key}: {list}"
+        );
+    }
 }
 
 fn items(v: &Value) -> Vec<Value> {
