@@ -339,7 +339,10 @@ mod tests {
             .expect("template")
             .render(ctx)
             .expect("renders");
-        assert!(html.contains("Log in as 王小明"), "{html}");
+        assert!(
+            html.contains(r#"<span lang="zh-CN">王小明</span> · Log in"#),
+            "{html}"
+        );
         assert!(html.contains("login_hint=operator-wu"), "{html}");
     }
 }
