@@ -103,9 +103,10 @@ pub async fn run(mut settings: Settings, idp_listen: SocketAddr) -> anyhow::Resu
     );
     let app = Application::build(settings).await?;
     import_demo_data(&app.state()).await;
-    match crate::demo_seed::seed(&app.state(), issuer.as_str()).await {
-        Ok(report) => tracing::info!("demo cases: {}", report.summary()),
-        Err(e) => tracing::warn!("demo cases not (all) made: {e:#}"),
+    let report = crate::demo_seed::seed(&app.state(), issuer.as_str()).await;
+    tracing::info!("demo cases: {}", report.summary());
+    for (key, why) in &report.failed {
+        tracing::warn!("demo case {key} not made: {why}");
     }
     eprintln!("{}", banner(&home, issuer.as_str()));
     let sims = demo_departments::start(app.state(), SimConfig::default()).await?;
