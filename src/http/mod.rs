@@ -303,10 +303,8 @@ async fn localize(req: Request, next: Next) -> Response {
     {
         resp.headers_mut().insert(header::CONTENT_LANGUAGE, v);
     }
-    resp.headers_mut().insert(
-        header::VARY,
-        HeaderValue::from_static("Accept-Language, Cookie"),
-    );
+    resp.headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Accept-Language, Cookie"));
     resp
 }
 

@@ -115,10 +115,7 @@ pub struct PageCtx {
 impl FromRequestParts<AppState> for PageCtx {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        app: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Self::Rejection> {
         let q: LangParam = Query::try_from_uri(&parts.uri)
             .map(|q| q.0)
             .unwrap_or_default();
@@ -195,11 +192,7 @@ impl PageCtx {
 
     /// The login page, coming back here afterwards.
     pub fn to_login(&self, staff: bool) -> Response {
-        let login = if staff {
-            "/auth/staff/login"
-        } else {
-            "/auth/login"
-        };
+        let login = if staff { "/auth/staff/login" } else { "/auth/login" };
         Redirect::to(&format!("{login}?return_to={}", urlencode(&self.path))).into_response()
     }
 }
@@ -357,10 +350,7 @@ mod tests {
             )
             .expect("renders");
             assert!(html.contains(want), "{lang}: {html}");
-            assert!(
-                !html.contains(not),
-                "{lang} shows the other language: {html}"
-            );
+            assert!(!html.contains(not), "{lang} shows the other language: {html}");
         }
     }
 
