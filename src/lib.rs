@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod demo_departments;
+pub mod demo_seed;
 pub mod devidp;
 pub mod domain;
 pub mod exchange;

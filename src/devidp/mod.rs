@@ -25,7 +25,7 @@ mod discovery;
 mod keys;
 mod logout;
 mod pages;
-mod personas;
+pub mod personas;
 mod token;
 
 #[cfg(test)]

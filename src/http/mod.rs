@@ -219,6 +219,7 @@ fn pages() -> Router<AppState> {
         .merge(pages::ops::routes())
         .merge(pages::clerk::routes())
         .merge(pages::citizen::routes())
+        .merge(crate::demo::routes())
 }
 
 async fn not_found() -> AppError {

@@ -6,8 +6,10 @@
 //! checked: the ID card stood in for by its e-licence, provenance recorded, and exactly
 //! the reads the browser saw.
 //!
-//! Needs `/usr/bin/chromium` and `npm ci --prefix tests/browser` (`.ci/run` does both);
-//! without them the test fails, it never skips.
+//! Sets itself up: `npm ci` in `tests/browser` when its `node_modules` lacks the pinned
+//! driver, and Debian's `chromium` (with CJK fonts) when `/usr/bin/chromium` is missing
+//! and the test may install packages (root, or `sudo -n`); otherwise it fails with the
+//! command to run. It never skips.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,7 +25,7 @@ use crate::login::{Browser, with_dev_idp};
 
 backend_tests!(a_citizen_applies_online_with_prefill_in_a_real_browser);
 
-const CHROMIUM: &str = "/usr/bin/chromium";
+pub const CHROMIUM: &str = "/usr/bin/chromium";
 const WANG_ID: &str = "150702198506123025"; // citizen-wang's resident ID number
 const WANG_LICENCE: &str = "150702198506123025"; // her resident ID card e-licence number
 const WANG_LICENCE_MASKED: &str = "150702********3025"; // as the pages show it
@@ -32,18 +34,90 @@ fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
 }
 
-/// Chromium and the driver must be there: a missing one fails the test.
+/// Chromium and the driver must be there: installed when missing, else the test fails.
 fn require_browser() {
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: install it with `apt-get install -y chromium` (.ci/run does)"
-    );
-    assert!(
-        browser_dir()
-            .join("node_modules/playwright-core/package.json")
-            .exists(),
-        "playwright-core is missing: run `npm ci --prefix tests/browser` (.ci/run does)"
-    );
+    if let Err(e) = ensure_chromium() {
+        panic!("{e}");
+    }
+    if let Err(e) = crate::oidc_provider::ensure_npm_fixture(&browser_dir(), "playwright-core") {
+        panic!("{e}");
+    }
+}
+
+/// What to run when Chromium is missing and this process may not install it.
+pub const INSTALL_CHROMIUM: &str =
+    "sudo apt-get update && sudo apt-get install -y chromium fonts-noto-cjk";
+
+/// Makes sure Debian's Chromium is at [`CHROMIUM`]: when it is missing, installs
+/// `chromium` and `fonts-noto-cjk` with apt-get if this process is root or `sudo -n`
+/// works (once per test process, under a file lock across processes); otherwise an error
+/// with the command to run.
+pub fn ensure_chromium() -> Result<(), String> {
+    static DONE: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    DONE.get_or_init(install_chromium).clone()
+}
+
+fn install_chromium() -> Result<(), String> {
+    if Path::new(CHROMIUM).exists() {
+        return Ok(());
+    }
+    let lock_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("chromium-install.lock");
+    let lock =
+        std::fs::File::create(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
+    lock.lock()
+        .map_err(|e| format!("lock {}: {e}", lock_path.display()))?;
+    if Path::new(CHROMIUM).exists() {
+        return Ok(());
+    }
+    let run = |cmd: &[&str]| {
+        std::process::Command::new(cmd[0])
+            .args(&cmd[1..])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .stdin(std::process::Stdio::null())
+            .output()
+    };
+    let root = run(&["id", "-u"])
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let sudo: &[&str] = if root {
+        &[]
+    } else if run(&["sudo", "-n", "true"]).is_ok_and(|o| o.status.success()) {
+        &["sudo", "-n"]
+    } else {
+        return Err(format!(
+            "{CHROMIUM} is missing and this test may not install it: run `{INSTALL_CHROMIUM}`"
+        ));
+    };
+    eprintln!("{CHROMIUM} is missing: installing chromium and fonts-noto-cjk with apt-get");
+    for step in [
+        &["apt-get", "update", "-qq"][..],
+        &[
+            "apt-get",
+            "install",
+            "-y",
+            "-qq",
+            "chromium",
+            "fonts-noto-cjk",
+        ][..],
+    ] {
+        let cmd: Vec<&str> = sudo.iter().chain(step).copied().collect();
+        let out =
+            run(&cmd).map_err(|e| format!("cannot run {cmd:?} ({e}): run `{INSTALL_CHROMIUM}`"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "{cmd:?} failed ({}): {}\nrun `{INSTALL_CHROMIUM}`",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    if Path::new(CHROMIUM).exists() {
+        Ok(())
+    } else {
+        Err(format!(
+            "apt-get installed chromium but {CHROMIUM} is still missing: run `{INSTALL_CHROMIUM}`"
+        ))
+    }
 }
 
 async fn a_citizen_applies_online_with_prefill_in_a_real_browser(b: Backend) {

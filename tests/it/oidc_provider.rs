@@ -319,31 +319,50 @@ fn tail(kept: &Mutex<VecDeque<String>>) -> String {
 /// already there. Once per process (a failure is remembered, not retried); a file lock
 /// keeps parallel test processes apart.
 fn ensure_installed() -> Result<(), String> {
-    static DONE: OnceLock<Result<(), String>> = OnceLock::new();
-    DONE.get_or_init(install).clone()
+    ensure_npm_fixture(&fixture_dir(), "oidc-provider")
 }
 
-fn install() -> Result<(), String> {
-    let dir = fixture_dir();
-    if installed(&dir) {
+/// Installs an npm fixture under `tests/` (`npm ci` in `dir`) unless its `node_modules`
+/// already holds the version of `package` that `package.json` pins: once per test process
+/// and fixture, and under a file lock so parallel test processes do not race. Used by the
+/// OIDC provider (`tests/oidc`), the browser test (`tests/browser`) and the journeys
+/// (`tests/e2e`).
+pub fn ensure_npm_fixture(dir: &Path, package: &str) -> Result<(), String> {
+    static DONE: OnceLock<Mutex<std::collections::HashMap<PathBuf, Result<(), String>>>> =
+        OnceLock::new();
+    let mut done = DONE
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    done.entry(dir.to_path_buf())
+        .or_insert_with(|| install(dir, package))
+        .clone()
+}
+
+fn install(dir: &Path, package: &str) -> Result<(), String> {
+    if installed(dir, package) {
         return Ok(());
     }
-    let lock_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join("oidc-fixture-npm.lock");
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let lock_path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-fixture-npm.lock"));
     let lock = File::create(&lock_path).map_err(|e| format!("{}: {e}", lock_path.display()))?;
     lock.lock()
         .map_err(|e| format!("lock {}: {e}", lock_path.display()))?;
     // Another process may have installed it while this one waited.
-    if installed(&dir) {
+    if installed(dir, package) {
         return Ok(());
     }
     let out = std::process::Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
+        .current_dir(dir)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| {
             format!(
-                "cannot run `npm ci` in {} for the OIDC fixture ({e}): {NEED_NODE}",
+                "cannot run `npm ci` in {} for the {name} fixture ({e}): {NEED_NODE}",
                 dir.display()
             )
         })?;
@@ -356,9 +375,9 @@ fn install() -> Result<(), String> {
             String::from_utf8_lossy(&out.stderr)
         ));
     }
-    if !installed(&dir) {
+    if !installed(dir, package) {
         return Err(format!(
-            "`npm ci` in {} did not install the pinned oidc-provider",
+            "`npm ci` in {} did not install the pinned {package}",
             dir.display()
         ));
     }
@@ -366,17 +385,14 @@ fn install() -> Result<(), String> {
     // The lock is released when `lock` is dropped.
 }
 
-/// Whether `node_modules` holds the `oidc-provider` version `package.json` pins.
-fn installed(dir: &Path) -> bool {
+/// Whether `node_modules` holds the `package` version `package.json` pins.
+fn installed(dir: &Path, package: &str) -> bool {
     let read = |p: PathBuf| -> Option<serde_json::Value> {
         serde_json::from_slice(&std::fs::read(p).ok()?).ok()
     };
-    let wanted = read(dir.join("package.json")).and_then(|p| {
-        p["dependencies"]["oidc-provider"]
-            .as_str()
-            .map(str::to_owned)
-    });
-    let have = read(dir.join("node_modules/oidc-provider/package.json"))
+    let wanted = read(dir.join("package.json"))
+        .and_then(|p| p["dependencies"][package].as_str().map(str::to_owned));
+    let have = read(dir.join("node_modules").join(package).join("package.json"))
         .and_then(|p| p["version"].as_str().map(str::to_owned));
     wanted.is_some() && wanted == have
 }

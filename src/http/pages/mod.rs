@@ -14,9 +14,9 @@
 //! macros in `components.html`.
 
 pub mod assets;
-pub mod desk;
-pub mod clerk;
 pub mod citizen;
+pub mod clerk;
+pub mod desk;
 pub mod i18n;
 pub mod ops;
 
