@@ -212,6 +212,7 @@ pub async fn home(State(app): State<AppState>, ctx: PageCtx) -> Response {
             persons => count(ApplicantType::Person),
             enterprises => count(ApplicantType::Enterprise),
             total => cat.services().len(),
+            demo => crate::demo::personas_view(&app.settings, ctx.lang),
         },
     )
 }
