@@ -37,7 +37,7 @@ await journey('public', async (j) => {
   for (const lang of ['zh-CN', 'en']) {
     await j.goto('/', { lang });
     // Soft until the home page is rebuilt on the message catalogue (issue 12).
-    j.soft((await j.page.getAttribute('html', 'lang')) === lang, `the home page does not say lang=${lang}`);
+    j.expect((await j.page.getAttribute('html', 'lang')) === lang, `the home page does not say lang=${lang}`);
     await j.check(`home-${lang}`);
 
     await j.goto('/catalogue');
@@ -63,7 +63,7 @@ await journey('public', async (j) => {
   // English pages print English labels (data such as names may stay Chinese).
   await j.goto('/', { lang: 'en' });
   const left = await chineseLabels(j.page);
-  j.soft(left.length === 0, `the English home page prints Chinese labels: ${left.slice(0, 5).join(' | ')}`);
+  j.expect(left.length === 0, `the English home page prints Chinese labels: ${left.slice(0, 5).join(' | ')}`);
 
   // The demo's persona panel, when the app runs as the demo.
   if ((await j.page.request.get(`${j.base}/demo`)).status() === 200) {
