@@ -20,7 +20,12 @@ use crate::oidc_provider::ensure_npm_fixture;
 
 backend_tests!(
     the_public_pages_journey,
-    the_public_pages_work_without_javascript
+    the_public_pages_work_without_javascript,
+    the_citizen_journey,
+    the_citizen_journey_without_javascript,
+    the_apply_form_by_keyboard_only,
+    the_window_journey,
+    the_officer_and_operator_journey
 );
 
 fn e2e_dir() -> PathBuf {
@@ -139,5 +144,69 @@ async fn the_public_pages_work_without_javascript(b: Backend) {
             .iter()
             .any(|s| s == "checked eligibility-low-assurance-en"),
         "the login and the pages work without JavaScript: {result}"
+    );
+}
+
+/// A journey's result must list every step the test names, so a journey that stopped
+/// short (or skipped a part) does not pass.
+fn assert_steps(result: &Value, wanted: &[&str]) {
+    let steps = result["steps"].as_array().expect("steps");
+    for want in wanted {
+        assert!(
+            steps.iter().any(|s| s == want),
+            "the journey did not reach `{want}`: {result}"
+        );
+    }
+}
+
+/// A citizen applies with prefill and an upload, a clerk accepts, the department's
+/// officer concludes, the citizen sees the approval and rates the case
+/// (`tests/e2e/citizen.mjs`).
+async fn the_citizen_journey(b: Backend) {
+    let app = journey_app(b).await;
+    let result = run_journey(&app, b, "citizen").await;
+    assert_steps(&result, &["submitted", "approved", "rated"]);
+}
+
+/// The same journey with JavaScript disabled.
+async fn the_citizen_journey_without_javascript(b: Backend) {
+    let app = journey_app(b).await;
+    let result = run_journey_with(&app, b, "citizen", &[("ONEWINDOW_E2E_JS", "0")]).await;
+    assert_steps(&result, &["submitted", "approved", "rated"]);
+}
+
+/// The apply form filled and submitted with the keyboard alone (`tests/e2e/keyboard.mjs`).
+async fn the_apply_form_by_keyboard_only(b: Backend) {
+    let app = journey_app(b).await;
+    let result = run_journey(&app, b, "keyboard").await;
+    assert_steps(&result, &["submitted"]);
+}
+
+/// A clerk takes in a walk-in applicant and requests a correction; the applicant logs
+/// in, finds the case in "my cases" and corrects it; the clerk accepts and prints the
+/// notice (`tests/e2e/window.mjs`).
+async fn the_window_journey(b: Backend) {
+    let app = journey_app(b).await;
+    let result = run_journey(&app, b, "window").await;
+    assert_steps(
+        &result,
+        &["taken in", "correction requested", "corrected", "accepted"],
+    );
+}
+
+/// An officer suspends, resumes and concludes a case; the operator's dashboard counts
+/// it; the public status query shows it (`tests/e2e/officer.mjs`).
+async fn the_officer_and_operator_journey(b: Backend) {
+    let app = journey_app(b).await;
+    let result = run_journey(&app, b, "officer").await;
+    assert_steps(
+        &result,
+        &[
+            "suspended",
+            "resumed",
+            "concluded",
+            "dashboard",
+            "status query",
+        ],
     );
 }
