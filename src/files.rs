@@ -65,6 +65,16 @@ impl FileStore for LocalFiles {
     }
 }
 
+/// The media type of a stored file by its file type code (`pdf`, `jpg` …), for serving it.
+pub fn mime_of(file_type: &str) -> &'static str {
+    match file_type {
+        "pdf" => "application/pdf",
+        "jpg" => "image/jpeg",
+        "png" => "image/png",
+        _ => "application/octet-stream",
+    }
+}
+
 /// The file type detected from the first bytes, as a definition's file type code.
 /// OFD documents are ZIP containers; a ZIP counts as OFD only when named `.ofd`.
 pub fn sniff(head: &[u8], file_name: &str) -> Option<&'static str> {

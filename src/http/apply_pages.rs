@@ -52,7 +52,7 @@ use uuid::Uuid;
 use super::cases::{multipart_error, save_draft_values, store_upload};
 use super::catalogue::find_service;
 use super::error::{AppError, AppResult, FieldError, Message};
-use super::pages::{PageCtx, i18n, mask_id};
+use super::pages::{PageCtx, cst, cst_date, i18n, mask_id};
 use super::sharing::plan_view;
 use crate::auth::extract::{Applicant, ApplicantCase, CurrentUser};
 use crate::auth::session::Session;
@@ -121,19 +121,6 @@ fn check_form_token(sent: Option<&str>, session: &Session) -> AppResult<()> {
     } else {
         Err(AppError::Forbidden(msg("apply.page_expired", &[])))
     }
-}
-
-/// Chinese Standard Time, to the minute.
-fn cst(at: DateTime<Utc>) -> String {
-    (at + chrono::Duration::hours(8))
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
-}
-
-fn cst_date(at: DateTime<Utc>) -> String {
-    (at + chrono::Duration::hours(8))
-        .format("%Y-%m-%d")
-        .to_string()
 }
 
 fn human_size(bytes: i64) -> String {

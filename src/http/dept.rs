@@ -335,12 +335,7 @@ pub async fn material(
         .get(&upload.storage_key)
         .await
         .map_err(anyhow::Error::from)?;
-    let mime = match upload.file_type.as_str() {
-        "pdf" => "application/pdf",
-        "jpg" => "image/jpeg",
-        "png" => "image/png",
-        _ => "application/octet-stream",
-    };
+    let mime = crate::files::mime_of(&upload.file_type);
     let disposition = format!(
         "attachment; filename=\"{}.{}\"",
         upload.id, upload.file_type

@@ -21,7 +21,6 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use chrono::{DateTime, Utc};
 use minijinja::{Value, context};
 use serde::Deserialize;
 
@@ -56,11 +55,7 @@ pub fn acting_enterprise(s: &Session) -> Option<String> {
     })
 }
 
-/// A time in China Standard Time, to the minute.
-pub(crate) fn cst(at: DateTime<Utc>) -> String {
-    let tz = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
-    at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
-}
+pub(crate) use super::cst;
 
 /// A time limit in words: `20 个工作日` / `20 working days`.
 fn limit_text(l: &TimeLimit, lang: Lang) -> String {

@@ -26,14 +26,14 @@ use axum::extract::{DefaultBodyLimit, Form, Multipart, Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{NaiveDate, Utc};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use super::{PageCtx, mask_id};
+use super::{PageCtx, cst, cst_date, mask_id};
 use crate::auth::extract::{Clerk, Staff, StaffCase};
 use crate::domain::case::{Action, CaseStatus, Request as StepRequest};
 use crate::domain::catalogue::{
@@ -103,19 +103,6 @@ fn check_csrf(ctx: &PageCtx, sent: Option<&str>) -> AppResult<()> {
             "This page has expired (or was not sent from this site). Open the page again and resubmit.",
         )))
     }
-}
-
-/// Chinese Standard Time, to the minute.
-fn cst(at: DateTime<Utc>) -> String {
-    (at + chrono::Duration::hours(8))
-        .format("%Y-%m-%d %H:%M")
-        .to_string()
-}
-
-fn cst_date(at: DateTime<Utc>) -> String {
-    (at + chrono::Duration::hours(8))
-        .format("%Y-%m-%d")
-        .to_string()
 }
 
 fn channel_label(ctx: &PageCtx, channel: &str) -> String {
@@ -1033,12 +1020,7 @@ async fn material_file(
         .get(&upload.storage_key)
         .await
         .map_err(anyhow::Error::from)?;
-    let mime = match upload.file_type.as_str() {
-        "pdf" => "application/pdf",
-        "jpg" => "image/jpeg",
-        "png" => "image/png",
-        _ => "application/octet-stream",
-    };
+    let mime = crate::files::mime_of(&upload.file_type);
     let mut resp = bytes.into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));

@@ -77,6 +77,21 @@ pub fn mask_id(value: &str) -> String {
     format!("{head}{}{tail}", "*".repeat(chars.len() - 10))
 }
 
+/// A time in China Standard Time (UTC+8), to the minute: how every page shows times.
+pub fn cst(at: chrono::DateTime<chrono::Utc>) -> String {
+    china_time(at).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// A date in China Standard Time.
+pub fn cst_date(at: chrono::DateTime<chrono::Utc>) -> String {
+    china_time(at).format("%Y-%m-%d").to_string()
+}
+
+fn china_time(at: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::FixedOffset> {
+    let tz = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset");
+    at.with_timezone(&tz)
+}
+
 /// The language of a page request: `?lang=`, else the `lang` cookie, else
 /// `Accept-Language`, else Chinese.
 pub fn page_lang(query: Option<&str>, headers: &HeaderMap) -> Lang {
