@@ -116,8 +116,15 @@ await journey('window', async (j) => {
 
   // the clerk's lookup is in the applicant's data-access trail
   await j.goto('/me/data-access');
-  const reads = await page.locator('#data-access tr.read').allInnerTexts();
-  j.expect(reads.some((r) => r.includes('孙丽')), 'the clerk\'s lookup is in the data-access trail');
+  // the lookup's row: read by the clerk before there was a case (no case number)
+  const lookups = page.locator('#data-access tr.read').filter({
+    has: page.locator('td.reader', { hasText: '孙丽' }),
+  }).filter({ has: page.locator('td.case', { hasText: '—' }) });
+  j.expect((await lookups.count()) >= 1, 'the clerk\'s lookup is in the data-access trail');
+  j.expect(
+    (await page.locator('#data-access td.case a', { hasText: caseNo }).count()) >= 1,
+    'the clerk\'s reading of the case is in the data-access trail',
+  );
   await j.check('data-access');
   await j.logout();
 

@@ -488,9 +488,9 @@ mod tests {
 
     #[test]
     fn times_are_shown_in_china_time() {
-        let at = DateTime::parse_from_rfc3339("2026-01-01T16:30:00Z")
+        let at = chrono::DateTime::parse_from_rfc3339("2026-01-01T16:30:00Z")
             .expect("a time")
-            .with_timezone(&Utc);
+            .with_timezone(&chrono::Utc);
         assert_eq!(cst(at), "2026-01-02 00:30");
     }
 }
