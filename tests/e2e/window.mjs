@@ -131,6 +131,10 @@ await journey('window', async (j) => {
   // ---------- the clerk accepts ----------
   await j.loginAs('clerk-sun', { returnTo: `/staff/cases/${caseNo}` });
   await j.goto(`/staff/cases/${caseNo}`);
+  j.expect(
+    (await page.locator('ul.materials li.material img.preview').count()) >= 2,
+    'the clerk sees the corrected photo beside the first one',
+  );
   const accept = page.locator('form.step-form:has(input[name="action"][value="accept"])');
   j.expect((await accept.count()) === 1, 'the clerk can accept the corrected case');
   await j.submit(accept.locator('button[type="submit"]'));
