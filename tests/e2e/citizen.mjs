@@ -54,31 +54,7 @@ async function fillStep(j) {
   }
 }
 
-// WORKAROUND (lib.mjs, Journey.inspector): without JavaScript, j.check copies the page's
-// HTML into a checker page by routing `page.url()` — but a URL with a fragment (the
-// consent answers a redirect to `…/apply/step/1#application`) never matches the request
-// (requests carry no fragment), so the checker fetched the real URL without the session
-// and got the IdP's login page (whose CSP blocks axe). The same inspector, routed on the
-// URL without its fragment.
-function routeWithoutFragment(j) {
-  if (j.javaScript) return;
-  j.inspector = async function inspector() {
-    if (!this.checker) {
-      const ctx = await this.browser.newContext({ viewport: { width: 1280, height: 900 } });
-      this.checker = await ctx.newPage();
-    }
-    const url = this.page.url();
-    const bare = url.split('#')[0];
-    const html = await this.page.content();
-    await this.checker.unrouteAll();
-    await this.checker.route(bare, (route) => route.fulfill({ body: html, contentType: 'text/html; charset=utf-8' }));
-    await this.checker.goto(url);
-    return this.checker;
-  };
-}
-
 await journey('citizen', async (j) => {
-  routeWithoutFragment(j);
   // The conclude form asks "are you sure?" when JavaScript runs: the officer says yes.
   j.page.on('dialog', (d) => d.accept());
 

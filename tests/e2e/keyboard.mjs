@@ -12,6 +12,7 @@
 import { journey } from './lib.mjs';
 
 const SERVICE = '11150700MB1530007G-GG-0001'; // 城乡居民基本医疗保险参保登记
+const NEW_PHONE = '13912345678'; // the applicant types a new contact phone over the prefilled one
 
 // What the focused element is, as the journey needs to know to act on it.
 function focused(page) {
@@ -40,14 +41,24 @@ async function enter(j, what) {
 
 /// Walks the current step's form with Tab, answering every empty required control with the
 /// keyboard, until the focus reaches the button `stop` (a selector); answers what it did.
-async function walkForm(j, stop) {
+async function walkForm(j, stop, retype = {}) {
   const done = [];
   for (let i = 0; i < 150; i += 1) {
     await j.page.keyboard.press('Tab');
     const el = await focused(j.page);
     if (!el) continue;
     if (await j.page.evaluate((sel) => document.activeElement?.matches(sel) ?? false, stop)) return done;
-    if (!el.inForm || el.readonly || !el.required) continue;
+    if (!el.inForm || el.readonly) continue;
+    if (el.name in retype) {
+      // An editable prefilled answer the applicant changes: select it all, type anew.
+      await j.page.keyboard.press('ControlOrMeta+A');
+      await j.page.keyboard.type(retype[el.name]);
+      const now = await focused(j.page);
+      j.expect(now.value === retype[el.name], `typing into ${el.name} gave ${now.value}`);
+      done.push(`${el.name} retyped`);
+      continue;
+    }
+    if (!el.required) continue;
     if (el.tag === 'select' && !el.value) {
       // A closed select changes its choice with the arrow keys: the first real option.
       await j.page.keyboard.press('ArrowDown');
@@ -85,7 +96,7 @@ await journey('keyboard', async (j) => {
   const filled = [];
   for (let n = 0; n < 8; n += 1) {
     if (await j.page.locator('form#application button#submit').count()) break;
-    filled.push(...(await walkForm(j, 'form#application button#continue')));
+    filled.push(...(await walkForm(j, 'form#application button#continue', { phone: NEW_PHONE })));
     await enter(j, `step ${n + 1}`);
     const refused = await j.page.locator('form#application .error-message').count();
     if (refused) {
@@ -99,6 +110,8 @@ await journey('keyboard', async (j) => {
   // Check the answers, then Tab to "submit" and press Enter.
   j.expect(await j.page.locator('form#application button#submit').count(), 'the check-your-answers page is reached');
   await j.check('apply-check');
+  j.expect(filled.includes('phone retyped'), `the phone was retyped on the way: ${filled.join(', ')}`);
+  j.expect((await j.text('main')).includes(NEW_PHONE), 'the answers to check show the phone typed');
   await j.tabTo('form#application button#submit', { max: 150 });
   await enter(j, 'the submission');
   await j.check('applied');

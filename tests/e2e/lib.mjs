@@ -220,7 +220,8 @@ class Journey {
     const url = this.page.url();
     const html = await this.page.content();
     await this.checker.unrouteAll();
-    await this.checker.route(url, (route) => route.fulfill({ body: html, contentType: 'text/html; charset=utf-8' }));
+    // a request never carries the URL's #fragment, so the route is the URL without it
+    await this.checker.route(url.split('#')[0], (route) => route.fulfill({ body: html, contentType: 'text/html; charset=utf-8' }));
     await this.checker.goto(url);
     return this.checker;
   }
