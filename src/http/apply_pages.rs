@@ -94,15 +94,6 @@ const ONE_PAGE_WEIGHT: usize = 8;
 /// The key of the page's own state in a draft's values.
 const PAGE_KEY: &str = "_page";
 
-/// The logged-in applicant, or the way to the login coming back to this page.
-fn applicant_or_login<T>(who: Result<T, AppError>, ctx: &PageCtx) -> Result<T, Box<Response>> {
-    match who {
-        Ok(w) => Ok(w),
-        Err(AppError::Unauthorized(_)) => Err(Box::new(ctx.to_login(false))),
-        Err(e) => Err(Box::new(e.into_response())),
-    }
-}
-
 /// A catalogue text in a language, with its values filled in.
 fn tx(lang: Lang, key: &str, args: &[(&str, String)]) -> String {
     i18n::text(lang, key, args).unwrap_or_else(|| key.to_owned())
@@ -1717,7 +1708,7 @@ pub async fn apply_page(
     applicant: Result<Applicant, AppError>,
 ) -> AppResult<Response> {
     let service = find_service(&app, &code)?;
-    let applicant = match applicant_or_login(applicant, &ctx) {
+    let applicant = match ctx.logged_in(applicant, false) {
         Ok(a) => a,
         Err(to) => return Ok(*to),
     };
@@ -1816,7 +1807,7 @@ pub async fn save_step(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> AppResult<Response> {
     let service = find_service(&app, &code)?;
-    let applicant = match applicant_or_login(applicant, &ctx) {
+    let applicant = match ctx.logged_in(applicant, false) {
         Ok(a) => a,
         Err(to) => return Ok(*to),
     };
@@ -1970,7 +1961,7 @@ pub async fn consent(
     form: Result<Form<ConsentForm>, FormRejection>,
 ) -> AppResult<Response> {
     let service = find_service(&app, &code)?;
-    let applicant = match applicant_or_login(applicant, &ctx) {
+    let applicant = match ctx.logged_in(applicant, false) {
         Ok(a) => a,
         Err(to) => return Ok(*to),
     };
@@ -2067,7 +2058,7 @@ pub async fn submit(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> AppResult<Response> {
     let service = find_service(&app, &code)?;
-    let applicant = match applicant_or_login(applicant, &ctx) {
+    let applicant = match ctx.logged_in(applicant, false) {
         Ok(a) => a,
         Err(to) => return Ok(*to),
     };
@@ -2195,7 +2186,7 @@ pub async fn submitted(
     ctx: PageCtx,
     own: Result<ApplicantCase, AppError>,
 ) -> AppResult<Response> {
-    let ApplicantCase { case: c, .. } = match applicant_or_login(own, &ctx) {
+    let ApplicantCase { case: c, .. } = match ctx.logged_in(own, false) {
         Ok(a) => a,
         Err(to) => return Ok(*to),
     };

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use axum::Router;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use minijinja::{Value, context};
 use serde::Deserialize;
@@ -32,7 +32,7 @@ use crate::domain::lang::Lang;
 use crate::http::auth::eligibility_of;
 use crate::http::cases::views::PublicCase;
 use crate::http::cases::{PUBLIC_QUERY_WAIT_MINUTES, PublicAnswer, client_of, public_lookup};
-use crate::http::error::{AppError, AppResult, Message};
+use crate::http::error::AppResult;
 use crate::state::AppState;
 
 pub use cases::data_access;
@@ -410,27 +410,6 @@ pub async fn status(
         }
     }
     Ok(resp)
-}
-
-/// A logged-in applicant, or the way to the login (coming back here), or the refusal.
-pub(crate) fn need_login<T>(ctx: &PageCtx, r: Result<T, AppError>) -> Result<T, Box<Response>> {
-    match r {
-        Ok(v) => Ok(v),
-        Err(AppError::Unauthorized(_)) => Err(Box::new(ctx.to_login(false))),
-        Err(e) => Err(Box::new(e.into_response())),
-    }
-}
-
-/// A form's `_csrf` must be the session's token.
-pub(crate) fn check_csrf(sent: Option<&str>, session: &Session) -> AppResult<()> {
-    use subtle::ConstantTimeEq;
-    match sent {
-        Some(t) if bool::from(t.as_bytes().ct_eq(session.csrf.as_bytes())) => Ok(()),
-        _ => Err(AppError::Forbidden(Message::new(
-            "表单已过期，请返回页面刷新后重新提交。",
-            "The form has expired. Go back, reload the page and send it again.",
-        ))),
-    }
 }
 
 #[cfg(test)]

@@ -30,10 +30,9 @@ use chrono::{NaiveDate, Utc};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use super::{PageCtx, cst, cst_date, mask_id};
+use super::{PageCtx, check_csrf, cst, cst_date, mask_id};
 use crate::auth::extract::{Clerk, Staff, StaffCase};
 use crate::domain::case::{Action, CaseStatus, Request as StepRequest};
 use crate::domain::catalogue::{
@@ -78,31 +77,6 @@ const PER_PAGE: i64 = 20;
 struct ErrorLink {
     anchor: String,
     text: String,
-}
-
-/// The extractor's refusal as a page: the login for a visitor, else the error page.
-fn refused(ctx: &PageCtx, e: AppError) -> Response {
-    match e {
-        AppError::Unauthorized(_) => ctx.to_login(true),
-        e => e.into_response(),
-    }
-}
-
-/// The session's CSRF token must come back in the form's `_csrf` (on top of the Origin
-/// check every state-changing request passes).
-fn check_csrf(ctx: &PageCtx, sent: Option<&str>) -> AppResult<()> {
-    let ok = match (&ctx.session, sent) {
-        (Some(s), Some(t)) => bool::from(t.as_bytes().ct_eq(s.csrf.as_bytes())),
-        _ => false,
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(Message::new(
-            "此页面已过期（或并非从本网站提交），请重新打开页面后再提交。",
-            "This page has expired (or was not sent from this site). Open the page again and resubmit.",
-        )))
-    }
 }
 
 fn channel_label(ctx: &PageCtx, channel: &str) -> String {
@@ -300,9 +274,9 @@ async fn worklist(
     clerk: Result<Clerk, AppError>,
     q: Result<Query<WorklistParams>, QueryRejection>,
 ) -> AppResult<Response> {
-    let clerk = match clerk {
+    let clerk = match ctx.logged_in(clerk, true) {
         Ok(c) => c,
-        Err(e) => return Ok(refused(&ctx, e)),
+        Err(r) => return Ok(*r),
     };
     let p = q.map(|q| q.0).unwrap_or_default();
     let page = p.page.unwrap_or(1).clamp(1, 100_000);
@@ -735,9 +709,9 @@ async fn case_page(
     sc: Result<StaffCase, AppError>,
     q: Result<Query<CaseParams>, QueryRejection>,
 ) -> AppResult<Response> {
-    let StaffCase { staff, case } = match sc {
+    let StaffCase { staff, case } = match ctx.logged_in(sc, true) {
         Ok(s) => s,
-        Err(e) => return Ok(refused(&ctx, e)),
+        Err(r) => return Ok(*r),
     };
     let q = q.map(|q| q.0).unwrap_or_default();
     // the read is recorded as the JSON route records it, before anything is shown
@@ -828,11 +802,14 @@ async fn reveal(
     sc: Result<StaffCase, AppError>,
     form: Result<Form<TokenForm>, FormRejection>,
 ) -> AppResult<Response> {
-    let StaffCase { staff, case } = match sc {
+    let StaffCase { staff, case } = match ctx.logged_in(sc, true) {
         Ok(s) => s,
-        Err(e) => return Ok(refused(&ctx, e)),
+        Err(r) => return Ok(*r),
     };
-    check_csrf(&ctx, form.ok().and_then(|f| f.0.csrf).as_deref())?;
+    check_csrf(
+        form.ok().and_then(|f| f.0.csrf).as_deref(),
+        ctx.session.as_ref(),
+    )?;
     if !matches!(staff, Staff::Clerk(_)) {
         return Err(AppError::Forbidden(Message::new(
             "只有窗口工作人员可以查看完整身份证号。",
@@ -907,9 +884,9 @@ async fn take_step(
     sc: Result<StaffCase, AppError>,
     body: axum::body::Bytes,
 ) -> AppResult<Response> {
-    let StaffCase { staff, case } = match sc {
+    let StaffCase { staff, case } = match ctx.logged_in(sc, true) {
         Ok(s) => s,
-        Err(e) => return Ok(refused(&ctx, e)),
+        Err(r) => return Ok(*r),
     };
     // `serde_html_form`-like: repeated `fix` values are collected by hand
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
@@ -924,7 +901,7 @@ async fn take_step(
             .map(|(_, v)| v.clone())
             .collect(),
     };
-    check_csrf(&ctx, form.csrf.as_deref())?;
+    check_csrf(form.csrf.as_deref(), ctx.session.as_ref())?;
     let Some(action) = Action::from_code(&form.action).filter(|a| {
         matches!(
             a,
@@ -998,9 +975,9 @@ async fn material_file(
     sc: Result<StaffCase, AppError>,
     Path((_case_no, upload_id)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    let StaffCase { case, .. } = match sc {
+    let StaffCase { case, .. } = match ctx.logged_in(sc, true) {
         Ok(s) => s,
-        Err(e) => return Ok(refused(&ctx, e)),
+        Err(r) => return Ok(*r),
     };
     let not_found = || {
         AppError::NotFound(Message::new(
@@ -1080,9 +1057,9 @@ async fn notice(
     sc: Result<StaffCase, AppError>,
     Path((_case_no, kind)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    let StaffCase { case, .. } = match sc {
+    let StaffCase { case, .. } = match ctx.logged_in(sc, true) {
         Ok(s) => s,
-        Err(e) => return Ok(refused(&ctx, e)),
+        Err(r) => return Ok(*r),
     };
     let events = app.store.case_events(case.id).await?;
     let last_note = |a: Action| {
@@ -1427,9 +1404,9 @@ async fn intake_page(
     clerk: Result<Clerk, AppError>,
     q: Result<Query<IntakeParams>, QueryRejection>,
 ) -> AppResult<Response> {
-    let clerk = match clerk {
+    let clerk = match ctx.logged_in(clerk, true) {
         Ok(c) => c,
-        Err(e) => return Ok(refused(&ctx, e)),
+        Err(r) => return Ok(*r),
     };
     let q = q.map(|q| q.0).unwrap_or_default();
     let service = non_empty(&q.service)
@@ -1504,9 +1481,9 @@ async fn intake_lookup(
     clerk: Result<Clerk, AppError>,
     form: Result<Form<LookupForm>, FormRejection>,
 ) -> AppResult<Response> {
-    let clerk = match clerk {
+    let clerk = match ctx.logged_in(clerk, true) {
         Ok(c) => c,
-        Err(e) => return Ok(refused(&ctx, e)),
+        Err(r) => return Ok(*r),
     };
     let Ok(Form(f)) = form else {
         return Err(AppError::BadRequest(Message::new(
@@ -1514,7 +1491,7 @@ async fn intake_lookup(
             "The form could not be read. Open the page again.",
         )));
     };
-    check_csrf(&ctx, f.csrf.as_deref())?;
+    check_csrf(f.csrf.as_deref(), ctx.session.as_ref())?;
     let Some(service) = app.catalogue.service(&f.service).filter(|s| {
         window_services(&app, &clerk)
             .iter()
@@ -1625,9 +1602,9 @@ async fn intake_submit(
     clerk: Result<Clerk, AppError>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> AppResult<Response> {
-    let clerk = match clerk {
+    let clerk = match ctx.logged_in(clerk, true) {
         Ok(c) => c,
-        Err(e) => return Ok(refused(&ctx, e)),
+        Err(r) => return Ok(*r),
     };
     let mut mp = multipart.map_err(|_| {
         AppError::BadRequest(Message::new(
@@ -1649,7 +1626,7 @@ async fn intake_submit(
             } else {
                 None
             };
-            check_csrf(&ctx, sent.as_deref())?;
+            check_csrf(sent.as_deref(), ctx.session.as_ref())?;
             csrf_checked = true;
             continue;
         }
@@ -1675,7 +1652,7 @@ async fn intake_submit(
         raw.entry(name).or_default().push(text);
     }
     if !csrf_checked {
-        check_csrf(&ctx, None)?;
+        check_csrf(None, ctx.session.as_ref())?;
     }
     let one = |k: &str| {
         raw.get(k)

@@ -21,9 +21,8 @@ use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use subtle::ConstantTimeEq;
 
-use super::PageCtx;
+use super::{PageCtx, check_csrf};
 use crate::auth::extract::DepartmentOfficer;
 use crate::domain::case::{Action, CaseStatus, ConclusionResult, Request};
 use crate::domain::catalogue::{CaseKind, Field, FieldType, Service};
@@ -91,18 +90,6 @@ const DEADLINE_STATES: [deadline::DeadlineState; 4] = [
 pub(crate) fn local_time(at: DateTime<Utc>) -> String {
     let cst = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
     at.with_timezone(&cst).format("%Y-%m-%d %H:%M").to_string()
-}
-
-/// The officer, or the way to the staff login when no one is logged in.
-fn officer(
-    who: Result<DepartmentOfficer, AppError>,
-    ctx: &PageCtx,
-) -> Result<DepartmentOfficer, Box<Response>> {
-    match who {
-        Ok(o) => Ok(o),
-        Err(AppError::Unauthorized(_)) => Err(Box::new(ctx.to_login(true))),
-        Err(e) => Err(Box::new(e.into_response())),
-    }
 }
 
 /// Worklist filters (`?state=&deadline=&page=`).
@@ -205,7 +192,7 @@ pub async fn worklist(
     who: Result<DepartmentOfficer, AppError>,
     Query(q): Query<DeskQuery>,
 ) -> AppResult<Response> {
-    let o = match officer(who, &ctx) {
+    let o = match ctx.logged_in(who, true) {
         Ok(o) => o,
         Err(r) => return Ok(*r),
     };
@@ -464,7 +451,7 @@ pub async fn case_page(
     Path(case_no): Path<String>,
     Query(q): Query<CaseQuery>,
 ) -> AppResult<Response> {
-    let o = match officer(who, &ctx) {
+    let o = match ctx.logged_in(who, true) {
         Ok(o) => o,
         Err(r) => return Ok(*r),
     };
@@ -654,7 +641,7 @@ pub async fn material_file(
     who: Result<DepartmentOfficer, AppError>,
     Path((case_no, upload_id)): Path<(String, uuid::Uuid)>,
 ) -> AppResult<Response> {
-    let o = match officer(who, &ctx) {
+    let o = match ctx.logged_in(who, true) {
         Ok(o) => o,
         Err(r) => return Ok(*r),
     };
@@ -723,7 +710,7 @@ pub async fn take_step(
     Path(case_no): Path<String>,
     body: Result<Multipart, MultipartRejection>,
 ) -> AppResult<Response> {
-    let o = match officer(who, &ctx) {
+    let o = match ctx.logged_in(who, true) {
         Ok(o) => o,
         Err(r) => return Ok(*r),
     };
@@ -744,7 +731,7 @@ pub async fn take_step(
                     continue;
                 }
                 // the token first: nothing is stored for a forged form
-                check_token(p.csrf.as_deref(), &o)?;
+                check_csrf(p.csrf.as_deref(), Some(&o.user.session))?;
                 let upload = store_upload(&app, o.user.session.account_id, field).await?;
                 if upload.size > 0 {
                     p.file = Some(MaterialInput {
@@ -766,7 +753,7 @@ pub async fn take_step(
             _ => {}
         }
     }
-    check_token(p.csrf.as_deref(), &o)?;
+    check_csrf(p.csrf.as_deref(), Some(&o.user.session))?;
     let lang = ctx.lang;
     let mut form = StepForm {
         action: p.action.clone(),
@@ -843,19 +830,6 @@ pub async fn take_step(
         None,
     )
     .await
-}
-
-/// The session's CSRF token must come back in the form's `_csrf` field.
-fn check_token(sent: Option<&str>, o: &DepartmentOfficer) -> AppResult<()> {
-    let own = o.user.session.csrf.as_bytes();
-    if sent.is_some_and(|t| bool::from(t.as_bytes().ct_eq(own))) {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(Message::new(
-            "此页面已过期（或并非从本网站提交），请重新打开办件页面后再提交。",
-            "This page has expired (or was not sent from this site). Open the case again and resubmit.",
-        )))
-    }
 }
 
 #[cfg(test)]

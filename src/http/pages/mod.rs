@@ -30,7 +30,7 @@ use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use minijinja::Environment;
 use serde::Deserialize;
 
-use super::error::Problem;
+use super::error::{AppError, Problem};
 use crate::auth::identity::{AccountKind, Role};
 use crate::auth::session::{Lookup, SESSION_COOKIE, Session};
 use crate::domain::lang::Lang;
@@ -212,6 +212,16 @@ impl PageCtx {
         resp
     }
 
+    /// The caller a role extractor found, or (when no one is logged in) the way to the
+    /// login, coming back to this page; a wrong role stays its error page.
+    pub fn logged_in<T>(&self, who: Result<T, AppError>, staff: bool) -> Result<T, Box<Response>> {
+        match who {
+            Ok(w) => Ok(w),
+            Err(AppError::Unauthorized(_)) => Err(Box::new(self.to_login(staff))),
+            Err(e) => Err(Box::new(e.into_response())),
+        }
+    }
+
     /// The login page, coming back here afterwards.
     pub fn to_login(&self, staff: bool) -> Response {
         let login = if staff {
@@ -220,6 +230,19 @@ impl PageCtx {
             "/auth/login"
         };
         Redirect::to(&format!("{login}?return_to={}", urlencode(&self.path))).into_response()
+    }
+}
+
+/// A form's `_csrf` must be the session's token (compared in constant time), on top of
+/// the Origin check every state-changing request passes.
+pub fn check_csrf(sent: Option<&str>, session: Option<&Session>) -> Result<(), AppError> {
+    use subtle::ConstantTimeEq;
+    match (sent, session) {
+        (Some(t), Some(s)) if bool::from(t.as_bytes().ct_eq(s.csrf.as_bytes())) => Ok(()),
+        _ => Err(AppError::Forbidden(super::error::Message::new(
+            "此页面已过期（或并非从本网站提交），请重新打开页面后再提交。",
+            "This page has expired (or was not sent from this site). Open the page again and send it again.",
+        ))),
     }
 }
 

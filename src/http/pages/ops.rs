@@ -26,11 +26,10 @@ use chrono::{DateTime, Utc};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use subtle::ConstantTimeEq;
 use uuid::Uuid;
 
-use super::PageCtx;
 use super::desk::local_time;
+use super::{PageCtx, check_csrf};
 use crate::auth::extract::Operator;
 use crate::auth::tokens;
 use crate::domain::calendar::HolidayCalendar;
@@ -64,31 +63,6 @@ const LIFETIMES: [&str; 4] = ["", "30d", "90d", "365d"];
 const DELIVERIES_SHOWN: i64 = 200;
 /// Delivery states.
 const DELIVERY_STATES: [&str; 3] = ["pending", "delivered", "dead"];
-
-/// The operator, or the way to the staff login when no one is logged in.
-fn operator(who: Result<Operator, AppError>, ctx: &PageCtx) -> Result<Operator, Box<Response>> {
-    match who {
-        Ok(o) => Ok(o),
-        Err(AppError::Unauthorized(_)) => Err(Box::new(ctx.to_login(true))),
-        Err(e) => Err(Box::new(e.into_response())),
-    }
-}
-
-/// The session's CSRF token must come back in the form's `_csrf` field.
-fn check_token(form: &HashMap<String, String>, o: &Operator) -> AppResult<()> {
-    let own = o.0.session.csrf.as_bytes();
-    if form
-        .get("_csrf")
-        .is_some_and(|t| bool::from(t.as_bytes().ct_eq(own)))
-    {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden(Message::new(
-            "此页面已过期（或并非从本网站提交），请重新打开页面后再提交。",
-            "This page has expired (or was not sent from this site). Open the page again and resubmit.",
-        )))
-    }
-}
 
 fn department_name(app: &AppState, uscc: &str, lang: Lang) -> String {
     app.catalogue
@@ -234,7 +208,7 @@ pub async fn dashboard(
     ctx: PageCtx,
     who: Result<Operator, AppError>,
 ) -> AppResult<Response> {
-    if let Err(r) = operator(who, &ctx) {
+    if let Err(r) = ctx.logged_in(who, true) {
         return Ok(*r);
     }
     let lang = ctx.lang;
@@ -279,7 +253,7 @@ pub async fn departments(
     who: Result<Operator, AppError>,
     Query(q): Query<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    if let Err(r) = operator(who, &ctx) {
+    if let Err(r) = ctx.logged_in(who, true) {
         return Ok(*r);
     }
     let lang = ctx.lang;
@@ -452,7 +426,7 @@ pub async fn department(
     Path(uscc): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    if let Err(r) = operator(who, &ctx) {
+    if let Err(r) = ctx.logged_in(who, true) {
         return Ok(*r);
     }
     let done = q
@@ -480,11 +454,11 @@ pub async fn set_mode(
     Path(uscc): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let o = match operator(who, &ctx) {
+    let o = match ctx.logged_in(who, true) {
         Ok(o) => o,
         Err(r) => return Ok(*r),
     };
-    check_token(&form, &o)?;
+    check_csrf(form.get("_csrf").map(String::as_str), Some(&o.0.session))?;
     let mode = form.get("mode").cloned().unwrap_or_default();
     let endpoint = form
         .get("endpoint")
@@ -534,14 +508,14 @@ pub async fn create_token(
     Path(uscc): Path<String>,
     body: axum::body::Bytes,
 ) -> AppResult<Response> {
-    let o = match operator(who, &ctx) {
+    let o = match ctx.logged_in(who, true) {
         Ok(o) => o,
         Err(r) => return Ok(*r),
     };
     // `scope` repeats, so the pairs are read as a list
     let pairs: Vec<(String, String)> = url::form_urlencoded::parse(&body).into_owned().collect();
     let form: HashMap<String, String> = pairs.iter().cloned().collect();
-    check_token(&form, &o)?;
+    check_csrf(form.get("_csrf").map(String::as_str), Some(&o.0.session))?;
     if app.catalogue.department(&uscc).is_none() {
         return Err(AppError::NotFound(Message::new(
             "没有这个部门。",
@@ -630,11 +604,11 @@ pub async fn revoke_token(
     Path((uscc, id)): Path<(String, Uuid)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let o = match operator(who, &ctx) {
+    let o = match ctx.logged_in(who, true) {
         Ok(o) => o,
         Err(r) => return Ok(*r),
     };
-    check_token(&form, &o)?;
+    check_csrf(form.get("_csrf").map(String::as_str), Some(&o.0.session))?;
     let belongs = app
         .store
         .api_tokens()
@@ -659,11 +633,11 @@ pub async fn rotate_keys(
     who: Result<Operator, AppError>,
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let o = match operator(who, &ctx) {
+    let o = match ctx.logged_in(who, true) {
         Ok(o) => o,
         Err(r) => return Ok(*r),
     };
-    check_token(&form, &o)?;
+    check_csrf(form.get("_csrf").map(String::as_str), Some(&o.0.session))?;
     let ring = crate::exchange::keys::rotate(
         app.store.as_ref(),
         Utc::now(),
@@ -693,7 +667,7 @@ pub async fn deliveries(
     who: Result<Operator, AppError>,
     Query(q): Query<DeliveriesQuery>,
 ) -> AppResult<Response> {
-    if let Err(r) = operator(who, &ctx) {
+    if let Err(r) = ctx.logged_in(who, true) {
         return Ok(*r);
     }
     let lang = ctx.lang;
@@ -756,11 +730,11 @@ pub async fn redeliver(
     Path(id): Path<Uuid>,
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let o = match operator(who, &ctx) {
+    let o = match ctx.logged_in(who, true) {
         Ok(o) => o,
         Err(r) => return Ok(*r),
     };
-    check_token(&form, &o)?;
+    check_csrf(form.get("_csrf").map(String::as_str), Some(&o.0.session))?;
     if !app.store.redeliver(id).await? {
         return Err(AppError::Conflict(Message::new(
             "只有投递失败（死信）的事件可以重新投递。",

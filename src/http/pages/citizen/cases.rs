@@ -12,7 +12,8 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{acting_enterprise, check_csrf, cst, need_login};
+use super::super::check_csrf;
+use super::{acting_enterprise, cst};
 use crate::auth::extract::{Applicant, ApplicantCase, CurrentUser};
 use crate::domain::case::{Action, Request as StepRequest};
 use crate::domain::lang::Lang;
@@ -67,7 +68,7 @@ pub async fn my_cases(
     who: Result<Applicant, AppError>,
     q: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<Response> {
-    let who = match need_login(&ctx, who) {
+    let who = match ctx.logged_in(who, false) {
         Ok(w) => w,
         Err(r) => return Ok(*r),
     };
@@ -276,7 +277,7 @@ pub async fn my_case(
     ctx: PageCtx,
     c: Result<ApplicantCase, AppError>,
 ) -> AppResult<Response> {
-    let c = match need_login(&ctx, c) {
+    let c = match ctx.logged_in(c, false) {
         Ok(c) => c,
         Err(r) => return Ok(*r),
     };
@@ -313,7 +314,7 @@ pub async fn correction(
     c: Result<ApplicantCase, AppError>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> AppResult<Response> {
-    let c = match need_login(&ctx, c) {
+    let c = match ctx.logged_in(c, false) {
         Ok(c) => c,
         Err(r) => return Ok(*r),
     };
@@ -333,7 +334,7 @@ pub async fn correction(
         let name = field.name().unwrap_or("").to_owned();
         if name == "_csrf" {
             csrf = Some(field.text().await.map_err(|e| multipart_error(&e))?);
-            check_csrf(csrf.as_deref(), &c.applicant.0.session)?;
+            check_csrf(csrf.as_deref(), Some(&c.applicant.0.session))?;
         } else if name == "note" {
             note = field.text().await.map_err(|e| multipart_error(&e))?;
         } else if let Some(material) = name.strip_prefix("file.") {
@@ -354,7 +355,7 @@ pub async fn correction(
             }
         }
     }
-    check_csrf(csrf.as_deref(), &c.applicant.0.session)?;
+    check_csrf(csrf.as_deref(), Some(&c.applicant.0.session))?;
     let posted = |errors| Posted {
         errors,
         note: Some(note.clone()),
@@ -402,7 +403,7 @@ pub async fn withdraw_confirm(
     ctx: PageCtx,
     c: Result<ApplicantCase, AppError>,
 ) -> AppResult<Response> {
-    let c = match need_login(&ctx, c) {
+    let c = match ctx.logged_in(c, false) {
         Ok(c) => c,
         Err(r) => return Ok(*r),
     };
@@ -434,7 +435,7 @@ pub async fn withdraw(
     c: Result<ApplicantCase, AppError>,
     form: Result<Form<WithdrawForm>, FormRejection>,
 ) -> AppResult<Response> {
-    let c = match need_login(&ctx, c) {
+    let c = match ctx.logged_in(c, false) {
         Ok(c) => c,
         Err(r) => return Ok(*r),
     };
@@ -444,7 +445,7 @@ pub async fn withdraw(
             "The form is malformed.",
         )));
     };
-    check_csrf(f._csrf.as_deref(), &c.applicant.0.session)?;
+    check_csrf(f._csrf.as_deref(), Some(&c.applicant.0.session))?;
     if f.confirm.as_deref() != Some("yes") {
         // not confirmed: ask again
         return Ok(Redirect::to(&format!("/me/cases/{}/withdraw", c.case.case_no)).into_response());
@@ -476,7 +477,7 @@ pub async fn rating(
     c: Result<ApplicantCase, AppError>,
     form: Result<Form<RatingForm>, FormRejection>,
 ) -> AppResult<Response> {
-    let c = match need_login(&ctx, c) {
+    let c = match ctx.logged_in(c, false) {
         Ok(c) => c,
         Err(r) => return Ok(*r),
     };
@@ -486,7 +487,7 @@ pub async fn rating(
             "The form is malformed.",
         )));
     };
-    check_csrf(f._csrf.as_deref(), &c.applicant.0.session)?;
+    check_csrf(f._csrf.as_deref(), Some(&c.applicant.0.session))?;
     let level: i16 = f
         .rating
         .as_deref()
@@ -513,7 +514,7 @@ pub async fn drafts(
     ctx: PageCtx,
     who: Result<Applicant, AppError>,
 ) -> AppResult<Response> {
-    let who = match need_login(&ctx, who) {
+    let who = match ctx.logged_in(who, false) {
         Ok(w) => w,
         Err(r) => return Ok(*r),
     };
@@ -550,7 +551,7 @@ pub async fn delete_draft_confirm(
     who: Result<Applicant, AppError>,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let who = match need_login(&ctx, who) {
+    let who = match ctx.logged_in(who, false) {
         Ok(w) => w,
         Err(r) => return Ok(*r),
     };
@@ -592,12 +593,12 @@ pub async fn delete_draft(
     Path(id): Path<String>,
     form: Result<Form<CsrfForm>, FormRejection>,
 ) -> AppResult<Response> {
-    let who = match need_login(&ctx, who) {
+    let who = match ctx.logged_in(who, false) {
         Ok(w) => w,
         Err(r) => return Ok(*r),
     };
     let sent = form.ok().and_then(|f| f.0._csrf);
-    check_csrf(sent.as_deref(), &who.0.session)?;
+    check_csrf(sent.as_deref(), Some(&who.0.session))?;
     let id = Uuid::parse_str(&id).map_err(|_| draft_not_found())?;
     if app.store.delete_draft(id, who.0.session.account_id).await? {
         Ok(Redirect::to("/me/drafts?deleted=1").into_response())
@@ -612,7 +613,7 @@ pub async fn messages(
     ctx: PageCtx,
     who: Result<CurrentUser, AppError>,
 ) -> AppResult<Response> {
-    let who = match need_login(&ctx, who) {
+    let who = match ctx.logged_in(who, false) {
         Ok(w) => w,
         Err(r) => return Ok(*r),
     };
@@ -709,7 +710,7 @@ pub async fn data_access(
     ctx: PageCtx,
     who: Result<CurrentUser, AppError>,
 ) -> AppResult<Response> {
-    let who = match need_login(&ctx, who) {
+    let who = match ctx.logged_in(who, false) {
         Ok(w) => w,
         Err(r) => return Ok(*r),
     };
