@@ -20,5 +20,6 @@ pub mod notify;
 pub mod sharing;
 pub mod state;
 pub mod store;
+pub mod supervision;
 pub mod telemetry;
 pub mod usecases;

@@ -16,6 +16,7 @@ mod metrics;
 pub mod openapi;
 pub mod pages;
 pub mod sharing;
+pub mod supervision;
 
 use std::time::Duration;
 
@@ -161,6 +162,7 @@ fn staff() -> OpenApiRouter<AppState> {
         .layer(DefaultBodyLimit::max(CASE_BODY_LIMIT));
     OpenApiRouter::new()
         .routes(routes!(sharing::clerk_lookup))
+        .merge(supervision::staff_api())
         .merge(cases)
 }
 
@@ -175,6 +177,7 @@ fn operator() -> OpenApiRouter<AppState> {
         .routes(routes!(dept::deliveries))
         .routes(routes!(dept::redeliver))
         .routes(routes!(dept::put_delivery))
+        .merge(supervision::operator_api())
 }
 
 /// Department back-end systems (API token): the status API, the pull inbox, materials,
@@ -219,6 +222,7 @@ fn pages() -> Router<AppState> {
         .merge(pages::ops::routes())
         .merge(pages::clerk::routes())
         .merge(pages::citizen::routes())
+        .merge(supervision::pages())
         .merge(crate::demo::routes())
 }
 

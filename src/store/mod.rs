@@ -14,6 +14,9 @@
 //! | `secrets.rs` | [`SecretStore`] | server secrets |
 //! | `mail.rs` | [`MailStore`] | the mail queue over the notices |
 //! | `stats.rs` | [`StatsStore`] | none of its own: the dashboard's aggregates over cases and the outbox |
+//! | `sup_systems.rs` | [`SystemStore`] | information systems, zombie decisions, self-inspections, token usage |
+//! | `sup_filings.rs` | [`FilingStore`] | filings and their events, monthly progress reports |
+//! | `sup_figures.rs` | [`SupervisionFigureStore`] | none of its own: the assessment aggregates |
 //!
 //! [`Store`] combines them (with [`StoreAdmin`]: migrations, ping, close), so the
 //! application holds one `Arc<dyn Store>`, on which every capability's methods can be
@@ -38,6 +41,9 @@ pub mod mail;
 pub mod secrets;
 pub mod shared;
 pub mod stats;
+pub mod sup_figures;
+pub mod sup_filings;
+pub mod sup_systems;
 
 use std::sync::Arc;
 
@@ -60,6 +66,9 @@ pub use shared::{
     AccessRecord, BaseRecord, ConsentRow, NewAccess, SharedDataStore, SharingFigures, UpsertCounts,
 };
 pub use stats::{CaseFigures, Count, DeliveryFigures, LowRating, Span, StatsStore};
+pub use sup_figures::SupervisionFigureStore;
+pub use sup_filings::FilingStore;
+pub use sup_systems::SystemStore;
 
 /// Seals the personal data of case, account and draft rows at rest (AES-256-GCM, see
 /// `sharing::seal`), once the application has set the sealer. Values are bound to their
@@ -213,6 +222,9 @@ capabilities!(
     SecretStore,
     MailStore,
     StatsStore,
+    SystemStore,
+    FilingStore,
+    SupervisionFigureStore,
 );
 
 /// The one store implementation, on either backend: every capability's methods are
