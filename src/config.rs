@@ -254,6 +254,16 @@ pub struct ExchangeSettings {
     /// How long a pulled event stays leased before it comes back.
     #[default = 300]
     pub inbox_lease_secs: u64,
+    /// Push attempts one worker has under way at once, over all departments.
+    #[default = 64]
+    pub delivery_concurrency: usize,
+    /// Push attempts one worker has under way at once to one department (a department
+    /// whose last attempt failed gets one until it answers again).
+    #[default = 4]
+    pub delivery_per_department: usize,
+    /// How often the worker looks for due deliveries (milliseconds).
+    #[default = 250]
+    pub delivery_poll_ms: u64,
 }
 
 /// Departments' data APIs: how long to wait, and when to stop asking one that fails.
@@ -462,6 +472,16 @@ impl Settings {
         }
         if server.request_timeout_secs == 0 {
             return bad("request_timeout_secs", "must be at least 1".into());
+        }
+        let ex = &self.exchange;
+        if ex.delivery_concurrency == 0
+            || ex.delivery_per_department == 0
+            || ex.delivery_poll_ms == 0
+        {
+            return bad(
+                "delivery_concurrency / delivery_per_department / delivery_poll_ms",
+                "must be at least 1".into(),
+            );
         }
         for (key, issuer, id) in [
             ("oidc_issuer", &oidc.oidc_issuer, &oidc.oidc_client_id),

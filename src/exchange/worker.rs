@@ -1,4 +1,5 @@
-//! Push delivery: claims due events and runs their attempts side by side; each attempt
+//! Push delivery: claims due events and runs their attempts side by side, each department
+//! apart from the others (see [`Dispatcher`]); each attempt
 //! (sign, POST, record) is the use case `usecases::deliver`. Failed events are retried on
 //! the published schedule with jitter until the department answers 2xx or the schedule
 //! runs out (dead letter, redeliverable by operators).
@@ -6,12 +7,13 @@
 //! Time is a parameter (`deliver_due(app, now)`), so tests move it forward instead of
 //! waiting hours; the background loop passes the real clock.
 
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
 use crate::state::AppState;
-use crate::store::{AttemptOutcome, Delivery};
+use crate::store::AttemptOutcome;
 
 /// Waits after failed attempts 1, 2, … (about 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h,
 /// 20 h, 24 h); after the last one the event is dead-lettered.
@@ -52,66 +54,240 @@ pub struct Report {
     pub dead: usize,
 }
 
-/// Delivers every push event due at `now` (in batches), returning what happened.
-pub async fn deliver_due(app: &AppState, now: DateTime<Utc>) -> anyhow::Result<Report> {
-    let mut report = Report::default();
-    loop {
-        let batch = app.store.claim_push(now, now + LEASE, 32).await?;
-        if batch.is_empty() {
-            return Ok(report);
+/// How many attempts may be under way at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Over all departments.
+    pub overall: usize,
+    /// To one department that answers.
+    pub per_department: usize,
+}
+
+impl Limits {
+    /// The limits configuration sets.
+    pub fn from_settings(app: &AppState) -> Limits {
+        let ex = &app.settings.exchange;
+        Limits {
+            overall: ex.delivery_concurrency.max(1),
+            per_department: ex.delivery_per_department.max(1),
         }
-        let results = futures_join(app, batch, now).await;
-        for outcome in results {
-            match outcome {
-                AttemptOutcome::Delivered => report.delivered += 1,
-                AttemptOutcome::RetryAt(_) => report.retrying += 1,
-                AttemptOutcome::Dead => report.dead += 1,
+    }
+}
+
+/// Attempts under way and each department's standing, so one department that does not
+/// answer cannot hold up the others: every attempt runs as its own task, at most
+/// `per_department` to one department (one while its last attempt failed: a failing
+/// department backs off on its own) and `overall` in all. A pass claims only what can
+/// start now and does not wait for what is under way.
+pub struct Dispatcher {
+    app: AppState,
+    limits: Limits,
+    tasks: tokio::task::JoinSet<crate::usecases::Result<AttemptOutcome>>,
+    departments: HashMap<tokio::task::Id, String>,
+    in_flight: HashMap<String, usize>,
+    failing: HashSet<String>,
+}
+
+impl Dispatcher {
+    /// A dispatcher with nothing under way.
+    pub fn new(app: AppState, limits: Limits) -> Dispatcher {
+        Dispatcher {
+            app,
+            limits,
+            tasks: tokio::task::JoinSet::new(),
+            departments: HashMap::new(),
+            in_flight: HashMap::new(),
+            failing: HashSet::new(),
+        }
+    }
+
+    /// Attempts under way.
+    pub fn under_way(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Attempts under way to one department.
+    pub fn under_way_to(&self, department: &str) -> usize {
+        self.in_flight.get(department).copied().unwrap_or(0)
+    }
+
+    /// How many attempts a department may have under way.
+    fn capacity(&self, department: &str) -> usize {
+        if self.failing.contains(department) {
+            1
+        } else {
+            self.limits.per_department
+        }
+    }
+
+    fn full(&self, department: &str) -> bool {
+        self.under_way_to(department) >= self.capacity(department)
+    }
+
+    /// Claims the events due at `now` that can start now and starts them; returns how
+    /// many started. Events claimed beyond a department's share are given back at once.
+    pub async fn start_due(&mut self, now: DateTime<Utc>) -> anyhow::Result<usize> {
+        let mut started = 0;
+        loop {
+            let room = self.limits.overall.saturating_sub(self.tasks.len());
+            if room == 0 {
+                return Ok(started);
+            }
+            let skip: Vec<String> = self
+                .in_flight
+                .keys()
+                .filter(|d| self.full(d))
+                .cloned()
+                .collect();
+            let batch = self
+                .app
+                .store
+                .claim_push_except(now, now + LEASE, room.min(32) as i64, &skip)
+                .await?;
+            if batch.is_empty() {
+                return Ok(started);
+            }
+            let mut give_back = Vec::new();
+            for d in batch {
+                if self.full(&d.department) || self.tasks.len() >= self.limits.overall {
+                    give_back.push(d.id);
+                    continue;
+                }
+                *self.in_flight.entry(d.department.clone()).or_default() += 1;
+                let app = self.app.clone();
+                let department = d.department.clone();
+                let task = self
+                    .tasks
+                    .spawn(async move { crate::usecases::deliver::deliver(&app, d, now).await });
+                self.departments.insert(task.id(), department);
+                started += 1;
+            }
+            self.app.store.release_push(&give_back).await?;
+        }
+    }
+
+    fn finished(
+        &mut self,
+        joined: Result<
+            (tokio::task::Id, crate::usecases::Result<AttemptOutcome>),
+            tokio::task::JoinError,
+        >,
+        report: &mut Report,
+    ) {
+        let (id, outcome) = match joined {
+            Ok(x) => (x.0, Some(x.1)),
+            Err(e) => {
+                tracing::warn!(error = %e, "delivery task failed");
+                (e.id(), None)
+            }
+        };
+        let Some(department) = self.departments.remove(&id) else {
+            return;
+        };
+        if let Some(n) = self.in_flight.get_mut(&department) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.in_flight.remove(&department);
             }
         }
-    }
-}
-
-async fn futures_join(
-    app: &AppState,
-    batch: Vec<Delivery>,
-    now: DateTime<Utc>,
-) -> Vec<AttemptOutcome> {
-    let mut set = tokio::task::JoinSet::new();
-    for d in batch {
-        let app = app.clone();
-        set.spawn(async move { crate::usecases::deliver::deliver(&app, d, now).await });
-    }
-    let mut out = Vec::new();
-    while let Some(r) = set.join_next().await {
-        match r {
-            Ok(Ok(o)) => out.push(o),
-            Ok(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "delivery bookkeeping failed"),
-            Err(e) => tracing::warn!(error = %e, "delivery task failed"),
+        match outcome {
+            Some(Ok(AttemptOutcome::Delivered)) => {
+                report.delivered += 1;
+                self.failing.remove(&department);
+            }
+            Some(Ok(AttemptOutcome::RetryAt(_))) => {
+                report.retrying += 1;
+                self.failing.insert(department);
+            }
+            Some(Ok(AttemptOutcome::Dead)) => {
+                report.dead += 1;
+                self.failing.insert(department);
+            }
+            Some(Err(e)) => {
+                tracing::warn!(error = %format!("{e:#}"), "delivery bookkeeping failed")
+            }
+            None => {}
         }
     }
-    out
+
+    /// Collects the attempts that have ended, without waiting.
+    pub fn reap(&mut self) -> Report {
+        let mut report = Report::default();
+        while let Some(joined) = self.tasks.try_join_next_with_id() {
+            self.finished(joined, &mut report);
+        }
+        report
+    }
+
+    /// Waits for every attempt under way.
+    pub async fn drain(&mut self) -> Report {
+        let mut report = Report::default();
+        while let Some(joined) = self.tasks.join_next_with_id().await {
+            self.finished(joined, &mut report);
+        }
+        report
+    }
 }
 
-/// The background loop: a pass every second (and a key refresh every minute) until
-/// `stop` is cancelled.
+/// Delivers every push event due at `now` and waits for every attempt, returning what
+/// happened (for tests and one-off runs; the background loop does not wait).
+pub async fn deliver_due(app: &AppState, now: DateTime<Utc>) -> anyhow::Result<Report> {
+    let mut d = Dispatcher::new(app.clone(), Limits::from_settings(app));
+    let mut report = Report::default();
+    loop {
+        let started = d.start_due(now).await?;
+        let r = d.drain().await;
+        report.delivered += r.delivered;
+        report.retrying += r.retrying;
+        report.dead += r.dead;
+        if started == 0 {
+            return Ok(report);
+        }
+    }
+}
+
+/// The background loop: looks for due deliveries every `delivery_poll_ms` (and reloads
+/// the signing keys every minute) until `stop` is cancelled, then lets the attempts
+/// under way finish (at most the send timeout and a little).
 pub async fn run(app: AppState, stop: tokio_util::sync::CancellationToken) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    let mut n: u64 = 0;
+    let poll = Duration::from_millis(app.settings.exchange.delivery_poll_ms.max(1));
+    let mut tick = tokio::time::interval(poll);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut dispatcher = Dispatcher::new(app.clone(), Limits::from_settings(&app));
+    let mut last_refresh = std::time::Instant::now();
+    let mut failed_pass = false;
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
             _ = tick.tick() => {
-                n += 1;
-                if n.is_multiple_of(60)
-                    && let Err(e) = app.keys.refresh(app.store.as_ref()).await {
+                dispatcher.reap();
+                if last_refresh.elapsed() >= Duration::from_secs(60) {
+                    last_refresh = std::time::Instant::now();
+                    if let Err(e) = app.keys.refresh(app.store.as_ref()).await {
                         tracing::warn!(error = %format!("{e:#}"), "cannot reload signing keys");
                     }
-                if let Err(e) = deliver_due(&app, Utc::now()).await {
-                    tracing::warn!(error = %format!("{e:#}"), "delivery pass failed");
+                }
+                match dispatcher.start_due(Utc::now()).await {
+                    Ok(_) if failed_pass => {
+                        failed_pass = false;
+                        tracing::info!("delivery passes work again");
+                    }
+                    Ok(_) => {}
+                    // Logged once per outage, not on every pass.
+                    Err(e) if !failed_pass => {
+                        failed_pass = true;
+                        tracing::warn!(error = %format!("{e:#}"), "delivery pass failed");
+                    }
+                    Err(_) => {}
                 }
             }
         }
     }
+    let _ = tokio::time::timeout(
+        crate::usecases::deliver::SEND_TIMEOUT + Duration::from_secs(5),
+        dispatcher.drain(),
+    )
+    .await;
 }
 
 #[cfg(test)]

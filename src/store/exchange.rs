@@ -135,7 +135,23 @@ pub trait ExchangeStore: Send + Sync {
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
+    ) -> StoreResult<Vec<Delivery>> {
+        self.claim_push_except(now, lease_until, limit, &[]).await
+    }
+
+    /// As [`ExchangeStore::claim_push`], leaving out the events of these departments
+    /// (those the worker already has enough attempts under way for).
+    async fn claim_push_except(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+        skip: &[String],
     ) -> StoreResult<Vec<Delivery>>;
+
+    /// Gives claimed events back before their lease runs out (the worker claimed more
+    /// than it could start).
+    async fn release_push(&self, event_ids: &[Uuid]) -> StoreResult<()>;
 
     /// Records an attempt and its outcome, releasing the lease.
     async fn finish_attempt(
@@ -233,13 +249,14 @@ impl ExchangeStore for SqlStore {
         Ok(())
     }
 
-    async fn claim_push(
+    async fn claim_push_except(
         &self,
         now: DateTime<Utc>,
         lease_until: DateTime<Utc>,
         limit: i64,
+        skip: &[String],
     ) -> StoreResult<Vec<Delivery>> {
-        let q = Q::new(
+        let mut q = Q::new(
             "UPDATE outbox SET lease_until = $1 WHERE id IN ( \
                SELECT o.id FROM outbox o JOIN department_endpoints d \
                  ON d.department = o.department AND d.mode = 'push' \
@@ -248,7 +265,24 @@ impl ExchangeStore for SqlStore {
         )
         .bind(lease_until)
         .bind(now);
+        if !skip.is_empty() {
+            q = q
+                .push(" AND o.department NOT IN (")
+                .push_list(skip.iter().map(String::as_str))
+                .push(")");
+        }
         self.lease(q, limit).await
+    }
+
+    async fn release_push(&self, event_ids: &[Uuid]) -> StoreResult<()> {
+        if event_ids.is_empty() {
+            return Ok(());
+        }
+        let q = Q::new("UPDATE outbox SET lease_until = NULL WHERE state = 'pending' AND id IN (")
+            .push_list(event_ids.iter().copied())
+            .push(")");
+        self.db.execute(q).await?;
+        Ok(())
     }
 
     async fn finish_attempt(

@@ -21,7 +21,7 @@ use crate::state::AppState;
 use crate::store::{AttemptOutcome, AttemptRow, Delivery};
 
 /// How long a department has to answer one attempt.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A signed request, ready to send.
 #[derive(Debug, Clone)]

@@ -1,0 +1,172 @@
+//! Hardening (deliveries and faults): a department that accepts connections but never
+//! answers does not hold up another department's deliveries.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use onewindow::store::DeliveryFilter;
+use serde_json::json;
+
+use crate::backend_tests;
+use crate::cases::{SSC, Session, jpeg, valid_values};
+use crate::dept_server::DeptServer;
+use crate::harness::Backend;
+use crate::login::{LoginSetup, with_dev_idp};
+
+backend_tests!(a_hanging_department_does_not_hold_up_a_healthy_one,);
+
+const HRSS: &str = "11150700MB15300034";
+const HANGING: &str = "11150700MB15300021";
+const NEWBORN: &str = "11150700MB15300047-QT-0001"; // 4 departments, HRSS and HANGING among them
+
+/// An endpoint that accepts every connection, reads nothing and never answers.
+struct Hanging {
+    url: String,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Hanging {
+    async fn start() -> Hanging {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let a = accepted.clone();
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((conn, _)) = listener.accept().await {
+                a.fetch_add(1, Ordering::SeqCst);
+                held.push(conn);
+            }
+        });
+        Hanging {
+            url: format!("http://{addr}/events"),
+            accepted,
+        }
+    }
+}
+
+async fn until(what: &str, limit: Duration, mut ok: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < limit, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    start.elapsed()
+}
+
+async fn newborn(s: &LoginSetup) -> String {
+    let citizen = Session::new(s, "/auth/login", "citizen-li").await;
+    let birth = (onewindow::usecases::today() - chrono::Duration::days(10)).to_string();
+    let (status, lodged) = citizen
+        .post(
+            "/api/v1/cases",
+            &json!({
+                "service_code": NEWBORN,
+                "values": {
+                    "declarant_name": "李芳", "declarant_id_number": "150702199203151541", "declarant_phone": "13800000002",
+                    "declarant_relation": "mother", "other_parent_name": "张伟", "other_parent_id_number": "150702199009093077",
+                    "baby_name": "张小宝", "baby_gender": "1", "baby_birth_date": birth, "birth_certificate_no": "P123456789",
+                    "ethnicity_follows": "father", "hukou_follows": "father", "hukou_address": "呼伦贝尔市海拉尔区胜利大街1号",
+                    "bundle_items": ["vaccination", "hukou", "medical_insurance", "social_security_card"],
+                },
+                "materials": [
+                    { "material": "birth_medical_certificate", "substitute": true },
+                    { "material": "parents_id_cards", "substitute": true },
+                    { "material": "household_register", "substitute": true },
+                ],
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{lodged}");
+    lodged["case_no"].as_str().expect("case_no").to_owned()
+}
+
+async fn a_hanging_department_does_not_hold_up_a_healthy_one(b: Backend) {
+    // The background worker runs, as in production.
+    let s = with_dev_idp(
+        b,
+        &[("worker_in_serve", "true"), ("exchange_allow_http", "true")],
+    )
+    .await;
+    let healthy = DeptServer::start().await;
+    healthy.trust(&format!("http://{}", s.app.addr));
+    let hanging = Hanging::start().await;
+    let state = &s.app.state;
+    onewindow::http::dept::set_delivery(state, HRSS, "push", Some(healthy.url.clone()))
+        .await
+        .expect("push");
+    onewindow::http::dept::set_delivery(state, HANGING, "push", Some(hanging.url.clone()))
+        .await
+        .expect("push");
+
+    // A joint case: one event for the healthy department, one for the hanging one.
+    let joint = newborn(&s).await;
+    let first = until(
+        "the healthy department gets the joint case",
+        Duration::from_secs(10),
+        || healthy.received().len() == 1,
+    )
+    .await;
+    until(
+        "the hanging department is called",
+        Duration::from_secs(5),
+        || hanging.accepted.load(Ordering::SeqCst) >= 1,
+    )
+    .await;
+
+    // While that attempt hangs (it may take up to the 10 s send timeout), a new case for
+    // the healthy department is delivered at once.
+    let citizen = Session::new(&s, "/auth/login", "citizen-wang").await;
+    let (_, photo) = citizen.upload("p.jpg", jpeg(7)).await;
+    let (status, lodged) = citizen
+        .post(
+            "/api/v1/cases",
+            &json!({ "service_code": SSC, "values": valid_values(), "materials": [{ "material": "id_card", "substitute": true }, { "material": "photo", "upload_id": photo["id"] }] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{lodged}");
+    let latency = until(
+        "the healthy department gets the second case beside the hanging one",
+        Duration::from_secs(3),
+        || healthy.received().len() == 2,
+    )
+    .await;
+    assert_eq!(
+        healthy.received()[1].event["subject"],
+        lodged["case_no"],
+        "the second delivery is the new case"
+    );
+
+    // …while the hanging department's attempt is still outstanding: no attempt of it has
+    // ended yet.
+    let id = state
+        .store
+        .case_by_no(&joint)
+        .await
+        .expect("read")
+        .expect("case")
+        .id;
+    let rows = state
+        .store
+        .deliveries(&DeliveryFilter {
+            case_id: Some(id),
+            department: Some(HANGING.into()),
+            limit: 10,
+            ..DeliveryFilter::default()
+        })
+        .await
+        .expect("deliveries");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].state.as_str(), rows[0].attempts),
+        ("pending", 0),
+        "the hanging attempt has not ended, yet the healthy one went through"
+    );
+    eprintln!(
+        "hard_deliv: healthy department's first delivery after {first:?}, \
+         the second (beside a hanging attempt) after {latency:?}"
+    );
+}
