@@ -89,9 +89,10 @@ pub fn load_catalogue(settings: &Settings) -> Result<Catalogue, CatalogueError> 
 
 /// Connects the store (and migrates it when configured to).
 pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let store = store::connect(
+    let store = store::connect_with(
         &settings.database_url(),
         settings.database.database_max_connections,
+        std::time::Duration::from_millis(settings.database.database_acquire_timeout_ms.max(1)),
     )
     .await
     .with_context(|| {

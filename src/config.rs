@@ -126,6 +126,10 @@ pub struct DatabaseSettings {
     /// Largest number of pooled database connections.
     #[default = 16]
     pub database_max_connections: u32,
+    /// How long a request waits for a PostgreSQL connection before it is answered 503
+    /// (milliseconds): short, so an outage fails fast.
+    #[default = 2000]
+    pub database_acquire_timeout_ms: u64,
     /// Apply pending migrations when the server starts.
     #[default = true]
     pub migrate_on_start: bool,

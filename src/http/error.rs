@@ -21,7 +21,10 @@ use serde::Serialize;
 
 use crate::domain::lang::Lang;
 
+mod outage;
 mod usecase;
+
+pub use outage::{Dependency, outage_of};
 
 /// A text in both languages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -283,10 +286,22 @@ pub fn internal_problem() -> Problem {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         if let AppError::Internal(e) = &self {
+            if let Some(dep) = outage_of(e) {
+                // A fault, not a bug: 503, logged once a minute rather than per request.
+                outage::record(dep, e);
+                return AppError::Unavailable(outage::unavailable_message()).into_response();
+            }
             // Logged once, here, inside the request's span (which carries the request id).
             tracing::error!(error = %format!("{e:#}"), "internal error");
         }
-        self.problem().render(Lang::Zh, None)
+        let mut resp = self.problem().render(Lang::Zh, None);
+        if matches!(self, AppError::Unavailable(_)) {
+            resp.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(outage::RETRY_AFTER_SECS),
+            );
+        }
+        resp
     }
 }
 

@@ -563,12 +563,18 @@ impl Db {
     /// WAL journal, `synchronous=FULL` (a submission acknowledged is a submission kept)
     /// and a busy timeout so writers queue. PostgreSQL: fails when the server does not
     /// answer within a few seconds.
-    pub(crate) async fn connect(url: &str, max_connections: u32) -> StoreResult<Db> {
+    /// `acquire_timeout` bounds the wait for a PostgreSQL connection, so a request fails
+    /// fast (and is answered 503) when the server is down.
+    pub(crate) async fn connect(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> StoreResult<Db> {
         if !url.starts_with("sqlite:") {
             let options = PgConnectOptions::from_str(url)?.application_name("onewindow");
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
-                .acquire_timeout(Duration::from_secs(5))
+                .acquire_timeout(acquire_timeout)
                 .connect_with(options)
                 .await?;
             return Ok(Db::Postgres(pool));

@@ -239,8 +239,17 @@ impl SqlStore {
     /// Opens the database the URL names (creating the SQLite file and its directory when
     /// needed).
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<SqlStore> {
+        Self::connect_with(url, max_connections, DEFAULT_ACQUIRE_TIMEOUT).await
+    }
+
+    /// The same, waiting at most `acquire_timeout` for a PostgreSQL connection.
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: std::time::Duration,
+    ) -> StoreResult<SqlStore> {
         Ok(SqlStore {
-            db: db::Db::connect(url, max_connections).await?,
+            db: db::Db::connect(url, max_connections, acquire_timeout).await?,
             seal: RowSeal::default(),
         })
     }
@@ -273,7 +282,38 @@ impl StoreAdmin for SqlStore {
 
 /// Opens the store the URL names (creating the SQLite file and its directory when needed).
 pub async fn connect(url: &str, max_connections: u32) -> StoreResult<Arc<dyn Store>> {
-    Ok(Arc::new(SqlStore::connect(url, max_connections).await?))
+    connect_with(url, max_connections, DEFAULT_ACQUIRE_TIMEOUT).await
+}
+
+/// How long a request waits for a PostgreSQL connection unless configured otherwise.
+pub const DEFAULT_ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The same, waiting at most `acquire_timeout` for a PostgreSQL connection.
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    acquire_timeout: std::time::Duration,
+) -> StoreResult<Arc<dyn Store>> {
+    Ok(Arc::new(
+        SqlStore::connect_with(url, max_connections, acquire_timeout).await?,
+    ))
+}
+
+/// Whether a store error says the database cannot be reached (rather than a refused
+/// statement or corrupt data): a pool wait that ran out, a lost or refused connection,
+/// or PostgreSQL's connection-exception / operator-intervention classes (08, 57P).
+pub fn is_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
+    }
 }
 
 /// Whether a store error is a unique-constraint violation (a case number or an audit

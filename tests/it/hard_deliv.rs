@@ -1,5 +1,6 @@
 //! Hardening (deliveries and faults): a department that accepts connections but never
-//! answers does not hold up another department's deliveries.
+//! answers does not hold up another department's deliveries; PostgreSQL or Redis down is
+//! answered 503 with `Retry-After` and a bilingual "briefly unavailable", quickly.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +13,7 @@ use crate::backend_tests;
 use crate::cases::{SSC, Session, jpeg, valid_values};
 use crate::dept_server::DeptServer;
 use crate::harness::Backend;
-use crate::login::{LoginSetup, with_dev_idp};
+use crate::login::{LoginSetup, with_dev_idp, with_dev_idp_proxied};
 
 backend_tests!(a_hanging_department_does_not_hold_up_a_healthy_one,);
 
@@ -169,4 +170,91 @@ async fn a_hanging_department_does_not_hold_up_a_healthy_one(b: Backend) {
         "hard_deliv: healthy department's first delivery after {first:?}, \
          the second (beside a hanging attempt) after {latency:?}"
     );
+}
+
+/// Asks `path` as the logged-in `citizen` in `lang`; the status, `Retry-After`, the
+/// problem body and how long the answer took.
+async fn ask(
+    citizen: &Session,
+    path: &str,
+    lang: &str,
+) -> (u16, Option<String>, serde_json::Value, Duration) {
+    let started = Instant::now();
+    let r = citizen
+        .b
+        .client
+        .get(format!("{}{path}", citizen.base))
+        .header("accept-language", lang)
+        .send()
+        .await
+        .expect("request");
+    let took = started.elapsed();
+    let status = r.status().as_u16();
+    let retry = r
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    if status == 503 {
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/problem+json",
+            "{path}: a problem document"
+        );
+    }
+    (status, retry, r.json().await.unwrap_or_default(), took)
+}
+
+fn assert_briefly_unavailable(
+    what: &str,
+    (status, retry, body, took): &(u16, Option<String>, serde_json::Value, Duration),
+    text: &str,
+) {
+    assert_eq!(*status, 503, "{what}: {body}");
+    assert_eq!(retry.as_deref(), Some("5"), "{what}: Retry-After");
+    assert_eq!(body["type"], "urn:onewindow:problem:unavailable", "{what}");
+    let detail = body["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains(text), "{what}: {detail}");
+    assert!(
+        *took < Duration::from_secs(4),
+        "{what}: answered after {took:?}, not fast"
+    );
+    eprintln!("hard_deliv: {what}: 503 after {took:?}");
+}
+
+/// PostgreSQL cut under a logged-in citizen: 503 + Retry-After in both languages,
+/// within the (short) connection wait, never 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(external_backends),
+    ignore = "PostgreSQL/Redis not configured: set ONEWINDOW_TEST_DATABASE_URL and ONEWINDOW_TEST_REDIS_URL"
+)]
+async fn postgres_down_is_answered_503_quickly() {
+    let s = with_dev_idp_proxied(Backend::PostgresRedis, &[("worker_in_serve", "false")]).await;
+    let citizen = Session::new(&s, "/auth/login", "citizen-wang").await;
+    assert_eq!(ask(&citizen, "/api/v1/cases", "en").await.0, 200);
+
+    s.app.db_proxy.as_ref().expect("proxy").stop();
+    let en = ask(&citizen, "/api/v1/cases", "en").await;
+    assert_briefly_unavailable("PostgreSQL down, English", &en, "briefly unavailable");
+    let zh = ask(&citizen, "/api/v1/cases", "zh-CN").await;
+    assert_briefly_unavailable("PostgreSQL down, Chinese", &zh, "暂时不可用");
+}
+
+/// Redis cut under a logged-in citizen: the session cannot be read, 503 + Retry-After.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(external_backends),
+    ignore = "PostgreSQL/Redis not configured: set ONEWINDOW_TEST_DATABASE_URL and ONEWINDOW_TEST_REDIS_URL"
+)]
+async fn redis_down_is_answered_503_quickly() {
+    let s = with_dev_idp_proxied(Backend::PostgresRedis, &[("worker_in_serve", "false")]).await;
+    let citizen = Session::new(&s, "/auth/login", "citizen-wang").await;
+    assert_eq!(ask(&citizen, "/api/v1/cases", "en").await.0, 200);
+
+    s.app.cache_proxy.as_ref().expect("proxy").stop();
+    let en = ask(&citizen, "/api/v1/cases", "en").await;
+    assert_briefly_unavailable("Redis down, English", &en, "briefly unavailable");
+    let zh = ask(&citizen, "/api/v1/me", "zh-CN").await;
+    assert_briefly_unavailable("Redis down, Chinese", &zh, "暂时不可用");
 }

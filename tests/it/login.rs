@@ -92,6 +92,15 @@ pub async fn with_dev_idp(b: Backend, extra: &[(&str, &str)]) -> LoginSetup {
 
 /// The same on given resources (a second instance shares the first one's).
 pub async fn with_dev_idp_on(res: Resources, extra: &[(&str, &str)]) -> LoginSetup {
+    with_dev_idp_at(res, extra, false).await
+}
+
+/// The same, with PostgreSQL and Redis reached through proxies the test can cut.
+pub async fn with_dev_idp_proxied(b: Backend, extra: &[(&str, &str)]) -> LoginSetup {
+    with_dev_idp_at(Resources::new(b).await, extra, true).await
+}
+
+async fn with_dev_idp_at(res: Resources, extra: &[(&str, &str)], proxied: bool) -> LoginSetup {
     let listener = bind().await;
     let base = format!("http://{}", listener.local_addr().expect("addr"));
     let client = |id: &str| DevClient {
@@ -115,7 +124,7 @@ pub async fn with_dev_idp_on(res: Resources, extra: &[(&str, &str)]) -> LoginSet
         ("oidc_staff_client_secret", "gw-staff-secret"),
     ];
     settings.extend_from_slice(extra);
-    let app = TestApp::start_on(res, listener, false, &settings).await;
+    let app = TestApp::start_on(res, listener, proxied, &settings).await;
     LoginSetup { app, idp, issuer }
 }
 
