@@ -114,6 +114,9 @@ pub enum Command {
         #[arg(long, value_enum)]
         format: Option<crate::sharing::import::Format>,
     },
+    /// Check the configured identity providers: discovery document, key set, scopes and
+    /// claim mapping (exit 1 when something is wrong).
+    Doctor,
     /// Run the gateway with a built-in development identity provider and demo personas.
     /// Never for production.
     Demo {
@@ -184,6 +187,7 @@ pub fn run() -> ExitCode {
                     print!("{}", settings.redacted());
                     ExitCode::SUCCESS
                 }
+                Command::Doctor => block_on_status(doctor(settings)),
                 Command::Serve => block_on(serve(settings)),
                 Command::Migrate => block_on(migrate(settings)),
                 Command::Token { action } => block_on(token(settings, action)),
@@ -294,6 +298,36 @@ async fn import(
         ExitCode::SUCCESS
     } else {
         ExitCode::from(EXIT_REJECTED)
+    })
+}
+
+/// `onewindow doctor`: one line per finding, exit 1 when any is a failure.
+async fn doctor(settings: Settings) -> anyhow::Result<ExitCode> {
+    use crate::auth::doctor::Severity;
+    let report = crate::auth::doctor::run(&settings).await;
+    if report.is_empty() {
+        println!("no identity provider is configured (oidc_issuer): login is off");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut failed = false;
+    for (audience, issuer, findings) in report {
+        println!("{audience} identity provider {issuer}");
+        for f in findings {
+            let mark = match f.severity {
+                Severity::Ok => "ok  ",
+                Severity::Note => "note",
+                Severity::Fail => {
+                    failed = true;
+                    "FAIL"
+                }
+            };
+            println!("  {mark} {}", f.text);
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     })
 }
 

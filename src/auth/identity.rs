@@ -245,6 +245,22 @@ pub fn identity_from_claims(
 
     match audience {
         Audience::Public => {
+            // A citizen or enterprise login needs who they are and how sure the provider
+            // is: a provider that does not send the configured claims is refused (naming
+            // the claim), never let in with no ID number or a silent assurance level 0.
+            // (an enterprise representative is identified by the enterprise's code)
+            if id_number.is_none() && string(claims, &names.uscc).is_none() {
+                return Err(IdentityError::Missing(names.id_number.clone()));
+            }
+            if string(claims, &names.assurance).is_none() {
+                return Err(IdentityError::Missing(names.assurance.clone()));
+            }
+            if assurance == 0 {
+                return Err(IdentityError::Invalid {
+                    claim: names.assurance.clone(),
+                    reason: "the value is not a level 1–3 nor one mapped by oidc_acr_levels".into(),
+                });
+            }
             let enterprise = match string(claims, &names.uscc) {
                 Some(code) => {
                     let uscc = Uscc::parse(&code).map_err(|e| IdentityError::Invalid {
@@ -388,6 +404,25 @@ mod tests {
         assert_eq!(id.roles, vec![Role::Citizen]);
         assert_eq!(id.assurance, 2);
         assert_eq!(id.id_number.expect("id").masked(), "150702********3025");
+    }
+
+    #[test]
+    fn a_citizen_login_without_the_configured_claims_is_refused_naming_the_claim() {
+        let full = json!({"sub": "u1", "name": "王小明", "id_number": "150702198506123025", "acr": "urn:onewindow:loa:2"});
+        for (drop, claim) in [("id_number", "id_number"), ("acr", "acr")] {
+            let mut c = map(full.clone());
+            c.remove(drop);
+            let e = identity_from_claims("i", Audience::Public, &c, &names()).expect_err(drop);
+            assert_eq!(e, IdentityError::Missing(claim.into()));
+            assert!(e.to_string().contains(claim), "{e}");
+        }
+        let mut c = map(full);
+        c.insert("acr".into(), json!("urn:unknown:level"));
+        let e = identity_from_claims("i", Audience::Public, &c, &names()).expect_err("unmapped");
+        assert!(
+            matches!(&e, IdentityError::Invalid { claim, .. } if claim == "acr"),
+            "never a silent level 0: {e}"
+        );
     }
 
     #[test]

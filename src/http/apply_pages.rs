@@ -36,10 +36,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::http::path::Path;
 use axum::Router;
 use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{DefaultBodyLimit, Form, Multipart, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Form, Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};

@@ -1,8 +1,9 @@
 //! The public catalogue API: departments, services and their guides, in the caller's
 //! language. No login needed: the service guide is public information (政务公开).
 
+use crate::http::path::Path;
 use axum::Json;
-use axum::extract::{Path, Query, State, rejection::QueryRejection};
+use axum::extract::{Query, State, rejection::QueryRejection};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -2,8 +2,9 @@
 //! inbox, material downloads; the published signing keys; and the operator's delivery
 //! controls (endpoints, dead letters, redelivery).
 
+use crate::http::path::Path;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
@@ -119,9 +120,29 @@ pub struct DeptCaseQuery {
     /// The page, from 1.
     #[param(minimum = 1, default = 1)]
     page: Option<i64>,
-    /// Cases per page (clamped to 1–200).
+    /// Cases per page, 1–200.
     #[param(minimum = 1, maximum = 200, default = 50)]
     per_page: Option<i64>,
+}
+
+/// The page (from 1) and page size (1–200, default 50) of a list, as the OpenAPI document
+/// declares them; anything outside is refused, not clamped.
+fn page_and_size(page: Option<i64>, per_page: Option<i64>) -> AppResult<(i64, i64)> {
+    let page = page.unwrap_or(1);
+    if page < 1 {
+        return Err(AppError::BadRequest(Message::new(
+            "page 应不小于 1。",
+            "page must be at least 1.",
+        )));
+    }
+    let per = per_page.unwrap_or(50);
+    if !(1..=200).contains(&per) {
+        return Err(AppError::BadRequest(Message::new(
+            "per_page 应在 1 到 200 之间。",
+            "per_page must be 1 to 200.",
+        )));
+    }
+    Ok((page, per))
 }
 
 /// `GET /api/dept/v1/cases`: this department's cases.
@@ -136,7 +157,7 @@ pub struct DeptCaseQuery {
     params(DeptCaseQuery),
     responses(
         (status = 200, description = "A page of cases.", body = CaseList),
-        (status = 400, description = "An unknown query parameter or status, or a malformed time.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "An unknown query parameter or status, a malformed time, or `page` / `per_page` out of range.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token (missing, unknown, expired or revoked); `WWW-Authenticate: Bearer realm=\"onewindow-dept\"`.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the `cases:read` scope.", body = Problem, content_type = "application/problem+json"),
     ),
@@ -151,8 +172,7 @@ pub async fn list(
     client.require("cases:read")?;
     let q = query_params(q)?;
     let statuses = case_statuses(q.status.as_deref())?;
-    let per = q.per_page.unwrap_or(50).clamp(1, 200);
-    let page = q.page.unwrap_or(1).max(1);
+    let (page, per) = page_and_size(q.page, q.per_page)?;
     let (rows, total) = app
         .store
         .list_cases(&CaseFilter {
@@ -307,6 +327,7 @@ pub async fn transition(
             )),
         (status = 401, description = "No valid token (missing, unknown, expired or revoked); `WWW-Authenticate: Bearer realm=\"onewindow-dept\"`.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the `materials:read` scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`upload_id` is not a UUID.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such case for your department, or the case has no such file.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearerAuth" = ["materials:read"]))
@@ -440,6 +461,7 @@ pub struct InboxPage {
         (status = 204, description = "Acknowledged."),
         (status = 401, description = "No valid token (missing, unknown, expired or revoked); `WWW-Authenticate: Bearer realm=\"onewindow-dept\"`.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the `inbox` scope.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`event_id` is not a UUID.", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such event pending for your department (it may already be acknowledged).", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearerAuth" = ["inbox"]))

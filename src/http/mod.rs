@@ -15,6 +15,7 @@ mod mail;
 mod metrics;
 pub mod openapi;
 pub mod pages;
+pub mod path;
 pub mod sharing;
 pub mod supervision;
 

@@ -4,8 +4,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::http::path::Path;
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};

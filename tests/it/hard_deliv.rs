@@ -1,6 +1,8 @@
 //! Hardening (deliveries and faults): a department that accepts connections but never
 //! answers does not hold up another department's deliveries; PostgreSQL or Redis down is
-//! answered 503 with `Retry-After` and a bilingual "briefly unavailable", quickly.
+//! answered 503 with `Retry-After` and a bilingual "briefly unavailable", quickly; the
+//! department API answers as its OpenAPI document says; a login without the configured
+//! claims is refused naming the claim; `onewindow doctor` checks the identity provider.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,7 +17,12 @@ use crate::dept_server::DeptServer;
 use crate::harness::Backend;
 use crate::login::{LoginSetup, with_dev_idp, with_dev_idp_proxied};
 
-backend_tests!(a_hanging_department_does_not_hold_up_a_healthy_one,);
+backend_tests!(
+    a_hanging_department_does_not_hold_up_a_healthy_one,
+    the_department_api_answers_as_its_openapi_says,
+    a_login_without_the_configured_claims_is_refused_naming_the_claim,
+    doctor_checks_the_identity_provider,
+);
 
 const HRSS: &str = "11150700MB15300034";
 const HANGING: &str = "11150700MB15300021";
@@ -257,4 +264,177 @@ async fn redis_down_is_answered_503_quickly() {
     assert_briefly_unavailable("Redis down, English", &en, "briefly unavailable");
     let zh = ask(&citizen, "/api/v1/me", "zh-CN").await;
     assert_briefly_unavailable("Redis down, Chinese", &zh, "暂时不可用");
+}
+
+async fn the_department_api_answers_as_its_openapi_says(b: Backend) {
+    let s = with_dev_idp(b, &[("worker_in_serve", "false")]).await;
+    let t = crate::exchange::token(&s, HRSS, &["cases:read", "inbox", "materials:read"]).await;
+    let call = |method: reqwest::Method, path: &str| {
+        s.app
+            .client
+            .request(method, s.app.url(path))
+            .bearer_auth(&t)
+            .header("accept-language", "en")
+            .send()
+    };
+    let doc: serde_json::Value = s
+        .app
+        .client
+        .get(s.app.url("/api/dept/v1/openapi.json"))
+        .send()
+        .await
+        .expect("doc")
+        .json()
+        .await
+        .expect("json");
+
+    // per_page and page below their documented minimum, per_page above its maximum
+    let params = doc["paths"]["/api/dept/v1/cases"]["get"]["parameters"]
+        .as_array()
+        .expect("parameters");
+    let per_page = params
+        .iter()
+        .find(|p| p["name"] == "per_page")
+        .expect("per_page");
+    assert_eq!(per_page["schema"]["minimum"], 1);
+    for q in ["per_page=0", "per_page=201", "page=0", "per_page=-5"] {
+        let r = call(reqwest::Method::GET, &format!("/api/dept/v1/cases?{q}"))
+            .await
+            .expect("list");
+        assert_eq!(r.status(), 400, "{q}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/problem+json",
+            "{q}"
+        );
+    }
+    let ok = call(reqwest::Method::GET, "/api/dept/v1/cases?per_page=1")
+        .await
+        .expect("list");
+    assert_eq!(ok.status(), 200);
+
+    // a malformed UUID in a path: a problem naming the parameter, as documented
+    for (method, path, template, param) in [(
+        reqwest::Method::POST,
+        "/api/dept/v1/inbox/not-a-uuid/ack",
+        "/api/dept/v1/inbox/{event_id}/ack",
+        "event_id",
+    )] {
+        let r = call(method.clone(), path).await.expect("call");
+        assert_eq!(r.status(), 400, "{path}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+        let body: serde_json::Value = r.json().await.expect("json");
+        assert!(
+            body["detail"].as_str().unwrap_or_default().contains(param),
+            "{path}: {body}"
+        );
+        let op = &doc["paths"][template][method.as_str().to_lowercase()];
+        assert!(
+            op["responses"]["400"].is_object(),
+            "{template}: the document declares the 400"
+        );
+    }
+    // (a material of an unknown case is 404 before its id is read; the 400 is documented)
+    assert!(
+        doc["paths"]["/api/dept/v1/cases/{case_no}/materials/{upload_id}"]["get"]["responses"]
+            ["400"]
+            .is_object()
+    );
+}
+
+async fn a_login_without_the_configured_claims_is_refused_naming_the_claim(b: Backend) {
+    // The provider sends `id_number` and `acr`; this gateway is configured to expect
+    // other claim names, as after a provider changed its claims.
+    for (setting, claim) in [
+        ("oidc_claim_id_number", "resident_id"),
+        ("oidc_claim_assurance", "loa"),
+    ] {
+        let s = with_dev_idp(b, &[("worker_in_serve", "false"), (setting, claim)]).await;
+        let browser = crate::login::Browser::new();
+        let r = s.login(&browser, "/auth/login", "citizen-wang").await;
+        assert_eq!(r.status(), 401, "{setting}");
+        let text = r.text().await.expect("body");
+        assert!(
+            text.contains(claim),
+            "{setting}: the answer names {claim}: {text}"
+        );
+        let me = browser.get(&s.app.url("/api/v1/me")).await;
+        assert_eq!(me.status(), 401, "{setting}: not logged in");
+    }
+    // An assurance value the configured table does not map: refused, never level 0.
+    let s = with_dev_idp(
+        b,
+        &[
+            ("worker_in_serve", "false"),
+            ("oidc_acr_levels", "urn:other:loa:2=2"),
+        ],
+    )
+    .await;
+    let r = s
+        .login(&crate::login::Browser::new(), "/auth/login", "citizen-wang")
+        .await;
+    assert_eq!(r.status(), 401);
+    assert!(r.text().await.expect("body").contains("acr"));
+}
+
+async fn doctor_checks_the_identity_provider(b: Backend) {
+    let s = with_dev_idp(b, &[("worker_in_serve", "false")]).await;
+    let doctor = |extra: &[(&str, &str)]| {
+        let mut c = crate::cli::onewindow();
+        c.arg("doctor")
+            .env("ONEWINDOW_OIDC_ISSUER", &s.issuer)
+            .env("ONEWINDOW_OIDC_CLIENT_ID", "gw-public")
+            .env("ONEWINDOW_OIDC_STAFF_CLIENT_ID", "gw-staff")
+            .env(
+                "ONEWINDOW_DATA_DIR",
+                s.app.state.settings.server.data_dir.as_os_str(),
+            );
+        for (k, v) in extra {
+            c.env(k, v);
+        }
+        tokio::process::Command::from(c).output()
+    };
+    let out = doctor(&[]).await.expect("doctor");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "the dev provider matches the defaults:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("citizen identity provider") && text.contains("staff identity provider"),
+        "{text}"
+    );
+    assert!(!text.contains("FAIL"), "{text}");
+
+    let out = doctor(&[
+        ("ONEWINDOW_OIDC_CLAIM_ID_NUMBER", "resident_id"),
+        ("ONEWINDOW_OIDC_SCOPES", "openid profile bogus"),
+        ("ONEWINDOW_OIDC_ACR_LEVELS", "urn:onewindow:loa:1=1"),
+    ])
+    .await
+    .expect("doctor");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    for expected in [
+        "claim `resident_id` (oidc_claim_id_number)",
+        "scope `bogus` (oidc_scopes)",
+        "`urn:onewindow:loa:2`",
+    ] {
+        assert!(text.contains(expected), "{expected} in:\n{text}");
+    }
+
+    let out = doctor(&[("ONEWINDOW_OIDC_ISSUER", "http://127.0.0.1:9/")])
+        .await
+        .expect("doctor");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("cannot read the discovery document"),
+        "{text}"
+    );
 }

@@ -2,7 +2,7 @@
 //! and served at `/static/<name>`. Each URL carries the build's version
 //! (`/static/app.css?v=…`), so the files may be cached for a year.
 
-use axum::extract::Path;
+use crate::http::path::Path;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 

@@ -16,8 +16,9 @@ mod cases;
 
 use std::collections::BTreeMap;
 
+use crate::http::path::Path;
 use axum::Router;
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::routing::get;

@@ -11,9 +11,10 @@
 //! The case is read as the JSON staff route reads it: only a case of the officer's own
 //! department is found, and the read is recorded in the applicant's data-access trail.
 
+use crate::http::path::Path;
 use axum::Router;
 use axum::extract::multipart::MultipartRejection;
-use axum::extract::{DefaultBodyLimit, Multipart, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};

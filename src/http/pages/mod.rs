@@ -267,7 +267,7 @@ pub struct SwitchQuery {
 /// `GET /lang/{code}?back=/path`: keeps the language in a cookie and goes back to the
 /// page the reader was on (a link, so it works without JavaScript).
 pub async fn switch_lang(
-    axum::extract::Path(code): axum::extract::Path<String>,
+    crate::http::path::Path(code): crate::http::path::Path<String>,
     Query(q): Query<SwitchQuery>,
     jar: CookieJar,
 ) -> Response {

@@ -2,9 +2,10 @@
 //! after a confirmation page, rate), my drafts, my messages and who read my data. The
 //! actions run the same use cases as the JSON routes (`step::step`, `rate::rate`).
 
+use crate::http::path::Path;
 use axum::Router;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, Multipart, Path, Query, State};
+use axum::extract::{Form, Multipart, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
