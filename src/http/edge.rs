@@ -254,12 +254,28 @@ fn too_large(limit: u64) -> Response {
 }
 
 /// The Content-Security-Policy of every answer: scripts and styles from this origin
-/// only (no inline script, no inline style, no eval), no plugins, no framing, no
-/// `<base>` rewriting. `form-action` is left out on purpose: logging out posts a form
-/// whose answer redirects to the identity provider, which `form-action 'self'` blocks.
+/// only (no inline script, no inline style, no eval), plugin content only from this
+/// origin (the staff's PDF previews of materials), no framing, no `<base>` rewriting.
+/// `form-action` is left out on purpose: logging out posts a form whose answer
+/// redirects to the identity provider, which `form-action 'self'` blocks.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-    img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'none'; \
+    img-src 'self' data:; font-src 'self'; connect-src 'self'; object-src 'self'; \
     base-uri 'none'; frame-ancestors 'none'";
+
+/// The policy of a material's file shown to staff: it may be embedded by this origin's
+/// case page (the PDF preview), by nothing else, and runs no script.
+pub const MATERIAL_CSP: &str = "default-src 'none'; img-src 'self'; object-src 'self'; \
+    base-uri 'none'; frame-ancestors 'self'";
+
+/// A material's file on a staff page (`/staff/cases/{no}/materials/{id}`,
+/// `/desk/cases/{no}/materials/{id}`), which the case page embeds as a preview.
+fn is_embedded_material(path: &str) -> bool {
+    let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    matches!(
+        parts.as_slice(),
+        ["staff" | "desk", "cases", _, "materials", _]
+    )
+}
 
 /// HSTS for a gateway served over https: a year, subdomains included.
 pub const HSTS: &str = "max-age=31536000; includeSubDomains";
@@ -272,6 +288,7 @@ pub async fn security_headers(State(app): State<AppState>, req: Request, next: N
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+    let embedded = is_embedded_material(req.uri().path());
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
     let set = |h: &mut HeaderMap, name: header::HeaderName, value: &'static str| {
@@ -279,12 +296,17 @@ pub async fn security_headers(State(app): State<AppState>, req: Request, next: N
             h.insert(name, HeaderValue::from_static(value));
         }
     };
-    set(h, header::CONTENT_SECURITY_POLICY, CSP);
+    let (csp, frames) = if embedded {
+        (MATERIAL_CSP, "SAMEORIGIN")
+    } else {
+        (CSP, "DENY")
+    };
+    set(h, header::CONTENT_SECURITY_POLICY, csp);
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static(frames));
     // `same-origin`, not `no-referrer`: forms posted to this origin keep their Origin
     // header (the CSRF check reads it); other sites learn nothing, not even the address
     // of a status page with a query code in it.
@@ -350,6 +372,16 @@ mod tests {
         );
         assert_eq!(c(&get, "/api/dept/v1/cases", None), Some(Class::DeptApi));
         assert_eq!(c(&get, "/services", None), None);
+    }
+
+    #[test]
+    fn only_staff_material_files_may_be_embedded_and_only_here() {
+        assert!(is_embedded_material("/staff/cases/X/materials/u"));
+        assert!(is_embedded_material("/desk/cases/X/materials/u"));
+        assert!(!is_embedded_material("/staff/cases/X"));
+        assert!(!is_embedded_material("/api/dept/v1/cases/X/materials/u"));
+        assert!(MATERIAL_CSP.contains("frame-ancestors 'self'"));
+        assert!(!MATERIAL_CSP.contains("script-src"), "no script at all");
     }
 
     fn put() -> Method {

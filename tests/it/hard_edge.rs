@@ -56,7 +56,8 @@ async fn every_answer_carries_the_security_headers(b: Backend) {
             .expect("csp");
         assert!(csp.contains("frame-ancestors 'none'"), "{path}: {csp}");
         assert!(csp.contains("script-src 'self'"), "{path}: {csp}");
-        assert!(csp.contains("object-src 'none'"), "{path}: {csp}");
+        assert!(csp.contains("object-src 'self'"), "{path}: {csp}");
+        assert!(csp.contains("base-uri 'none'"), "{path}: {csp}");
         assert!(!csp.contains("unsafe-inline"), "{path}: {csp}");
         assert!(!csp.contains("unsafe-eval"), "{path}: {csp}");
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
@@ -590,4 +591,48 @@ async fn slow_headers_are_cut_off(b: Backend) {
         "all 40 slow connections closed within {last:?}"
     );
     app.stop().await;
+}
+
+/// With Redis, two instances share one budget per caller: the GCRA script runs in Redis
+/// on Redis's clock, so calls spread over both instances are counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(external_backends),
+    ignore = "PostgreSQL/Redis not configured: set ONEWINDOW_TEST_DATABASE_URL and ONEWINDOW_TEST_REDIS_URL"
+)]
+async fn two_instances_share_one_budget_through_redis() {
+    use onewindow::http::edge::limits::{Class, Limiter, Verdict};
+    let (_, redis) = crate::harness::external_backends();
+    let res = Resources::new(Backend::PostgresRedis).await;
+    let mut settings = res.settings().limits;
+    settings.limit_public_query_per_minute = 6;
+    let one = Limiter::connect(&settings, Some(&redis), &res.prefix)
+        .await
+        .expect("one");
+    let two = Limiter::connect(&settings, Some(&redis), &res.prefix)
+        .await
+        .expect("two");
+    assert_eq!((one.backend(), two.backend()), ("redis", "redis"));
+    let mut allowed = 0;
+    let mut waits = Vec::new();
+    for i in 0..12 {
+        let l = if i % 2 == 0 { &one } else { &two };
+        match l.check(Class::PublicQuery, "ip:192.0.2.50").await {
+            Verdict::Allowed => allowed += 1,
+            Verdict::Limited(w) => waits.push(w),
+        }
+    }
+    assert_eq!(allowed, 6, "one budget of 6 across both instances");
+    assert!(
+        waits
+            .iter()
+            .all(|w| *w > Duration::from_secs(5) && *w <= Duration::from_secs(10)),
+        "one call comes back every 10 s: {waits:?}"
+    );
+    assert_eq!(
+        one.check(Class::PublicQuery, "ip:192.0.2.51").await,
+        Verdict::Allowed,
+        "another caller is not affected"
+    );
+    drop(res);
 }
