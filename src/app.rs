@@ -216,6 +216,16 @@ impl Application {
             crate::files::LocalFiles::new(settings.server.data_dir.join("files"))
                 .context("cannot create the file store under data_dir")?,
         );
+        let limiter = Arc::new(
+            crate::http::edge::limits::Limiter::connect(
+                &settings.limits,
+                settings.cache.redis_url.as_ref().map(|u| u.expose_secret()),
+                &settings.cache.cache_prefix,
+            )
+            .await
+            .context("cannot connect the rate limits to Redis")?,
+        );
+        let edge_uploads = crate::http::edge::UploadAllowance::of(&catalogue);
         Ok(AppState::new(App {
             settings,
             store,
@@ -233,6 +243,8 @@ impl Application {
             index_key,
             sealer,
             http,
+            limiter,
+            edge_uploads,
         }))
     }
 
@@ -295,11 +307,12 @@ impl Application {
         };
         tracing::info!(addr = %addr, backend = self.state.store.backend(), cache = self.state.cache.backend(), "onewindow listening on http://{addr}");
         let graceful = token.clone();
-        let server = axum::serve(
+        let server = crate::http::serve::serve(
             self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { graceful.cancelled().await });
+            router,
+            Duration::from_secs(self.state.settings.limits.header_read_timeout_secs),
+            async move { graceful.cancelled().await },
+        );
 
         let forced = async {
             token.cancelled().await;
@@ -310,7 +323,7 @@ impl Application {
             tokio::time::sleep(grace).await;
         };
         tokio::select! {
-            r = server => r.context("server error")?,
+            () = server => {},
             _ = forced => tracing::warn!("grace period over: closing remaining connections"),
         }
         housekeeper.abort();

@@ -75,6 +75,9 @@ pub struct Settings {
     /// Notification mail: relay and sender.
     #[serde(flatten)]
     pub mail: MailSettings,
+    /// Rate limits, body limits and the header-read timeout (what a stranger can spend).
+    #[serde(flatten)]
+    pub limits: LimitSettings,
 }
 
 /// Where the gateway listens and what it serves.
@@ -300,6 +303,37 @@ pub struct MailSettings {
     pub mail_max_attempts: u32,
 }
 
+/// What a stranger can spend: calls per minute of each kind (the burst is the same
+/// number; 0 turns a limit off), the largest JSON or form body, and how long a connection
+/// may take to send a request's headers.
+#[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
+pub struct LimitSettings {
+    /// Login starts per client address per minute.
+    #[default = 30]
+    pub limit_login_per_minute: u32,
+    /// Applications lodged per session (else client address) per minute.
+    #[default = 20]
+    pub limit_submit_per_minute: u32,
+    /// Uploads per session (else client address) per minute.
+    #[default = 60]
+    pub limit_upload_per_minute: u32,
+    /// Draft saves per session (else client address) per minute.
+    #[default = 60]
+    pub limit_draft_per_minute: u32,
+    /// Public case queries per client address per minute.
+    #[default = 30]
+    pub limit_public_query_per_minute: u32,
+    /// Department API calls per token per minute.
+    #[default = 600]
+    pub limit_dept_api_per_minute: u32,
+    /// Largest body of a JSON or form route (uploads are bounded by the materials).
+    #[default(1024 * 1024)]
+    pub max_json_body_bytes: u64,
+    /// Longest a connection may take to send a request's headers before it is closed.
+    #[default = 10]
+    pub header_read_timeout_secs: u64,
+}
+
 /// Serializers that keep secrets out of every serialized form of the settings: the
 /// redacted view, and the defaults layer (where all secrets are unset anyway).
 mod masked {
@@ -395,6 +429,7 @@ impl Settings {
             exchange: group(&figment, &mut errors),
             sharing: group(&figment, &mut errors),
             mail: group(&figment, &mut errors),
+            limits: group(&figment, &mut errors),
         };
         let mut msgs: Vec<String> = errors
             .into_iter()
@@ -472,6 +507,12 @@ impl Settings {
             return bad(
                 "provider_timeout_ms / provider_failures_to_open",
                 "must be at least 1".into(),
+            );
+        }
+        if self.limits.max_json_body_bytes < 1024 || self.limits.header_read_timeout_secs == 0 {
+            return bad(
+                "max_json_body_bytes / header_read_timeout_secs",
+                "the body limit must be at least 1024 bytes and the timeout at least 1 s".into(),
             );
         }
         if server.request_timeout_secs == 0 {

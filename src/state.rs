@@ -70,4 +70,8 @@ pub struct App {
     pub sealer: Arc<crate::sharing::seal::Sealer>,
     /// HTTP client for deliveries (no redirects: a department answers, it does not send us on).
     pub http: reqwest012::Client,
+    /// Rate limits (in process, or shared through Redis).
+    pub limiter: Arc<crate::http::edge::limits::Limiter>,
+    /// The largest bodies the upload routes take, from the catalogue's materials.
+    pub edge_uploads: crate::http::edge::UploadAllowance,
 }

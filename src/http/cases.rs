@@ -51,6 +51,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for AppJson<T> {
 }
 
 fn json_rejection(e: JsonRejection) -> AppError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return AppError::PayloadTooLarge(Message::new(
+            "请求内容超过此地址的上限。",
+            "The request body is larger than this address accepts.",
+        ));
+    }
     AppError::BadRequest(Message::new(
         format!("请求体不是有效的 JSON 或字段不符：{}", e.body_text()),
         format!(
@@ -968,9 +974,14 @@ pub struct PublicQuery {
     query_code: Option<String>,
 }
 
-/// Wrong query codes allowed per case, and per client address, in each window.
-const WRONG_CODES_PER_CASE: i64 = 5;
+/// Wrong query codes allowed from one client address for one case, and from one client
+/// address overall, in each window. Counted by the caller, never by the case alone: a
+/// stranger's wrong codes must not lock the case's owner out.
+const WRONG_CODES_PER_CLIENT_AND_CASE: i64 = 5;
 const WRONG_CODES_PER_CLIENT: i64 = 20;
+/// Wrong codes for one case (from anyone) in a window that make the gateway warn
+/// operators: someone may be guessing from many addresses.
+const WRONG_CODES_CASE_ALARM: i64 = 50;
 const WRONG_CODE_WINDOW: Duration = Duration::from_secs(15 * 60);
 
 /// The client address for rate limits: the peer, or, only when the gateway is
@@ -1016,7 +1027,9 @@ fn limited() -> Response {
     summary = "A case's status, by number and query code (办件查询)",
     description = "No login: the case number and the query code given at lodging. No personal \
         data, and no notes in the history. An unknown number and a wrong code answer alike; \
-        wrong codes are limited per case and per client (15 minutes).",
+        wrong codes are limited per client, for one case and overall (15 minutes), never per \
+        case alone, so a stranger's guesses cannot lock the owner out. Queries are also \
+        limited per client per minute.",
     params(
         ("case_no" = String, Path, description = "The case number (办件编号)."),
         PublicQuery,
@@ -1035,7 +1048,7 @@ pub async fn public_case(
     Path(case_no): Path<String>,
     Query(q): Query<PublicQuery>,
 ) -> Result<Json<PublicCase>, Response> {
-    let client = client_of(
+    let client = crate::http::edge::client_address(
         &headers,
         Some(peer),
         app.settings.server.trust_forwarded_for,
@@ -1077,12 +1090,13 @@ pub(crate) async fn public_lookup(
     case_no: &str,
     code: &str,
 ) -> AppResult<PublicAnswer> {
-    let case_key = format!("rl:qc:case:{case_no}");
+    let pair_key = format!("rl:qc:pair:{client}:{case_no}");
     let client_key = format!("rl:qc:client:{client}");
+    let case_key = format!("rl:qc:case:{case_no}");
     let internal = |e: anyhow::Error| AppError::Internal(e);
-    // Refuse early when either budget is spent.
+    // Refuse early when either of the caller's budgets is spent.
     for (k, max) in [
-        (&case_key, WRONG_CODES_PER_CASE),
+        (&pair_key, WRONG_CODES_PER_CLIENT_AND_CASE),
         (&client_key, WRONG_CODES_PER_CLIENT),
     ] {
         if app.cache.counter(k).await.map_err(|e| internal(e.into()))? >= max {
@@ -1093,10 +1107,11 @@ pub(crate) async fn public_lookup(
     let matches = c
         .as_ref()
         .is_some_and(|c| bool::from(c.query_code.as_bytes().ct_eq(code.trim().as_bytes())));
+    let exists = c.is_some();
     let Some(c) = c.filter(|_| matches) else {
         let a = app
             .cache
-            .incr(&case_key, WRONG_CODE_WINDOW)
+            .incr(&pair_key, WRONG_CODE_WINDOW)
             .await
             .map_err(|e| internal(e.into()))?;
         let b = app
@@ -1104,7 +1119,22 @@ pub(crate) async fn public_lookup(
             .incr(&client_key, WRONG_CODE_WINDOW)
             .await
             .map_err(|e| internal(e.into()))?;
-        if a > WRONG_CODES_PER_CASE || b > WRONG_CODES_PER_CLIENT {
+        if exists {
+            // Counted for the operators' warning only; it refuses no one.
+            let n = app
+                .cache
+                .incr(&case_key, WRONG_CODE_WINDOW)
+                .await
+                .map_err(|e| internal(e.into()))?;
+            if n == WRONG_CODES_CASE_ALARM {
+                tracing::warn!(
+                    wrong_codes = n,
+                    window_minutes = PUBLIC_QUERY_WAIT_MINUTES,
+                    "one case received many wrong query codes: someone may be guessing from many addresses"
+                );
+            }
+        }
+        if a > WRONG_CODES_PER_CLIENT_AND_CASE || b > WRONG_CODES_PER_CLIENT {
             return Ok(PublicAnswer::Limited);
         }
         return Ok(PublicAnswer::Wrong);

@@ -9,6 +9,7 @@ mod auth;
 pub mod cases;
 pub(crate) mod catalogue;
 pub mod dept;
+pub mod edge;
 pub mod error;
 mod health;
 mod mail;
@@ -16,6 +17,7 @@ mod metrics;
 pub mod openapi;
 pub mod pages;
 pub mod path;
+pub mod serve;
 pub mod sharing;
 pub mod supervision;
 
@@ -69,12 +71,17 @@ pub fn router(state: AppState) -> Router {
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            edge::security_headers,
+        ))
         .layer(middleware::from_fn(localize))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::extract::csrf_guard,
         ))
         .layer(middleware::from_fn(metrics::track))
+        .layer(middleware::from_fn_with_state(state.clone(), edge::guard))
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("handler panicked");
             internal_problem().render(Lang::Zh, None)

@@ -92,6 +92,12 @@ async function main() {
   try {
     const context = await browser.newContext({ locale: 'zh-CN' });
     const page = await context.newPage();
+    // The gateway's Content-Security-Policy allows no inline script or style: anything a
+    // page or app.js does that the policy blocks is reported here and fails the journey.
+    const blocked = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) blocked.push(m.text());
+    });
     current = page;
     page.setDefaultTimeout(20000);
     const applyUrl = `${base}/services/${service}/apply`;
@@ -247,6 +253,9 @@ async function main() {
     expect(english.status() === 200, `the English data-access page answered ${english.status()}`);
     expect((await text(page, '#data-access')).includes('Prefilling your application form'), 'no English purpose with ?lang=en');
     await step('data access in English');
+
+    expect(blocked.length === 0, `the Content-Security-Policy blocked: ${blocked.join(' | ')}`);
+    await step('nothing blocked by the Content-Security-Policy');
 
     return { case_no: caseNo, query_code: queryCode, licence_no: licenceNo, data_access: rows, steps };
   } finally {

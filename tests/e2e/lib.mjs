@@ -84,7 +84,9 @@ export async function launch() {
 /// Runs axe-core on the page as it is; answers the violations (empty when none).
 export async function axeViolations(page) {
   const has = await page.evaluate(() => typeof window.axe !== 'undefined');
-  if (!has) await page.addScriptTag({ content: AXE_SOURCE });
+  // evaluated through the DevTools protocol, not as an inline <script>: the gateway's
+  // Content-Security-Policy (rightly) refuses inline scripts
+  if (!has) await page.evaluate(AXE_SOURCE);
   const result = await page.evaluate(
     (tags) => window.axe.run(document, { runOnly: { type: 'tag', values: tags }, resultTypes: ['violations'] }),
     AXE_TAGS,
@@ -281,8 +283,15 @@ export async function journey(
     });
     context.setDefaultTimeout(15000);
     const page = await context.newPage();
+    // The gateway's Content-Security-Policy allows no inline script or style: whatever a
+    // page or app.js does that the policy blocks fails the journey.
+    const blocked = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /Content Security Policy/i.test(m.text())) blocked.push(`${page.url()}: ${m.text()}`);
+    });
     j = new Journey(name, base, browser, context, page, javaScript);
     await body(j);
+    if (blocked.length) throw new Failed(`the Content-Security-Policy blocked:\n${blocked.join('\n')}`);
     process.stdout.write(JSON.stringify({ ...j.result, steps: j.steps, warnings: j.warnings }) + '\n');
   } catch (e) {
     code = 1;

@@ -22,6 +22,7 @@ mod desk_pages;
 mod e2e;
 mod exchange;
 mod hard_deliv;
+mod hard_edge;
 mod identity;
 mod import;
 mod mail;

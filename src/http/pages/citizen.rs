@@ -32,7 +32,7 @@ use crate::domain::catalogue::{ApplicantType, Catalogue, Channel, LimitUnit, Ser
 use crate::domain::lang::Lang;
 use crate::http::auth::eligibility_of;
 use crate::http::cases::views::PublicCase;
-use crate::http::cases::{PUBLIC_QUERY_WAIT_MINUTES, PublicAnswer, client_of, public_lookup};
+use crate::http::cases::{PUBLIC_QUERY_WAIT_MINUTES, PublicAnswer, public_lookup};
 use crate::http::error::AppResult;
 use crate::state::AppState;
 
@@ -361,7 +361,7 @@ pub async fn status(
     let mut limited = false;
     let mut status = StatusCode::OK;
     if asked && field_errors.is_empty() {
-        let client = client_of(
+        let client = crate::http::edge::client_address(
             &headers,
             Some(peer),
             app.settings.server.trust_forwarded_for,
