@@ -448,7 +448,8 @@ pub async fn trends(
         ("format" = Option<String>, Query, description = "`csv` (default) or `xlsx`."),
     ),
     responses(
-        (status = 200, description = "The file.", content_type = "text/csv"),
+        (status = 200, description = "The file, `attachment; filename=\"assessment-{month}.{csv|xlsx}\"`.",
+            content(("text/csv"), ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"))),
         (status = 400, description = "The month or format is not valid.", body = crate::http::openapi::Problem, content_type = "application/problem+json"),
         RoleErrors,
     ),
@@ -727,16 +728,21 @@ async fn ranking_page(
         "rating": cr.rating.map(|v| format!("{v:.2}")),
     });
     let wt = a.weights;
-    let weights = json!([
-        { "key": "integration", "points": wt.integration },
-        { "key": "connectivity", "points": wt.connectivity },
-        { "key": "shared_items", "points": wt.shared_items },
-        { "key": "collaboration", "points": wt.collaboration },
-        { "key": "progress", "points": wt.progress },
-        { "key": "on_time", "points": wt.on_time },
-        { "key": "reuse", "points": wt.reuse },
-        { "key": "rating", "points": wt.rating },
-    ]);
+    let weights: Vec<Value> = [
+        ("integration", wt.integration),
+        ("connectivity", wt.connectivity),
+        ("shared_items", wt.shared_items),
+        ("collaboration", wt.collaboration),
+        ("progress", wt.progress),
+        ("on_time", wt.on_time),
+        ("reuse", wt.reuse),
+        ("rating", wt.rating),
+    ]
+    .into_iter()
+    .map(|(key, points)| {
+        json!({ "key": key, "label": ctx.t(&format!("sup_figures.{key}")), "points": points })
+    })
+    .collect();
     let months = fig::trends(app.store.as_ref(), &app.catalogue, &wt, now, TREND_MONTHS).await?;
     let labels: Vec<String> = months.iter().map(|m| m.month.clone()).collect();
     let rate_series = |key: &str, f: &dyn Fn(&MonthFigures) -> Option<f64>| {
@@ -805,6 +811,11 @@ async fn ranking_page(
     ))
 }
 
+/// A message of the catalogue whose key is made at run time (a status code's label).
+fn label(lang: Lang, key: &str) -> Option<String> {
+    crate::http::pages::i18n::text(lang, key, &[])
+}
+
 /// The department page's values.
 fn department_view(app: &AppState, d: &DepartmentFigures, lang: Lang) -> Value {
     let r = &d.figures;
@@ -814,7 +825,8 @@ fn department_view(app: &AppState, d: &DepartmentFigures, lang: Lang) -> Value {
         .map(|s| {
             json!({
                 "name": s.name,
-                "status": s.status,
+                "status": label(lang, &format!("sup_figures.status_{}", s.status))
+                    .unwrap_or_else(|| s.status.clone()),
                 "counted": s.counted,
                 "connected": s.connected,
                 "meant": s.meant_to_connect,
