@@ -78,6 +78,9 @@ pub struct Settings {
     /// Rate limits, body limits and the header-read timeout (what a stranger can spend).
     #[serde(flatten)]
     pub limits: LimitSettings,
+    /// The weights of the departments' assessment score (考核评价).
+    #[serde(flatten)]
+    pub assessment: AssessmentSettings,
 }
 
 /// Where the gateway listens and what it serves.
@@ -287,6 +290,36 @@ pub struct SharingSettings {
     pub provider_open_secs: u64,
 }
 
+/// The weights (points) of each part of the departments' assessment score, shown on the
+/// ranking page; the score is the weighted mean of the parts, 0–100.
+#[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
+pub struct AssessmentSettings {
+    /// Systems integrated (connected ÷ registered).
+    #[default = 15]
+    pub assessment_weight_integration: u32,
+    /// Connectivity (a successful exchange in 30 days ÷ meant to connect).
+    #[default = 15]
+    pub assessment_weight_connectivity: u32,
+    /// Shared data items published and consumed.
+    #[default = 10]
+    pub assessment_weight_shared_items: u32,
+    /// Collaborative applications and joint cases.
+    #[default = 10]
+    pub assessment_weight_collaboration: u32,
+    /// Key-task progress (the latest monthly report).
+    #[default = 15]
+    pub assessment_weight_progress: u32,
+    /// On-time rate.
+    #[default = 15]
+    pub assessment_weight_on_time: u32,
+    /// Prefill and 免提交 reuse.
+    #[default = 10]
+    pub assessment_weight_reuse: u32,
+    /// Rating average.
+    #[default = 10]
+    pub assessment_weight_rating: u32,
+}
+
 /// Notification mail: off until a relay is configured.
 #[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
 pub struct MailSettings {
@@ -430,6 +463,7 @@ impl Settings {
             sharing: group(&figment, &mut errors),
             mail: group(&figment, &mut errors),
             limits: group(&figment, &mut errors),
+            assessment: group(&figment, &mut errors),
         };
         let mut msgs: Vec<String> = errors
             .into_iter()
@@ -495,6 +529,23 @@ impl Settings {
             return bad(
                 "cache_prefix",
                 "must be non-empty and contain no spaces".into(),
+            );
+        }
+        let a = &self.assessment;
+        let weights = [
+            a.assessment_weight_integration,
+            a.assessment_weight_connectivity,
+            a.assessment_weight_shared_items,
+            a.assessment_weight_collaboration,
+            a.assessment_weight_progress,
+            a.assessment_weight_on_time,
+            a.assessment_weight_reuse,
+            a.assessment_weight_rating,
+        ];
+        if weights.iter().any(|w| *w > 1000) || weights.iter().sum::<u32>() == 0 {
+            return bad(
+                "assessment_weight_*",
+                "each weight must be 0–1000 and at least one above 0".into(),
             );
         }
         if !(1..=256).contains(&database.database_max_connections) {

@@ -1123,6 +1123,79 @@ async fn answers_to_people_match_the_document(b: Backend) {
         as_user(&op, get.clone(), "/api/ops/v1/providers"),
     )
     .await;
+    // assessment figures (考核评价)
+    let figures = "/api/ops/v1/supervision/figures";
+    c.answer(figures, 200, as_user(&op, get.clone(), figures))
+        .await;
+    c.answer(
+        figures,
+        400,
+        as_user(
+            &op,
+            get.clone(),
+            "/api/ops/v1/supervision/figures?month=2026-13",
+        ),
+    )
+    .await;
+    c.answer(figures, 403, as_user(&officer, get.clone(), figures))
+        .await;
+    let trends = "/api/ops/v1/supervision/figures/trends";
+    c.answer(
+        trends,
+        200,
+        as_user(&op, get.clone(), &format!("{trends}?months=2")),
+    )
+    .await;
+    c.answer(
+        trends,
+        400,
+        as_user(&op, get.clone(), &format!("{trends}?months=0")),
+    )
+    .await;
+    let export = "/api/ops/v1/supervision/figures/export";
+    c.answer(
+        export,
+        200,
+        as_user(&op, get.clone(), &format!("{export}?format=csv")),
+    )
+    .await;
+    c.answer(
+        export,
+        200,
+        as_user(&op, get.clone(), &format!("{export}?format=xlsx")),
+    )
+    .await;
+    c.answer(
+        export,
+        400,
+        as_user(&op, get.clone(), &format!("{export}?format=pdf")),
+    )
+    .await;
+    let dept_figures = "/api/ops/v1/supervision/figures/departments/{uscc}";
+    c.answer(
+        dept_figures,
+        200,
+        as_user(
+            &op,
+            get.clone(),
+            &format!("/api/ops/v1/supervision/figures/departments/{HRSS}"),
+        ),
+    )
+    .await;
+    c.answer(
+        dept_figures,
+        404,
+        as_user(
+            &op,
+            get.clone(),
+            "/api/ops/v1/supervision/figures/departments/NONE",
+        ),
+    )
+    .await;
+    let own = "/api/staff/v1/supervision/figures";
+    c.answer(own, 200, as_user(&officer, get.clone(), own))
+        .await;
+    c.answer(own, 403, as_user(&op, get.clone(), own)).await;
     let mail = c
         .answer(
             "/api/ops/v1/mail",
