@@ -21,6 +21,7 @@ mod demo_seed;
 mod desk_pages;
 mod e2e;
 mod exchange;
+mod hard_dates;
 mod identity;
 mod import;
 mod mail;

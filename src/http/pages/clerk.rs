@@ -132,6 +132,9 @@ fn running_statuses() -> Vec<CaseStatus> {
 /// The last date that still counts as "due soon" today: the latest day at most
 /// [`DUE_SOON_WORKING_DAYS`] working days ahead (as `deadline::state` counts them).
 fn due_soon_until(cal: &crate::domain::calendar::HolidayCalendar, today: NaiveDate) -> NaiveDate {
+    // a year the calendar lacks counts by the weekday rule, as provisional deadlines do
+    let cal =
+        crate::domain::deadline::calendar_for_state(cal, today + chrono::Duration::days(40), today);
     let mut last = today;
     for n in 1..=40 {
         let d = today + chrono::Duration::days(n);
@@ -245,6 +248,7 @@ struct Row {
     deadline_code: String,
     deadline_label: String,
     due_on: Option<String>,
+    provisional: bool,
 }
 
 fn row_of(app: &AppState, ctx: &PageCtx, c: &CaseRow) -> Row {
@@ -265,6 +269,7 @@ fn row_of(app: &AppState, ctx: &PageCtx, c: &CaseRow) -> Row {
         deadline_code,
         deadline_label,
         due_on: s.deadline.due_on.map(|d| d.to_string()),
+        provisional: s.deadline.provisional,
     }
 }
 
@@ -281,7 +286,7 @@ async fn worklist(
     let p = q.map(|q| q.0).unwrap_or_default();
     let page = p.page.unwrap_or(1).clamp(1, 100_000);
     let today = today();
-    let soon = due_soon_until(&app.calendar, today);
+    let soon = due_soon_until(&app.calendar.current(), today);
     let mut filter = worklist_filter(&p, &clerk.departments, today, soon);
     filter.limit = PER_PAGE;
     filter.offset = (page - 1) * PER_PAGE;
@@ -673,6 +678,7 @@ async fn render_case(
                 submitted => cst(d.submitted_at),
                 accepted_on => d.accepted_on.map(|x| x.to_string()),
                 due_on => d.deadline.due_on.map(|x| x.to_string()),
+                provisional => d.deadline.provisional,
                 deadline_code => deadline_code,
                 deadline_label => deadline_label,
                 concluded_on => d.concluded_on.map(|x| x.to_string()),

@@ -171,7 +171,7 @@ fn row_of(app: &AppState, c: &CaseRow, lang: Lang) -> Row {
         applicant: c.applicant.name.clone(),
         status: c.status.clone(),
         status_label: status_label(&c.status, lang),
-        deadline: Deadline::of(&app.calendar, c, lang),
+        deadline: Deadline::of(&app.calendar.current(), c, lang),
         submitted: local_time(c.created_at),
     }
 }
