@@ -193,7 +193,12 @@ pub async fn run_retention(app: &AppState, now: DateTime<Utc>) -> anyhow::Result
         }
         removed.closed_case_files = purged.len();
     }
-    removed.sessions = app.store.purge_expired_sessions(now.timestamp()).await?;
+    // sessions expire by the real clock (as they are read), whatever `now` a caller
+    // passes to look ahead
+    removed.sessions = app
+        .store
+        .purge_expired_sessions(Utc::now().timestamp())
+        .await?;
     tracing::info!(
         unattached_uploads = removed.unattached_uploads,
         drafts = removed.drafts,

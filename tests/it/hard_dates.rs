@@ -18,6 +18,9 @@ use crate::login::{LoginSetup, with_dev_idp, with_dev_idp_on};
 backend_tests!(
     provisional_due_dates_are_shown_and_counted_again_on_import,
     sessions_survive_a_restart,
+    uploads_are_checked_whole,
+    retention_removes_what_is_due,
+    closed_case_files_are_kept_when_retention_is_off,
 );
 
 fn wd(value: u32) -> TimeLimit {
@@ -231,4 +234,343 @@ async fn sessions_survive_a_restart(b: Backend) {
     );
     let r = citizen.b.get(&s.app.url("/api/v1/me")).await;
     assert_eq!(r.status(), 401);
+}
+
+/// Posts a multipart upload with extra text fields first; status and body.
+async fn upload_with(
+    who: &Session,
+    fields: &[(&str, &str)],
+    name: &str,
+    bytes: Vec<u8>,
+    lang: &str,
+) -> (u16, Value) {
+    let mut form = reqwest::multipart::Form::new();
+    for (k, v) in fields {
+        form = form.text(k.to_string(), v.to_string());
+    }
+    form = form.part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+    );
+    let r = who
+        .b
+        .client
+        .post(format!("{}/api/v1/uploads", who.base))
+        .header("x-csrf-token", &who.csrf)
+        .header("accept-language", lang)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload");
+    let status = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    if status >= 400 {
+        assert_eq!(ct, "application/problem+json", "{status}");
+    }
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+fn jpeg_header_then_zeros(total: usize) -> Vec<u8> {
+    let mut v = vec![
+        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01,
+    ];
+    v.resize(total, 0);
+    v
+}
+
+async fn uploads_are_checked_whole(b: Backend) {
+    let s = with_dev_idp(b, &[]).await;
+    let citizen = Session::new(&s, "/auth/login", "citizen-wang").await;
+
+    // a 15-byte "PDF" and 20 MB of zeros behind a JPEG header: refused, in both languages
+    let (status, p) =
+        upload_with(&citizen, &[], "x.pdf", b"%PDF-1.4\n%%EOF\n".to_vec(), "en").await;
+    assert_eq!(status, 422, "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("PDF cannot be read")),
+        "{p}"
+    );
+    let (status, p) = upload_with(
+        &citizen,
+        &[],
+        "x.pdf",
+        b"%PDF-1.4\n%%EOF\n".to_vec(),
+        "zh-CN",
+    )
+    .await;
+    assert_eq!(status, 422, "{p}");
+    assert!(
+        p["detail"].as_str().is_some_and(|d| d.contains("无法读取")),
+        "{p}"
+    );
+    let (status, p) = upload_with(
+        &citizen,
+        &[],
+        "big.jpg",
+        jpeg_header_then_zeros(20 * 1024 * 1024),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 422, "{p}");
+    assert!(
+        p["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("image cannot be read")),
+        "{p}"
+    );
+    // nothing of them is kept
+    let files = s.app.resources().tmp.path().join("files");
+    let kept = std::fs::read_dir(&files)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.path().is_file())
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(kept, 0, "refused files are not stored");
+
+    // real files pass
+    let (status, p) = upload_with(&citizen, &[], "a.pdf", crate::cases::pdf("a"), "en").await;
+    assert_eq!(status, 201, "{p}");
+    let (status, p) = upload_with(&citizen, &[], "a.jpg", jpeg(1), "en").await;
+    assert_eq!(status, 201, "{p}");
+
+    // naming the material applies its limits at upload: 社保卡 photo, JPG, 1 MB, ≥358×441
+    let photo = [("service_code", SSC), ("material", "photo")];
+    let (status, p) = upload_with(&citizen, &photo, "p.jpg", jpeg(2), "en").await;
+    assert_eq!(status, 201, "{p}");
+    let (status, p) = upload_with(
+        &citizen,
+        &photo,
+        "small.jpg",
+        crate::cases::jpeg_sized(3, 100, 120),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 422, "{p}");
+    assert!(
+        p["detail"].as_str().is_some_and(|d| d.contains("358×441")),
+        "{p}"
+    );
+    let (status, p) = upload_with(&citizen, &photo, "p.pdf", crate::cases::pdf("p"), "en").await;
+    assert_eq!(status, 415, "{p}");
+    assert!(
+        p["detail"].as_str().is_some_and(|d| d.contains("JPG")),
+        "{p}"
+    );
+    let (status, p) = upload_with(
+        &citizen,
+        &photo,
+        "huge.jpg",
+        jpeg_header_then_zeros(2 * 1024 * 1024),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 413, "{p}");
+    assert!(
+        p["detail"].as_str().is_some_and(|d| d.contains("1 MB")),
+        "{p}"
+    );
+    // without the material the same 2 MB is only refused for its content
+    let (status, _) = upload_with(
+        &citizen,
+        &[],
+        "huge.jpg",
+        jpeg_header_then_zeros(2 * 1024 * 1024),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 422);
+    let (status, p) = upload_with(
+        &citizen,
+        &[("service_code", SSC), ("material", "no_such")],
+        "p.jpg",
+        jpeg(4),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 400, "{p}");
+    let (status, p) = upload_with(&citizen, &[("material", "photo")], "p.jpg", jpeg(4), "en").await;
+    assert_eq!(status, 400, "{p}");
+
+    // an image uploaded without naming its material meets the sizes when it is used
+    let (status, small) = upload_with(
+        &citizen,
+        &[],
+        "small.jpg",
+        crate::cases::jpeg_sized(5, 100, 120),
+        "en",
+    )
+    .await;
+    assert_eq!(status, 201, "{small}");
+    let (status, problem) = citizen
+        .post(
+            "/api/v1/cases",
+            &json!({ "service_code": SSC, "values": valid_values(), "materials": [
+                { "material": "id_card", "substitute": true },
+                { "material": "photo", "upload_id": small["id"] }] }),
+        )
+        .await;
+    assert_eq!(status, 422, "{problem}");
+    assert!(problem.to_string().contains("materials[1]"), "{problem}");
+    assert!(problem.to_string().contains("358×441"), "{problem}");
+}
+
+async fn retention_removes_what_is_due(b: Backend) {
+    let s = with_dev_idp(b, &[("closed_case_files_days", "30")]).await;
+    let state = &s.app.state;
+    let citizen = Session::new(&s, "/auth/login", "citizen-wang").await;
+    // an upload never used, a draft, a withdrawn case with a photo, an open case with one
+    let (_, loose) = citizen.upload("loose.jpg", jpeg(11)).await;
+    let (status, draft) = citizen
+        .post(
+            "/api/v1/drafts",
+            &json!({ "service_code": SSC, "values": {} }),
+        )
+        .await;
+    assert_eq!(status, 201, "{draft}");
+    let lodge = |photo: Value| {
+        json!({ "service_code": SSC, "values": valid_values(), "materials": [
+            { "material": "id_card", "substitute": true },
+            { "material": "photo", "upload_id": photo["id"] }] })
+    };
+    let (_, p1) = citizen.upload("p1.jpg", jpeg(12)).await;
+    let (status, closed) = citizen.post("/api/v1/cases", &lodge(p1.clone())).await;
+    assert_eq!(status, 201, "{closed}");
+    let closed_no = closed["case_no"].as_str().expect("case_no").to_owned();
+    let (status, body) = citizen
+        .post(&format!("/api/v1/cases/{closed_no}/withdraw"), &json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, p2) = citizen.upload("p2.jpg", jpeg(13)).await;
+    let (status, open) = citizen.post("/api/v1/cases", &lodge(p2.clone())).await;
+    assert_eq!(status, 201, "{open}");
+    let open_no = open["case_no"].as_str().expect("case_no").to_owned();
+
+    let row = |v: &Value| {
+        let id: uuid::Uuid = v["id"].as_str().expect("id").parse().expect("uuid");
+        id
+    };
+    let key_of = |id| async move {
+        state
+            .store
+            .upload(id)
+            .await
+            .expect("read")
+            .map(|u| u.storage_key)
+    };
+    let (loose_id, p1_id, p2_id) = (row(&loose), row(&p1), row(&p2));
+    let p1_key = key_of(p1_id).await.expect("p1 stored");
+    let p2_key = key_of(p2_id).await.expect("p2 stored");
+    let loose_key = key_of(loose_id).await.expect("loose stored");
+
+    // nothing is due yet
+    let now = chrono::Utc::now();
+    let r = onewindow::usecases::dates::run_retention(state, now)
+        .await
+        .expect("retention");
+    assert_eq!(
+        (r.unattached_uploads, r.drafts, r.closed_case_files),
+        (0, 0, 0),
+        "{r:?}"
+    );
+
+    // two days on: the loose upload goes; the closed case keeps its files for 30 days
+    let r = onewindow::usecases::dates::run_retention(state, now + chrono::Duration::days(2))
+        .await
+        .expect("retention");
+    assert_eq!((r.unattached_uploads, r.closed_case_files), (1, 0), "{r:?}");
+    assert!(state.files.get(&loose_key).await.is_err());
+    assert!(state.files.get(&p1_key).await.is_ok());
+
+    // 31 days on: the withdrawn case's photo file goes, the open case's stays, the draft
+    // (30 days) goes; a second run finds nothing more
+    let later = now + chrono::Duration::days(31);
+    let r = onewindow::usecases::dates::run_retention(state, later)
+        .await
+        .expect("retention");
+    assert_eq!((r.drafts, r.closed_case_files), (1, 1), "{r:?}");
+    assert!(
+        state.files.get(&p1_key).await.is_err(),
+        "the closed case's file is gone"
+    );
+    assert!(
+        state.files.get(&p2_key).await.is_ok(),
+        "the open case's file stays"
+    );
+    let again = onewindow::usecases::dates::run_retention(state, later)
+        .await
+        .expect("retention");
+    assert_eq!(again.closed_case_files, 0, "{again:?}");
+
+    // the record of what was filed stays: the material, its size and hash
+    let (_, case) = citizen.get(&format!("/api/v1/cases/{closed_no}")).await;
+    assert!(
+        case["materials"]
+            .to_string()
+            .contains(p1["sha256"].as_str().expect("sha")),
+        "{case}"
+    );
+    // staff asking for the file are told why it is gone, not given a 500
+    let clerk = Session::new(&s, "/auth/staff/login", "clerk-sun").await;
+    let r = clerk
+        .b
+        .client
+        .get(
+            s.app
+                .url(&format!("/staff/cases/{closed_no}/materials/{p1_id}")),
+        )
+        .header("accept-language", "en")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 404);
+    let text = r.text().await.expect("text");
+    assert!(text.contains("retention period"), "{text}");
+    let r = clerk
+        .b
+        .client
+        .get(
+            s.app
+                .url(&format!("/staff/cases/{open_no}/materials/{p2_id}")),
+        )
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(r.status(), 200);
+}
+
+async fn closed_case_files_are_kept_when_retention_is_off(b: Backend) {
+    let s = with_dev_idp(b, &[("closed_case_files_days", "0")]).await;
+    let state = &s.app.state;
+    let citizen = Session::new(&s, "/auth/login", "citizen-wang").await;
+    let (_, p1) = citizen.upload("p1.jpg", jpeg(14)).await;
+    let (status, closed) = citizen
+        .post(
+            "/api/v1/cases",
+            &json!({ "service_code": SSC, "values": valid_values(), "materials": [
+                { "material": "id_card", "substitute": true },
+                { "material": "photo", "upload_id": p1["id"] }] }),
+        )
+        .await;
+    assert_eq!(status, 201, "{closed}");
+    let no = closed["case_no"].as_str().expect("case_no");
+    let (status, _) = citizen
+        .post(&format!("/api/v1/cases/{no}/withdraw"), &json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let r = onewindow::usecases::dates::run_retention(
+        state,
+        chrono::Utc::now() + chrono::Duration::days(3650),
+    )
+    .await
+    .expect("retention");
+    assert_eq!(r.closed_case_files, 0);
 }

@@ -998,11 +998,7 @@ async fn material_file(
         .await?
         .filter(|u| u.case_id == Some(case.id))
         .ok_or_else(not_found)?;
-    let bytes = app
-        .files
-        .get(&upload.storage_key)
-        .await
-        .map_err(anyhow::Error::from)?;
+    let bytes = crate::http::cases::material_file(&app, &upload).await?;
     let mime = crate::files::mime_of(&upload.file_type);
     let mut resp = bytes.into_response();
     let h = resp.headers_mut();
@@ -1643,13 +1639,21 @@ async fn intake_submit(
                 let _ = field.bytes().await;
                 continue;
             }
-            match store_upload(&app, owner, field).await {
+            // the service's field comes before the files: its material's limits apply
+            let def = raw
+                .get("service")
+                .and_then(|v| v.first())
+                .and_then(|code| app.catalogue.service(code.trim()))
+                .and_then(|s| s.materials.iter().find(|m| m.id == material));
+            match store_upload(&app, owner, field, def).await {
                 Ok(u) => uploads.entry(material).or_default().push(u.id),
-                Err(AppError::BadRequest(m)) | Err(AppError::PayloadTooLarge(m)) => upload_errors
-                    .push(FieldError {
-                        field: format!("materials.{material}"),
-                        message: m,
-                    }),
+                Err(AppError::BadRequest(m))
+                | Err(AppError::PayloadTooLarge(m))
+                | Err(AppError::UnsupportedMedia(m))
+                | Err(AppError::Unprocessable(m)) => upload_errors.push(FieldError {
+                    field: format!("materials.{material}"),
+                    message: m,
+                }),
                 Err(e) => return Err(e),
             }
             continue;

@@ -670,11 +670,7 @@ pub async fn material_file(
         crate::sharing::prefill::purpose::STAFF_CASE_VIEW,
     )
     .await?;
-    let bytes = app
-        .files
-        .get(&upload.storage_key)
-        .await
-        .map_err(anyhow::Error::from)?;
+    let bytes = crate::http::cases::material_file(&app, &upload).await?;
     let mime = crate::files::mime_of(&upload.file_type);
     let disposition = format!(
         "attachment; filename=\"{}.{}\"",
@@ -732,7 +728,7 @@ pub async fn take_step(
                 }
                 // the token first: nothing is stored for a forged form
                 check_csrf(p.csrf.as_deref(), Some(&o.user.session))?;
-                let upload = store_upload(&app, o.user.session.account_id, field).await?;
+                let upload = store_upload(&app, o.user.session.account_id, field, None).await?;
                 if upload.size > 0 {
                     p.file = Some(MaterialInput {
                         material: RESULT_DOCUMENT.to_owned(),
