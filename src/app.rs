@@ -175,15 +175,27 @@ impl Application {
         metrics::gauge!("onewindow_catalogue_services").set(catalogue.services().len() as f64);
 
         crate::http::install_recorder();
-        let sessions = Sessions::new(
-            cache.clone(),
-            Duration::from_secs(settings.sessions.session_idle_secs),
-            Duration::from_secs(settings.sessions.session_absolute_secs),
-            settings.cookies_secure(),
-        );
+        // Without Redis, sessions live in the database so a restart logs nobody out.
+        let sessions = if settings.cache.redis_url.is_some() {
+            Sessions::new(
+                cache.clone(),
+                Duration::from_secs(settings.sessions.session_idle_secs),
+                Duration::from_secs(settings.sessions.session_absolute_secs),
+                settings.cookies_secure(),
+            )
+        } else {
+            Sessions::in_store(
+                store.clone(),
+                Duration::from_secs(settings.sessions.session_idle_secs),
+                Duration::from_secs(settings.sessions.session_absolute_secs),
+                settings.cookies_secure(),
+            )
+        };
         let (public_login, staff_login) = relying_parties(&settings)?;
         let claim_names = claim_names(&settings);
-        let calendar = load_calendar(&settings)?;
+        let calendar = crate::usecases::dates::load_calendar(&settings, store.as_ref()).await?;
+        crate::usecases::dates::warn_missing_years(&calendar, crate::usecases::today());
+        let calendar = crate::domain::calendar::SharedCalendar::new(calendar);
         let mailer = crate::notify::Mailer::from_settings(&settings)?;
         let keys = Arc::new(crate::exchange::keys::Keys::new(
             crate::exchange::keys::load(store.as_ref(), Utc::now())
@@ -293,12 +305,20 @@ impl Application {
             let token = token.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(Duration::from_secs(600));
+                // An imported calendar year reaches every instance within a minute.
+                let mut calendar = tokio::time::interval(Duration::from_secs(60));
+                calendar.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
                         _ = token.cancelled() => break,
                         _ = tick.tick() => {
                             if let Err(e) = housekeeping(&state, Utc::now()).await {
                                 tracing::warn!(error = %format!("{e:#}"), "housekeeping failed");
+                            }
+                        }
+                        _ = calendar.tick() => {
+                            if let Err(e) = crate::usecases::dates::refresh_calendar(&state).await {
+                                tracing::warn!(error = %format!("{e:#}"), "cannot refresh the holiday calendar");
                             }
                         }
                     }
@@ -392,52 +412,15 @@ fn claim_names(s: &Settings) -> ClaimNames {
     }
 }
 
-/// The built-in holiday calendar merged with the configured file, with a loud warning
-/// for a missing current or next year (deadlines in it cannot be computed).
-pub fn load_calendar(
-    settings: &Settings,
-) -> anyhow::Result<crate::domain::calendar::HolidayCalendar> {
-    use crate::domain::calendar::HolidayCalendar;
-    let mut cal = HolidayCalendar::builtin().clone();
-    if let Some(path) = &settings.cases.holidays_file {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read holidays_file {}", path.display()))?;
-        let extra = HolidayCalendar::from_json(&text)
-            .map_err(|e| anyhow::anyhow!("holidays_file {}: {e}", path.display()))?;
-        cal = cal.merged(&extra);
-    }
-    let year = chrono::Datelike::year(&crate::usecases::today());
-    let missing = cal.missing_years(year, year + 1);
-    if !missing.is_empty() {
-        tracing::warn!(
-            ?missing,
-            "the holiday calendar lacks these years: due dates falling in them cannot be computed; load the State Council's notice with holidays_file"
-        );
-    }
-    Ok(cal)
-}
-
-/// Uploads not attached to a case within this long are deleted.
-pub const UPLOAD_TTL: chrono::Duration = chrono::Duration::days(1);
-
-/// Removes stale uploads (and their files) and expired drafts; returns how many of each.
+/// Retention (see [`crate::usecases::dates::run_retention`]): removes stale uploads,
+/// expired drafts, closed cases' files and expired sessions; returns how many uploads and
+/// drafts went.
 pub async fn housekeeping(
     state: &AppState,
     now: chrono::DateTime<Utc>,
 ) -> anyhow::Result<(usize, u64)> {
-    let stale = state.store.remove_stale_uploads(now - UPLOAD_TTL).await?;
-    for u in &stale {
-        state.files.delete(&u.storage_key).await?;
-    }
-    let drafts = state.store.purge_expired_drafts(now).await?;
-    if !stale.is_empty() || drafts > 0 {
-        tracing::info!(
-            uploads = stale.len(),
-            drafts,
-            "housekeeping removed stale uploads and expired drafts"
-        );
-    }
-    Ok((stale.len(), drafts))
+    let r = crate::usecases::dates::run_retention(state, now).await?;
+    Ok((r.unattached_uploads, r.drafts))
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

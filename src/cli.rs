@@ -117,6 +117,12 @@ pub enum Command {
     /// Check the configured identity providers: discovery document, key set, scopes and
     /// claim mapping (exit 1 when something is wrong).
     Doctor,
+    /// The holiday calendar (working days for due dates).
+    Calendar {
+        /// What to do with the calendar.
+        #[command(subcommand)]
+        action: CalendarAction,
+    },
     /// Run the gateway with a built-in development identity provider and demo personas.
     /// Never for production.
     Demo {
@@ -124,6 +130,20 @@ pub enum Command {
         #[arg(long, default_value = "127.0.0.1:8081")]
         idp_listen: std::net::SocketAddr,
     },
+}
+
+/// Calendar subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CalendarAction {
+    /// Load the State Council's holiday notice for one or more years (a file in the
+    /// built-in calendar's JSON format) into the database, where every instance picks it
+    /// up within a minute, and count every provisional due date again.
+    Import {
+        /// The calendar file.
+        file: PathBuf,
+    },
+    /// The years the calendar covers, those still needed, and the provisional cases.
+    Status,
 }
 
 /// Key subcommands.
@@ -208,6 +228,7 @@ pub fn run() -> ExitCode {
                 Command::Worker => block_on(worker(settings)),
                 Command::Mail { state, limit } => block_on(mail(settings, state, limit)),
                 Command::Demo { idp_listen } => block_on(crate::demo::run(settings, idp_listen)),
+                Command::Calendar { action } => block_on(calendar(settings, action)),
                 Command::Import {
                     resource,
                     file,
@@ -619,4 +640,71 @@ fn check(dir: &std::path::Path) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `onewindow calendar import|status`.
+async fn calendar(settings: Settings, action: CalendarAction) -> anyhow::Result<()> {
+    use crate::domain::calendar::HolidayCalendar;
+    use crate::usecases::dates;
+    use anyhow::Context;
+    let store = open_store(&settings).await?;
+    let today = crate::usecases::today();
+    match action {
+        CalendarAction::Import { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let cal = HolidayCalendar::from_json(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            let years: Vec<(i32, String)> = cal
+                .years()
+                .into_iter()
+                .filter_map(|y| cal.year_json(y).map(|j| (y, j)))
+                .collect();
+            if years.is_empty() {
+                anyhow::bail!("{}: the file holds no year", file.display());
+            }
+            store
+                .save_calendar_years(&years, chrono::Utc::now())
+                .await?;
+            let catalogue = crate::app::load_catalogue(&settings)?;
+            let merged = dates::load_calendar(&settings, store.as_ref()).await?;
+            let r = dates::recount_provisional(store.as_ref(), &catalogue, &merged, today).await?;
+            let list: Vec<String> = years.iter().map(|(y, _)| y.to_string()).collect();
+            println!("imported the holiday calendar for {}", list.join(", "));
+            println!(
+                "provisional due dates counted again: {} cases, {} now final, {} still provisional, {} left for the gateway's next pass",
+                r.checked, r.settled, r.still_provisional, r.skipped
+            );
+            let missing = merged.years_needed(today);
+            if !missing.is_empty() {
+                println!("still missing: {missing:?}");
+            }
+        }
+        CalendarAction::Status => {
+            let cal = dates::load_calendar(&settings, store.as_ref()).await?;
+            let years = cal.years();
+            println!(
+                "covered: {}",
+                years
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            let missing = cal.years_needed(today);
+            if missing.is_empty() {
+                println!("needed soon: none");
+            } else {
+                println!(
+                    "needed soon: {missing:?} (import with `onewindow calendar import <file>`)"
+                );
+            }
+            println!(
+                "provisional cases: {}",
+                store.provisional_cases().await?.len()
+            );
+        }
+    }
+    store.close().await;
+    Ok(())
 }

@@ -250,6 +250,13 @@ pub struct CaseSettings {
     /// A holiday calendar file (same format as the built-in one) with further years;
     /// its years are added to, or replace, the built-in 2018–2026 calendar.
     pub holidays_file: Option<PathBuf>,
+    /// Uploads never attached to a case are deleted this many seconds after upload.
+    #[default(24 * 3600)]
+    pub upload_retention_secs: u64,
+    /// The files of a closed case's materials are deleted this many days after the case
+    /// closed (the record of what was filed stays); 0 keeps them.
+    #[default(365)]
+    pub closed_case_files_days: u64,
 }
 
 /// Deliveries to departments: where the worker runs and how long pulled events are leased.

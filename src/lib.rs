@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cache;
 pub mod cli;
 pub mod config;
+pub mod content_check;
 pub mod demo;
 pub mod demo_departments;
 pub mod demo_seed;

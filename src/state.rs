@@ -56,8 +56,9 @@ pub struct App {
     pub claim_names: ClaimNames,
     /// Uploaded materials.
     pub files: Arc<dyn crate::files::FileStore>,
-    /// Working days: the built-in calendar plus any configured years.
-    pub calendar: crate::domain::calendar::HolidayCalendar,
+    /// Working days: the built-in calendar plus the configured and imported years
+    /// (replaced when an operator imports a year).
+    pub calendar: crate::domain::calendar::SharedCalendar,
     /// Notification mail, when SMTP is configured.
     pub mailer: Option<crate::notify::Mailer>,
     /// The keys that sign deliveries (and calls to departments' data APIs).

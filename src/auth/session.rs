@@ -1,5 +1,7 @@
 //! Server-side sessions in the cache (memory or Redis), so several gateway instances
-//! share them and logout ends a session everywhere at once.
+//! share them and logout ends a session everywhere at once. Without Redis they are kept
+//! in the database instead (sealed), so a restart of the embedded default logs nobody
+//! out.
 //!
 //! The cookie holds a random 256-bit id; the cache key is its SHA-256, so reading the
 //! cache (or a Redis dump) does not yield usable session ids. Sessions end after an idle
@@ -67,10 +69,19 @@ fn key(id: &str) -> String {
     format!("session:{}", hex::encode(Sha256::digest(id.as_bytes())))
 }
 
+/// Where sessions are kept.
+#[derive(Clone)]
+enum Backend {
+    /// The shared cache (Redis): expiry by the cache's TTL.
+    Cache(Arc<dyn Cache>),
+    /// The database (no Redis): expiry by a column, expired rows purged by retention.
+    Store(Arc<dyn crate::store::Store>),
+}
+
 /// The session store.
 #[derive(Clone)]
 pub struct Sessions {
-    cache: Arc<dyn Cache>,
+    cache: Backend,
     idle: Duration,
     absolute: Duration,
     secure: bool,
@@ -96,10 +107,68 @@ impl Sessions {
         secure: bool,
     ) -> Sessions {
         Sessions {
-            cache,
+            cache: Backend::Cache(cache),
             idle,
             absolute,
             secure,
+        }
+    }
+
+    /// Sessions kept in the database (the embedded default, without Redis), so they
+    /// survive a restart.
+    pub fn in_store(
+        store: Arc<dyn crate::store::Store>,
+        idle: Duration,
+        absolute: Duration,
+        secure: bool,
+    ) -> Sessions {
+        Sessions {
+            cache: Backend::Store(store),
+            idle,
+            absolute,
+            secure,
+        }
+    }
+
+    /// `"cache"` or `"database"`: where sessions are kept, for the start-up log.
+    pub fn backend(&self) -> &'static str {
+        match self.cache {
+            Backend::Cache(_) => "cache",
+            Backend::Store(_) => "database",
+        }
+    }
+
+    async fn get(&self, key: &str) -> CacheResult<Option<Vec<u8>>> {
+        match &self.cache {
+            Backend::Cache(c) => c.get(key).await,
+            Backend::Store(s) => s
+                .session_get(key, chrono::Utc::now().timestamp())
+                .await
+                .map(|v| v.map(String::into_bytes))
+                .map_err(|e| CacheError(e.to_string())),
+        }
+    }
+
+    async fn set(&self, key: &str, value: &[u8], ttl: Duration) -> CacheResult<()> {
+        match &self.cache {
+            Backend::Cache(c) => c.set(key, value, ttl).await,
+            Backend::Store(s) => {
+                let text = std::str::from_utf8(value).map_err(|e| CacheError(e.to_string()))?;
+                let expires = chrono::Utc::now().timestamp() + ttl.as_secs() as i64;
+                s.session_put(key, text, expires)
+                    .await
+                    .map_err(|e| CacheError(e.to_string()))
+            }
+        }
+    }
+
+    async fn delete(&self, key: &str) -> CacheResult<bool> {
+        match &self.cache {
+            Backend::Cache(c) => c.delete(key).await,
+            Backend::Store(s) => s
+                .session_delete(key)
+                .await
+                .map_err(|e| CacheError(e.to_string())),
         }
     }
 
@@ -110,7 +179,7 @@ impl Sessions {
 
     async fn write(&self, id: &str, s: &Session, now: i64) -> CacheResult<()> {
         let bytes = serde_json::to_vec(s).map_err(|e| CacheError(e.to_string()))?;
-        self.cache.set(&key(id), &bytes, self.ttl(s, now)).await
+        self.set(&key(id), &bytes, self.ttl(s, now)).await
     }
 
     /// Stores a new session under a fresh id and returns the id (the cookie value).
@@ -129,7 +198,7 @@ impl Sessions {
         let Some(id) = id.filter(|v| !v.is_empty()) else {
             return Ok(Lookup::None);
         };
-        let Some(bytes) = self.cache.get(&key(id)).await? else {
+        let Some(bytes) = self.get(&key(id)).await? else {
             return Ok(Lookup::Ended);
         };
         let Ok(mut s) = serde_json::from_slice::<Session>(&bytes) else {
@@ -138,7 +207,7 @@ impl Sessions {
         let now = chrono::Utc::now().timestamp();
         let idle = self.idle.as_secs() as i64;
         if now - s.created_at >= self.absolute.as_secs() as i64 || now - s.last_seen >= idle {
-            self.cache.delete(&key(id)).await?;
+            self.delete(&key(id)).await?;
             return Ok(Lookup::Ended);
         }
         if now - s.last_seen >= (idle / 4).clamp(1, 60) {
@@ -150,7 +219,7 @@ impl Sessions {
 
     /// Ends a session.
     pub async fn destroy(&self, id: &str) -> CacheResult<()> {
-        self.cache.delete(&key(id)).await.map(|_| ())
+        self.delete(&key(id)).await.map(|_| ())
     }
 
     /// The session cookie for an id.

@@ -220,6 +220,47 @@ impl HolidayCalendar {
         (from..=to).filter(|y| !self.covers(*y)).collect()
     }
 
+    /// This calendar with each of `years` it lacks added as a year without holidays or
+    /// make-up days, so that its days follow the weekday rule alone (Monday to Friday
+    /// work). For provisional deadlines only: see [`crate::domain::deadline`].
+    pub fn with_weekday_rule(&self, years: impl IntoIterator<Item = i32>) -> HolidayCalendar {
+        let mut out = self.clone();
+        for y in years {
+            out.years.entry(y).or_default();
+        }
+        out
+    }
+
+    /// Years an operator must load soon, as of `today`: the current year when missing,
+    /// and from 1 November on also the next year when missing (deadlines accepted now
+    /// run into it). Empty when nothing is due.
+    pub fn years_needed(&self, today: NaiveDate) -> Vec<i32> {
+        let last = if today.month() >= 11 {
+            today.year() + 1
+        } else {
+            today.year()
+        };
+        self.missing_years(today.year(), last)
+    }
+
+    /// The calendar file (as [`HolidayCalendar::from_json`] reads it) holding only
+    /// `year`; `None` when the calendar lacks it. Imported years are stored this way.
+    pub fn year_json(&self, year: i32) -> Option<String> {
+        let y = self.years.get(&year)?;
+        let list = |days: &BTreeMap<NaiveDate, String>| {
+            days.iter()
+                .map(|(d, n)| serde_json::json!({"date": d.to_string(), "name": n}))
+                .collect::<Vec<_>>()
+        };
+        Some(
+            serde_json::json!({ "years": { year.to_string(): {
+                "holidays": list(&y.holidays),
+                "makeup_workdays": list(&y.makeup_workdays),
+            }}})
+            .to_string(),
+        )
+    }
+
     /// Whether `d` is a working day; [`CalendarError::YearMissing`] when its year is
     /// unknown.
     pub fn is_working_day(&self, d: NaiveDate) -> Result<bool, CalendarError> {
@@ -271,6 +312,35 @@ impl HolidayCalendar {
             }
         }
         Ok(count)
+    }
+}
+
+/// The calendar a running gateway uses: replaced whole when an operator imports a year
+/// (`onewindow calendar import`), read by every request that shows a deadline.
+#[derive(Debug)]
+pub struct SharedCalendar(std::sync::RwLock<std::sync::Arc<HolidayCalendar>>);
+
+impl SharedCalendar {
+    /// Starts with `cal`.
+    pub fn new(cal: HolidayCalendar) -> SharedCalendar {
+        SharedCalendar(std::sync::RwLock::new(std::sync::Arc::new(cal)))
+    }
+
+    /// The calendar as it is now.
+    pub fn current(&self) -> std::sync::Arc<HolidayCalendar> {
+        match self.0.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the calendar.
+    pub fn replace(&self, cal: HolidayCalendar) {
+        let cal = std::sync::Arc::new(cal);
+        match self.0.write() {
+            Ok(mut g) => *g = cal,
+            Err(poisoned) => *poisoned.into_inner() = cal,
+        }
     }
 }
 
@@ -385,6 +455,35 @@ mod tests {
         assert!(cal().is_working_day(d("2024-02-04")).expect("2024")); // Sunday, 调休
         assert!(cal().is_working_day(d("2024-02-18")).expect("2024")); // Sunday, 调休
         assert!(cal().is_working_day(d("2024-02-09")).expect("2024")); // Friday, 除夕 worked
+    }
+
+    #[test]
+    fn weekday_rule_fills_only_missing_years() {
+        let c = cal().with_weekday_rule([2026, 2027]);
+        assert!(c.covers(2027));
+        assert_eq!(c.is_working_day(d("2027-01-01")), Ok(true)); // a Friday, no holidays known
+        assert_eq!(c.is_working_day(d("2027-01-02")), Ok(false)); // Saturday
+        // 2026 keeps its real holidays
+        assert_eq!(c.is_working_day(d("2026-10-01")), Ok(false));
+    }
+
+    #[test]
+    fn years_needed_from_first_november() {
+        assert_eq!(cal().years_needed(d("2026-10-31")), Vec::<i32>::new());
+        assert_eq!(cal().years_needed(d("2026-11-01")), vec![2027]);
+        assert_eq!(cal().years_needed(d("2026-12-06")), vec![2027]);
+        assert_eq!(cal().years_needed(d("2027-03-01")), vec![2027]);
+        assert_eq!(cal().years_needed(d("2025-11-20")), Vec::<i32>::new());
+    }
+
+    #[test]
+    fn a_year_round_trips_through_year_json() {
+        let text = cal().year_json(2024).expect("2024");
+        let back = HolidayCalendar::from_json(&text).expect("parses");
+        assert_eq!(back.years(), vec![2024]);
+        assert_eq!(back.is_working_day(d("2024-02-04")), Ok(true));
+        assert_eq!(back.is_working_day(d("2024-02-12")), Ok(false));
+        assert_eq!(cal().year_json(2030), None);
     }
 
     #[test]

@@ -642,6 +642,18 @@ pub struct Material {
     /// Largest upload per file, in MB (1–50); larger files are refused with this limit
     /// named.
     pub max_size_mb: u32,
+    /// Images: the least width in pixels (with `min_height_px`); checked at upload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_width_px: Option<u32>,
+    /// Images: the least height in pixels (with `min_width_px`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_height_px: Option<u32>,
+    /// Images: the greatest width in pixels (with `max_height_px`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_width_px: Option<u32>,
+    /// Images: the greatest height in pixels (with `max_width_px`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_height_px: Option<u32>,
     /// Shared data or e-licence that stands in for an upload (免提交).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub substitute: Option<String>,
@@ -1344,6 +1356,43 @@ fn validate_service(
         }
         if m.copies == 0 {
             r.add(join(&path, "copies"), "must be at least 1");
+        }
+        // pixel dimensions come in pairs, for image types, with min <= max
+        let pixels = [
+            ("min_width_px", m.min_width_px, m.min_height_px),
+            ("max_width_px", m.max_width_px, m.max_height_px),
+        ];
+        for (key, w, h) in pixels {
+            if w.is_some() != h.is_some() {
+                r.add(join(&path, key), "give the width and the height together");
+            }
+            if w.is_some_and(|v| v == 0 || v > 12_000) || h.is_some_and(|v| v == 0 || v > 12_000) {
+                r.add(join(&path, key), "pixel sizes must be between 1 and 12000");
+            }
+        }
+        if let (Some(a), Some(b), Some(c), Some(d)) = (
+            m.min_width_px,
+            m.min_height_px,
+            m.max_width_px,
+            m.max_height_px,
+        ) && (a > c || b > d)
+        {
+            r.add(
+                join(&path, "min_width_px"),
+                "the least size is above the greatest",
+            );
+        }
+        let has_pixels = m.min_width_px.is_some() || m.max_width_px.is_some();
+        if has_pixels
+            && !m
+                .file_types
+                .iter()
+                .any(|t| matches!(t, FileType::Jpg | FileType::Png))
+        {
+            r.add(
+                join(&path, "min_width_px"),
+                "pixel sizes apply to images: accept jpg or png",
+            );
         }
         if let Some(binding) = &m.substitute
             && let Err(reason) = check_binding(binding, s, resources).map(|_| ())

@@ -140,6 +140,68 @@ pub fn due_date(
     }
 }
 
+/// A due date that may rest on the weekday rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due {
+    /// The date.
+    pub on: NaiveDate,
+    /// Counted at least in part by the weekday rule, because the holiday calendar lacks a
+    /// year the count passed through: shown as provisional, and counted again when that
+    /// year's calendar is imported.
+    pub provisional: bool,
+}
+
+/// Years a walk may need at most before it gives up; no limit in the catalogue comes near.
+const MAX_FILLED_YEARS: usize = 50;
+
+/// The due date as [`due_date`] counts it, except that a year the calendar lacks is
+/// counted by the weekday rule (Monday to Friday work) and the answer is marked
+/// provisional, so a case accepted before the State Council's notice still gets a date.
+/// Natural-day limits never need the calendar and are never provisional.
+pub fn due_date_or_provisional(
+    cal: &HolidayCalendar,
+    accepted_on: NaiveDate,
+    limit: TimeLimit,
+    pauses: &[Pause],
+    today: NaiveDate,
+) -> Result<Due, CalendarError> {
+    let mut filled: Option<HolidayCalendar> = None;
+    for _ in 0..MAX_FILLED_YEARS {
+        let current = filled.as_ref().unwrap_or(cal);
+        match due_date(current, accepted_on, limit, pauses, today) {
+            Ok(on) => {
+                return Ok(Due {
+                    on,
+                    provisional: filled.is_some(),
+                });
+            }
+            Err(CalendarError::YearMissing(y)) => {
+                filled = Some(current.with_weekday_rule([y]));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(CalendarError::Invalid(format!(
+        "a due date from {accepted_on} runs through more than {MAX_FILLED_YEARS} unknown years"
+    )))
+}
+
+/// The calendar to judge a deadline's state between `today` and `due` with: `cal`
+/// itself when it covers both, else `cal` with the weekday rule for the years it lacks.
+pub fn calendar_for_state(
+    cal: &HolidayCalendar,
+    due: NaiveDate,
+    today: NaiveDate,
+) -> std::borrow::Cow<'_, HolidayCalendar> {
+    use chrono::Datelike;
+    let (from, to) = (due.min(today).year(), due.max(today).year());
+    if cal.missing_years(from, to).is_empty() {
+        std::borrow::Cow::Borrowed(cal)
+    } else {
+        std::borrow::Cow::Owned(cal.with_weekday_rule(from..=to))
+    }
+}
+
 /// State of a deadline: once concluded, Met/Missed by the conclusion date; otherwise
 /// paused while a pause is open; otherwise Overdue after the due date, DueSoon when at
 /// most `due_soon` working days remain (counting today→due with
@@ -232,6 +294,58 @@ mod tests {
 
     /// A `today` that plays no part (no open pause).
     const ANY: &str = "2026-06-30";
+
+    // --- provisional due dates -----------------------------------------------------------
+
+    #[test]
+    fn a_missing_year_gives_a_provisional_weekday_date() {
+        // Thursday 2026-12-24 + 10 working days: 12-25, 12-28..31, then 2027 by the
+        // weekday rule: 01-01 (Friday), 01-04..01-07.
+        let due = due_date_or_provisional(cal(), d("2026-12-24"), wd(10), &[], d(ANY));
+        assert_eq!(
+            due,
+            Ok(Due {
+                on: d("2027-01-07"),
+                provisional: true
+            })
+        );
+        // strict counting refuses
+        assert_eq!(
+            due_date(cal(), d("2026-12-24"), wd(10), &[], d(ANY)),
+            Err(CalendarError::YearMissing(2027))
+        );
+    }
+
+    #[test]
+    fn a_known_year_is_not_provisional() {
+        assert_eq!(
+            due_date_or_provisional(cal(), d("2023-09-28"), wd(5), &[], d(ANY)),
+            Ok(Due {
+                on: d("2023-10-11"),
+                provisional: false
+            })
+        );
+        assert_eq!(
+            due_date_or_provisional(cal(), d("2026-12-24"), nd(30), &[], d(ANY)),
+            Ok(Due {
+                on: d("2027-01-23"),
+                provisional: false
+            })
+        );
+    }
+
+    #[test]
+    fn state_across_a_missing_year_uses_the_weekday_rule() {
+        let c = calendar_for_state(cal(), d("2027-01-07"), d("2026-12-30"));
+        assert_eq!(
+            working_days_left(&c, d("2027-01-07"), d("2026-12-30")),
+            Ok(6)
+        );
+        assert!(matches!(
+            calendar_for_state(cal(), d("2026-12-30"), d("2026-12-01")),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 
     // --- due_date: working days --------------------------------------------------------
 

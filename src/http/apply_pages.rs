@@ -391,7 +391,7 @@ async fn read_form(
                 );
                 continue;
             }
-            match store_upload(app, session.account_id, field).await {
+            match store_upload(app, session.account_id, field, Some(m)).await {
                 Ok(row) => posted.uploads.entry(m.id.clone()).or_default().push(row.id),
                 Err(AppError::Internal(e)) => return Err(AppError::Internal(e)),
                 Err(e) => {

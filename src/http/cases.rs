@@ -31,6 +31,7 @@ use super::error::{AppError, AppResult, FieldError, Message};
 use super::openapi::{LoginErrors, Problem, RoleErrors};
 use crate::auth::extract::{Applicant, ApplicantCase, Clerk, CurrentUser, Staff, StaffCase};
 use crate::domain::case::{Action, CaseStatus, ConclusionResult, Request as StepRequest};
+use crate::domain::catalogue::Material;
 use crate::domain::catalogue::Service;
 use crate::state::AppState;
 use crate::store::{CaseFilter, DraftRow, UploadRow};
@@ -501,15 +502,19 @@ impl From<UploadRow> for UploadView {
     operation_id = "uploadFile",
     summary = "Upload a material's file",
     description = "One file per request, as the multipart field `file` (at most 50 MB). The \
-        type is recognised from the content, not the name: PDF, JPG, PNG or OFD. Clerks upload \
-        a walk-in applicant's files the same way.",
-    request_body(content_type = "multipart/form-data", description = "The multipart field `file`."),
+        type is recognised from the content, not the name: PDF, JPG, PNG or OFD; the whole file \
+        is checked (an image must decode, a PDF must parse). Name the material it is for with \
+        the text fields `service_code` and `material`, sent before `file`, and the material's \
+        file types, size limit and pixel sizes apply at once. Clerks upload a walk-in \
+        applicant's files the same way.",
+    request_body(content_type = "multipart/form-data", description = "The multipart field `file`; optionally `service_code` and `material` before it."),
     responses(
         (status = 201, description = "Stored.", body = UploadView),
-        (status = 400, description = "No `file` field, or a malformed or empty upload.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "No `file` field, a malformed or empty upload, or an unknown service or material.", body = Problem, content_type = "application/problem+json"),
         LoginErrors,
-        (status = 413, description = "Larger than 50 MB.", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not a PDF, JPG, PNG or OFD file.", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Larger than 50 MB, or than the material allows.", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not a PDF, JPG, PNG or OFD file, or not a type the material accepts.", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The content is not what its type claims (an image that does not decode, a PDF that does not parse), or an image outside the material's pixel sizes.", body = Problem, content_type = "application/problem+json"),
     ),
     security(("session" = []))
 )]
@@ -518,9 +523,20 @@ pub async fn upload(
     user: CurrentUser,
     mut multipart: Multipart,
 ) -> AppResult<(StatusCode, Json<UploadView>)> {
+    let (mut service_code, mut material_id) = (None::<String>, None::<String>);
     let field = loop {
         match multipart.next_field().await {
             Ok(Some(f)) if f.name() == Some("file") => break f,
+            Ok(Some(f)) if matches!(f.name(), Some("service_code" | "material")) => {
+                let name = f.name().unwrap_or_default().to_owned();
+                let text = f.text().await.map_err(|e| multipart_error(&e))?;
+                let text = text.trim().chars().take(200).collect::<String>();
+                if name == "service_code" {
+                    service_code = Some(text);
+                } else {
+                    material_id = Some(text);
+                }
+            }
             Ok(Some(_)) => continue,
             Ok(None) => {
                 return Err(AppError::BadRequest(Message::new(
@@ -531,8 +547,44 @@ pub async fn upload(
             Err(e) => return Err(multipart_error(&e)),
         }
     };
-    let row = store_upload(&app, user.session.account_id, field).await?;
+    let material = match (&service_code, &material_id) {
+        (None, None) => None,
+        (Some(code), Some(id)) => Some(
+            app.catalogue
+                .service(code)
+                .and_then(|s| s.materials.iter().find(|m| &m.id == id))
+                .ok_or_else(|| {
+                    AppError::BadRequest(Message::new(
+                        "找不到该事项的这项材料。",
+                        "That service has no such material.",
+                    ))
+                })?,
+        ),
+        _ => {
+            return Err(AppError::BadRequest(Message::new(
+                "请同时给出 service_code 和 material，或都不给。",
+                "Give both service_code and material, or neither.",
+            )));
+        }
+    };
+    let row = store_upload(&app, user.session.account_id, field, material).await?;
     Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+/// The stored file of a case's material, or a 404 problem saying it was removed under the
+/// retention period (`closed_case_files_days`); every download reads through here.
+pub(crate) async fn material_file(app: &AppState, upload: &UploadRow) -> AppResult<Vec<u8>> {
+    if app.store.upload_purged_at(upload.id).await?.is_some() {
+        return Err(AppError::NotFound(Message::new(
+            "该材料文件已按保存期限删除（办件的材料记录和文件摘要仍保留）。",
+            "This material's file was deleted at the end of its retention period (the record of the material and its hash remain).",
+        )));
+    }
+    Ok(app
+        .files
+        .get(&upload.storage_key)
+        .await
+        .map_err(anyhow::Error::from)?)
 }
 
 /// The largest file one upload may hold.
@@ -554,14 +606,20 @@ pub(crate) fn multipart_error(e: &axum::extract::multipart::MultipartError) -> A
 }
 
 /// Stores one uploaded file owned by `owner`: streamed to a temporary file while it is
-/// hashed (at most [`MAX_UPLOAD_BYTES`]), its type sniffed from the first bytes (the
-/// name does not count), then moved into the file store under a random key and recorded
-/// as an upload not yet attached to a case.
+/// hashed (at most [`MAX_UPLOAD_BYTES`], or the material's `max_size_mb` when the
+/// upload is for a known material), its type sniffed from the first bytes (the name does
+/// not count), its whole content checked (an image decodes and meets the material's
+/// pixel sizes, a PDF parses: [`crate::content_check`]), then moved into the file store
+/// under a random key and recorded as an upload not yet attached to a case.
 pub(crate) async fn store_upload(
     app: &AppState,
     owner: Uuid,
     mut field: axum::extract::multipart::Field<'_>,
+    material: Option<&Material>,
 ) -> AppResult<UploadRow> {
+    let limit = material.map_or(MAX_UPLOAD_BYTES, |m| {
+        (u64::from(m.max_size_mb) * 1024 * 1024).min(MAX_UPLOAD_BYTES)
+    });
     let bad = |zh: &str, en: &str| AppError::BadRequest(Message::new(zh, en));
     let file_name: String = field
         .file_name()
@@ -595,11 +653,15 @@ pub(crate) async fn store_upload(
                 }
             };
             size += chunk.len() as u64;
-            if size > MAX_UPLOAD_BYTES {
-                return Err(AppError::PayloadTooLarge(Message::new(
-                    "文件超过50MB上限。",
-                    "The file exceeds the 50 MB limit.",
-                )));
+            if size > limit {
+                let mb = limit / (1024 * 1024);
+                return Err(AppError::PayloadTooLarge(match material {
+                    Some(m) => Message::new(
+                        format!("“{}”的文件不能超过{mb}MB。", m.name),
+                        format!("A file for “{}” may be at most {mb} MB.", m.name_en),
+                    ),
+                    None => Message::new("文件超过50MB上限。", "The file exceeds the 50 MB limit."),
+                }));
             }
             if head.len() < 64 {
                 head.extend_from_slice(&chunk[..chunk.len().min(64 - head.len())]);
@@ -626,6 +688,48 @@ pub(crate) async fn store_upload(
     if size == 0 {
         let _ = tokio::fs::remove_file(&temp).await;
         return Err(bad("文件为空。", "The file is empty."));
+    }
+    if let Some(m) = material
+        && !m
+            .file_types
+            .iter()
+            .any(|t| crate::usecases::materials::file_type_code(*t) == file_type)
+    {
+        let _ = tokio::fs::remove_file(&temp).await;
+        let types = m
+            .file_types
+            .iter()
+            .map(|t| crate::usecases::materials::file_type_code(*t).to_ascii_uppercase())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(AppError::UnsupportedMedia(Message::new(
+            format!("“{}”只接受 {types} 文件。", m.name),
+            format!("“{}” accepts {types} files only.", m.name_en),
+        )));
+    }
+    // the whole content, on a blocking thread: decoding is CPU work
+    let checked = {
+        let path = temp.clone();
+        let ft = file_type.to_owned();
+        let m = material.cloned();
+        tokio::task::spawn_blocking(move || {
+            crate::content_check::check_file(&path, &ft, m.as_ref())
+        })
+        .await
+        .map_err(anyhow::Error::from)?
+    };
+    match checked {
+        Ok(Ok(_)) => {}
+        Ok(Err(refusal)) => {
+            let _ = tokio::fs::remove_file(&temp).await;
+            let (zh, en) = refusal.message();
+            tracing::info!(file_type, reason = ?std::mem::discriminant(&refusal), "upload refused by its content");
+            return Err(AppError::Unprocessable(Message::new(zh, en)));
+        }
+        Err(e) => {
+            let _ = tokio::fs::remove_file(&temp).await;
+            return Err(anyhow::Error::from(e).into());
+        }
     }
     app.files
         .put_file(&key, &temp)

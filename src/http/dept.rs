@@ -351,11 +351,7 @@ pub async fn material(
                 "This case has no such material file.",
             ))
         })?;
-    let bytes = app
-        .files
-        .get(&upload.storage_key)
-        .await
-        .map_err(anyhow::Error::from)?;
+    let bytes = crate::http::cases::material_file(&app, &upload).await?;
     let mime = crate::files::mime_of(&upload.file_type);
     let disposition = format!(
         "attachment; filename=\"{}.{}\"",

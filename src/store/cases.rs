@@ -67,6 +67,9 @@ pub struct CaseRow {
     pub due_on: Option<NaiveDate>,
     /// Legal due date.
     pub legal_due_on: Option<NaiveDate>,
+    /// The due dates were counted in part by the weekday rule, the holiday calendar
+    /// lacking a year (shown as provisional; counted again when the year is imported).
+    pub due_provisional: bool,
     /// Clock pauses, JSON `[{"from": date, "to": date|null}]`.
     pub pauses: Value,
     /// Joint cases: each routed department's conclusion, `{uscc: {"result", "on"}}`.
@@ -369,9 +372,9 @@ impl CaseStore for SqlStore {
              applicant_account, applicant_kind, applicant_name, applicant_id_number, applicant_uscc, \
              applicant_phone, channel, intake_account, intake_hall, status, form, accepted_on, due_on, \
              legal_due_on, pauses, concluded_on, result, version, created_at, updated_at, provenance, \
-             fields_filled, fields_prefilled, applicant_index) \
+             fields_filled, fields_prefilled, applicant_index, due_provisional) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22, $23, 1, $24, $25, $26, $27, $28, $29)",
+             $19, $20, $21, $22, $23, 1, $24, $25, $26, $27, $28, $29, $30)",
         )
         .bind(c.id)
         .bind(&c.case_no)
@@ -404,7 +407,8 @@ impl CaseStore for SqlStore {
         .bind(&c.provenance)
         .bind(c.fields_filled)
         .bind(c.fields_prefilled)
-        .bind(applicant_index(&self.seal, c));
+        .bind(applicant_index(&self.seal, c))
+        .bind(c.due_provisional);
         match tx.execute(q).await {
             Ok(_) => {}
             // The case number is taken: the caller draws another.
@@ -428,7 +432,7 @@ impl CaseStore for SqlStore {
         let q = Q::new(
             "UPDATE cases SET status = $1, form = $2, accepted_on = $3, due_on = $4, \
              legal_due_on = $5, pauses = $6, parts = $7, concluded_on = $8, result = $9, \
-             updated_at = $10, version = version + 1 \
+             updated_at = $10, due_provisional = $13, version = version + 1 \
              WHERE id = $11 AND version = $12",
         )
         .bind(&c.status)
@@ -442,7 +446,8 @@ impl CaseStore for SqlStore {
         .bind(&c.result)
         .bind(c.updated_at)
         .bind(c.id)
-        .bind(c.version);
+        .bind(c.version)
+        .bind(c.due_provisional);
         if tx.execute(q).await? != 1 {
             // Changed meanwhile: the caller re-reads and decides again.
             tx.rollback().await?;
@@ -901,6 +906,7 @@ fn case_from_row(r: &Row, seal: &RowSeal) -> StoreResult<CaseRow> {
         accepted_on: r.get("accepted_on")?,
         due_on: r.get("due_on")?,
         legal_due_on: r.get("legal_due_on")?,
+        due_provisional: r.get("due_provisional")?,
         pauses: r.get("pauses")?,
         parts: r.get("parts")?,
         concluded_on: r.get("concluded_on")?,

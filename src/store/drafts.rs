@@ -166,7 +166,7 @@ fn form_aad(id: Uuid) -> String {
     row_aad("drafts", "form", &id.to_string())
 }
 
-fn upload_from_row(r: &Row) -> StoreResult<UploadRow> {
+pub(super) fn upload_from_row(r: &Row) -> StoreResult<UploadRow> {
     Ok(UploadRow {
         id: r.get("id")?,
         owner: r.get("owner")?,

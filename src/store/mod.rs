@@ -13,6 +13,7 @@
 //! | `shared.rs` | [`SharedDataStore`] | base library, data-access audit chains, consents, figures |
 //! | `secrets.rs` | [`SecretStore`] | server secrets |
 //! | `mail.rs` | [`MailStore`] | the mail queue over the notices |
+//! | `hardening.rs` | [`HardeningStore`] | imported calendar years, sessions without Redis, retention marks |
 //! | `stats.rs` | [`StatsStore`] | none of its own: the dashboard's aggregates over cases and the outbox |
 //! | `sup_systems.rs` | [`SystemStore`] | information systems, zombie decisions, self-inspections, token usage |
 //! | `sup_filings.rs` | [`FilingStore`] | filings and their events, monthly progress reports |
@@ -37,6 +38,7 @@ pub mod catalogue;
 mod db;
 pub mod drafts;
 pub mod exchange;
+pub mod hardening;
 pub mod mail;
 pub mod secrets;
 pub mod shared;
@@ -60,6 +62,7 @@ pub use exchange::{
     AttemptOutcome, AttemptRow, Delivery, DeliveryFilter, DepartmentEndpoint, ExchangeStore,
     StoredKey,
 };
+pub use hardening::{HardeningStore, ProvisionalCase};
 pub use mail::{MailCounts, MailOutcome, MailRow, MailStore, QueuedMail};
 pub use secrets::SecretStore;
 pub use shared::{
@@ -225,6 +228,7 @@ capabilities!(
     SystemStore,
     FilingStore,
     SupervisionFigureStore,
+    HardeningStore,
 );
 
 /// The one store implementation, on either backend: every capability's methods are

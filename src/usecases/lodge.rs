@@ -151,6 +151,7 @@ pub fn new_case(
         accepted_on: None,
         due_on: None,
         legal_due_on: None,
+        due_provisional: false,
         pauses: json!([]),
         parts: json!({}),
         concluded_on: None,

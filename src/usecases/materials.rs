@@ -52,7 +52,46 @@ pub async fn resolve(
             uploads.insert(id, u);
         }
     }
-    Ok(match_inputs(service, inputs, owner, &uploads))
+    let mut resolved = match_inputs(service, inputs, owner, &uploads);
+    // An image uploaded without naming its material was not held to the material's pixel
+    // sizes then: it is now, from the file's header.
+    for (i, m) in inputs.iter().enumerate() {
+        let Some(def) = service.materials.iter().find(|d| d.id == m.material) else {
+            continue;
+        };
+        if def.min_width_px.is_none() && def.max_width_px.is_none() {
+            continue;
+        }
+        let Some(u) = m
+            .upload_id
+            .filter(|_| !m.substitute)
+            .and_then(|id| uploads.get(&id))
+            .filter(|u| Some(u.owner) == owner && u.case_id.is_none())
+        else {
+            continue;
+        };
+        let bytes = app
+            .files
+            .get(&u.storage_key)
+            .await
+            .map_err(anyhow::Error::from)?;
+        let refusal = match crate::content_check::image_dimensions(&bytes, &u.file_type) {
+            Some((w, h)) => crate::content_check::dimension_refusal(def, w, h),
+            None if matches!(u.file_type.as_str(), "jpg" | "png") => {
+                Some(crate::content_check::Refusal::BrokenImage)
+            }
+            None => None,
+        };
+        if let Some(r) = refusal {
+            let (zh, en) = r.message();
+            resolved.issues.push(FieldIssue {
+                field: format!("materials[{i}]"),
+                zh,
+                en,
+            });
+        }
+    }
+    Ok(resolved)
 }
 
 /// Matches inputs to the uploads found: an upload counts only when `owner` uploaded it
@@ -120,6 +159,17 @@ pub fn match_inputs(
         }
     }
     out
+}
+
+/// The stored file type code of a definition's file type (as [`crate::files::sniff`]
+/// answers it).
+pub fn file_type_code(t: FileType) -> &'static str {
+    match t {
+        FileType::Pdf => "pdf",
+        FileType::Jpg => "jpg",
+        FileType::Png => "png",
+        FileType::Ofd => "ofd",
+    }
 }
 
 /// Maps a stored file type code to the definition's enum.

@@ -10,7 +10,9 @@
 //!   re-check of prefilled values and 免提交 materials when the form comes back;
 //! - [`step`]: one step of a case's state machine (deadlines, joint parts, outbox, notices);
 //! - [`rate`]: the applicant's 好差评 of a concluded case;
-//! - [`deliver`]: one attempt to push one event to a department.
+//! - [`deliver`]: one attempt to push one event to a department;
+//! - [`dates`]: the holiday calendar as a gateway uses it (imported years, provisional
+//!   due dates counted again, the operator's warning) and retention.
 //!
 //! Use cases take the shared [`AppState`](crate::state::AppState) and a typed
 //! [`Actor`]; they answer typed results (`Lodged`, `Stepped` …) or one [`Error`]. None of
@@ -19,6 +21,7 @@
 
 pub mod actor;
 pub mod apply;
+pub mod dates;
 pub mod deliver;
 mod effects;
 pub mod error;

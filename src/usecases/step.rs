@@ -129,9 +129,10 @@ pub fn decide(
         if leaving_pause && let Some(open) = pauses.iter_mut().rev().find(|p| p.to.is_none()) {
             open.to = Some(today);
         }
-        let (due, legal) = due_dates(cal, service, accepted, &pauses, today);
+        let (due, legal, provisional) = due_dates(cal, service, accepted, &pauses, today);
         next.due_on = due;
         next.legal_due_on = legal;
+        next.due_provisional = provisional;
     }
     next.pauses = pauses_json(&pauses);
     if matches!(to, CaseStatus::Approved | CaseStatus::Rejected) {
@@ -288,7 +289,7 @@ pub async fn step(
             .service(&current.service_code)
             .ok_or_else(|| anyhow::anyhow!("case {} names an unknown service", current.case_no))?;
         let d = decide(
-            &app.calendar,
+            &app.calendar.current(),
             service,
             &current,
             actor,
@@ -374,7 +375,12 @@ async fn correction_materials(
 
 /// The clock's pauses as stored (`[{"from": date, "to": date|null}]`).
 fn pauses_of(c: &CaseRow) -> Vec<Pause> {
-    c.pauses
+    pauses_from_json(&c.pauses)
+}
+
+/// Pauses from their stored JSON; entries that do not parse are left out.
+pub(crate) fn pauses_from_json(pauses: &Value) -> Vec<Pause> {
+    pauses
         .as_array()
         .map(|a| {
             a.iter()
@@ -399,26 +405,33 @@ fn pauses_json(p: &[Pause]) -> Value {
     )
 }
 
-/// Due dates from the acceptance date and pauses. A year missing from the holiday
-/// calendar is a loud warning and an unknown date, never a guess.
-fn due_dates(
+/// Due dates (promised, legal) from the acceptance date and pauses, and whether either
+/// is provisional. A year missing from the holiday calendar is counted by the weekday
+/// rule and marked provisional (with a warning to load the year), never left blank.
+pub(crate) fn due_dates(
     cal: &HolidayCalendar,
     service: &Service,
     accepted: NaiveDate,
     pauses: &[Pause],
     today: NaiveDate,
-) -> (Option<NaiveDate>, Option<NaiveDate>) {
-    let one = |limit| match deadline::due_date(cal, accepted, limit, pauses, today) {
-        Ok(d) => Some(d),
+) -> (Option<NaiveDate>, Option<NaiveDate>, bool) {
+    let one = |limit| match deadline::due_date_or_provisional(cal, accepted, limit, pauses, today) {
+        Ok(d) => {
+            if d.provisional {
+                tracing::warn!(service = %service.code, due = %d.on, "provisional due date by the weekday rule: the holiday calendar lacks a year; import it with `onewindow calendar import`");
+            }
+            Some(d)
+        }
         Err(e) => {
-            tracing::warn!(service = %service.code, error = %e, "cannot compute a due date: the holiday calendar lacks a year; load it");
+            tracing::warn!(service = %service.code, error = %e, "cannot compute a due date");
             None
         }
     };
-    (
-        one(service.guide.promised_limit),
-        one(service.guide.legal_limit),
-    )
+    let promised = one(service.guide.promised_limit);
+    let legal = one(service.guide.legal_limit);
+    let provisional =
+        promised.is_some_and(|d| d.provisional) || legal.is_some_and(|d| d.provisional);
+    (promised.map(|d| d.on), legal.map(|d| d.on), provisional)
 }
 
 #[cfg(test)]

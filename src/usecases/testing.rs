@@ -55,6 +55,7 @@ pub fn case_row(service: &str) -> CaseRow {
         accepted_on: None,
         due_on: None,
         legal_due_on: None,
+        due_provisional: false,
         pauses: json!([]),
         parts: json!({}),
         concluded_on: None,

@@ -96,14 +96,50 @@ impl Session {
     }
 }
 
-/// A tiny but real JPEG header (enough for content sniffing) with some payload.
+/// A small real JPEG (400×500 pixels, within the ID photo's sizes; uploads are decoded
+/// whole), its colour from `seed` so that each seed gives a different file.
 pub(crate) fn jpeg(seed: u8) -> Vec<u8> {
-    let mut v = vec![
-        0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F', 0x00, 0x01,
-    ];
-    v.extend(std::iter::repeat_n(seed, 2048));
-    v.extend([0xFF, 0xD9]);
-    v
+    jpeg_sized(seed, 400, 500)
+}
+
+/// A real JPEG of the given size.
+pub(crate) fn jpeg_sized(seed: u8, width: u32, height: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([seed, (x % 251) as u8, (y % 241) as u8])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut out, image::ImageFormat::Jpeg)
+        .expect("encode jpeg");
+    out.into_inner()
+}
+
+/// A real one-page PDF (uploads must parse), with `title` in its metadata so that each
+/// title gives a different file.
+pub(crate) fn pdf(title: &str) -> Vec<u8> {
+    use lopdf::{Document, Object, dictionary};
+    let mut doc = Document::with_version("1.5");
+    let pages_id = doc.new_object_id();
+    let page_id = doc.add_object(dictionary! {
+        "Type" => "Page",
+        "Parent" => pages_id,
+        "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+    });
+    doc.objects.insert(
+        pages_id,
+        Object::Dictionary(dictionary! {
+            "Type" => "Pages",
+            "Kids" => vec![page_id.into()],
+            "Count" => 1,
+        }),
+    );
+    let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+    let info_id = doc.add_object(dictionary! { "Title" => Object::string_literal(title) });
+    doc.trailer.set("Root", catalog_id);
+    doc.trailer.set("Info", info_id);
+    let mut out = Vec::new();
+    doc.save_to(&mut out).expect("save pdf");
+    out
 }
 
 pub(crate) fn valid_values() -> Value {
@@ -293,9 +329,19 @@ async fn the_whole_journey_of_an_application(b: Backend) {
     let (status, accepted) = step(&clerk, &case_no, json!({ "action": "accept" })).await;
     assert_eq!(status, 200, "{accepted}");
     assert_eq!(accepted["status"], "accepted");
-    let expected_due = HolidayCalendar::builtin()
-        .add_working_days(today(), 15)
-        .ok();
+    // past the calendar's last year the weekday rule gives a provisional date (issue 13)
+    let expected_due = onewindow::domain::deadline::due_date_or_provisional(
+        HolidayCalendar::builtin(),
+        today(),
+        onewindow::domain::catalogue::TimeLimit {
+            value: 15,
+            unit: onewindow::domain::catalogue::LimitUnit::WorkingDays,
+        },
+        &[],
+        today(),
+    )
+    .ok()
+    .map(|d| d.on);
     assert_eq!(
         accepted["due_on"],
         json!(expected_due.map(|d| d.to_string())),

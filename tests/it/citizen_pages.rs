@@ -502,10 +502,10 @@ async fn enterprise_users_see_and_act_for_their_enterprise(b: Backend) {
     // an enterprise service taken in at the window for 呼伦贝尔草原乳业有限公司
     let service = "11150700MB1530001X-XK-0002"; // 企业变更登记
     let (_, form_pdf) = clerk
-        .upload("form.pdf", b"%PDF-1.4\n% application form\n".to_vec())
+        .upload("form.pdf", crate::cases::pdf("application form"))
         .await;
     let (_, resolution) = clerk
-        .upload("resolution.pdf", b"%PDF-1.4\n% resolution\n".to_vec())
+        .upload("resolution.pdf", crate::cases::pdf("resolution"))
         .await;
     let intake = json!({
         "service_code": service,

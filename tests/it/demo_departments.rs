@@ -127,13 +127,7 @@ async fn lodge(
 
 async fn social_security_card(state: &AppState, clerk: &Actor) -> String {
     let owner = clerk.account().expect("clerk account");
-    let photo = upload(
-        state,
-        owner,
-        "jpg",
-        b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01photo",
-    )
-    .await;
+    let photo = upload(state, owner, "jpg", &crate::cases::jpeg(21)).await;
     lodge(
         state,
         clerk,

@@ -300,6 +300,11 @@ impl TestApp {
         }
     }
 
+    /// The resources under this gateway (its database, data directory).
+    pub fn resources(&self) -> &Resources {
+        self.res.as_ref().expect("resources")
+    }
+
     /// Absolute URL of a path on this gateway.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)

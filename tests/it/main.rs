@@ -23,6 +23,7 @@ mod e2e;
 mod exchange;
 mod hard_deliv;
 mod hard_edge;
+mod hard_dates;
 mod identity;
 mod import;
 mod mail;

@@ -157,7 +157,7 @@ async fn further_holiday_years_load_from_a_file() {
     let app = onewindow::app::Application::build(settings)
         .await
         .expect("builds");
-    let cal = &app.state().calendar;
+    let cal = app.state().calendar.current();
     assert!(cal.covers(2030) && cal.covers(2026), "built-in years stay");
     let new_year = chrono::NaiveDate::from_ymd_opt(2030, 1, 1).expect("date");
     assert_eq!(cal.is_working_day(new_year), Ok(false));

@@ -101,6 +101,7 @@ pub fn case(service: &str, secs: i64) -> CaseRow {
         accepted_on: None,
         due_on: None,
         legal_due_on: None,
+        due_provisional: false,
         pauses: json!([]),
         parts: json!({}),
         concluded_on: None,

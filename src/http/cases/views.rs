@@ -177,6 +177,12 @@ pub struct Deadline {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<i64>, required = false)]
     pub working_days_left: Option<Option<i64>>,
+    /// The due dates are provisional: counted in part by the weekday rule (Monday to
+    /// Friday) because the official holiday calendar for a year they run into is not yet
+    /// loaded; they are counted again when it is. Present only when true.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[schema(required = false)]
+    pub provisional: bool,
 }
 
 impl Deadline {
@@ -189,9 +195,11 @@ impl Deadline {
                 state: None,
                 label: None,
                 working_days_left: None,
+                provisional: false,
             };
         };
         let today = today();
+        let cal = &*deadline::calendar_for_state(cal, due, today);
         let paused = CaseStatus::from_code(&c.status).is_some_and(CaseStatus::clock_paused);
         let state = deadline::state(
             cal,
@@ -212,6 +220,7 @@ impl Deadline {
                 lang.pick(zh, en).to_owned()
             })),
             working_days_left: Some(if c.concluded_on.is_some() { None } else { left }),
+            provisional: c.due_provisional,
         }
     }
 }
@@ -290,7 +299,7 @@ impl CaseSummary {
             status: StatusView::of(&c.status, lang),
             channel: c.channel.clone(),
             submitted_at: c.created_at,
-            deadline: Deadline::of(&app.calendar, c, lang),
+            deadline: Deadline::of(&app.calendar.current(), c, lang),
             updated_at: c.updated_at,
         }
     }
@@ -761,7 +770,7 @@ impl CaseDetail {
             applicant,
             submitted_at: c.created_at,
             accepted_on: c.accepted_on,
-            deadline: Deadline::of(&app.calendar, c, lang),
+            deadline: Deadline::of(&app.calendar.current(), c, lang),
             concluded_on: c.concluded_on,
             result: c.result.clone(),
             asked_of_applicant: asked,
@@ -825,7 +834,7 @@ impl PublicCase {
             department: department_name(app, &c.department, lang),
             status: CaseStatus::from_code(&c.status).map(|s| StatusView::of(s.code(), lang)),
             submitted_at: c.created_at,
-            deadline: Deadline::of(&app.calendar, c, lang),
+            deadline: Deadline::of(&app.calendar.current(), c, lang),
             result: c.result.clone(),
             timeline: timeline(events, lang, false),
         }
@@ -907,6 +916,7 @@ mod tests {
             state: None,
             label: None,
             working_days_left: None,
+            provisional: false,
         };
         assert_eq!(
             serde_json::to_value(d).expect("json"),
@@ -918,10 +928,19 @@ mod tests {
             state: Some("on_time"),
             label: Some(Some("正常".into())),
             working_days_left: Some(None),
+            provisional: false,
         };
         assert_eq!(
-            serde_json::to_value(running).expect("json"),
+            serde_json::to_value(running.clone()).expect("json"),
             json!({ "due_on": "2026-03-20", "legal_due_on": null, "state": "on_time", "label": "正常", "working_days_left": null })
+        );
+        let provisional = Deadline {
+            provisional: true,
+            ..running
+        };
+        assert_eq!(
+            serde_json::to_value(provisional).expect("json")["provisional"],
+            json!(true)
         );
     }
 

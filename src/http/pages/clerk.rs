@@ -133,6 +133,9 @@ fn running_statuses() -> Vec<CaseStatus> {
 /// The last date that still counts as "due soon" today: the latest day at most
 /// [`DUE_SOON_WORKING_DAYS`] working days ahead (as `deadline::state` counts them).
 fn due_soon_until(cal: &crate::domain::calendar::HolidayCalendar, today: NaiveDate) -> NaiveDate {
+    // a year the calendar lacks counts by the weekday rule, as provisional deadlines do
+    let cal =
+        crate::domain::deadline::calendar_for_state(cal, today + chrono::Duration::days(40), today);
     let mut last = today;
     for n in 1..=40 {
         let d = today + chrono::Duration::days(n);
@@ -246,6 +249,7 @@ struct Row {
     deadline_code: String,
     deadline_label: String,
     due_on: Option<String>,
+    provisional: bool,
 }
 
 fn row_of(app: &AppState, ctx: &PageCtx, c: &CaseRow) -> Row {
@@ -266,6 +270,7 @@ fn row_of(app: &AppState, ctx: &PageCtx, c: &CaseRow) -> Row {
         deadline_code,
         deadline_label,
         due_on: s.deadline.due_on.map(|d| d.to_string()),
+        provisional: s.deadline.provisional,
     }
 }
 
@@ -282,7 +287,7 @@ async fn worklist(
     let p = q.map(|q| q.0).unwrap_or_default();
     let page = p.page.unwrap_or(1).clamp(1, 100_000);
     let today = today();
-    let soon = due_soon_until(&app.calendar, today);
+    let soon = due_soon_until(&app.calendar.current(), today);
     let mut filter = worklist_filter(&p, &clerk.departments, today, soon);
     filter.limit = PER_PAGE;
     filter.offset = (page - 1) * PER_PAGE;
@@ -674,6 +679,7 @@ async fn render_case(
                 submitted => cst(d.submitted_at),
                 accepted_on => d.accepted_on.map(|x| x.to_string()),
                 due_on => d.deadline.due_on.map(|x| x.to_string()),
+                provisional => d.deadline.provisional,
                 deadline_code => deadline_code,
                 deadline_label => deadline_label,
                 concluded_on => d.concluded_on.map(|x| x.to_string()),
@@ -993,11 +999,7 @@ async fn material_file(
         .await?
         .filter(|u| u.case_id == Some(case.id))
         .ok_or_else(not_found)?;
-    let bytes = app
-        .files
-        .get(&upload.storage_key)
-        .await
-        .map_err(anyhow::Error::from)?;
+    let bytes = crate::http::cases::material_file(&app, &upload).await?;
     let mime = crate::files::mime_of(&upload.file_type);
     let mut resp = bytes.into_response();
     let h = resp.headers_mut();
@@ -1638,13 +1640,21 @@ async fn intake_submit(
                 let _ = field.bytes().await;
                 continue;
             }
-            match store_upload(&app, owner, field).await {
+            // the service's field comes before the files: its material's limits apply
+            let def = raw
+                .get("service")
+                .and_then(|v| v.first())
+                .and_then(|code| app.catalogue.service(code.trim()))
+                .and_then(|s| s.materials.iter().find(|m| m.id == material));
+            match store_upload(&app, owner, field, def).await {
                 Ok(u) => uploads.entry(material).or_default().push(u.id),
-                Err(AppError::BadRequest(m)) | Err(AppError::PayloadTooLarge(m)) => upload_errors
-                    .push(FieldError {
-                        field: format!("materials.{material}"),
-                        message: m,
-                    }),
+                Err(AppError::BadRequest(m))
+                | Err(AppError::PayloadTooLarge(m))
+                | Err(AppError::UnsupportedMedia(m))
+                | Err(AppError::Unprocessable(m)) => upload_errors.push(FieldError {
+                    field: format!("materials.{material}"),
+                    message: m,
+                }),
                 Err(e) => return Err(e),
             }
             continue;

@@ -172,7 +172,7 @@ fn row_of(app: &AppState, c: &CaseRow, lang: Lang) -> Row {
         applicant: c.applicant.name.clone(),
         status: c.status.clone(),
         status_label: status_label(&c.status, lang),
-        deadline: Deadline::of(&app.calendar, c, lang),
+        deadline: Deadline::of(&app.calendar.current(), c, lang),
         submitted: local_time(c.created_at),
     }
 }
@@ -671,11 +671,7 @@ pub async fn material_file(
         crate::sharing::prefill::purpose::STAFF_CASE_VIEW,
     )
     .await?;
-    let bytes = app
-        .files
-        .get(&upload.storage_key)
-        .await
-        .map_err(anyhow::Error::from)?;
+    let bytes = crate::http::cases::material_file(&app, &upload).await?;
     let mime = crate::files::mime_of(&upload.file_type);
     let disposition = format!(
         "attachment; filename=\"{}.{}\"",
@@ -733,7 +729,7 @@ pub async fn take_step(
                 }
                 // the token first: nothing is stored for a forged form
                 check_csrf(p.csrf.as_deref(), Some(&o.user.session))?;
-                let upload = store_upload(&app, o.user.session.account_id, field).await?;
+                let upload = store_upload(&app, o.user.session.account_id, field, None).await?;
                 if upload.size > 0 {
                     p.file = Some(MaterialInput {
                         material: RESULT_DOCUMENT.to_owned(),

@@ -131,7 +131,7 @@ fn dashboard_view(
         .map(|c| json!({ "label": department_name(app, &c.key, lang), "value": c.n }))
         .collect();
     let total: i64 = f.by_status.iter().map(|c| c.n).sum();
-    let avg = average_working_days(&app.calendar, &f.spans);
+    let avg = average_working_days(&app.calendar.current(), &f.spans);
     let filled: i64 = sharing.iter().map(|s| s.fields_filled).sum();
     let prefilled: i64 = sharing.iter().map(|s| s.fields_prefilled).sum();
     let materials: i64 = sharing.iter().map(|s| s.materials).sum();
@@ -233,11 +233,21 @@ pub async fn dashboard(
             .map(|c| json!({ "label": department_name(&app, &c.key, lang), "value": c.n }))
             .collect::<Vec<_>>(),
     });
+    // Issue 13 item 7: from 1 November, a missing next-year holiday calendar is announced.
+    let missing_years = app
+        .calendar
+        .current()
+        .years_needed(crate::usecases::today());
+    let calendar = json!({
+        "missing": missing_years.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+        "provisional": if missing_years.is_empty() { 0 } else { app.store.provisional_cases().await?.len() },
+    });
     Ok(ctx.render(
         StatusCode::OK,
         "ops/dashboard.html",
         context! {
             f => dashboard_view(&app, &figures, &sharing, lang),
+            calendar,
             delivery,
             now => local_time(Utc::now()),
         },
@@ -825,13 +835,18 @@ mod tests {
         let delivery = json!({"pending": 1, "delivered": 0, "dead": 1,
             "oldest_pending": "2026-03-02 10:00", "oldest_age": "5 min",
             "dead_by_department": [{"label": "D", "value": 1}]});
+        let calendar = json!({"missing": "2027", "provisional": 3});
         for lang in ["en", "zh-CN"] {
             let html = super::super::render_text(
                 "ops/dashboard.html",
-                minijinja::context! { f, delivery, now => "x", lang },
+                minijinja::context! { f, calendar, delivery, now => "x", lang },
             );
             let html = html.unwrap_or_else(|e| panic!("{lang}: {e:#}"));
             assert!(html.contains("HLBE1"));
+            assert!(
+                html.contains("calendar-warning") && html.contains("2027"),
+                "{html}"
+            );
         }
     }
 

@@ -343,7 +343,11 @@ pub async fn correction(
                 continue;
             }
             let material = material.to_owned();
-            match store_upload(&app, owner, field).await {
+            let def = app
+                .catalogue
+                .service(&c.case.service_code)
+                .and_then(|s| s.materials.iter().find(|m| m.id == material));
+            match store_upload(&app, owner, field, def).await {
                 Ok(u) => materials.push(MaterialInput {
                     material,
                     upload_id: Some(u.id),
