@@ -21,6 +21,7 @@ backend_tests!(
     an_om_request_for_an_own_room_or_flagged_system_goes_to_experts,
     monthly_reports_are_marked_late_and_missing_ones_are_listed,
     filings_and_reports_work_in_the_pages_in_both_languages,
+    the_demo_has_filings_in_every_state_and_one_late_department,
 );
 
 const MARKET: &str = "11150700MB1530001X";
@@ -762,4 +763,104 @@ async fn filings_and_reports_work_in_the_pages_in_both_languages(b: Backend) {
     // an officer cannot open the operator's pages
     let (status, _) = page(&zhou, "/ops/supervision/filings").await;
     assert_eq!(status, 403);
+}
+
+async fn the_demo_has_filings_in_every_state_and_one_late_department(b: Backend) {
+    let s = with_dev_idp(b, &[]).await;
+    // the registry as the systems part seeds it: the zombie, and systems to run
+    register_system(
+        &s,
+        "11150700MB1530009N",
+        "旧版档案查询系统",
+        "flagged",
+        "own_room",
+    )
+    .await;
+    register_system(&s, HRSS, "社会保障卡服务系统", "active", "data_centre").await;
+    register_system(
+        &s,
+        "11150700MB15300047",
+        "公共场所卫生许可系统",
+        "active",
+        "data_centre",
+    )
+    .await;
+    register_system(
+        &s,
+        "11150700MB1530007G",
+        "医保结算系统",
+        "active",
+        "own_room",
+    )
+    .await;
+    let state = &s.app.state;
+    onewindow::supervision::filings::seed_demo(state, &s.issuer)
+        .await
+        .expect("seeds");
+    let wu = staff(&s, "operator-wu").await;
+    let (_, list) = wu.get("/api/ops/v1/supervision/filings").await;
+    let filings = list["filings"].as_array().expect("filings").clone();
+    assert_eq!(filings.len(), 9, "{list}");
+    let states: std::collections::BTreeSet<&str> = filings
+        .iter()
+        .map(|f| f["state"]["code"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        states.into_iter().collect::<Vec<_>>(),
+        [
+            "approved",
+            "expert_review",
+            "rejected",
+            "returned",
+            "submitted"
+        ]
+    );
+    let zombie = filings
+        .iter()
+        .find(|f| f["system"]["name"] == "旧版档案查询系统")
+        .expect("the zombie's O&M request");
+    assert_eq!(zombie["state"]["code"], "expert_review");
+    let reasons: Vec<&str> = zombie["review_reasons"]
+        .as_array()
+        .expect("reasons")
+        .iter()
+        .map(|r| r["code"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(reasons, ["zombie", "own_room"]);
+    let (_, marked) = wu
+        .get("/api/ops/v1/supervision/filings?must_review=true")
+        .await;
+    assert_eq!(marked["filings"].as_array().expect("marked").len(), 2);
+
+    let today = china_date(Utc::now());
+    let m1 = last_reportable(today);
+    let m2 = previous_month(m1);
+    let (_, o) = wu
+        .get(&format!(
+            "/api/ops/v1/supervision/reports?month={}",
+            month_code(m2)
+        ))
+        .await;
+    assert_eq!(o["late"], json!(["11150700MB1530008K"]), "民政局 was late");
+    assert_eq!(o["not_reported"], json!([]));
+    let (_, o) = wu
+        .get(&format!(
+            "/api/ops/v1/supervision/reports?month={}",
+            month_code(m1)
+        ))
+        .await;
+    assert_eq!(o["not_reported"].as_array().expect("list").len(), 4, "{o}");
+    assert!(
+        o["not_reported"]
+            .as_array()
+            .expect("list")
+            .contains(&json!(MARKET))
+    );
+
+    // a second start adds nothing
+    onewindow::supervision::filings::seed_demo(state, &s.issuer)
+        .await
+        .expect("seeds again");
+    let (_, again) = wu.get("/api/ops/v1/supervision/filings").await;
+    assert_eq!(again["filings"].as_array().expect("filings").len(), 9);
 }
