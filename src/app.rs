@@ -143,6 +143,11 @@ impl Application {
     /// alone.
     pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         let catalogue = load_catalogue(&settings)?;
+        let plan_tasks = crate::supervision::filings::PlanTasks::load(
+            &settings.server.definitions_dir,
+            &catalogue,
+        )
+        .map_err(|errors| anyhow::anyhow!("the plan's key tasks:\n  {}", errors.join("\n  ")))?;
         let store = open_store(&settings).await?;
         let cache = cache::connect(
             settings.cache.redis_url.as_ref().map(|u| u.expose_secret()),
@@ -243,6 +248,7 @@ impl Application {
             store,
             cache,
             catalogue,
+            plan_tasks,
             sessions,
             public_login,
             staff_login,

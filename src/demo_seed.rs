@@ -398,6 +398,12 @@ pub async fn seed(app: &AppState, issuer: &str) -> SeedReport {
             Err(e) => report.failed.push((d.key.to_owned(), format!("{e:#}"))),
         }
     }
+    // after the registry's systems are seeded: filings name them
+    if let Err(e) = crate::supervision::filings::seed_demo(app, issuer).await {
+        report
+            .failed
+            .push(("supervision-filings".to_owned(), format!("{e:#}")));
+    }
     report
 }
 

@@ -46,6 +46,8 @@ pub struct App {
     pub cache: Arc<dyn Cache>,
     /// The validated service catalogue.
     pub catalogue: Catalogue,
+    /// The integration plan's key tasks (`plan-tasks.toml`), reported on monthly.
+    pub plan_tasks: crate::supervision::filings::PlanTasks,
     /// Server-side sessions (in the cache).
     pub sessions: Sessions,
     /// OpenID Connect client for citizens and enterprises, when configured.

@@ -34,3 +34,4 @@ mod real_provider;
 mod sharing;
 mod store;
 mod sup_figures;
+mod sup_filings;

@@ -1267,6 +1267,151 @@ async fn answers_to_people_match_the_document(b: Backend) {
     )
     .await;
 
+    // supervision: filings and monthly progress reports
+    let filings = "/api/staff/v1/supervision/filings";
+    let filing_body = json!({ "kind": "construction", "title": "社会保障卡系统升级",
+        "amount": 100_000, "justification": "接入共享交换平台。" });
+    c.answer(
+        filings,
+        422,
+        as_user(&officer, post.clone(), filings).json(&json!({ "kind": "om", "title": "",
+            "amount": 0, "justification": "" })),
+    )
+    .await;
+    let filed = c
+        .answer(
+            filings,
+            201,
+            as_user(&officer, post.clone(), filings).json(&filing_body),
+        )
+        .await;
+    let fid = filed["id"].as_str().expect("filing id").to_owned();
+    c.answer(filings, 200, as_user(&officer, get.clone(), filings))
+        .await;
+    c.answer(
+        "/api/staff/v1/supervision/filings/{id}",
+        200,
+        as_user(&officer, get.clone(), &format!("{filings}/{fid}")),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/supervision/filings",
+        200,
+        as_user(
+            &op,
+            get.clone(),
+            "/api/ops/v1/supervision/filings?state=submitted",
+        ),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/supervision/filings/{id}",
+        200,
+        as_user(
+            &op,
+            get.clone(),
+            &format!("/api/ops/v1/supervision/filings/{fid}"),
+        ),
+    )
+    .await;
+    let review = format!("/api/ops/v1/supervision/filings/{fid}/review");
+    c.answer(
+        "/api/ops/v1/supervision/filings/{id}/review",
+        422,
+        as_user(&op, post.clone(), &review).json(&json!({ "action": "return" })),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/supervision/filings/{id}/review",
+        200,
+        as_user(&op, post.clone(), &review)
+            .json(&json!({ "action": "return", "comment": "请补充预算。" })),
+    )
+    .await;
+    let mut resubmit_body = filing_body.clone();
+    resubmit_body["note"] = json!("已补充。");
+    for status in [200, 409] {
+        c.answer(
+            "/api/staff/v1/supervision/filings/{id}/resubmit",
+            status,
+            as_user(&officer, post.clone(), &format!("{filings}/{fid}/resubmit"))
+                .json(&resubmit_body),
+        )
+        .await;
+    }
+    let tasks = c
+        .answer(
+            "/api/staff/v1/supervision/plan-tasks",
+            200,
+            as_user(
+                &officer,
+                get.clone(),
+                "/api/staff/v1/supervision/plan-tasks",
+            ),
+        )
+        .await;
+    c.answer(
+        "/api/ops/v1/supervision/plan-tasks",
+        200,
+        as_user(&op, get.clone(), "/api/ops/v1/supervision/plan-tasks"),
+    )
+    .await;
+    c.answer(
+        "/api/staff/v1/supervision/reports",
+        200,
+        as_user(&officer, get.clone(), "/api/staff/v1/supervision/reports"),
+    )
+    .await;
+    let month = onewindow::supervision::filings::month_code(
+        onewindow::supervision::filings::last_reportable(
+            onewindow::supervision::filings::china_date(Utc::now()),
+        ),
+    );
+    let report = format!("/api/staff/v1/supervision/reports/{month}");
+    c.answer(
+        "/api/staff/v1/supervision/reports/{month}",
+        200,
+        as_user(&officer, get.clone(), &report),
+    )
+    .await;
+    let progress = |percent: i64| {
+        json!({ "tasks": tasks["tasks"].as_array().expect("tasks").iter()
+            .map(|t| json!({ "task": t["code"], "percent": percent, "note": "按计划推进" }))
+            .collect::<Vec<_>>() })
+    };
+    c.answer(
+        "/api/staff/v1/supervision/reports/{month}",
+        422,
+        as_user(&officer, put.clone(), &report).json(&progress(101)),
+    )
+    .await;
+    c.answer(
+        "/api/staff/v1/supervision/reports/{month}",
+        201,
+        as_user(&officer, put.clone(), &report).json(&progress(50)),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/supervision/reports",
+        200,
+        as_user(
+            &op,
+            get.clone(),
+            &format!("/api/ops/v1/supervision/reports?month={month}"),
+        ),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/supervision/reports/{month}/{uscc}",
+        200,
+        as_user(
+            &op,
+            get.clone(),
+            &format!("/api/ops/v1/supervision/reports/{month}/{HRSS}"),
+        ),
+    )
+    .await;
+
     // probes
     c.answer("/healthz", 200, anon(app, get.clone(), "/healthz"))
         .await;
