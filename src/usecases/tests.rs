@@ -36,9 +36,21 @@ fn walk_in() -> WalkIn {
     }
 }
 
-/// A JPG upload of `owner`'s, recorded but not attached (lodging reads only the row).
+/// A JPG upload of `owner`'s, recorded but not attached: the row, and a real picture
+/// of 358×441 pixels in the file store (lodging checks a photo's pixel sizes).
 async fn upload(app: &AppState, owner: Uuid) -> Uuid {
     let id = Uuid::now_v7();
+    let img = image::RgbImage::from_pixel(358, 441, image::Rgb([200, 180, 160]));
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(&mut bytes, image::ImageFormat::Jpeg)
+        .expect("encode");
+    let temp = app.files.temp_dir().join(format!("{id}.jpg"));
+    std::fs::write(&temp, bytes.into_inner()).expect("write the picture");
+    app.files
+        .put_file(&id.to_string(), &temp)
+        .await
+        .expect("store the picture");
     app.store
         .insert_upload(&UploadRow {
             id,
