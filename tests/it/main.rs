@@ -30,3 +30,4 @@ mod ops_pages;
 mod real_provider;
 mod sharing;
 mod store;
+mod sup_systems;
