@@ -494,7 +494,10 @@ impl Settings {
         }
         let z = &self.supervision_systems;
         if !(z.zombie_failure_share > 0.0 && z.zombie_failure_share <= 1.0) {
-            return bad("zombie_failure_share", "must be above 0 and at most 1".into());
+            return bad(
+                "zombie_failure_share",
+                "must be above 0 and at most 1".into(),
+            );
         }
         if z.zombie_idle_days == 0 || z.zombie_recent_months == 0 || z.zombie_recent_months > 6 {
             return bad(

@@ -189,8 +189,7 @@ pub trait SystemStore: Send + Sync {
 
     /// Counts one call of a token on the department API (one statement: an upsert of
     /// the token's row for the day).
-    async fn record_token_use(&self, token: Uuid, at: DateTime<Utc>, ok: bool)
-    -> StoreResult<()>;
+    async fn record_token_use(&self, token: Uuid, at: DateTime<Utc>, ok: bool) -> StoreResult<()>;
 
     /// Sets a token's figures for a day (demo data and imports).
     async fn put_token_day(&self, token: Uuid, day: &DayUse) -> StoreResult<()>;
@@ -517,12 +516,7 @@ impl SystemStore for SqlStore {
             .await
     }
 
-    async fn record_token_use(
-        &self,
-        token: Uuid,
-        at: DateTime<Utc>,
-        ok: bool,
-    ) -> StoreResult<()> {
+    async fn record_token_use(&self, token: Uuid, at: DateTime<Utc>, ok: bool) -> StoreResult<()> {
         let q = Q::new(
             "INSERT INTO token_usage (token_id, day, calls, failures, last_ok_at) \
              VALUES ($1, $2, 1, $3, $4) \

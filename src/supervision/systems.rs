@@ -313,7 +313,9 @@ pub fn monthly_from_days(days: &[DayUse], bounds: &[DateTime<Utc>]) -> Vec<(i64,
 /// Where the department API's authentication leaves the token it accepted (or refused
 /// as revoked or expired), for [`count_token_use`] to count once the answer is known.
 #[derive(Clone, Default)]
-pub struct TokenUseSlot(std::sync::Arc<std::sync::OnceLock<(Uuid, std::sync::Arc<dyn crate::store::Store>)>>);
+pub struct TokenUseSlot(
+    std::sync::Arc<std::sync::OnceLock<(Uuid, std::sync::Arc<dyn crate::store::Store>)>>,
+);
 
 /// Called where a department token is looked up: a known token is counted when the
 /// answer is known (in the slot [`count_token_use`] put on the request), or at once, as
@@ -588,7 +590,10 @@ pub async fn register(
 }
 
 fn not_found() -> AppError {
-    AppError::NotFound(Message::new("没有这个信息系统。", "No such information system."))
+    AppError::NotFound(Message::new(
+        "没有这个信息系统。",
+        "No such information system.",
+    ))
 }
 
 /// One system, if `department` (when given) owns it.
@@ -742,9 +747,9 @@ pub async fn assess(
                 push_cache.insert(s.department.clone(), b);
             }
             let b = &push_cache[&s.department];
-            for i in 0..MONTHS_SHOWN.min(b.totals.len()) {
-                per_month[i].0 += b.totals[i];
-                per_month[i].1 += b.totals[i] - b.oks[i];
+            for (m, (total, ok)) in per_month.iter_mut().zip(b.totals.iter().zip(&b.oks)) {
+                m.0 += total;
+                m.1 += total - ok;
             }
             last_ok = last_ok.max(b.last_ok);
         }
@@ -764,8 +769,8 @@ pub async fn assess(
                 data_cache.insert(s.department.clone(), b);
             }
             let b = &data_cache[&s.department];
-            for i in 0..MONTHS_SHOWN.min(b.totals.len()) {
-                per_month[i].0 += b.totals[i];
+            for (m, total) in per_month.iter_mut().zip(&b.totals) {
+                m.0 += total;
             }
             last_ok = last_ok.max(b.last_ok);
         }
@@ -917,7 +922,11 @@ pub async fn decide(
     if reason.is_empty() {
         errors.push(field("reason", "请写明理由。", "Give the reason."));
     } else if reason.chars().count() > 1000 {
-        errors.push(field("reason", "不能超过1000个字。", "At most 1000 characters."));
+        errors.push(field(
+            "reason",
+            "不能超过1000个字。",
+            "At most 1000 characters.",
+        ));
     }
     let mut merged_into = None;
     if input.decision == "merge" {
@@ -1219,7 +1228,9 @@ pub fn to_xlsx(sections: &[(String, Vec<Vec<String>>)]) -> Result<Vec<u8>, AppEr
                         sheet.write_number(r, c, n as f64).map_err(bad)?;
                     }
                     _ if r == 0 => {
-                        sheet.write_string_with_format(r, c, cell, &bold).map_err(bad)?;
+                        sheet
+                            .write_string_with_format(r, c, cell, &bold)
+                            .map_err(bad)?;
                     }
                     _ => {
                         sheet.write_string(r, c, cell).map_err(bad)?;
@@ -1258,6 +1269,8 @@ struct DemoSystem {
     fail_pct: i64,
 }
 
+// One row of the demo table a line: the positional arguments read as the table's columns.
+#[allow(clippy::too_many_arguments)]
 const fn demo(
     department: &'static str,
     name: &'static str,
@@ -1295,31 +1308,306 @@ fn demo_systems() -> Vec<DemoSystem> {
     const HR: &str = "11150700MB15300034";
     let d = |i: usize| -> &'static str { DEPARTMENTS_FOR_DEMO[i] };
     vec![
-        demo(MR, "企业登记注册系统", "企业设立、变更、注销登记", "全市市场监管窗口及网上申报企业", "daily", "data_centre", 450_000, 260, 0, 1),
-        demo(MR, "个体工商户登记系统", "个体工商户登记与年报", "旗县市区市场监管所", "daily", "data_centre", 180_000, 90, 0, 2),
-        demo(MR, "食品经营许可审批系统", "食品经营许可受理与发证", "市、旗县市区两级审批人员", "weekly", "own_room", 120_000, 25, 1, 3),
-        demo(PS, "户籍业务管理系统", "户口登记、迁移、证明出具", "全市派出所户籍窗口", "daily", "own_room", 600_000, 320, 0, 1),
-        demo(PS, "无犯罪记录证明系统", "无犯罪记录证明申请与出具", "市局及分局窗口", "daily", "data_centre", 150_000, 60, 0, 2),
-        demo(PS, "居住证签注系统", "居住证办理与签注", "派出所窗口", "weekly", "data_centre", 80_000, 15, 2, 2),
-        demo(HR, "社会保障卡管理系统", "社保卡申领、挂失、补换", "全市人社窗口及合作银行网点", "daily", "data_centre", 520_000, 280, 0, 1),
-        demo(HR, "就业登记系统", "就业失业登记、就业创业证", "街道社区劳动保障站", "weekly", "data_centre", 150_000, 30, 1, 4),
-        demo(HR, DEMO_ZOMBIE, "2012年建设的人事档案查询，功能已由社会保障卡管理系统覆盖", "市本级档案室", "rarely", "own_room", 0, 0, 200, 0),
-        demo(HR, "职业技能鉴定报名系统", "职业技能鉴定网上报名", "考生及培训机构", "monthly", "own_room", 60_000, 1, 20, 60),
-        demo(d(3), "公共卫生许可系统", "公共场所卫生许可", "卫生监督所", "weekly", "data_centre", 90_000, 20, 1, 2),
-        demo(d(3), "医疗机构执业登记系统", "医疗机构设置审批与执业登记", "市卫健委审批科", "weekly", "data_centre", 110_000, 12, 3, 1),
-        demo(d(4), "不动产登记系统", "不动产登记受理、审核、登簿", "不动产登记中心", "daily", "data_centre", 380_000, 150, 0, 1),
-        demo(d(4), "国土空间规划一张图", "规划成果查询", "规划科室", "weekly", "data_centre", 160_000, 10, 4, 1),
-        demo(d(5), "文化市场经营许可系统", "娱乐场所、网吧等经营许可", "文化市场科", "weekly", "data_centre", 70_000, 9, 2, 2),
-        demo(d(5), "旅游市场监管平台", "旅行社、导游管理与投诉处理", "旅游市场科", "weekly", "own_room", 85_000, 14, 1, 3),
-        demo(d(6), "医保经办管理系统", "参保登记、待遇核定、异地就医备案", "全市医保经办窗口", "daily", "data_centre", 480_000, 240, 0, 1),
-        demo(d(6), "医保基金监管系统", "定点机构结算监管", "医保基金监管科", "daily", "own_room", 200_000, 40, 0, 2),
-        demo(d(7), "社会救助管理系统", "低保、特困审核审批", "苏木乡镇民政助理", "weekly", "data_centre", 130_000, 18, 1, 2),
-        demo(d(7), "婚姻登记系统", "结婚、离婚登记与补领", "婚姻登记处", "daily", "data_centre", 60_000, 30, 0, 1),
-        demo(d(8), "政务服务网上办事大厅", "网上申报、进度查询", "全市办事群众和企业", "daily", "data_centre", 420_000, 400, 0, 1),
-        demo(d(8), "电子证照库", "电子证照归集与核验", "全市各审批部门", "daily", "data_centre", 260_000, 180, 0, 1),
-        demo(d(8), "政务服务好差评系统", "办件评价归集", "全市政务服务窗口", "daily", "data_centre", 50_000, 60, 0, 2),
-        demo(d(9), "投资项目在线审批监管平台", "投资项目赋码、审批、监管", "项目单位及审批部门", "daily", "data_centre", 220_000, 55, 0, 1),
-        demo(d(9), "公共信用信息平台", "信用信息归集与查询", "全市各部门", "weekly", "data_centre", 150_000, 25, 1, 2),
+        demo(
+            MR,
+            "企业登记注册系统",
+            "企业设立、变更、注销登记",
+            "全市市场监管窗口及网上申报企业",
+            "daily",
+            "data_centre",
+            450_000,
+            260,
+            0,
+            1,
+        ),
+        demo(
+            MR,
+            "个体工商户登记系统",
+            "个体工商户登记与年报",
+            "旗县市区市场监管所",
+            "daily",
+            "data_centre",
+            180_000,
+            90,
+            0,
+            2,
+        ),
+        demo(
+            MR,
+            "食品经营许可审批系统",
+            "食品经营许可受理与发证",
+            "市、旗县市区两级审批人员",
+            "weekly",
+            "own_room",
+            120_000,
+            25,
+            1,
+            3,
+        ),
+        demo(
+            PS,
+            "户籍业务管理系统",
+            "户口登记、迁移、证明出具",
+            "全市派出所户籍窗口",
+            "daily",
+            "own_room",
+            600_000,
+            320,
+            0,
+            1,
+        ),
+        demo(
+            PS,
+            "无犯罪记录证明系统",
+            "无犯罪记录证明申请与出具",
+            "市局及分局窗口",
+            "daily",
+            "data_centre",
+            150_000,
+            60,
+            0,
+            2,
+        ),
+        demo(
+            PS,
+            "居住证签注系统",
+            "居住证办理与签注",
+            "派出所窗口",
+            "weekly",
+            "data_centre",
+            80_000,
+            15,
+            2,
+            2,
+        ),
+        demo(
+            HR,
+            "社会保障卡管理系统",
+            "社保卡申领、挂失、补换",
+            "全市人社窗口及合作银行网点",
+            "daily",
+            "data_centre",
+            520_000,
+            280,
+            0,
+            1,
+        ),
+        demo(
+            HR,
+            "就业登记系统",
+            "就业失业登记、就业创业证",
+            "街道社区劳动保障站",
+            "weekly",
+            "data_centre",
+            150_000,
+            30,
+            1,
+            4,
+        ),
+        demo(
+            HR,
+            DEMO_ZOMBIE,
+            "2012年建设的人事档案查询，功能已由社会保障卡管理系统覆盖",
+            "市本级档案室",
+            "rarely",
+            "own_room",
+            0,
+            0,
+            200,
+            0,
+        ),
+        demo(
+            HR,
+            "职业技能鉴定报名系统",
+            "职业技能鉴定网上报名",
+            "考生及培训机构",
+            "monthly",
+            "own_room",
+            60_000,
+            1,
+            20,
+            60,
+        ),
+        demo(
+            d(3),
+            "公共卫生许可系统",
+            "公共场所卫生许可",
+            "卫生监督所",
+            "weekly",
+            "data_centre",
+            90_000,
+            20,
+            1,
+            2,
+        ),
+        demo(
+            d(3),
+            "医疗机构执业登记系统",
+            "医疗机构设置审批与执业登记",
+            "市卫健委审批科",
+            "weekly",
+            "data_centre",
+            110_000,
+            12,
+            3,
+            1,
+        ),
+        demo(
+            d(4),
+            "不动产登记系统",
+            "不动产登记受理、审核、登簿",
+            "不动产登记中心",
+            "daily",
+            "data_centre",
+            380_000,
+            150,
+            0,
+            1,
+        ),
+        demo(
+            d(4),
+            "国土空间规划一张图",
+            "规划成果查询",
+            "规划科室",
+            "weekly",
+            "data_centre",
+            160_000,
+            10,
+            4,
+            1,
+        ),
+        demo(
+            d(5),
+            "文化市场经营许可系统",
+            "娱乐场所、网吧等经营许可",
+            "文化市场科",
+            "weekly",
+            "data_centre",
+            70_000,
+            9,
+            2,
+            2,
+        ),
+        demo(
+            d(5),
+            "旅游市场监管平台",
+            "旅行社、导游管理与投诉处理",
+            "旅游市场科",
+            "weekly",
+            "own_room",
+            85_000,
+            14,
+            1,
+            3,
+        ),
+        demo(
+            d(6),
+            "医保经办管理系统",
+            "参保登记、待遇核定、异地就医备案",
+            "全市医保经办窗口",
+            "daily",
+            "data_centre",
+            480_000,
+            240,
+            0,
+            1,
+        ),
+        demo(
+            d(6),
+            "医保基金监管系统",
+            "定点机构结算监管",
+            "医保基金监管科",
+            "daily",
+            "own_room",
+            200_000,
+            40,
+            0,
+            2,
+        ),
+        demo(
+            d(7),
+            "社会救助管理系统",
+            "低保、特困审核审批",
+            "苏木乡镇民政助理",
+            "weekly",
+            "data_centre",
+            130_000,
+            18,
+            1,
+            2,
+        ),
+        demo(
+            d(7),
+            "婚姻登记系统",
+            "结婚、离婚登记与补领",
+            "婚姻登记处",
+            "daily",
+            "data_centre",
+            60_000,
+            30,
+            0,
+            1,
+        ),
+        demo(
+            d(8),
+            "政务服务网上办事大厅",
+            "网上申报、进度查询",
+            "全市办事群众和企业",
+            "daily",
+            "data_centre",
+            420_000,
+            400,
+            0,
+            1,
+        ),
+        demo(
+            d(8),
+            "电子证照库",
+            "电子证照归集与核验",
+            "全市各审批部门",
+            "daily",
+            "data_centre",
+            260_000,
+            180,
+            0,
+            1,
+        ),
+        demo(
+            d(8),
+            "政务服务好差评系统",
+            "办件评价归集",
+            "全市政务服务窗口",
+            "daily",
+            "data_centre",
+            50_000,
+            60,
+            0,
+            2,
+        ),
+        demo(
+            d(9),
+            "投资项目在线审批监管平台",
+            "投资项目赋码、审批、监管",
+            "项目单位及审批部门",
+            "daily",
+            "data_centre",
+            220_000,
+            55,
+            0,
+            1,
+        ),
+        demo(
+            d(9),
+            "公共信用信息平台",
+            "信用信息归集与查询",
+            "全市各部门",
+            "weekly",
+            "data_centre",
+            150_000,
+            25,
+            1,
+            2,
+        ),
     ]
 }
 
@@ -1382,7 +1670,11 @@ pub async fn seed_demo(app: &AppState, now: DateTime<Utc>) -> anyhow::Result<usi
             users_scope: d.users.to_owned(),
             frequency: d.frequency.to_owned(),
             approved_by: "呼伦贝尔市发展和改革委员会".to_owned(),
-            approved_on: NaiveDate::from_ymd_opt(2012 + (made as i32 % 6), 3 + (made as u32 % 9), 15),
+            approved_on: NaiveDate::from_ymd_opt(
+                2012 + (made as i32 % 6),
+                3 + (made as u32 % 9),
+                15,
+            ),
             funding: "市本级财政".to_owned(),
             build_cost: d.build_cost,
             om_cost_per_year: d.om,
@@ -1591,13 +1883,20 @@ mod tests {
         assert!(!flags(&i, at("2026-08-30T00:00:00Z"), &t()).contains(&Flag::LongIdle));
         assert!(flags(&i, at("2026-08-31T00:00:01Z"), &t()).contains(&Flag::LongIdle));
         // never exchanged: counted from registration
-        let never = FlagInput { last_ok: None, ..i.clone() };
+        let never = FlagInput {
+            last_ok: None,
+            ..i.clone()
+        };
         assert!(flags(&never, at("2026-03-01T00:00:00Z"), &t()).is_empty());
         assert!(flags(&never, at("2026-04-02T00:00:00Z"), &t()).contains(&Flag::LongIdle));
         // a system not meant to connect is never idle
         let mut off = system("active");
         off.meant_to_connect = false;
-        let i = FlagInput { system: &off, last_ok: None, ..input(&off, &m) };
+        let i = FlagInput {
+            system: &off,
+            last_ok: None,
+            ..input(&off, &m)
+        };
         assert!(!flags(&i, at("2027-01-01T00:00:00Z"), &t()).contains(&Flag::LongIdle));
     }
 
@@ -1605,16 +1904,28 @@ mod tests {
     fn a_system_meant_to_connect_but_on_no_route_is_detached() {
         let s = system("active");
         let m = months(&[(500, 5), (600, 3), (700, 2)]);
-        let i = FlagInput { connected: false, ..input(&s, &m) };
-        assert_eq!(flags(&i, at("2026-06-02T00:00:00Z"), &t()), vec![Flag::Detached]);
+        let i = FlagInput {
+            connected: false,
+            ..input(&s, &m)
+        };
+        assert_eq!(
+            flags(&i, at("2026-06-02T00:00:00Z"), &t()),
+            vec![Flag::Detached]
+        );
     }
 
     #[test]
     fn an_overlap_with_a_busier_system_is_replaceable() {
         let s = system("active");
         let m = months(&[(500, 5), (600, 3), (700, 2)]);
-        let i = FlagInput { outdone_by_overlap: true, ..input(&s, &m) };
-        assert_eq!(flags(&i, at("2026-06-02T00:00:00Z"), &t()), vec![Flag::Replaceable]);
+        let i = FlagInput {
+            outdone_by_overlap: true,
+            ..input(&s, &m)
+        };
+        assert_eq!(
+            flags(&i, at("2026-06-02T00:00:00Z"), &t()),
+            vec![Flag::Replaceable]
+        );
     }
 
     #[test]
@@ -1634,8 +1945,12 @@ mod tests {
         let mut s = system("active");
         s.om_cost_per_year = 0;
         let m = months(&[(500, 0), (500, 0), (500, 0)]);
-        assert!(!flags(&input(&s, &m), at("2026-12-31T00:00:00Z"), &t()).contains(&Flag::Unmaintained));
-        assert!(flags(&input(&s, &m), at("2027-01-02T00:00:00Z"), &t()).contains(&Flag::Unmaintained));
+        assert!(
+            !flags(&input(&s, &m), at("2026-12-31T00:00:00Z"), &t()).contains(&Flag::Unmaintained)
+        );
+        assert!(
+            flags(&input(&s, &m), at("2027-01-02T00:00:00Z"), &t()).contains(&Flag::Unmaintained)
+        );
     }
 
     #[test]
@@ -1659,7 +1974,11 @@ mod tests {
         let m = months(&[(0, 0)]);
         for st in ["cleared", "merged"] {
             let s = system(st);
-            let i = FlagInput { connected: false, last_ok: None, ..input(&s, &m) };
+            let i = FlagInput {
+                connected: false,
+                last_ok: None,
+                ..input(&s, &m)
+            };
             assert!(flags(&i, at("2030-01-01T00:00:00Z"), &t()).is_empty());
         }
     }
@@ -1684,10 +2003,30 @@ mod tests {
         let s: Vec<String> = b.iter().map(|d| d.format("%Y-%m-%d").to_string()).collect();
         assert_eq!(s, ["2025-12-01", "2026-01-01", "2026-02-01", "2026-03-01"]);
         let days = [
-            DayUse { day: NaiveDate::from_ymd_opt(2025, 11, 30).expect("d"), calls: 9, failures: 9, last_ok_at: None },
-            DayUse { day: NaiveDate::from_ymd_opt(2025, 12, 31).expect("d"), calls: 3, failures: 1, last_ok_at: None },
-            DayUse { day: NaiveDate::from_ymd_opt(2026, 2, 1).expect("d"), calls: 5, failures: 0, last_ok_at: None },
-            DayUse { day: NaiveDate::from_ymd_opt(2026, 2, 14).expect("d"), calls: 2, failures: 2, last_ok_at: None },
+            DayUse {
+                day: NaiveDate::from_ymd_opt(2025, 11, 30).expect("d"),
+                calls: 9,
+                failures: 9,
+                last_ok_at: None,
+            },
+            DayUse {
+                day: NaiveDate::from_ymd_opt(2025, 12, 31).expect("d"),
+                calls: 3,
+                failures: 1,
+                last_ok_at: None,
+            },
+            DayUse {
+                day: NaiveDate::from_ymd_opt(2026, 2, 1).expect("d"),
+                calls: 5,
+                failures: 0,
+                last_ok_at: None,
+            },
+            DayUse {
+                day: NaiveDate::from_ymd_opt(2026, 2, 14).expect("d"),
+                calls: 2,
+                failures: 2,
+                last_ok_at: None,
+            },
         ];
         assert_eq!(monthly_from_days(&days, &b), vec![(3, 1), (0, 0), (7, 2)]);
         assert_eq!(recent(&months(&[(1, 1), (2, 0), (3, 1)]), 2), (5, 1));
@@ -1709,8 +2048,15 @@ mod tests {
         let errors = validate(&bad, &[]).expect_err("invalid");
         let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
         for f in [
-            "name", "function", "users_scope", "frequency", "network", "hosting", "build_cost",
-            "token_id", "push_endpoint",
+            "name",
+            "function",
+            "users_scope",
+            "frequency",
+            "network",
+            "hosting",
+            "build_cost",
+            "token_id",
+            "push_endpoint",
         ] {
             assert!(fields.contains(&f), "{f} in {fields:?}");
         }
@@ -1738,7 +2084,13 @@ mod tests {
         }
         assert_eq!(n.len(), 10, "{n:?}");
         assert!(n.values().all(|c| (2..=4).contains(c)), "{n:?}");
-        assert_eq!(demo_systems().iter().filter(|d| d.name == DEMO_ZOMBIE).count(), 1);
+        assert_eq!(
+            demo_systems()
+                .iter()
+                .filter(|d| d.name == DEMO_ZOMBIE)
+                .count(),
+            1
+        );
     }
 
     #[test]
@@ -1760,7 +2112,10 @@ mod tests {
         assert_eq!(rows[0].len(), rows[1].len());
         assert_eq!(rows[1][0], "n");
         assert_eq!(rows[1][14], "flagged");
-        assert_eq!(rows[1][15], "idle for long; detached from the business process");
+        assert_eq!(
+            rows[1][15],
+            "idle for long; detached from the business process"
+        );
         let csv = to_csv(&[("t".into(), rows.clone())]).expect("csv");
         assert!(csv.starts_with(&[0xEF, 0xBB, 0xBF]));
         let xlsx = to_xlsx(&[("t".into(), rows)]).expect("xlsx");

@@ -60,7 +60,10 @@ fn english_only(html: &str) -> Vec<String> {
         rest.push_str(&tail[..i]);
         let after = &tail[i..];
         let open = after.find('>').map(|j| j + 1).unwrap_or(after.len());
-        let close = after[open..].find('<').map(|j| open + j).unwrap_or(after.len());
+        let close = after[open..]
+            .find('<')
+            .map(|j| open + j)
+            .unwrap_or(after.len());
         tail = &after[close..];
     }
     rest.push_str(tail);
@@ -102,7 +105,14 @@ async fn a_department_registers_systems_and_files_its_report(b: Backend) {
         .iter()
         .filter_map(|e| e["field"].as_str())
         .collect();
-    for f in ["name", "function", "users_scope", "frequency", "network", "hosting"] {
+    for f in [
+        "name",
+        "function",
+        "users_scope",
+        "frequency",
+        "network",
+        "hosting",
+    ] {
         assert!(fields.contains(&f), "{f}: {p}");
     }
     assert!(!p.to_string().contains("请填写"), "{p}");
@@ -136,29 +146,44 @@ async fn a_department_registers_systems_and_files_its_report(b: Backend) {
     assert!(html.contains("Integration plan"), "English page");
     let csv = officer
         .b
-        .get(&format!("{}/desk/supervision/report/{year}/csv", officer.base))
+        .get(&format!(
+            "{}/desk/supervision/report/{year}/csv",
+            officer.base
+        ))
         .await;
     assert_eq!(csv.status(), 200);
-    assert!(csv.headers()["content-type"].to_str().expect("ct").starts_with("text/csv"));
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .expect("ct")
+            .starts_with("text/csv")
+    );
     let text = csv.text().await.expect("csv");
-    assert!(text.contains("社保卡系统") && text.contains("人口基础信息"), "{text}");
+    assert!(
+        text.contains("社保卡系统") && text.contains("人口基础信息"),
+        "{text}"
+    );
     let xlsx = officer
         .b
-        .get(&format!("{}/desk/supervision/report/{year}/xlsx", officer.base))
+        .get(&format!(
+            "{}/desk/supervision/report/{year}/xlsx",
+            officer.base
+        ))
         .await;
     assert_eq!(xlsx.status(), 200);
     assert!(xlsx.bytes().await.expect("bytes").starts_with(b"PK"));
     // the operator opens the same report
     let op = Session::new(&s, "/auth/staff/login", "operator-wu").await;
     let (st, r) = op
-        .get(&format!("/api/ops/v1/supervision/self-inspections/{HRSS}/{year}"))
+        .get(&format!(
+            "/api/ops/v1/supervision/self-inspections/{HRSS}/{year}"
+        ))
         .await;
     assert_eq!(st, 200);
     assert_eq!(r["filed"]["integration_plan"], "旧档案系统并入社保卡系统");
-    let page = op
-        .b
-        .get(&format!("{}/ops/supervision/reports/{HRSS}", op.base))
-        .await;
+    let page =
+        op.b.get(&format!("{}/ops/supervision/reports/{HRSS}", op.base))
+            .await;
     assert_eq!(page.status(), 200);
 }
 
@@ -182,14 +207,21 @@ async fn traffic_moves_a_flagged_system_back_to_active(b: Backend) {
         .store
         .put_token_day(
             token.id,
-            &DayUse { day: then.date_naive(), calls: 40, failures: 0, last_ok_at: Some(then) },
+            &DayUse {
+                day: then.date_naive(),
+                calls: 40,
+                failures: 0,
+                last_ok_at: Some(then),
+            },
         )
         .await
         .expect("usage");
     let officer = Session::new(&s, "/auth/staff/login", "officer-ma").await;
     let mut body = system("社保卡系统");
     body["token_id"] = json!(token.id);
-    let (st, a) = officer.post("/api/staff/v1/supervision/systems", &body).await;
+    let (st, a) = officer
+        .post("/api/staff/v1/supervision/systems", &body)
+        .await;
     assert_eq!(st, 201, "{a}");
     let id = a["id"].as_str().expect("id").to_owned();
     let (_, list) = officer.get("/api/staff/v1/supervision/systems").await;
@@ -218,7 +250,12 @@ async fn traffic_moves_a_flagged_system_back_to_active(b: Backend) {
     let me = find(&list, &id);
     assert_eq!(me["system"]["status"], "active", "{me}");
     assert_eq!(me["flags"], json!([]));
-    assert!(me["routes"].as_array().expect("routes").contains(&json!("token")));
+    assert!(
+        me["routes"]
+            .as_array()
+            .expect("routes")
+            .contains(&json!("token"))
+    );
     // a call that fails counts as a failure, without a new last success
     let r = s
         .app
@@ -256,20 +293,29 @@ async fn an_idle_system_is_flagged_and_the_operator_clears_it(b: Backend) {
         .store
         .put_token_day(
             token.id,
-            &DayUse { day: then.date_naive(), calls: 3, failures: 0, last_ok_at: Some(then) },
+            &DayUse {
+                day: then.date_naive(),
+                calls: 3,
+                failures: 0,
+                last_ok_at: Some(then),
+            },
         )
         .await
         .expect("usage");
     let officer = Session::new(&s, "/auth/staff/login", "officer-ma").await;
     let mut body = system("旧版档案查询系统");
     body["token_id"] = json!(token.id);
-    let (_, a) = officer.post("/api/staff/v1/supervision/systems", &body).await;
+    let (_, a) = officer
+        .post("/api/staff/v1/supervision/systems", &body)
+        .await;
     let id = a["id"].as_str().expect("id").to_owned();
     let (_, other) = officer
         .post("/api/staff/v1/supervision/systems", &system("社保卡系统"))
         .await;
     let op = Session::new(&s, "/auth/staff/login", "operator-wu").await;
-    let (st, list) = op.get("/api/ops/v1/supervision/systems?status=flagged").await;
+    let (st, list) = op
+        .get("/api/ops/v1/supervision/systems?status=flagged")
+        .await;
     assert_eq!(st, 200);
     assert_eq!(list["thresholds"]["idle_days"], 30);
     let me = find(&list, &id);
@@ -291,7 +337,9 @@ async fn an_idle_system_is_flagged_and_the_operator_clears_it(b: Backend) {
     assert_eq!(st, 201, "{d}");
     assert_eq!(d["flags"], json!(["long_idle"]));
     assert_eq!(d["decided_name"], "吴敏");
-    let (_, detail) = op.get(&format!("/api/ops/v1/supervision/systems/{id}")).await;
+    let (_, detail) = op
+        .get(&format!("/api/ops/v1/supervision/systems/{id}"))
+        .await;
     assert_eq!(detail["system"]["status"], "cleared");
     assert_eq!(detail["flags"], json!([]));
     assert_eq!(detail["decisions"][0]["decision"], "clear");
@@ -306,13 +354,19 @@ async fn an_idle_system_is_flagged_and_the_operator_clears_it(b: Backend) {
     // an officer may not decide
     let (st, _) = officer
         .post(
-            &format!("/api/ops/v1/supervision/systems/{}/decision", other["id"].as_str().expect("id")),
+            &format!(
+                "/api/ops/v1/supervision/systems/{}/decision",
+                other["id"].as_str().expect("id")
+            ),
             &json!({ "decision": "keep", "reason": "x" }),
         )
         .await;
     assert_eq!(st, 403);
     // the pages: list, detail with the decision form, in English without Chinese texts
-    for path in ["/ops/supervision/systems?lang=en", &format!("/ops/supervision/systems/{id}?lang=en")] {
+    for path in [
+        "/ops/supervision/systems?lang=en",
+        &format!("/ops/supervision/systems/{id}?lang=en"),
+    ] {
         let r = op.b.get(&format!("{}{path}", op.base)).await;
         assert_eq!(r.status(), 200, "{path}");
         let html = r.text().await.expect("html");
@@ -325,9 +379,13 @@ async fn a_department_sees_and_edits_only_its_own_systems(b: Backend) {
     let s = with_dev_idp(b, &[]).await;
     let ma = Session::new(&s, "/auth/staff/login", "officer-ma").await;
     let zhou = Session::new(&s, "/auth/staff/login", "officer-zhou").await;
-    let (_, a) = ma.post("/api/staff/v1/supervision/systems", &system("社保卡系统")).await;
+    let (_, a) = ma
+        .post("/api/staff/v1/supervision/systems", &system("社保卡系统"))
+        .await;
     let ida = a["id"].as_str().expect("id").to_owned();
-    let (_, z) = zhou.post("/api/staff/v1/supervision/systems", &system("企业登记系统")).await;
+    let (_, z) = zhou
+        .post("/api/staff/v1/supervision/systems", &system("企业登记系统"))
+        .await;
     let idz = z["id"].as_str().expect("id").to_owned();
     let (_, mine) = ma.get("/api/staff/v1/supervision/systems").await;
     let names: Vec<&str> = mine["systems"]
@@ -337,14 +395,28 @@ async fn a_department_sees_and_edits_only_its_own_systems(b: Backend) {
         .filter_map(|x| x["system"]["name"].as_str())
         .collect();
     assert_eq!(names, ["社保卡系统"]);
-    let (st, _) = ma.get(&format!("/api/staff/v1/supervision/systems/{idz}")).await;
+    let (st, _) = ma
+        .get(&format!("/api/staff/v1/supervision/systems/{idz}"))
+        .await;
     assert_eq!(st, 404);
-    let (st, _) = put(&ma, &format!("/api/staff/v1/supervision/systems/{idz}"), &system("改名")).await;
+    let (st, _) = put(
+        &ma,
+        &format!("/api/staff/v1/supervision/systems/{idz}"),
+        &system("改名"),
+    )
+    .await;
     assert_eq!(st, 404);
-    let r = ma.b.get(&format!("{}/desk/supervision/systems/{idz}", ma.base)).await;
+    let r =
+        ma.b.get(&format!("{}/desk/supervision/systems/{idz}", ma.base))
+            .await;
     assert_eq!(r.status(), 404);
     // its own: changed
-    let (st, changed) = put(&ma, &format!("/api/staff/v1/supervision/systems/{ida}"), &system("社保卡管理系统")).await;
+    let (st, changed) = put(
+        &ma,
+        &format!("/api/staff/v1/supervision/systems/{ida}"),
+        &system("社保卡管理系统"),
+    )
+    .await;
     assert_eq!(st, 200, "{changed}");
     assert_eq!(changed["name"], "社保卡管理系统");
     // another department's token cannot be named
@@ -360,7 +432,12 @@ async fn a_department_sees_and_edits_only_its_own_systems(b: Backend) {
     .expect("token");
     let mut body = system("社保卡管理系统");
     body["token_id"] = json!(token.id);
-    let (st, p) = put(&ma, &format!("/api/staff/v1/supervision/systems/{ida}"), &body).await;
+    let (st, p) = put(
+        &ma,
+        &format!("/api/staff/v1/supervision/systems/{ida}"),
+        &body,
+    )
+    .await;
     assert_eq!(st, 422, "{p}");
     assert_eq!(p["errors"][0]["field"], "token_id");
     // the operator sees both; an officer cannot use the operator's list
@@ -371,41 +448,45 @@ async fn a_department_sees_and_edits_only_its_own_systems(b: Backend) {
     let (st, _) = ma.get("/api/ops/v1/supervision/systems").await;
     assert_eq!(st, 403);
     // the officer's pages: list and register form (with a CSRF-checked post)
-    let r = ma.b.get(&format!("{}/desk/supervision/systems?lang=en", ma.base)).await;
+    let r =
+        ma.b.get(&format!("{}/desk/supervision/systems?lang=en", ma.base))
+            .await;
     assert_eq!(r.status(), 200);
     let html = r.text().await.expect("html");
     assert!(html.contains("社保卡管理系统") && !html.contains("企业登记系统"));
     let left = english_only(&html);
     assert!(left.is_empty(), "{left:?}");
-    let r = ma
-        .b
-        .client
-        .post(format!("{}/desk/supervision/systems", ma.base))
-        .header("accept", "text/html")
-        .header("x-csrf-token", &ma.csrf)
-        .form(&[
-            ("_csrf", ma.csrf.as_str()),
-            ("name", "就业登记系统"),
-            ("function", "就业失业登记"),
-            ("users_scope", "社区"),
-            ("frequency", "weekly"),
-            ("network", "intranet"),
-            ("hosting", "data_centre"),
-            ("meant_to_connect", "1"),
-        ])
-        .send()
-        .await
-        .expect("post");
+    let r =
+        ma.b.client
+            .post(format!("{}/desk/supervision/systems", ma.base))
+            .header("accept", "text/html")
+            .header("x-csrf-token", &ma.csrf)
+            .form(&[
+                ("_csrf", ma.csrf.as_str()),
+                ("name", "就业登记系统"),
+                ("function", "就业失业登记"),
+                ("users_scope", "社区"),
+                ("frequency", "weekly"),
+                ("network", "intranet"),
+                ("hosting", "data_centre"),
+                ("meant_to_connect", "1"),
+            ])
+            .send()
+            .await
+            .expect("post");
     assert_eq!(r.status(), 303);
-    let r = ma
-        .b
-        .client
-        .post(format!("{}/desk/supervision/systems", ma.base))
-        .header("accept", "text/html")
-        .header("x-csrf-token", &ma.csrf)
-        .form(&[("_csrf", ma.csrf.as_str()), ("name", ""), ("build_cost", "lots")])
-        .send()
-        .await
-        .expect("post");
+    let r =
+        ma.b.client
+            .post(format!("{}/desk/supervision/systems", ma.base))
+            .header("accept", "text/html")
+            .header("x-csrf-token", &ma.csrf)
+            .form(&[
+                ("_csrf", ma.csrf.as_str()),
+                ("name", ""),
+                ("build_cost", "lots"),
+            ])
+            .send()
+            .await
+            .expect("post");
     assert_eq!(r.status(), 422);
 }

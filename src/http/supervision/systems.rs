@@ -60,7 +60,10 @@ pub fn pages() -> Router<AppState> {
     Router::new()
         .route("/ops/supervision/systems", get(ops_systems_page))
         .route("/ops/supervision/systems/{id}", get(ops_system_page))
-        .route("/ops/supervision/systems/{id}/decision", post(ops_decide_form))
+        .route(
+            "/ops/supervision/systems/{id}/decision",
+            post(ops_decide_form),
+        )
         .route("/ops/supervision/reports/{uscc}", get(ops_report_page))
         .route(
             "/ops/supervision/reports/{uscc}/{year}/{format}",
@@ -527,6 +530,9 @@ fn row_view(app: &AppState, a: &Assessment, lang: Lang) -> Value {
         "data_api": code("data_api"),
         "meant_to_connect": v["meant_to_connect"],
         "routes": a.routes,
+        "route_labels": a.routes.iter().map(|r| {
+            i18n::text(lang, &format!("sup_systems.route_{r}"), &[]).unwrap_or_else(|| r.clone())
+        }).collect::<Vec<_>>(),
         "connected": a.connected,
         "last_ok": date(a.last_ok),
         "volume": a.monthly.iter().map(|m| m.calls).sum::<i64>(),
@@ -737,9 +743,9 @@ async fn ops_decide_form(
     };
     let s = &o.0.session;
     match sys::decide(&app, id, &input, (s.account_id, &s.name), Utc::now()).await {
-        Ok(_) => {
-            Ok(Redirect::to(&format!("/ops/supervision/systems/{id}?done=decided")).into_response())
-        }
+        Ok(_) => Ok(
+            Redirect::to(&format!("/ops/supervision/systems/{id}?done=decided")).into_response(),
+        ),
         Err(AppError::Invalid(errors)) => {
             let f = json!({ "decision": input.decision, "reason": input.reason });
             system_page(&app, &ctx, id, None, None, Some(errors), Some(f)).await
@@ -759,7 +765,16 @@ async fn ops_report_page(
         return Ok(*r);
     }
     known_department(&app, &uscc)?;
-    report_page(&app, &ctx, &uscc, q.year.unwrap_or_else(this_year), false, None, None).await
+    report_page(
+        &app,
+        &ctx,
+        &uscc,
+        q.year.unwrap_or_else(this_year),
+        false,
+        None,
+        None,
+    )
+    .await
 }
 
 async fn report_page(
@@ -1104,11 +1119,21 @@ async fn desk_register_form(
         Err(AppError::Invalid(Vec::new()))
     };
     match result {
-        Ok(s) => Ok(Redirect::to(&format!("/desk/supervision/systems/{}?done=registered", s.id))
-            .into_response()),
+        Ok(s) => Ok(Redirect::to(&format!(
+            "/desk/supervision/systems/{}?done=registered",
+            s.id
+        ))
+        .into_response()),
         Err(AppError::Invalid(more)) => {
             errors.extend(more);
-            new_page(&app, &ctx, &o.department, Some(errors), Some(form_echo(&form))).await
+            new_page(
+                &app,
+                &ctx,
+                &o.department,
+                Some(errors),
+                Some(form_echo(&form)),
+            )
+            .await
         }
         Err(e) => Err(e),
     }
@@ -1126,7 +1151,16 @@ async fn desk_system_page(
         Err(r) => return Ok(*r),
     };
     let id = parse_id(&id)?;
-    system_page(&app, &ctx, id, Some(&o.department), q.done.as_deref(), None, None).await
+    system_page(
+        &app,
+        &ctx,
+        id,
+        Some(&o.department),
+        q.done.as_deref(),
+        None,
+        None,
+    )
+    .await
 }
 
 async fn desk_update_form(
@@ -1151,13 +1185,22 @@ async fn desk_update_form(
         Err(AppError::Invalid(Vec::new()))
     };
     match result {
-        Ok(_) => Ok(
-            Redirect::to(&format!("/desk/supervision/systems/{id}?done=saved")).into_response(),
-        ),
+        Ok(_) => {
+            Ok(Redirect::to(&format!("/desk/supervision/systems/{id}?done=saved")).into_response())
+        }
         Err(AppError::Invalid(more)) => {
             errors.extend(more);
             let echo = form_echo(&form);
-            system_page(&app, &ctx, id, Some(&o.department), None, Some(errors), Some(echo)).await
+            system_page(
+                &app,
+                &ctx,
+                id,
+                Some(&o.department),
+                None,
+                Some(errors),
+                Some(echo),
+            )
+            .await
         }
         Err(e) => Err(e),
     }
