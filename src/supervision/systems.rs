@@ -86,7 +86,7 @@ pub enum Flag {
     LongIdle,
     /// 系统使用与实际业务流程长期脱节: meant to connect, but on none of the exchange's routes.
     Detached,
-    /// 功能可被其他系统替代: another system of the department receives the same services
+    /// 功能可被其他系统替代: another system of the department is reached over the same route
     /// and carries more traffic.
     Replaceable,
     /// 运行维护停止更新服务: most recent calls fail, or no O&M budget and no change for long.
@@ -175,7 +175,7 @@ pub struct FlagInput<'a> {
     pub last_ok: Option<DateTime<Utc>>,
     /// Exchanges per month, oldest first; the last is the current month.
     pub monthly: &'a [MonthVolume],
-    /// Another system of the department receives the same services with more traffic.
+    /// Another system of the department is reached over the same route ([`same_route`]) and carries more traffic.
     pub outdone_by_overlap: bool,
 }
 
@@ -237,6 +237,17 @@ pub fn flags(i: &FlagInput<'_>, now: DateTime<Utc>, t: &Thresholds) -> Vec<Flag>
         out.push(Flag::SmallLow);
     }
     out
+}
+
+/// Whether two systems of a department are reached over the same live route (pure):
+/// the same token, or both the department's push endpoint, or both its data API. Then
+/// the same services' events or the same resources' reads reach both, and the one with
+/// less traffic could be replaced by the other.
+pub fn same_route(a: (&InfoSystem, &[String]), b: (&InfoSystem, &[String])) -> bool {
+    let has = |r: &[String], k: &str| r.iter().any(|x| x == k);
+    (has(a.1, "token") && has(b.1, "token") && a.0.token_id == b.0.token_id)
+        || (has(a.1, "push") && has(b.1, "push"))
+        || (has(a.1, "data_api") && has(b.1, "data_api"))
 }
 
 /// The status a system moves to once its flags are known, if it changes: an active one
@@ -813,21 +824,21 @@ pub async fn assess(
                 if j == i || o.department != s.department || !live(o) {
                     continue;
                 }
+                if !same_route((s, &m.routes), (o, &measured[j].routes)) {
+                    continue;
+                }
                 let shared = m
                     .services
                     .iter()
                     .filter(|c| measured[j].services.contains(c))
                     .count();
-                if shared == 0 {
-                    continue;
-                }
                 overlaps.push(Overlap {
                     id: o.id,
                     name: o.name.clone(),
                     shared_services: shared,
                 });
                 let (theirs, _) = recent(&measured[j].monthly, t.recent_months);
-                if shared == m.services.len() && theirs > mine {
+                if theirs > mine {
                     outdone = true;
                 }
             }
@@ -1710,14 +1721,17 @@ async fn seed_usage(
     d: &DemoSystem,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
-    // 180 days back; weekdays only; volumes grow a little towards now; the zombie's
+    // 180 days back; weekdays only; volumes grow a little towards now; a system's
     // traffic stops `idle_days` ago.
     let today = now.date_naive();
-    for back in (0..180).rev() {
+    // a system silent for long: its last two months of use before it fell silent
+    let days = if d.idle_days > 150 {
+        d.idle_days..d.idle_days + 60
+    } else {
+        d.idle_days..180
+    };
+    for back in days.rev() {
         let day = today - Duration::days(back);
-        if back < d.idle_days {
-            continue;
-        }
         if matches!(day.weekday(), chrono::Weekday::Sat | chrono::Weekday::Sun) {
             continue;
         }
@@ -1729,7 +1743,7 @@ async fn seed_usage(
         };
         // a deterministic wobble of ±20 %
         let wobble = ((day.ordinal() as i64 * 37 + base) % 41) - 20;
-        let calls = (base * (100 + wobble) / 100 * (360 - back) / 360).max(1);
+        let calls = (base * (100 + wobble) / 100 * (400 - back) / 400).max(1);
         let failures = calls * d.fail_pct / 100;
         let hour = 1 + (day.ordinal() % 8);
         let last_ok = Utc
@@ -1981,6 +1995,24 @@ mod tests {
             };
             assert!(flags(&i, at("2030-01-01T00:00:00Z"), &t()).is_empty());
         }
+    }
+
+    #[test]
+    fn systems_overlap_only_on_a_shared_route() {
+        let mut a = system("active");
+        let mut b = system("active");
+        a.token_id = Some(Uuid::from_u128(1));
+        b.token_id = Some(Uuid::from_u128(2));
+        let token = vec!["token".to_owned()];
+        let push = vec!["push".to_owned()];
+        let both = vec!["token".to_owned(), "push".to_owned()];
+        assert!(!same_route((&a, &token), (&b, &token)), "two tokens");
+        b.token_id = a.token_id;
+        assert!(same_route((&a, &token), (&b, &token)), "one token");
+        assert!(!same_route((&a, &token), (&b, &push)));
+        b.token_id = None;
+        assert!(same_route((&a, &both), (&b, &push)), "one push endpoint");
+        assert!(!same_route((&a, &[]), (&b, &[])));
     }
 
     #[test]
