@@ -416,9 +416,11 @@ impl SystemStore for SqlStore {
         if from.is_empty() {
             return Ok(false);
         }
-        let q = Q::new("UPDATE info_systems SET status = $1, updated_at = $2 WHERE id = $3")
+        // `updated_at` is when the record was last changed by people: the detector's
+        // status changes leave it (the `unmaintained` rule reads it).
+        let _ = now;
+        let q = Q::new("UPDATE info_systems SET status = $1 WHERE id = $2")
             .bind(to)
-            .bind(now)
             .bind(id)
             .push(" AND status IN (")
             .push_list(from.iter().copied())

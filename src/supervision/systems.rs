@@ -1435,7 +1435,7 @@ fn demo_systems() -> Vec<DemoSystem> {
             "monthly",
             "own_room",
             60_000,
-            1,
+            2,
             20,
             60,
         ),
