@@ -81,6 +81,9 @@ pub struct Settings {
     /// The weights of the departments' assessment score (考核评价).
     #[serde(flatten)]
     pub assessment: AssessmentSettings,
+    /// Supervision: the zombie-system thresholds.
+    #[serde(flatten)]
+    pub supervision_systems: SupervisionSystemSettings,
 }
 
 /// Where the gateway listens and what it serves.
@@ -372,6 +375,29 @@ pub struct LimitSettings {
     /// Longest a connection may take to send a request's headers before it is closed.
     #[default = 10]
     pub header_read_timeout_secs: u64,
+/// Supervision: when a registered information system is flagged as a zombie (the city
+/// plan's five reasons, see `supervision::systems::flags`).
+#[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
+pub struct SupervisionSystemSettings {
+    /// Long idle (资源长期空闲): no successful exchange for this many days.
+    #[default = 90]
+    pub zombie_idle_days: u32,
+    /// Unmaintained (运行维护停止更新): at least this share of the recent calls failed …
+    #[default = 0.5]
+    pub zombie_failure_share: f64,
+    /// … out of at least this many calls (fewer say nothing).
+    #[default = 20]
+    pub zombie_failure_min_calls: u32,
+    /// Unmaintained as well: no O&M budget and no change to its record for this many days.
+    #[default = 365]
+    pub zombie_unmaintained_days: u32,
+    /// Small scope, low frequency (使用范围小、频度低): declared monthly or rarer and
+    /// fewer exchanges than this per month on average over the recent months.
+    #[default = 30]
+    pub zombie_low_monthly_volume: u32,
+    /// The recent months the failure share and monthly volume are taken over.
+    #[default = 3]
+    pub zombie_recent_months: u32,
 }
 
 /// Serializers that keep secrets out of every serialized form of the settings: the
@@ -471,6 +497,7 @@ impl Settings {
             mail: group(&figment, &mut errors),
             limits: group(&figment, &mut errors),
             assessment: group(&figment, &mut errors),
+            supervision_systems: group(&figment, &mut errors),
         };
         let mut msgs: Vec<String> = errors
             .into_iter()
@@ -584,6 +611,19 @@ impl Settings {
             return bad(
                 "delivery_concurrency / delivery_per_department / delivery_poll_ms",
                 "must be at least 1".into(),
+            );
+        }
+        let z = &self.supervision_systems;
+        if !(z.zombie_failure_share > 0.0 && z.zombie_failure_share <= 1.0) {
+            return bad(
+                "zombie_failure_share",
+                "must be above 0 and at most 1".into(),
+            );
+        }
+        if z.zombie_idle_days == 0 || z.zombie_recent_months == 0 || z.zombie_recent_months > 6 {
+            return bad(
+                "zombie_idle_days / zombie_recent_months",
+                "zombie_idle_days must be at least 1, zombie_recent_months 1 to 6".into(),
             );
         }
         for (key, issuer, id) in [

@@ -398,6 +398,11 @@ pub async fn seed(app: &AppState, issuer: &str) -> SeedReport {
             Err(e) => report.failed.push((d.key.to_owned(), format!("{e:#}"))),
         }
     }
+    if let Err(e) = crate::supervision::systems::seed_demo(app, Utc::now()).await {
+        report
+            .failed
+            .push(("supervision-systems".to_owned(), format!("{e:#}")));
+    }
     // after the registry's systems are seeded: filings name them
     if let Err(e) = crate::supervision::filings::seed_demo(app, issuer).await {
         report

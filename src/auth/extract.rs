@@ -324,6 +324,11 @@ impl FromRequestParts<AppState> for DepartmentClient {
             .api_token_by_hash(&tokens::hash(bearer))
             .await
             .map_err(|e| AppError::from(e).into_response())?;
+        // Supervision counts every call of a known token (token_usage).
+        if let Some(t) = &token {
+            let active = t.is_active(chrono::Utc::now());
+            crate::supervision::systems::note_token_use(parts, app, t.id, active).await;
+        }
         match token {
             // Unknown, revoked and expired tokens get the same answer: no oracle.
             Some(t) if t.is_active(chrono::Utc::now()) => Ok(DepartmentClient { token: t }),

@@ -203,6 +203,9 @@ fn department() -> OpenApiRouter<AppState> {
         .routes(routes!(dept::ack))
         .routes(routes!(dept::jwks))
         .routes(routes!(openapi::department))
+        .layer(middleware::from_fn(
+            crate::supervision::systems::count_token_use,
+        ))
 }
 
 /// Load balancers and monitoring: liveness, readiness, Prometheus metrics.

@@ -35,3 +35,4 @@ mod sharing;
 mod store;
 mod sup_figures;
 mod sup_filings;
+mod sup_systems;
