@@ -375,6 +375,8 @@ pub struct LimitSettings {
     /// Longest a connection may take to send a request's headers before it is closed.
     #[default = 10]
     pub header_read_timeout_secs: u64,
+}
+
 /// Supervision: when a registered information system is flagged as a zombie (the city
 /// plan's five reasons, see `supervision::systems::flags`).
 #[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]

@@ -1296,81 +1296,11 @@ async fn answers_to_people_match_the_document(b: Backend) {
     .await;
     c.answer(
         "/api/ops/v1/supervision/filings",
-    // supervision: information systems (an officer registers and reports, the operator decides)
-    let sys_body = json!({
-        "name": "社保卡系统", "function": "社保卡业务", "users_scope": "人社窗口",
-        "frequency": "daily", "network": "intranet", "hosting": "data_centre",
-        "approved_on": "2016-05-20", "om_cost_per_year": 1000
-    });
-    let made = c
-        .answer(
-            "/api/staff/v1/supervision/systems",
-            201,
-            as_user(&officer, post.clone(), "/api/staff/v1/supervision/systems").json(&sys_body),
-        )
-        .await;
-    let sys_id = made["id"].as_str().expect("id").to_owned();
-    c.answer(
-        "/api/staff/v1/supervision/systems",
-        422,
-        as_user(&officer, post.clone(), "/api/staff/v1/supervision/systems")
-            .json(&json!({ "name": "" })),
-    )
-    .await;
-    c.answer(
-        "/api/staff/v1/supervision/systems",
-        200,
-        as_user(&officer, get.clone(), "/api/staff/v1/supervision/systems"),
-    )
-    .await;
-    let sys_path = format!("/api/staff/v1/supervision/systems/{sys_id}");
-    c.answer(
-        "/api/staff/v1/supervision/systems/{id}",
-        200,
-        as_user(&officer, get.clone(), &sys_path),
-    )
-    .await;
-    c.answer(
-        "/api/staff/v1/supervision/systems/{id}",
-        200,
-        as_user(&officer, put.clone(), &sys_path).json(&sys_body),
-    )
-    .await;
-    c.answer(
-        "/api/staff/v1/supervision/self-inspection/{year}",
-        200,
-        as_user(
-            &officer,
-            put.clone(),
-            "/api/staff/v1/supervision/self-inspection/2026",
-        )
-        .json(&json!({ "integration_plan": "并入", "data_needs": [] })),
-    )
-    .await;
-    c.answer(
-        "/api/staff/v1/supervision/self-inspection/{year}",
-        200,
-        as_user(
-            &officer,
-            get.clone(),
-            "/api/staff/v1/supervision/self-inspection/2026",
-        ),
-    )
-    .await;
-    c.answer(
-        "/api/ops/v1/supervision/systems",
-        200,
-        as_user(&op, get.clone(), "/api/ops/v1/supervision/systems"),
-    )
-    .await;
-    c.answer(
-        "/api/ops/v1/supervision/systems/{id}",
         200,
         as_user(
             &op,
             get.clone(),
             "/api/ops/v1/supervision/filings?state=submitted",
-            &format!("/api/ops/v1/supervision/systems/{sys_id}"),
         ),
     )
     .await;
@@ -1463,6 +1393,103 @@ async fn answers_to_people_match_the_document(b: Backend) {
     .await;
     c.answer(
         "/api/ops/v1/supervision/reports",
+        200,
+        as_user(
+            &op,
+            get.clone(),
+            &format!("/api/ops/v1/supervision/reports?month={month}"),
+        ),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/supervision/reports/{month}/{uscc}",
+        200,
+        as_user(
+            &op,
+            get.clone(),
+            &format!("/api/ops/v1/supervision/reports/{month}/{HRSS}"),
+        ),
+    )
+    .await;
+
+    // supervision: information systems (an officer registers and reports, the operator decides)
+    let sys_body = json!({
+        "name": "社保卡系统", "function": "社保卡业务", "users_scope": "人社窗口",
+        "frequency": "daily", "network": "intranet", "hosting": "data_centre",
+        "approved_on": "2016-05-20", "om_cost_per_year": 1000
+    });
+    let made = c
+        .answer(
+            "/api/staff/v1/supervision/systems",
+            201,
+            as_user(&officer, post.clone(), "/api/staff/v1/supervision/systems").json(&sys_body),
+        )
+        .await;
+    let sys_id = made["id"].as_str().expect("id").to_owned();
+    c.answer(
+        "/api/staff/v1/supervision/systems",
+        422,
+        as_user(&officer, post.clone(), "/api/staff/v1/supervision/systems")
+            .json(&json!({ "name": "" })),
+    )
+    .await;
+    c.answer(
+        "/api/staff/v1/supervision/systems",
+        200,
+        as_user(&officer, get.clone(), "/api/staff/v1/supervision/systems"),
+    )
+    .await;
+    let sys_path = format!("/api/staff/v1/supervision/systems/{sys_id}");
+    c.answer(
+        "/api/staff/v1/supervision/systems/{id}",
+        200,
+        as_user(&officer, get.clone(), &sys_path),
+    )
+    .await;
+    c.answer(
+        "/api/staff/v1/supervision/systems/{id}",
+        200,
+        as_user(&officer, put.clone(), &sys_path).json(&sys_body),
+    )
+    .await;
+    c.answer(
+        "/api/staff/v1/supervision/self-inspection/{year}",
+        200,
+        as_user(
+            &officer,
+            put.clone(),
+            "/api/staff/v1/supervision/self-inspection/2026",
+        )
+        .json(&json!({ "integration_plan": "并入", "data_needs": [] })),
+    )
+    .await;
+    c.answer(
+        "/api/staff/v1/supervision/self-inspection/{year}",
+        200,
+        as_user(
+            &officer,
+            get.clone(),
+            "/api/staff/v1/supervision/self-inspection/2026",
+        ),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/supervision/systems",
+        200,
+        as_user(&op, get.clone(), "/api/ops/v1/supervision/systems"),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/supervision/systems/{id}",
+        200,
+        as_user(
+            &op,
+            get.clone(),
+            &format!("/api/ops/v1/supervision/systems/{sys_id}"),
+        ),
+    )
+    .await;
+    c.answer(
         "/api/ops/v1/supervision/systems/{id}/decision",
         201,
         as_user(
@@ -1479,17 +1506,6 @@ async fn answers_to_people_match_the_document(b: Backend) {
         as_user(
             &op,
             get.clone(),
-            &format!("/api/ops/v1/supervision/reports?month={month}"),
-        ),
-    )
-    .await;
-    c.answer(
-        "/api/ops/v1/supervision/reports/{month}/{uscc}",
-        200,
-        as_user(
-            &op,
-            get.clone(),
-            &format!("/api/ops/v1/supervision/reports/{month}/{HRSS}"),
             &format!("/api/ops/v1/supervision/self-inspections/{HRSS}/2026"),
         ),
     )
