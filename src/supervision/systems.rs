@@ -642,7 +642,7 @@ pub async fn update(
 
 /// A system with what the exchange's records say about it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct Assessment {
+pub struct SystemAssessment {
     /// The system (its status brought up to date).
     #[schema(value_type = Object)]
     pub system: Value,
@@ -718,7 +718,7 @@ pub async fn assess(
     app: &AppState,
     department: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<Vec<Assessment>, AppError> {
+) -> Result<Vec<SystemAssessment>, AppError> {
     let systems = app.store.systems(department).await?;
     let tokens = app.store.api_tokens().await?;
     let endpoints = app.store.endpoints().await?;
@@ -862,7 +862,7 @@ pub async fn assess(
             sys.status = to.to_owned();
         }
         let (calls, failures) = recent(&m.monthly, t.recent_months);
-        out.push(Assessment {
+        out.push(SystemAssessment {
             system: system_json(&sys),
             connected: !m.routes.is_empty(),
             routes: m.routes.clone(),
@@ -884,7 +884,7 @@ pub async fn assess_one(
     id: Uuid,
     department: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<Assessment, AppError> {
+) -> Result<SystemAssessment, AppError> {
     let s = find(app, id, department).await?;
     assess(app, Some(&s.department), now)
         .await?
@@ -1130,7 +1130,7 @@ pub fn needs_of(r: &SelfInspection) -> Vec<DataNeed> {
 /// system, in the language given (data kept as typed).
 pub fn report_rows(
     lang: crate::domain::lang::Lang,
-    systems: &[Assessment],
+    systems: &[SystemAssessment],
     t: impl Fn(&str) -> String,
 ) -> Vec<Vec<String>> {
     let head = [
@@ -2128,7 +2128,7 @@ mod tests {
     #[test]
     fn the_report_table_has_a_header_and_a_row_per_system() {
         let s = system("flagged");
-        let a = Assessment {
+        let a = SystemAssessment {
             system: system_json(&s),
             connected: false,
             routes: Vec::new(),

@@ -35,7 +35,7 @@ use crate::http::openapi::{Problem, RoleErrors};
 use crate::http::pages::{PageCtx, check_csrf, i18n};
 use crate::state::AppState;
 use crate::supervision::systems::{
-    self as sys, Assessment, DataNeed, DecisionInput, Flag, ReportInput, SystemInput,
+    self as sys, DataNeed, DecisionInput, Flag, ReportInput, SystemAssessment, SystemInput,
 };
 
 /// Operator API routes.
@@ -111,7 +111,7 @@ pub struct SystemList {
     /// The zombie thresholds in force.
     pub thresholds: sys::Thresholds,
     /// The systems, by department and name.
-    pub systems: Vec<Assessment>,
+    pub systems: Vec<SystemAssessment>,
 }
 
 /// A system with its decisions.
@@ -119,7 +119,7 @@ pub struct SystemList {
 pub struct SystemDetail {
     /// The system and its assessment.
     #[serde(flatten)]
-    pub assessment: Assessment,
+    pub assessment: SystemAssessment,
     /// The operators' decisions, newest first.
     #[schema(value_type = Vec<Object>)]
     pub decisions: Vec<Value>,
@@ -135,7 +135,7 @@ pub struct OpsListQuery {
     pub status: Option<String>,
 }
 
-fn filtered(list: Vec<Assessment>, status: Option<&str>) -> Vec<Assessment> {
+fn filtered(list: Vec<SystemAssessment>, status: Option<&str>) -> Vec<SystemAssessment> {
     match status.filter(|s| !s.is_empty()) {
         Some(st) => list
             .into_iter()
@@ -258,7 +258,7 @@ pub struct Report {
     #[schema(value_type = Option<Object>)]
     pub filed: Option<Value>,
     /// The department's systems, assessed.
-    pub systems: Vec<Assessment>,
+    pub systems: Vec<SystemAssessment>,
 }
 
 async fn report(app: &AppState, department: &str, year: i32) -> AppResult<Report> {
@@ -500,7 +500,7 @@ fn date(at: Option<DateTime<Utc>>) -> Option<String> {
 }
 
 /// What a page row shows of an assessed system.
-fn row_view(app: &AppState, a: &Assessment, lang: Lang) -> Value {
+fn row_view(app: &AppState, a: &SystemAssessment, lang: Lang) -> Value {
     let v = &a.system;
     let code = |k: &str| v[k].as_str().unwrap_or("").to_owned();
     let lab = |table: &[(&str, &'static str, &'static str)], k: &str| {
