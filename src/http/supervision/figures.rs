@@ -860,8 +860,25 @@ fn department_view(app: &AppState, d: &DepartmentFigures, lang: Lang) -> Value {
         .unwrap_or_default()
         .into_iter()
         .map(|t| {
+            let code = t.get("task").map(|v| {
+                v.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| v.to_string())
+            });
+            // the plan's number and title in the reader's language, else the bare code
+            let title = code
+                .as_deref()
+                .and_then(|c| app.plan_tasks.get(c))
+                .map(|p| {
+                    if lang == Lang::En {
+                        p.title_en.clone()
+                    } else {
+                        format!("{} {}", p.number, p.title)
+                    }
+                });
             json!({
-                "task": t.get("task").map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())),
+                "task": code,
+                "title": title,
                 "percent": t.get("percent").and_then(Value::as_f64),
                 "note": t.get("note").and_then(Value::as_str),
             })
