@@ -80,6 +80,36 @@ pub enum ShareType {
     NotShared,
 }
 
+/// Whether a resource may be opened to the public (开放属性, per the city's public-data
+/// opening rules): 开放, 有条件开放 or 不予开放. Only the first two can become open datasets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OpenAttribute {
+    /// 开放: anyone may download it.
+    Open,
+    /// 有条件开放: opened under conditions the publisher states.
+    ConditionalOpen,
+    /// 不予开放: never published (personal data, secrets).
+    #[default]
+    NotOpen,
+}
+
+impl OpenAttribute {
+    /// Stable code.
+    pub fn code(self) -> &'static str {
+        match self {
+            OpenAttribute::Open => "open",
+            OpenAttribute::ConditionalOpen => "conditional_open",
+            OpenAttribute::NotOpen => "not_open",
+        }
+    }
+
+    /// Whether a dataset may be published from it.
+    pub fn publishable(self) -> bool {
+        !matches!(self, OpenAttribute::NotOpen)
+    }
+}
+
 /// How often the provider refreshes a resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -201,6 +231,9 @@ pub struct Resource {
     pub conditions_en: Option<String>,
     /// Refresh cycle.
     pub update_cycle: UpdateCycle,
+    /// Whether it may be opened to the public (开放属性); 不予开放 when unsaid.
+    #[serde(default)]
+    pub open: OpenAttribute,
     /// Whose data it holds (decides the lookup key).
     #[serde(default)]
     pub subject: Subject,
@@ -1718,6 +1751,7 @@ departments = ["{DEPT}"]
                 conditions: None,
                 conditions_en: None,
                 update_cycle: UpdateCycle::Daily,
+                open: OpenAttribute::NotOpen,
                 subject: Subject::Person,
                 access: Access::BaseLibrary,
                 cache_ttl_secs: 300,
@@ -1736,6 +1770,7 @@ departments = ["{DEPT}"]
                 conditions: None,
                 conditions_en: None,
                 update_cycle: UpdateCycle::Realtime,
+                open: OpenAttribute::NotOpen,
                 subject: Subject::Person,
                 access: Access::BaseLibrary,
                 cache_ttl_secs: 300,
@@ -1751,6 +1786,7 @@ departments = ["{DEPT}"]
                 conditions: None,
                 conditions_en: None,
                 update_cycle: UpdateCycle::Yearly,
+                open: OpenAttribute::NotOpen,
                 subject: Subject::Person,
                 access: Access::BaseLibrary,
                 cache_ttl_secs: 300,

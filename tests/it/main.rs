@@ -6,6 +6,7 @@ mod harness;
 mod login;
 mod oidc_provider;
 mod proxy;
+mod pyenv;
 mod smtp_sink;
 
 mod apply_pages;

@@ -222,6 +222,20 @@ impl PageCtx {
         }
     }
 
+    /// For a page's POST: the caller (as [`PageCtx::logged_in`]) whose session's CSRF
+    /// token the form's `_csrf` carries. One call instead of the login-then-CSRF prologue.
+    pub fn form_user<T: HasSession>(
+        &self,
+        who: Result<T, AppError>,
+        staff: bool,
+        form: &std::collections::HashMap<String, String>,
+    ) -> Result<T, Box<Response>> {
+        let w = self.logged_in(who, staff)?;
+        check_csrf(form.get("_csrf").map(String::as_str), Some(w.session()))
+            .map_err(|e| Box::new(e.into_response()))?;
+        Ok(w)
+    }
+
     /// The login page, coming back here afterwards.
     pub fn to_login(&self, staff: bool) -> Response {
         let login = if staff {
@@ -230,6 +244,43 @@ impl PageCtx {
             "/auth/login"
         };
         Redirect::to(&format!("{login}?return_to={}", urlencode(&self.path))).into_response()
+    }
+}
+
+/// A logged-in caller of some role, whose session a page form's CSRF token is checked
+/// against.
+pub trait HasSession {
+    /// The caller's session.
+    fn session(&self) -> &Session;
+}
+
+impl HasSession for crate::auth::extract::CurrentUser {
+    fn session(&self) -> &Session {
+        &self.session
+    }
+}
+
+impl HasSession for crate::auth::extract::Applicant {
+    fn session(&self) -> &Session {
+        &self.0.session
+    }
+}
+
+impl HasSession for crate::auth::extract::Operator {
+    fn session(&self) -> &Session {
+        &self.0.session
+    }
+}
+
+impl HasSession for crate::auth::extract::Clerk {
+    fn session(&self) -> &Session {
+        &self.user.session
+    }
+}
+
+impl HasSession for crate::auth::extract::DepartmentOfficer {
+    fn session(&self) -> &Session {
+        &self.user.session
     }
 }
 

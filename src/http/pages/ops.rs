@@ -465,11 +465,9 @@ pub async fn set_mode(
     Path(uscc): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let o = match ctx.logged_in(who, true) {
-        Ok(o) => o,
-        Err(r) => return Ok(*r),
-    };
-    check_csrf(form.get("_csrf").map(String::as_str), Some(&o.0.session))?;
+    if let Err(r) = ctx.form_user(who, true, &form) {
+        return Ok(*r);
+    }
     let mode = form.get("mode").cloned().unwrap_or_default();
     let endpoint = form
         .get("endpoint")
@@ -615,11 +613,9 @@ pub async fn revoke_token(
     Path((uscc, id)): Path<(String, Uuid)>,
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let o = match ctx.logged_in(who, true) {
-        Ok(o) => o,
-        Err(r) => return Ok(*r),
-    };
-    check_csrf(form.get("_csrf").map(String::as_str), Some(&o.0.session))?;
+    if let Err(r) = ctx.form_user(who, true, &form) {
+        return Ok(*r);
+    }
     let belongs = app
         .store
         .api_tokens()
@@ -644,11 +640,9 @@ pub async fn rotate_keys(
     who: Result<Operator, AppError>,
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let o = match ctx.logged_in(who, true) {
-        Ok(o) => o,
-        Err(r) => return Ok(*r),
-    };
-    check_csrf(form.get("_csrf").map(String::as_str), Some(&o.0.session))?;
+    if let Err(r) = ctx.form_user(who, true, &form) {
+        return Ok(*r);
+    }
     let ring = crate::exchange::keys::rotate(
         app.store.as_ref(),
         Utc::now(),
@@ -741,11 +735,9 @@ pub async fn redeliver(
     Path(id): Path<Uuid>,
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let o = match ctx.logged_in(who, true) {
-        Ok(o) => o,
-        Err(r) => return Ok(*r),
-    };
-    check_csrf(form.get("_csrf").map(String::as_str), Some(&o.0.session))?;
+    if let Err(r) = ctx.form_user(who, true, &form) {
+        return Ok(*r);
+    }
     if !app.store.redeliver(id).await? {
         return Err(AppError::Conflict(Message::new(
             "只有投递失败（死信）的事件可以重新投递。",

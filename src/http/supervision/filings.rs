@@ -1209,11 +1209,10 @@ async fn page_dept_file(
     who: Result<DepartmentOfficer, AppError>,
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let o = match ctx.logged_in(who, true) {
+    let o = match ctx.form_user(who, true, &form) {
         Ok(o) => o,
         Err(r) => return Ok(*r),
     };
-    check_csrf(form.get("_csrf").map(String::as_str), Some(&o.user.session))?;
     let input = input_of(&form);
     match rules::file(&app, &o.actor(), &input, Utc::now()).await {
         Ok(f) => Ok(
@@ -1318,11 +1317,10 @@ async fn page_dept_resubmit(
     Path(id): Path<Uuid>,
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let o = match ctx.logged_in(who, true) {
+    let o = match ctx.form_user(who, true, &form) {
         Ok(o) => o,
         Err(r) => return Ok(*r),
     };
-    check_csrf(form.get("_csrf").map(String::as_str), Some(&o.user.session))?;
     let actor = o.actor();
     let (f, _) = rules::visible_filing(&app, &actor, id).await?;
     let mut input = input_of(&form);
@@ -1611,11 +1609,10 @@ async fn page_dept_put_report(
     Path(month): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let o = match ctx.logged_in(who, true) {
+    let o = match ctx.form_user(who, true, &form) {
         Ok(o) => o,
         Err(r) => return Ok(*r),
     };
-    check_csrf(form.get("_csrf").map(String::as_str), Some(&o.user.session))?;
     let m = rules::month_of(&month)?;
     let mut errors = FormErrors::default();
     let mut entries = Vec::new();

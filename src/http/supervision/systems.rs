@@ -32,7 +32,7 @@ use crate::domain::lang::Lang;
 use crate::http::cases::AppJson;
 use crate::http::error::{AppError, AppResult, FieldError, Message};
 use crate::http::openapi::{Problem, RoleErrors};
-use crate::http::pages::{PageCtx, check_csrf, i18n};
+use crate::http::pages::{PageCtx, i18n};
 use crate::state::AppState;
 use crate::supervision::systems::{
     self as sys, DataNeed, DecisionInput, Flag, ReportInput, SystemAssessment, SystemInput,
@@ -728,11 +728,10 @@ async fn ops_decide_form(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let o = match ctx.logged_in(who, true) {
+    let o = match ctx.form_user(who, true, &form) {
         Ok(o) => o,
         Err(r) => return Ok(*r),
     };
-    check_csrf(form.get("_csrf").map(String::as_str), Some(&o.0.session))?;
     let id = parse_id(&id)?;
     let input = DecisionInput {
         decision: form.get("decision").cloned().unwrap_or_default(),
@@ -1106,11 +1105,10 @@ async fn desk_register_form(
     who: Result<DepartmentOfficer, AppError>,
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let o = match ctx.logged_in(who, true) {
+    let o = match ctx.form_user(who, true, &form) {
         Ok(o) => o,
         Err(r) => return Ok(*r),
     };
-    check_csrf(form.get("_csrf").map(String::as_str), Some(&o.user.session))?;
     let (input, mut errors) = input_from_form(&form);
     let by = o.user.session.account_id.to_string();
     let result = if errors.is_empty() {
@@ -1170,11 +1168,10 @@ async fn desk_update_form(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let o = match ctx.logged_in(who, true) {
+    let o = match ctx.form_user(who, true, &form) {
         Ok(o) => o,
         Err(r) => return Ok(*r),
     };
-    check_csrf(form.get("_csrf").map(String::as_str), Some(&o.user.session))?;
     let id = parse_id(&id)?;
     let (input, mut errors) = input_from_form(&form);
     let result = if errors.is_empty() {
@@ -1228,11 +1225,10 @@ async fn desk_report_form(
     who: Result<DepartmentOfficer, AppError>,
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    let o = match ctx.logged_in(who, true) {
+    let o = match ctx.form_user(who, true, &form) {
         Ok(o) => o,
         Err(r) => return Ok(*r),
     };
-    check_csrf(form.get("_csrf").map(String::as_str), Some(&o.user.session))?;
     let g = |k: &str| form.get(k).map(|v| v.trim().to_owned()).unwrap_or_default();
     let year: i32 = g("year").parse().unwrap_or_else(|_| this_year());
     let mut needs = Vec::new();
