@@ -321,6 +321,7 @@ impl Application {
                             if let Err(e) = housekeeping(&state, Utc::now()).await {
                                 tracing::warn!(error = %format!("{e:#}"), "housekeeping failed");
                             }
+                            crate::open::refresh_logged(&state, Utc::now()).await;
                         }
                         _ = calendar.tick() => {
                             if let Err(e) = crate::usecases::dates::refresh_calendar(&state).await {
