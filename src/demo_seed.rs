@@ -409,6 +409,10 @@ pub async fn seed(app: &AppState, issuer: &str) -> SeedReport {
             .failed
             .push(("supervision-filings".to_owned(), format!("{e:#}")));
     }
+    // after the cases: the case statistics count them
+    if let Err(e) = crate::open::demo::seed_demo(app, Utc::now()).await {
+        report.failed.push(("open-data".to_owned(), format!("{e:#}")));
+    }
     report
 }
 

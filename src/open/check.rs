@@ -563,7 +563,7 @@ mod tests {
         let mut f = field("1bad", FieldType::String);
         f.title_en.clear();
         let i = schema_issues(&[f.clone(), f]);
-        assert_eq!(i.iter().filter(|i| i.code == "field").count(), 4);
+        assert_eq!(i.iter().filter(|i| i.code == "field").count(), 5);
         assert_eq!(parse_csv("a,b\n1\n").unwrap_err().code, "csv");
         assert_eq!(parse_csv("").unwrap_err().code, "empty");
         assert!(schema_issues(&[]).len() == 1);

@@ -10,6 +10,7 @@
 //! `refresh_due` (the housekeeping loop) when its update cycle has passed, or on demand.
 
 pub mod check;
+pub mod demo;
 pub mod formats;
 pub mod generate;
 

@@ -28,6 +28,7 @@ mod hard_edge;
 mod identity;
 mod import;
 mod mail;
+mod open_data;
 mod openapi;
 mod ops;
 mod ops_pages;
