@@ -327,7 +327,7 @@ async fn personal_data_and_closed_resources_are_refused(b: Backend) {
         ("schema", "street,街道,Street,string\nholder,持有人,Holder,string"),
         ("csv", "street,holder\n新华街,11010519491231002X\n"),
     ];
-    let r = officer.b.client.post(format!("{}/desk/open/datasets?lang=en", officer.base)).form(&form).send().await.expect("post");
+    let r = officer.b.client.post(format!("{}/desk/open/datasets?lang=en", officer.base)).header("x-csrf-token", &officer.csrf).form(&form).send().await.expect("post");
     assert_eq!(r.status(), 422);
     let html = r.text().await.expect("html");
     assert!(html.contains("data-column=\"holder\"") && html.contains("Column “holder” holds resident ID numbers"), "{html}");
@@ -339,12 +339,12 @@ async fn personal_data_and_closed_resources_are_refused(b: Backend) {
             _ => (*k, *v),
         })
         .collect();
-    let r = officer.b.client.post(format!("{}/desk/open/datasets", officer.base)).form(&ok_form).send().await.expect("post");
+    let r = officer.b.client.post(format!("{}/desk/open/datasets", officer.base)).header("x-csrf-token", &officer.csrf).form(&ok_form).send().await.expect("post");
     assert_eq!(r.status(), 303);
     // and the operator publishes it from the page
-    let r = op.b.client.post(format!("{}/ops/open/datasets/form-ids/publish", op.base)).form(&[("_csrf", op.csrf.as_str())]).send().await.expect("post");
+    let r = op.b.client.post(format!("{}/ops/open/datasets/form-ids/publish", op.base)).header("x-csrf-token", &op.csrf).form(&[("_csrf", op.csrf.as_str())]).send().await.expect("post");
     assert_eq!(r.status(), 303);
-    let r = op.b.client.post(format!("{}/ops/open/datasets/form-ids/publish", op.base)).form(&[("_csrf", "wrong")]).send().await.expect("post");
+    let r = op.b.client.post(format!("{}/ops/open/datasets/form-ids/publish", op.base)).header("x-csrf-token", &op.csrf).form(&[("_csrf", "wrong")]).send().await.expect("post");
     assert_eq!(r.status(), 403);
     let (_, d) = op.get("/api/ops/v1/open/datasets/form-ids").await;
     assert_eq!(d["status"], "published");
@@ -394,7 +394,7 @@ async fn data_requests_are_filed_and_answered(b: Backend) {
     assert!(!list.to_string().contains("someone@example.org"));
     let other = items.iter().find(|r| r["status"] == "open").expect("open one")["id"].as_str().expect("id").to_owned();
     let op = Session::new(&s, "/auth/staff/login", "operator-wu").await;
-    let r = op.b.client.post(format!("{}/ops/open/requests/{other}/answer", op.base)).form(&[("_csrf", op.csrf.as_str()), ("answer", "请查看市场监管局的事项目录数据集。")]).send().await.expect("post");
+    let r = op.b.client.post(format!("{}/ops/open/requests/{other}/answer", op.base)).header("x-csrf-token", &op.csrf).form(&[("_csrf", op.csrf.as_str()), ("answer", "请查看市场监管局的事项目录数据集。")]).send().await.expect("post");
     assert_eq!(r.status(), 303);
     let page = c.get(s.app.url("/open/requests?lang=en")).send().await.expect("get").text().await.expect("html");
     assert!(page.contains("已列入下季度开放计划。") && page.contains("请查看市场监管局的事项目录数据集。"));
