@@ -411,7 +411,9 @@ pub async fn seed(app: &AppState, issuer: &str) -> SeedReport {
     }
     // after the cases: the case statistics count them
     if let Err(e) = crate::open::demo::seed_demo(app, Utc::now()).await {
-        report.failed.push(("open-data".to_owned(), format!("{e:#}")));
+        report
+            .failed
+            .push(("open-data".to_owned(), format!("{e:#}")));
     }
     report
 }

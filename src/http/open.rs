@@ -228,7 +228,13 @@ fn ckan_ok(app: &AppState, action: &str, result: Value) -> Response {
     Json(json!({ "help": help, "success": true, "result": result })).into_response()
 }
 
-fn ckan_err(app: &AppState, action: &str, status: StatusCode, kind: &str, message: &str) -> Response {
+fn ckan_err(
+    app: &AppState,
+    action: &str,
+    status: StatusCode,
+    kind: &str,
+    message: &str,
+) -> Response {
     let help = format!(
         "{}/api/3/action/help_show?name={action}",
         formats::base(&app.settings.server.public_url)
@@ -266,13 +272,19 @@ fn int_param(p: &HashMap<String, Value>, k: &str) -> Result<Option<i64>, String>
 async fn ckan(app: AppState, action: String, params: HashMap<String, Value>) -> Response {
     match ckan_action(&app, &action, &params).await {
         Ok(result) => ckan_ok(&app, &action, result),
-        Err(CkanError::NotFound(m)) => ckan_err(&app, &action, StatusCode::NOT_FOUND, "Not Found Error", &m),
+        Err(CkanError::NotFound(m)) => {
+            ckan_err(&app, &action, StatusCode::NOT_FOUND, "Not Found Error", &m)
+        }
         Err(CkanError::Validation(m)) => {
             ckan_err(&app, &action, StatusCode::CONFLICT, "Validation Error", &m)
         }
-        Err(CkanError::Search(m)) => {
-            ckan_err(&app, &action, StatusCode::CONFLICT, "Search Query Error", &m)
-        }
+        Err(CkanError::Search(m)) => ckan_err(
+            &app,
+            &action,
+            StatusCode::CONFLICT,
+            "Search Query Error",
+            &m,
+        ),
         Err(CkanError::BadAction) => ckan_err(
             &app,
             &action,
@@ -282,7 +294,13 @@ async fn ckan(app: AppState, action: String, params: HashMap<String, Value>) -> 
         ),
         Err(CkanError::Internal(e)) => {
             tracing::error!(error = %e, "ckan action failed");
-            ckan_err(&app, &action, StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error", "internal error")
+            ckan_err(
+                &app,
+                &action,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error",
+                "internal error",
+            )
         }
     }
 }
@@ -312,19 +330,27 @@ async fn ckan_action(
     match action {
         "package_list" => {
             let limit = int_param(p, "limit").map_err(CkanError::Validation)?;
-            let offset = int_param(p, "offset").map_err(CkanError::Validation)?.unwrap_or(0);
+            let offset = int_param(p, "offset")
+                .map_err(CkanError::Validation)?
+                .unwrap_or(0);
             let mut names: Vec<String> = published().await?.into_iter().map(|d| d.id).collect();
             names.sort();
-            let names = names.into_iter().skip(usize::try_from(offset.max(0)).unwrap_or(0));
+            let names = names
+                .into_iter()
+                .skip(usize::try_from(offset.max(0)).unwrap_or(0));
             Ok(match limit {
-                Some(l) => json!(names.take(usize::try_from(l.max(0)).unwrap_or(0)).collect::<Vec<_>>()),
+                Some(l) => json!(
+                    names
+                        .take(usize::try_from(l.max(0)).unwrap_or(0))
+                        .collect::<Vec<_>>()
+                ),
                 None => json!(names.collect::<Vec<_>>()),
             })
         }
         "package_show" => {
-            let id = param(p, "id").or_else(|| param(p, "name")).ok_or_else(|| {
-                CkanError::Validation("id: Missing value".into())
-            })?;
+            let id = param(p, "id")
+                .or_else(|| param(p, "name"))
+                .ok_or_else(|| CkanError::Validation("id: Missing value".into()))?;
             match app.store.dataset(&id).await? {
                 Some(d) if d.status == "published" => {
                     Ok(formats::ckan_package(&base, &d, dept(&d.department)))
@@ -333,9 +359,11 @@ async fn ckan_action(
             }
         }
         "resource_show" => {
-            let id = param(p, "id")
-                .ok_or_else(|| CkanError::Validation("id: Missing value".into()))?;
-            let found = id.rsplit_once('-').filter(|(_, f)| formats::FORMATS.contains(f));
+            let id =
+                param(p, "id").ok_or_else(|| CkanError::Validation("id: Missing value".into()))?;
+            let found = id
+                .rsplit_once('-')
+                .filter(|(_, f)| formats::FORMATS.contains(f));
             let Some((ds, f)) = found else {
                 return Err(CkanError::NotFound("Resource was not found.".into()));
             };
@@ -345,13 +373,20 @@ async fn ckan_action(
             }
         }
         "package_search" => {
-            let rows = int_param(p, "rows").map_err(CkanError::Validation)?.unwrap_or(10);
-            let start = int_param(p, "start").map_err(CkanError::Validation)?.unwrap_or(0);
+            let rows = int_param(p, "rows")
+                .map_err(CkanError::Validation)?
+                .unwrap_or(10);
+            let start = int_param(p, "start")
+                .map_err(CkanError::Validation)?
+                .unwrap_or(0);
             if !(0..=1000).contains(&rows) || start < 0 {
-                return Err(CkanError::Validation("rows: must be 0–1000, start ≥ 0".into()));
+                return Err(CkanError::Validation(
+                    "rows: must be 0–1000, start ≥ 0".into(),
+                ));
             }
             let q = param(p, "q").unwrap_or_default();
-            let fq = formats::parse_fq(&param(p, "fq").unwrap_or_default()).map_err(CkanError::Search)?;
+            let fq = formats::parse_fq(&param(p, "fq").unwrap_or_default())
+                .map_err(CkanError::Search)?;
             let hits: Vec<OpenDataset> = published()
                 .await?
                 .into_iter()
@@ -411,8 +446,9 @@ fn body_params(body: &Bytes) -> Result<HashMap<String, Value>, ()> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(HashMap::new());
     }
-    if let Ok(m) = serde_json::from_slice::<HashMap<String, Value>>(body) {
-        return Ok(m);
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first == Some(&b'{') {
+        return serde_json::from_slice::<HashMap<String, Value>>(body).map_err(|_| ());
     }
     if std::str::from_utf8(body).is_err() {
         return Err(());
@@ -600,7 +636,7 @@ pub async fn dcat_turtle(State(app): State<AppState>) -> AppResult<Response> {
     responses(
         (status = 200, description = "The file.", content(
             (String = "text/csv"),
-            (Object = "application/json"),
+            (serde_json::Value = "application/json"),
         )),
         (status = 404, description = "No such published dataset or file.", body = Problem, content_type = "application/problem+json"),
     )

@@ -166,7 +166,11 @@ async fn dataset_page(
     ))
 }
 
-fn request_rows(app: &AppState, list: Vec<crate::store::open_data::OpenRequest>, lang: Lang) -> Vec<Value> {
+fn request_rows(
+    app: &AppState,
+    list: Vec<crate::store::open_data::OpenRequest>,
+    lang: Lang,
+) -> Vec<Value> {
     list.into_iter()
         .map(|r| {
             json!({
@@ -237,7 +241,15 @@ async fn requests_page(
     ctx: PageCtx,
     Query(q): Query<DoneQuery>,
 ) -> AppResult<Response> {
-    render_requests(&app, &ctx, StatusCode::OK, Vec::new(), json!({}), q.done.is_some()).await
+    render_requests(
+        &app,
+        &ctx,
+        StatusCode::OK,
+        Vec::new(),
+        json!({}),
+        q.done.is_some(),
+    )
+    .await
 }
 
 async fn request_form(
@@ -260,7 +272,15 @@ async fn request_form(
         Ok(_) => Ok(Redirect::to("/open/requests?done=filed").into_response()),
         Err(AppError::Invalid(errors)) => {
             let f = json!({ "title": get("title"), "body": get("body"), "email": get("email"), "department": get("department") });
-            render_requests(&app, &ctx, StatusCode::UNPROCESSABLE_ENTITY, errors, f, false).await
+            render_requests(
+                &app,
+                &ctx,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                errors,
+                f,
+                false,
+            )
+            .await
         }
         Err(e) => Err(e),
     }
@@ -281,7 +301,10 @@ fn choices(lang: Lang, app: &AppState) -> Value {
 fn source_label(s: &str, lang: Lang) -> &'static str {
     match s {
         "catalogue" => lang.pick("生成：政务服务事项目录", "Generated: the service catalogue"),
-        "case_stats" => lang.pick("生成：办件统计（按月、事项、部门）", "Generated: case statistics by month, service and department"),
+        "case_stats" => lang.pick(
+            "生成：办件统计（按月、事项、部门）",
+            "Generated: case statistics by month, service and department",
+        ),
         "figures" => lang.pick("生成：汇总指标", "Generated: aggregated figures"),
         _ => lang.pick("上传 CSV 文件", "Upload a CSV file"),
     }
@@ -292,15 +315,22 @@ pub fn schema_from_lines(text: &str) -> Result<Vec<OpenField>, FieldError> {
     let bad = |n: usize| FieldError {
         field: "schema".into(),
         message: Message::new(
-            format!("数据结构第 {n} 行应为“字段名,中文名称,英文名称,类型,单位”，类型为 string、integer、number、date 或 boolean。"),
-            format!("Schema line {n} should be “name,Chinese title,English title,type,unit” with type string, integer, number, date or boolean."),
+            format!(
+                "数据结构第 {n} 行应为“字段名,中文名称,英文名称,类型,单位”，类型为 string、integer、number、date 或 boolean。"
+            ),
+            format!(
+                "Schema line {n} should be “name,Chinese title,English title,type,unit” with type string, integer, number, date or boolean."
+            ),
         ),
     };
     let mut out = Vec::new();
     let lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
     for (i, line) in lines.enumerate() {
-        let t = parse_csv(&format!("a,b,c,d,e\n{line}{}", ",".repeat(4usize.saturating_sub(line.matches(',').count()))))
-            .map_err(|_| bad(i + 1))?;
+        let t = parse_csv(&format!(
+            "a,b,c,d,e\n{line}{}",
+            ",".repeat(4usize.saturating_sub(line.matches(',').count()))
+        ))
+        .map_err(|_| bad(i + 1))?;
         let r = t.rows.first().ok_or_else(|| bad(i + 1))?;
         let kind = FieldType::parse(&r[3]).ok_or_else(|| bad(i + 1))?;
         out.push(OpenField {
@@ -357,7 +387,16 @@ async fn desk_page(
         Err(r) => return Ok(*r),
     };
     let form = json!({ "source": "upload", "licence": "cc-by-4.0", "update_cycle": "monthly", "topic": "government" });
-    render_desk(&app, &ctx, &o.department, StatusCode::OK, Vec::new(), form, q.done).await
+    render_desk(
+        &app,
+        &ctx,
+        &o.department,
+        StatusCode::OK,
+        Vec::new(),
+        form,
+        q.done,
+    )
+    .await
 }
 
 async fn desk_draft_form(
@@ -372,7 +411,11 @@ async fn desk_draft_form(
     };
     let get = |k: &str| form.get(k).cloned().unwrap_or_default();
     let upload = get("source") == "upload";
-    let schema = if upload { schema_from_lines(&get("schema")) } else { Ok(Vec::new()) };
+    let schema = if upload {
+        schema_from_lines(&get("schema"))
+    } else {
+        Ok(Vec::new())
+    };
     let echo = json!({
         "id": get("id"), "title_zh": get("title_zh"), "title_en": get("title_en"),
         "description_zh": get("description_zh"), "description_en": get("description_en"),
@@ -382,7 +425,16 @@ async fn desk_draft_form(
     let schema = match schema {
         Ok(s) => s,
         Err(e) => {
-            return render_desk(&app, &ctx, &o.department, StatusCode::UNPROCESSABLE_ENTITY, vec![e], echo, None).await;
+            return render_desk(
+                &app,
+                &ctx,
+                &o.department,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                vec![e],
+                echo,
+                None,
+            )
+            .await;
         }
     };
     let input = OpenDraftInput {
@@ -404,7 +456,16 @@ async fn desk_draft_form(
     match open::draft(&app, &o.department, &by, input, chrono::Utc::now()).await {
         Ok(_) => Ok(Redirect::to("/desk/open?done=drafted").into_response()),
         Err(AppError::Invalid(errors)) => {
-            render_desk(&app, &ctx, &o.department, StatusCode::UNPROCESSABLE_ENTITY, errors, echo, None).await
+            render_desk(
+                &app,
+                &ctx,
+                &o.department,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                errors,
+                echo,
+                None,
+            )
+            .await
         }
         Err(e) => Err(e),
     }
@@ -432,7 +493,16 @@ async fn desk_answer_form(
     match open::answer_request(&app, id, &answer, &o.department, chrono::Utc::now()).await {
         Ok(_) => Ok(Redirect::to("/desk/open?done=answered").into_response()),
         Err(AppError::Invalid(errors)) => {
-            render_desk(&app, &ctx, &o.department, StatusCode::UNPROCESSABLE_ENTITY, errors, json!({}), None).await
+            render_desk(
+                &app,
+                &ctx,
+                &o.department,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                errors,
+                json!({}),
+                None,
+            )
+            .await
         }
         Err(e) => Err(e),
     }
@@ -541,7 +611,8 @@ mod tests {
 
     #[test]
     fn schema_lines() {
-        let s = schema_from_lines("street,街道,Street,string\n\ncount,件数,Count,integer,件\n").unwrap();
+        let s = schema_from_lines("street,街道,Street,string\n\ncount,件数,Count,integer,件\n")
+            .unwrap();
         assert_eq!(s.len(), 2);
         assert_eq!(s[1].unit.as_deref(), Some("件"));
         assert_eq!(s[0].unit, None);

@@ -20,6 +20,7 @@ pub const MAX_ROWS: usize = 100_000;
 /// is this list as it is).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = OpenFieldType)]
 pub enum FieldType {
     /// Any text.
     String,
@@ -85,9 +86,7 @@ impl FieldType {
                 .and_then(serde_json::Number::from_f64)
                 .map(Value::Number)
                 .unwrap_or_else(|| Value::from(value)),
-            FieldType::Boolean if matches!(value, "true" | "false") => {
-                Value::Bool(value == "true")
-            }
+            FieldType::Boolean if matches!(value, "true" | "false") => Value::Bool(value == "true"),
             _ => Value::from(value),
         }
     }
@@ -228,7 +227,8 @@ const COMPOUND_SURNAMES: [&str; 10] = [
 
 /// Endings of organisation and place names, which are not people.
 const NOT_PERSON_ENDINGS: [&str; 16] = [
-    "局", "委", "厅", "办", "处", "科", "中心", "公司", "区", "市", "县", "旗", "镇", "村", "所", "院",
+    "局", "委", "厅", "办", "处", "科", "中心", "公司", "区", "市", "县", "旗", "镇", "村", "所",
+    "院",
 ];
 
 /// Headers that name a person (checked after lower-casing; `name` alone is not one, a
@@ -341,11 +341,13 @@ pub fn schema_issues(schema: &[OpenField]) -> Vec<Issue> {
     for f in schema {
         let ok_name = !f.name.is_empty()
             && f.name.len() <= 64
-            && f
-                .name
+            && f.name
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || c == '_')
-            && f.name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+            && f.name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic());
         if !ok_name {
             issues.push(Issue::column(
                 &f.name,
@@ -523,7 +525,10 @@ mod tests {
         assert_eq!(i[0].column.as_deref(), Some("who"));
         // By the schema's title.
         let t = parse_csv("col_a\nx\n").unwrap();
-        assert_eq!(personal_columns(&t, &[vec!["联系人", "Contact"]])[0].code, "name");
+        assert_eq!(
+            personal_columns(&t, &[vec!["联系人", "Contact"]])[0].code,
+            "name"
+        );
     }
 
     #[test]
@@ -548,9 +553,18 @@ mod tests {
             field("day", FieldType::Date),
             field("ok", FieldType::Boolean),
         ];
-        assert!(check_file(&schema, "month,count,share,day,ok\n2026-01,3,0.5,2026-01-02,true\n,,,,\n").is_ok());
-        let i = check_file(&schema, "month,count,share,day,ok\n2026-01,3.5,x,2026-13-01,yes\n")
-            .unwrap_err();
+        assert!(
+            check_file(
+                &schema,
+                "month,count,share,day,ok\n2026-01,3,0.5,2026-01-02,true\n,,,,\n"
+            )
+            .is_ok()
+        );
+        let i = check_file(
+            &schema,
+            "month,count,share,day,ok\n2026-01,3.5,x,2026-13-01,yes\n",
+        )
+        .unwrap_err();
         let cols: Vec<_> = i.iter().map(|i| i.column.clone().unwrap()).collect();
         assert_eq!(cols, ["count", "share", "day", "ok"]);
         assert!(i.iter().all(|i| i.code == "type"));

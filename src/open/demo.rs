@@ -21,7 +21,15 @@ fn field(name: &str, zh: &str, en: &str, kind: FieldType, unit: Option<&str>) ->
     }
 }
 
-fn generated(id: &str, source: &str, dept: &str, zh: &str, en: &str, dzh: &str, den: &str) -> OpenDraftInput {
+fn generated(
+    id: &str,
+    source: &str,
+    dept: &str,
+    zh: &str,
+    en: &str,
+    dzh: &str,
+    den: &str,
+) -> OpenDraftInput {
     OpenDraftInput {
         id: id.into(),
         title_zh: zh.into(),
@@ -30,7 +38,12 @@ fn generated(id: &str, source: &str, dept: &str, zh: &str, en: &str, dzh: &str, 
         description_en: den.into(),
         topic: "government".into(),
         licence: "city-open-1.0".into(),
-        update_cycle: if source == "catalogue" { "weekly" } else { "daily" }.into(),
+        update_cycle: if source == "catalogue" {
+            "weekly"
+        } else {
+            "daily"
+        }
+        .into(),
         source: source.into(),
         department: Some(dept.into()),
         ..OpenDraftInput::default()
@@ -124,7 +137,9 @@ pub async fn seed_demo(app: &AppState, now: DateTime<Utc>) -> anyhow::Result<()>
             app,
             OpenRequestInput {
                 title: "职业培训补贴发放统计".into(),
-                body: "希望开放按月、按旗县区统计的职业培训补贴发放人次和金额，用于研究培训政策效果。".into(),
+                body:
+                    "希望开放按月、按旗县区统计的职业培训补贴发放人次和金额，用于研究培训政策效果。"
+                        .into(),
                 email: None,
                 department: Some(HRSS.into()),
             },

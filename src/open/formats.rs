@@ -99,7 +99,10 @@ pub fn ckan_package(base: &str, d: &OpenDataset, dept: Option<&Department>) -> V
         ("description_en", d.description_en.clone()),
         ("update_cycle", d.update_cycle.clone()),
         ("topic", d.topic.clone()),
-        ("datapackage", format!("{}/datapackage.json", landing(base, d))),
+        (
+            "datapackage",
+            format!("{}/datapackage.json", landing(base, d)),
+        ),
         ("resource_code", d.resource_code.clone().unwrap_or_default()),
     ];
     json!({
@@ -166,7 +169,12 @@ pub fn parse_fq(fq: &str) -> Result<Vec<(String, String)>, String> {
 
 /// Whether a dataset matches `q` (every word in its titles, descriptions, topic or
 /// publisher) and the `fq` terms.
-pub fn matches(d: &OpenDataset, dept: Option<&Department>, q: &str, fq: &[(String, String)]) -> bool {
+pub fn matches(
+    d: &OpenDataset,
+    dept: Option<&Department>,
+    q: &str,
+    fq: &[(String, String)],
+) -> bool {
     let hay = [
         d.id.as_str(),
         &d.title_zh,
@@ -305,24 +313,48 @@ pub fn dcat_graph(
     let mut g: Vec<Triple> = Vec::new();
     let cat = format!("{base}/open/catalog");
     let iri = |s: &str| Obj::Iri(s.to_owned());
-    g.push((cat.clone(), "rdf:type", iri("http://www.w3.org/ns/dcat#Catalog")));
-    g.push((cat.clone(), "dct:title", Obj::Lang("公共数据开放目录".into(), "zh")));
-    g.push((cat.clone(), "dct:title", Obj::Lang("Open data catalogue".into(), "en")));
+    g.push((
+        cat.clone(),
+        "rdf:type",
+        iri("http://www.w3.org/ns/dcat#Catalog"),
+    ));
+    g.push((
+        cat.clone(),
+        "dct:title",
+        Obj::Lang("公共数据开放目录".into(), "zh"),
+    ));
+    g.push((
+        cat.clone(),
+        "dct:title",
+        Obj::Lang("Open data catalogue".into(), "en"),
+    ));
     g.push((cat.clone(), "foaf:homepage", iri(&format!("{base}/open"))));
     let mut orgs: Vec<String> = Vec::new();
     for d in datasets {
         let ds = landing(base, d);
         let org = format!("{base}/open/organizations/{}", org_name(&d.department));
         g.push((cat.clone(), "dcat:dataset", iri(&ds)));
-        g.push((ds.clone(), "rdf:type", iri("http://www.w3.org/ns/dcat#Dataset")));
+        g.push((
+            ds.clone(),
+            "rdf:type",
+            iri("http://www.w3.org/ns/dcat#Dataset"),
+        ));
         g.push((ds.clone(), "dct:identifier", Obj::Plain(d.id.clone())));
         g.push((ds.clone(), "dct:title", Obj::Lang(d.title_zh.clone(), "zh")));
         g.push((ds.clone(), "dct:title", Obj::Lang(d.title_en.clone(), "en")));
         if !d.description_zh.is_empty() {
-            g.push((ds.clone(), "dct:description", Obj::Lang(d.description_zh.clone(), "zh")));
+            g.push((
+                ds.clone(),
+                "dct:description",
+                Obj::Lang(d.description_zh.clone(), "zh"),
+            ));
         }
         if !d.description_en.is_empty() {
-            g.push((ds.clone(), "dct:description", Obj::Lang(d.description_en.clone(), "en")));
+            g.push((
+                ds.clone(),
+                "dct:description",
+                Obj::Lang(d.description_en.clone(), "en"),
+            ));
         }
         g.push((ds.clone(), "dct:publisher", iri(&org)));
         g.push((ds.clone(), "dcat:keyword", Obj::Plain(d.topic.clone())));
@@ -338,7 +370,10 @@ pub fn dcat_graph(
         g.push((
             ds.clone(),
             "dct:modified",
-            Obj::Typed(time(d.refreshed_at.unwrap_or(d.modified_at)), "xsd:dateTime"),
+            Obj::Typed(
+                time(d.refreshed_at.unwrap_or(d.modified_at)),
+                "xsd:dateTime",
+            ),
         ));
         if let Some(c) = cycle(&d.update_cycle) {
             g.push((ds.clone(), "dct:accrualPeriodicity", iri(c.3)));
@@ -348,29 +383,57 @@ pub fn dcat_graph(
             let dist = format!("{ds}#{f}");
             let url = file_url(base, d, f);
             g.push((ds.clone(), "dcat:distribution", iri(&dist)));
-            g.push((dist.clone(), "rdf:type", iri("http://www.w3.org/ns/dcat#Distribution")));
-            g.push((dist.clone(), "dct:title", Obj::Plain(format!("{} ({})", d.title_en, f.to_ascii_uppercase()))));
+            g.push((
+                dist.clone(),
+                "rdf:type",
+                iri("http://www.w3.org/ns/dcat#Distribution"),
+            ));
+            g.push((
+                dist.clone(),
+                "dct:title",
+                Obj::Plain(format!("{} ({})", d.title_en, f.to_ascii_uppercase())),
+            ));
             g.push((dist.clone(), "dcat:accessURL", iri(&ds)));
             g.push((dist.clone(), "dcat:downloadURL", iri(&url)));
-            let mt = if f == "csv" { "text/csv" } else { "application/json" };
+            let mt = if f == "csv" {
+                "text/csv"
+            } else {
+                "application/json"
+            };
             g.push((
                 dist.clone(),
                 "dcat:mediaType",
                 iri(&format!("http://www.iana.org/assignments/media-types/{mt}")),
             ));
-            g.push((dist.clone(), "dct:format", Obj::Plain(f.to_ascii_uppercase())));
+            g.push((
+                dist.clone(),
+                "dct:format",
+                Obj::Plain(f.to_ascii_uppercase()),
+            ));
             if let Some(l) = &lic {
                 g.push((dist.clone(), "dct:license", iri(l)));
             }
         }
         if !orgs.contains(&org) {
             orgs.push(org.clone());
-            g.push((org.clone(), "rdf:type", iri("http://xmlns.com/foaf/0.1/Organization")));
+            g.push((
+                org.clone(),
+                "rdf:type",
+                iri("http://xmlns.com/foaf/0.1/Organization"),
+            ));
             if let Some(dp) = dept(&d.department) {
                 g.push((org.clone(), "foaf:name", Obj::Lang(dp.name.clone(), "zh")));
-                g.push((org.clone(), "foaf:name", Obj::Lang(dp.name_en.clone(), "en")));
+                g.push((
+                    org.clone(),
+                    "foaf:name",
+                    Obj::Lang(dp.name_en.clone(), "en"),
+                ));
             }
-            g.push((org.clone(), "dct:identifier", Obj::Plain(d.department.clone())));
+            g.push((
+                org.clone(),
+                "dct:identifier",
+                Obj::Plain(d.department.clone()),
+            ));
         }
     }
     g
@@ -524,7 +587,10 @@ mod tests {
     fn fq_terms() {
         assert_eq!(
             parse_fq("organization:abc tags:\"x y\"").unwrap(),
-            vec![("organization".into(), "abc".into()), ("tags".into(), "x y".into())]
+            vec![
+                ("organization".into(), "abc".into()),
+                ("tags".into(), "x y".into())
+            ]
         );
         assert!(parse_fq("colour:red").is_err());
         assert!(parse_fq("nocolon").is_err());
@@ -537,7 +603,8 @@ mod tests {
         assert!(matches(&a, None, "CASES title", &[]));
         assert!(matches(&a, None, "*:*", &[]));
         assert!(!matches(&a, None, "weather", &[]));
-        let fq = parse_fq("organization:11150700mb1530001x tags:government res_format:CSV").unwrap();
+        let fq =
+            parse_fq("organization:11150700mb1530001x tags:government res_format:CSV").unwrap();
         assert!(matches(&a, None, "", &fq));
         let fq = parse_fq("organization:other").unwrap();
         assert!(!matches(&a, None, "", &fq));
@@ -547,7 +614,10 @@ mod tests {
     fn package_and_datapackage_carry_the_schema() {
         let d = ds("cases", "government", "X1");
         let p = ckan_package("http://h", &d, None);
-        assert_eq!(p["resources"][0]["url"], "http://h/open/datasets/cases/data.csv");
+        assert_eq!(
+            p["resources"][0]["url"],
+            "http://h/open/datasets/cases/data.csv"
+        );
         assert_eq!(p["owner_org"], "x1");
         let dp = datapackage("http://h", &d, None);
         assert_eq!(dp["resources"][0]["schema"]["fields"][0]["type"], "integer");
@@ -561,7 +631,11 @@ mod tests {
         let g = dcat_graph("http://h", &[d], |_| None);
         let ttl = turtle(&g);
         assert!(ttl.contains("\"说明 \\\"引号\\\"\\n第二行\"@zh"), "{ttl}");
-        assert!(ttl.contains("<http://h/open/catalog>\n    rdf:type <http://www.w3.org/ns/dcat#Catalog>"));
+        assert!(
+            ttl.contains(
+                "<http://h/open/catalog>\n    rdf:type <http://www.w3.org/ns/dcat#Catalog>"
+            )
+        );
         let j = jsonld(&g);
         let nodes = j["@graph"].as_array().unwrap();
         // Catalogue, dataset, two distributions, publisher.

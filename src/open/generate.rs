@@ -46,17 +46,83 @@ fn dept_names(app: &AppState, uscc: &str) -> (String, String) {
 /// The service catalogue (政务服务事项目录): one row per service.
 pub fn catalogue(app: &AppState) -> (Vec<OpenField>, String) {
     let schema = vec![
-        f("service_code", "事项编码", "Service code", FieldType::String, None),
-        f("name_zh", "事项名称", "Service name (Chinese)", FieldType::String, None),
-        f("name_en", "事项英文名称", "Service name (English)", FieldType::String, None),
-        f("item_type", "事项类型", "Item type", FieldType::String, None),
-        f("case_kind", "办件类型", "Case kind", FieldType::String, None),
-        f("department_code", "实施部门代码", "Department code", FieldType::String, None),
-        f("department_zh", "实施部门", "Department", FieldType::String, None),
-        f("legal_limit", "法定时限", "Legal time limit", FieldType::Integer, Some("天")),
-        f("promised_limit", "承诺时限", "Promised time limit", FieldType::Integer, Some("天")),
-        f("online", "可网上办理", "Can be applied for online", FieldType::Boolean, None),
-        f("max_visits", "最多跑动次数", "Most visits needed", FieldType::Integer, Some("次")),
+        f(
+            "service_code",
+            "事项编码",
+            "Service code",
+            FieldType::String,
+            None,
+        ),
+        f(
+            "name_zh",
+            "事项名称",
+            "Service name (Chinese)",
+            FieldType::String,
+            None,
+        ),
+        f(
+            "name_en",
+            "事项英文名称",
+            "Service name (English)",
+            FieldType::String,
+            None,
+        ),
+        f(
+            "item_type",
+            "事项类型",
+            "Item type",
+            FieldType::String,
+            None,
+        ),
+        f(
+            "case_kind",
+            "办件类型",
+            "Case kind",
+            FieldType::String,
+            None,
+        ),
+        f(
+            "department_code",
+            "实施部门代码",
+            "Department code",
+            FieldType::String,
+            None,
+        ),
+        f(
+            "department_zh",
+            "实施部门",
+            "Department",
+            FieldType::String,
+            None,
+        ),
+        f(
+            "legal_limit",
+            "法定时限",
+            "Legal time limit",
+            FieldType::Integer,
+            Some("天"),
+        ),
+        f(
+            "promised_limit",
+            "承诺时限",
+            "Promised time limit",
+            FieldType::Integer,
+            Some("天"),
+        ),
+        f(
+            "online",
+            "可网上办理",
+            "Can be applied for online",
+            FieldType::Boolean,
+            None,
+        ),
+        f(
+            "max_visits",
+            "最多跑动次数",
+            "Most visits needed",
+            FieldType::Integer,
+            Some("次"),
+        ),
     ];
     let header: Vec<String> = schema.iter().map(|f| f.name.clone()).collect();
     let rows: Vec<Vec<String>> = app
@@ -112,14 +178,56 @@ fn month_start(now: DateTime<Utc>, back: u32) -> (String, DateTime<Utc>) {
 pub async fn case_stats(app: &AppState, now: DateTime<Utc>) -> AppResult<(Vec<OpenField>, String)> {
     let schema = vec![
         f("month", "月份", "Month", FieldType::String, None),
-        f("service_code", "事项编码", "Service code", FieldType::String, None),
+        f(
+            "service_code",
+            "事项编码",
+            "Service code",
+            FieldType::String,
+            None,
+        ),
         f("service_zh", "事项名称", "Service", FieldType::String, None),
-        f("department_code", "部门代码", "Department code", FieldType::String, None),
-        f("department_zh", "部门", "Department", FieldType::String, None),
-        f("lodged", "申请件数", "Cases lodged", FieldType::Integer, Some("件")),
-        f("concluded", "办结件数", "Cases concluded", FieldType::Integer, Some("件")),
-        f("on_time", "按时办结件数", "Concluded on time", FieldType::Integer, Some("件")),
-        f("on_time_rate", "按时办结率", "Share concluded on time", FieldType::Number, Some("%")),
+        f(
+            "department_code",
+            "部门代码",
+            "Department code",
+            FieldType::String,
+            None,
+        ),
+        f(
+            "department_zh",
+            "部门",
+            "Department",
+            FieldType::String,
+            None,
+        ),
+        f(
+            "lodged",
+            "申请件数",
+            "Cases lodged",
+            FieldType::Integer,
+            Some("件"),
+        ),
+        f(
+            "concluded",
+            "办结件数",
+            "Cases concluded",
+            FieldType::Integer,
+            Some("件"),
+        ),
+        f(
+            "on_time",
+            "按时办结件数",
+            "Concluded on time",
+            FieldType::Integer,
+            Some("件"),
+        ),
+        f(
+            "on_time_rate",
+            "按时办结率",
+            "Share concluded on time",
+            FieldType::Number,
+            Some("%"),
+        ),
     ];
     let header: Vec<String> = schema.iter().map(|f| f.name.clone()).collect();
     let mut rows = Vec::new();
@@ -160,9 +268,27 @@ pub async fn case_stats(app: &AppState, now: DateTime<Utc>) -> AppResult<(Vec<Op
 /// Aggregated figures (汇总指标): one row per figure.
 pub async fn figures(app: &AppState) -> AppResult<(Vec<OpenField>, String)> {
     let schema = vec![
-        f("indicator", "指标代码", "Indicator", FieldType::String, None),
-        f("name_zh", "指标名称", "Name (Chinese)", FieldType::String, None),
-        f("name_en", "指标英文名称", "Name (English)", FieldType::String, None),
+        f(
+            "indicator",
+            "指标代码",
+            "Indicator",
+            FieldType::String,
+            None,
+        ),
+        f(
+            "name_zh",
+            "指标名称",
+            "Name (Chinese)",
+            FieldType::String,
+            None,
+        ),
+        f(
+            "name_en",
+            "指标英文名称",
+            "Name (English)",
+            FieldType::String,
+            None,
+        ),
         f("value", "数值", "Value", FieldType::Number, None),
         f("unit", "单位", "Unit", FieldType::String, None),
     ];
@@ -186,22 +312,62 @@ pub async fn figures(app: &AppState) -> AppResult<(Vec<OpenField>, String)> {
         .services()
         .iter()
         .filter(|s| {
-            s.channels
-                .iter()
-                .any(|c| serde_json::to_value(c).ok().as_ref().and_then(|v| v.as_str()) == Some("online"))
+            s.channels.iter().any(|c| {
+                serde_json::to_value(c)
+                    .ok()
+                    .as_ref()
+                    .and_then(|v| v.as_str())
+                    == Some("online")
+            })
         })
         .count();
     let row = |k: &str, zh: &str, en: &str, v: String, u: &str| {
         vec![k.to_owned(), zh.to_owned(), en.to_owned(), v, u.to_owned()]
     };
     let rows = vec![
-        row("services", "政务服务事项数", "Services offered", app.catalogue.services().len().to_string(), "项"),
-        row("services_online", "可网上办理事项数", "Services that can be applied for online", online.to_string(), "项"),
-        row("departments", "实施部门数", "Departments", app.catalogue.departments().len().to_string(), "个"),
+        row(
+            "services",
+            "政务服务事项数",
+            "Services offered",
+            app.catalogue.services().len().to_string(),
+            "项",
+        ),
+        row(
+            "services_online",
+            "可网上办理事项数",
+            "Services that can be applied for online",
+            online.to_string(),
+            "项",
+        ),
+        row(
+            "departments",
+            "实施部门数",
+            "Departments",
+            app.catalogue.departments().len().to_string(),
+            "个",
+        ),
         row("cases", "办件总数", "Cases", total.to_string(), "件"),
-        row("concluded_with_due", "有时限的办结件数", "Concluded cases with a due date", figs.concluded_with_due.to_string(), "件"),
-        row("on_time_rate", "按时办结率", "Share concluded on time", pct(figs.concluded_on_time, figs.concluded_with_due), "%"),
-        row("rated", "评价件数", "Cases rated", figs.rated.to_string(), "件"),
+        row(
+            "concluded_with_due",
+            "有时限的办结件数",
+            "Concluded cases with a due date",
+            figs.concluded_with_due.to_string(),
+            "件",
+        ),
+        row(
+            "on_time_rate",
+            "按时办结率",
+            "Share concluded on time",
+            pct(figs.concluded_on_time, figs.concluded_with_due),
+            "%",
+        ),
+        row(
+            "rated",
+            "评价件数",
+            "Cases rated",
+            figs.rated.to_string(),
+            "件",
+        ),
         row("average_rating", "平均评价", "Average rating", avg, "分"),
     ];
     Ok((schema, to_csv(&header, &rows)))

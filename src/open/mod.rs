@@ -26,23 +26,83 @@ use check::OpenField;
 
 /// Topics: (code, Chinese, English, DCAT theme IRI of the EU data-theme vocabulary).
 pub const TOPICS: [(&str, &str, &str, &str); 6] = [
-    ("government", "政务服务", "Government services", "http://publications.europa.eu/resource/authority/data-theme/GOVE"),
-    ("economy", "经济发展", "Economy", "http://publications.europa.eu/resource/authority/data-theme/ECON"),
-    ("society", "社会民生", "Society", "http://publications.europa.eu/resource/authority/data-theme/SOCI"),
-    ("health", "卫生健康", "Health", "http://publications.europa.eu/resource/authority/data-theme/HEAL"),
-    ("environment", "资源环境", "Environment", "http://publications.europa.eu/resource/authority/data-theme/ENVI"),
-    ("transport", "交通出行", "Transport", "http://publications.europa.eu/resource/authority/data-theme/TRAN"),
+    (
+        "government",
+        "政务服务",
+        "Government services",
+        "http://publications.europa.eu/resource/authority/data-theme/GOVE",
+    ),
+    (
+        "economy",
+        "经济发展",
+        "Economy",
+        "http://publications.europa.eu/resource/authority/data-theme/ECON",
+    ),
+    (
+        "society",
+        "社会民生",
+        "Society",
+        "http://publications.europa.eu/resource/authority/data-theme/SOCI",
+    ),
+    (
+        "health",
+        "卫生健康",
+        "Health",
+        "http://publications.europa.eu/resource/authority/data-theme/HEAL",
+    ),
+    (
+        "environment",
+        "资源环境",
+        "Environment",
+        "http://publications.europa.eu/resource/authority/data-theme/ENVI",
+    ),
+    (
+        "transport",
+        "交通出行",
+        "Transport",
+        "http://publications.europa.eu/resource/authority/data-theme/TRAN",
+    ),
 ];
 
 /// Update cycles: (code, Chinese, English, DCAT frequency IRI), with how long a
 /// generated file stays current.
 pub const CYCLES: [(&str, &str, &str, &str); 6] = [
-    ("daily", "每日", "Daily", "http://publications.europa.eu/resource/authority/frequency/DAILY"),
-    ("weekly", "每周", "Weekly", "http://publications.europa.eu/resource/authority/frequency/WEEKLY"),
-    ("monthly", "每月", "Monthly", "http://publications.europa.eu/resource/authority/frequency/MONTHLY"),
-    ("quarterly", "每季度", "Quarterly", "http://publications.europa.eu/resource/authority/frequency/QUARTERLY"),
-    ("yearly", "每年", "Yearly", "http://publications.europa.eu/resource/authority/frequency/ANNUAL"),
-    ("irregular", "不定期", "Irregular", "http://publications.europa.eu/resource/authority/frequency/IRREG"),
+    (
+        "daily",
+        "每日",
+        "Daily",
+        "http://publications.europa.eu/resource/authority/frequency/DAILY",
+    ),
+    (
+        "weekly",
+        "每周",
+        "Weekly",
+        "http://publications.europa.eu/resource/authority/frequency/WEEKLY",
+    ),
+    (
+        "monthly",
+        "每月",
+        "Monthly",
+        "http://publications.europa.eu/resource/authority/frequency/MONTHLY",
+    ),
+    (
+        "quarterly",
+        "每季度",
+        "Quarterly",
+        "http://publications.europa.eu/resource/authority/frequency/QUARTERLY",
+    ),
+    (
+        "yearly",
+        "每年",
+        "Yearly",
+        "http://publications.europa.eu/resource/authority/frequency/ANNUAL",
+    ),
+    (
+        "irregular",
+        "不定期",
+        "Irregular",
+        "http://publications.europa.eu/resource/authority/frequency/IRREG",
+    ),
 ];
 
 /// A licence a dataset may carry.
@@ -214,13 +274,25 @@ fn metadata_errors(app: &AppState, i: &OpenDraftInput) -> Vec<FieldError> {
         ));
     }
     if i.title_zh.trim().is_empty() {
-        e.push(invalid("title_zh", "请填写中文标题。", "Enter the Chinese title."));
+        e.push(invalid(
+            "title_zh",
+            "请填写中文标题。",
+            "Enter the Chinese title.",
+        ));
     }
     if i.title_en.trim().is_empty() {
-        e.push(invalid("title_en", "请填写英文标题。", "Enter the English title."));
+        e.push(invalid(
+            "title_en",
+            "请填写英文标题。",
+            "Enter the English title.",
+        ));
     }
     if i.title_zh.chars().count() > 200 || i.title_en.chars().count() > 200 {
-        e.push(invalid("title_zh", "标题不超过 200 字。", "Titles are at most 200 characters."));
+        e.push(invalid(
+            "title_zh",
+            "标题不超过 200 字。",
+            "Titles are at most 200 characters.",
+        ));
     }
     if i.description_zh.chars().count() > 4000 || i.description_en.chars().count() > 4000 {
         e.push(invalid(
@@ -236,10 +308,18 @@ fn metadata_errors(app: &AppState, i: &OpenDraftInput) -> Vec<FieldError> {
         e.push(invalid("licence", "请选择开放许可。", "Choose a licence."));
     }
     if cycle(&i.update_cycle).is_none() {
-        e.push(invalid("update_cycle", "请选择更新周期。", "Choose an update cycle."));
+        e.push(invalid(
+            "update_cycle",
+            "请选择更新周期。",
+            "Choose an update cycle.",
+        ));
     }
     if !SOURCES.contains(&i.source.as_str()) {
-        e.push(invalid("source", "请选择数据来源。", "Choose where the data comes from."));
+        e.push(invalid(
+            "source",
+            "请选择数据来源。",
+            "Choose where the data comes from.",
+        ));
     }
     if let Some(err) = resource_check(app, i.resource_code.as_deref().filter(|c| !c.is_empty())) {
         e.push(err);
@@ -304,8 +384,14 @@ pub async fn draft(
             )));
         }
     }
-    let (schema, csv, rows) =
-        build_file(app, &input.source, input.schema.clone(), input.csv.clone(), now).await?;
+    let (schema, csv, rows) = build_file(
+        app,
+        &input.source,
+        input.schema.clone(),
+        input.csv.clone(),
+        now,
+    )
+    .await?;
     let d = OpenDataset {
         id: input.id.clone(),
         title_zh: input.title_zh.trim().to_owned(),
@@ -470,25 +556,47 @@ pub async fn file_request(
     let title = i.title.trim();
     let body = i.body.trim();
     if title.is_empty() || title.chars().count() > 200 {
-        e.push(invalid("title", "请填写需求名称（不超过 200 字）。", "Enter what you need (at most 200 characters)."));
+        e.push(invalid(
+            "title",
+            "请填写需求名称（不超过 200 字）。",
+            "Enter what you need (at most 200 characters).",
+        ));
     }
     if body.is_empty() || body.chars().count() > 4000 {
-        e.push(invalid("body", "请说明用途（不超过 4000 字）。", "Say what it is for (at most 4000 characters)."));
+        e.push(invalid(
+            "body",
+            "请说明用途（不超过 4000 字）。",
+            "Say what it is for (at most 4000 characters).",
+        ));
     }
-    let email = i.email.map(|m| m.trim().to_owned()).filter(|m| !m.is_empty());
+    let email = i
+        .email
+        .map(|m| m.trim().to_owned())
+        .filter(|m| !m.is_empty());
     if let Some(m) = &email {
         let ok = m.len() <= 254
             && m.split_once('@').is_some_and(|(a, b)| {
-                !a.is_empty() && b.contains('.') && !b.starts_with('.') && !m.contains(char::is_whitespace)
+                !a.is_empty()
+                    && b.contains('.')
+                    && !b.starts_with('.')
+                    && !m.contains(char::is_whitespace)
             });
         if !ok {
-            e.push(invalid("email", "邮箱格式不正确。", "The email address is not valid."));
+            e.push(invalid(
+                "email",
+                "邮箱格式不正确。",
+                "The email address is not valid.",
+            ));
         }
     }
     let department = i.department.filter(|d| !d.is_empty());
     if let Some(d) = &department {
         if app.catalogue.department(d).is_none() {
-            e.push(invalid("department", "没有这个部门。", "No such department."));
+            e.push(invalid(
+                "department",
+                "没有这个部门。",
+                "No such department.",
+            ));
         }
     }
     if !e.is_empty() {
@@ -554,9 +662,25 @@ mod tests {
         assert!(!valid_id("ab"));
         let now = Utc::now();
         assert!(refresh_is_due("daily", None, now));
-        assert!(refresh_is_due("daily", Some(now - Duration::hours(25)), now));
-        assert!(!refresh_is_due("daily", Some(now - Duration::hours(23)), now));
-        assert!(!refresh_is_due("irregular", Some(now - Duration::days(999)), now));
-        assert!(CYCLES.iter().all(|c| c.0 == "irregular" || cycle_period(c.0).is_some()));
+        assert!(refresh_is_due(
+            "daily",
+            Some(now - Duration::hours(25)),
+            now
+        ));
+        assert!(!refresh_is_due(
+            "daily",
+            Some(now - Duration::hours(23)),
+            now
+        ));
+        assert!(!refresh_is_due(
+            "irregular",
+            Some(now - Duration::days(999)),
+            now
+        ));
+        assert!(
+            CYCLES
+                .iter()
+                .all(|c| c.0 == "irregular" || cycle_period(c.0).is_some())
+        );
     }
 }

@@ -65,8 +65,8 @@ pub use exchange::{
     StoredKey,
 };
 pub use hardening::{HardeningStore, ProvisionalCase};
-pub use open_data::OpenDataStore;
 pub use mail::{MailCounts, MailOutcome, MailRow, MailStore, QueuedMail};
+pub use open_data::OpenDataStore;
 pub use secrets::SecretStore;
 pub use shared::{
     AccessRecord, BaseRecord, ConsentRow, NewAccess, SharedDataStore, SharingFigures, UpsertCounts,

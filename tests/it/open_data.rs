@@ -120,53 +120,143 @@ async fn datasets_are_published_and_read_by_ckanapi_and_frictionless(b: Backend)
 
     // a department's upload and three generated datasets, drafted
     let (st, d) = officer
-        .post("/api/staff/v1/open/datasets", &upload_body("training-providers", GOOD_CSV))
+        .post(
+            "/api/staff/v1/open/datasets",
+            &upload_body("training-providers", GOOD_CSV),
+        )
         .await;
     assert_eq!(st, 201, "{d}");
-    assert_eq!((d["status"].as_str(), d["row_count"].as_i64()), (Some("draft"), Some(2)));
+    assert_eq!(
+        (d["status"].as_str(), d["row_count"].as_i64()),
+        (Some("draft"), Some(2))
+    );
     for (id, src, dept, zh, en) in [
-        ("service-catalogue", "catalogue", SAMR, "政务服务事项目录", "Service catalogue"),
-        ("case-statistics", "case_stats", HRSS, "办件统计", "Case statistics"),
-        ("service-figures", "figures", SAMR, "政务服务汇总指标", "Service figures"),
+        (
+            "service-catalogue",
+            "catalogue",
+            SAMR,
+            "政务服务事项目录",
+            "Service catalogue",
+        ),
+        (
+            "case-statistics",
+            "case_stats",
+            HRSS,
+            "办件统计",
+            "Case statistics",
+        ),
+        (
+            "service-figures",
+            "figures",
+            SAMR,
+            "政务服务汇总指标",
+            "Service figures",
+        ),
     ] {
-        let (st, d) = op.post("/api/ops/v1/open/datasets", &generated(id, src, dept, zh, en)).await;
+        let (st, d) = op
+            .post(
+                "/api/ops/v1/open/datasets",
+                &generated(id, src, dept, zh, en),
+            )
+            .await;
         assert_eq!(st, 201, "{id}: {d}");
     }
     // nothing is public before publication
     assert_eq!(ckanapi(base, &["package_list"]).await, json!([]));
-    let (st, _) = s.app.client.get(s.app.url("/open/datasets/case-statistics/data.csv")).send().await.map(|r| (r.status().as_u16(), ())).expect("get");
+    let (st, _) = s
+        .app
+        .client
+        .get(s.app.url("/open/datasets/case-statistics/data.csv"))
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), ()))
+        .expect("get");
     assert_eq!(st, 404);
 
     // the operator returns one draft with a reason and publishes the others
-    let (st, d) = op.post("/api/ops/v1/open/datasets/service-figures/return", &json!({ "reason": " " })).await;
+    let (st, d) = op
+        .post(
+            "/api/ops/v1/open/datasets/service-figures/return",
+            &json!({ "reason": " " }),
+        )
+        .await;
     assert_eq!(st, 422, "{d}");
-    let (st, d) = op.post("/api/ops/v1/open/datasets/service-figures/return", &json!({ "reason": "请补充指标口径说明" })).await;
+    let (st, d) = op
+        .post(
+            "/api/ops/v1/open/datasets/service-figures/return",
+            &json!({ "reason": "请补充指标口径说明" }),
+        )
+        .await;
     assert_eq!(st, 200, "{d}");
     assert_eq!(d["status"], "returned");
-    let (st, _) = op.post("/api/ops/v1/open/datasets/service-figures/publish", &json!({})).await;
-    assert_eq!(st, 409, "a returned dataset is redrafted before it is published");
-    let (st, _) = op.post("/api/ops/v1/open/datasets/service-figures", &json!({})).await;
+    let (st, _) = op
+        .post(
+            "/api/ops/v1/open/datasets/service-figures/publish",
+            &json!({}),
+        )
+        .await;
+    assert_eq!(
+        st, 409,
+        "a returned dataset is redrafted before it is published"
+    );
+    let (st, _) = op
+        .post("/api/ops/v1/open/datasets/service-figures", &json!({}))
+        .await;
     assert_eq!(st, 405);
-    let mut again = generated("service-figures", "figures", SAMR, "政务服务汇总指标", "Service figures");
+    let mut again = generated(
+        "service-figures",
+        "figures",
+        SAMR,
+        "政务服务汇总指标",
+        "Service figures",
+    );
     again["description_zh"] = json!("口径：办件数按申请时间统计。");
     let (st, d) = op.post("/api/ops/v1/open/datasets", &again).await;
     assert_eq!(st, 201, "{d}");
-    for id in ["training-providers", "service-catalogue", "case-statistics", "service-figures"] {
-        let (st, d) = op.post(&format!("/api/ops/v1/open/datasets/{id}/publish"), &json!({})).await;
+    for id in [
+        "training-providers",
+        "service-catalogue",
+        "case-statistics",
+        "service-figures",
+    ] {
+        let (st, d) = op
+            .post(
+                &format!("/api/ops/v1/open/datasets/{id}/publish"),
+                &json!({}),
+            )
+            .await;
         assert_eq!(st, 200, "{id}: {d}");
         assert_eq!(d["status"], "published");
     }
-    let (st, d) = op.post("/api/ops/v1/open/datasets/case-statistics/refresh", &json!({})).await;
+    let (st, d) = op
+        .post(
+            "/api/ops/v1/open/datasets/case-statistics/refresh",
+            &json!({}),
+        )
+        .await;
     assert_eq!(st, 200, "{d}");
-    assert!(d["row_count"].as_i64().unwrap_or(0) >= 1, "the lodged case is counted: {d}");
-    let (st, _) = op.post("/api/ops/v1/open/datasets/training-providers/refresh", &json!({})).await;
+    assert!(
+        d["row_count"].as_i64().unwrap_or(0) >= 1,
+        "the lodged case is counted: {d}"
+    );
+    let (st, _) = op
+        .post(
+            "/api/ops/v1/open/datasets/training-providers/refresh",
+            &json!({}),
+        )
+        .await;
     assert_eq!(st, 409, "an upload is not regenerated");
 
     // ckanapi lists, shows and searches them
     let list = ckanapi(base, &["package_list"]).await;
     assert_eq!(
         list,
-        json!(["case-statistics", "service-catalogue", "service-figures", "training-providers"])
+        json!([
+            "case-statistics",
+            "service-catalogue",
+            "service-figures",
+            "training-providers"
+        ])
     );
     let p = ckanapi(base, &["package_show", "id=training-providers"]).await;
     assert_eq!(p["title"], "职业技能培训机构");
@@ -181,45 +271,113 @@ async fn datasets_are_published_and_read_by_ckanapi_and_frictionless(b: Backend)
     assert_eq!(found["results"].as_array().map(Vec::len), Some(1));
     assert_eq!(found["results"][0]["name"], "service-figures");
     let orgs = ckanapi(base, &["organization_list"]).await;
-    assert_eq!(orgs, json!([SAMR.to_ascii_lowercase(), HRSS.to_ascii_lowercase()]));
+    assert_eq!(
+        orgs,
+        json!([SAMR.to_ascii_lowercase(), HRSS.to_ascii_lowercase()])
+    );
     let r = ckanapi(base, &["resource_show", "id=service-catalogue-csv"]).await;
-    assert_eq!(r["url"], format!("{base}/open/datasets/service-catalogue/data.csv"));
+    assert_eq!(
+        r["url"],
+        format!("{base}/open/datasets/service-catalogue/data.csv")
+    );
     let (ok, out, err) = run(
         "ckanapi",
-        vec!["action".into(), "package_show".into(), "id=nope".into(), "-r".into(), base.into()],
+        vec![
+            "action".into(),
+            "package_show".into(),
+            "id=nope".into(),
+            "-r".into(),
+            base.into(),
+        ],
     )
     .await;
-    assert!(!ok && (out + &err).contains("NotFound"), "a missing dataset is CKAN's NotFound");
+    assert!(
+        !ok && (out + &err).contains("NotFound"),
+        "a missing dataset is CKAN's NotFound"
+    );
     // the envelope at /api/3/action, and its errors
-    let r = s.app.client.get(s.app.url("/api/3/action/package_search?q=&rows=x")).send().await.expect("get");
+    let r = s
+        .app
+        .client
+        .get(s.app.url("/api/3/action/package_search?q=&rows=x"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status(), 409);
     let e: Value = r.json().await.expect("json");
-    assert_eq!((e["success"].as_bool(), e["error"]["__type"].as_str()), (Some(false), Some("Validation Error")));
-    let r = s.app.client.get(s.app.url("/api/3/action/package_create")).send().await.expect("get");
+    assert_eq!(
+        (e["success"].as_bool(), e["error"]["__type"].as_str()),
+        (Some(false), Some("Validation Error"))
+    );
+    let r = s
+        .app
+        .client
+        .get(s.app.url("/api/3/action/package_create"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status(), 400);
-    let e: Value = s.app.client.get(s.app.url("/api/3/action/package_list")).send().await.expect("get").json().await.expect("json");
-    assert_eq!((e["success"].as_bool(), e["result"].as_array().map(Vec::len)), (Some(true), Some(4)));
+    let e: Value = s
+        .app
+        .client
+        .get(s.app.url("/api/3/action/package_list"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        (e["success"].as_bool(), e["result"].as_array().map(Vec::len)),
+        (Some(true), Some(4))
+    );
 
     // every published data package passes frictionless validate
     for id in list.as_array().expect("list") {
         let id = id.as_str().expect("id");
         let url = format!("{base}/open/datasets/{id}/datapackage.json");
-        let (ok, out, err) = run("frictionless", vec!["validate".into(), "--json".into(), url]).await;
-        let report: Value = serde_json::from_str(&out).unwrap_or_else(|_| panic!("{id}: {out}\n{err}"));
+        let (ok, out, err) = run(
+            "frictionless",
+            vec!["validate".into(), "--json".into(), url],
+        )
+        .await;
+        let report: Value =
+            serde_json::from_str(&out).unwrap_or_else(|_| panic!("{id}: {out}\n{err}"));
         assert!(ok && report["valid"] == true, "{id}: {out}\n{err}");
-        assert!(report["stats"]["tasks"].as_i64().unwrap_or(0) >= 1, "{id}: {out}");
+        assert!(
+            report["stats"]["tasks"].as_i64().unwrap_or(0) >= 1,
+            "{id}: {out}"
+        );
     }
 
     // downloads are counted per dataset and format
     let before = downloads(&op, "training-providers").await;
     for f in ["data.csv", "data.csv", "data.json"] {
-        let r = s.app.client.get(s.app.url(&format!("/open/datasets/training-providers/{f}"))).send().await.expect("get");
+        let r = s
+            .app
+            .client
+            .get(s.app.url(&format!("/open/datasets/training-providers/{f}")))
+            .send()
+            .await
+            .expect("get");
         assert_eq!(r.status(), 200);
     }
-    let r = s.app.client.get(s.app.url("/open/datasets/training-providers/data.json")).send().await.expect("get");
+    let r = s
+        .app
+        .client
+        .get(s.app.url("/open/datasets/training-providers/data.json"))
+        .send()
+        .await
+        .expect("get");
     let rows: Value = r.json().await.expect("json");
-    assert_eq!(rows[0], json!({ "provider": "海拉尔区职业技能培训学校", "district": "海拉尔区", "places": 1200, "pass_rate": 92.5, "since": "2019-03-01" }));
-    assert_eq!(downloads(&op, "training-providers").await, (before.0 + 2, before.1 + 2));
+    assert_eq!(
+        rows[0],
+        json!({ "provider": "海拉尔区职业技能培训学校", "district": "海拉尔区", "places": 1200, "pass_rate": 92.5, "since": "2019-03-01" })
+    );
+    assert_eq!(
+        downloads(&op, "training-providers").await,
+        (before.0 + 2, before.1 + 2)
+    );
     assert_eq!(downloads(&op, "service-catalogue").await.1, 0);
 
     // DCAT: the JSON-LD and the Turtle are the same graph, with every dataset
@@ -234,21 +392,63 @@ async fn datasets_are_published_and_read_by_ckanapi_and_frictionless(b: Backend)
     );
     let (ok, out, err) = run("python", vec!["-c".into(), check]).await;
     assert!(ok, "{out}\n{err}");
-    let counts: Vec<usize> = out.split_whitespace().filter_map(|n| n.parse().ok()).collect();
+    let counts: Vec<usize> = out
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect();
     assert_eq!(&counts[..2], &[4, 8], "{out}");
 
     // the pages: browse, filter by department, the dataset with its preview
-    let page = s.app.client.get(s.app.url("/open?lang=en")).send().await.expect("get").text().await.expect("html");
-    assert!(page.contains("Vocational training providers") && page.contains("Service catalogue"), "{page}");
-    let page = s.app.client.get(s.app.url(&format!("/open?dept={HRSS}"))).send().await.expect("get").text().await.expect("html");
+    let page = s
+        .app
+        .client
+        .get(s.app.url("/open?lang=en"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("Vocational training providers") && page.contains("Service catalogue"),
+        "{page}"
+    );
+    let page = s
+        .app
+        .client
+        .get(s.app.url(&format!("/open?dept={HRSS}")))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("html");
     assert!(page.contains("职业技能培训机构") && !page.contains("政务服务事项目录"));
-    let r = s.app.client.get(s.app.url("/open/datasets/training-providers?lang=en")).send().await.expect("get");
+    let r = s
+        .app
+        .client
+        .get(s.app.url("/open/datasets/training-providers?lang=en"))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status(), 200);
     let page = r.text().await.expect("html");
-    for want in ["Schema", "Places a year", "Integer", "满洲里市技工学校", "/open/datasets/training-providers/data.csv", "downloaded 2 times"] {
+    for want in [
+        "Schema",
+        "Places a year",
+        "Integer",
+        "满洲里市技工学校",
+        "/open/datasets/training-providers/data.csv",
+        "downloaded 2 times",
+    ] {
         assert!(page.contains(want), "{want} in the dataset page");
     }
-    let ops_page = op.b.get(&format!("{}/ops/open", op.base)).await.text().await.expect("html");
+    let ops_page =
+        op.b.get(&format!("{}/ops/open", op.base))
+            .await
+            .text()
+            .await
+            .expect("html");
     assert!(ops_page.contains("training-providers") && ops_page.contains("立即刷新"));
 }
 
@@ -259,13 +459,22 @@ async fn personal_data_and_closed_resources_are_refused(b: Backend) {
 
     // an ID-number column is refused, naming the column, in both languages
     let csv = "provider,district,places,pass_rate,since\n培训学校,海拉尔区,10,90,2019-03-01\n";
-    let with_id = csv.replace("provider,", "holder,").replace("培训学校", "11010519491231002X");
+    let with_id = csv
+        .replace("provider,", "holder,")
+        .replace("培训学校", "11010519491231002X");
     let mut body = upload_body("with-ids", &with_id);
     body["schema"][0]["name"] = json!("holder");
     let (st, p) = officer.post("/api/staff/v1/open/datasets", &body).await;
     assert_eq!(st, 422, "{p}");
     assert_eq!(p["errors"][0]["field"], "csv.holder", "{p}");
-    assert!(p["detail"].as_str().unwrap_or("").contains("holder") || p["errors"][0]["message"].as_str().unwrap_or("").contains("holder"), "{p}");
+    assert!(
+        p["detail"].as_str().unwrap_or("").contains("holder")
+            || p["errors"][0]["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("holder"),
+        "{p}"
+    );
     let r = officer
         .b
         .client
@@ -277,38 +486,80 @@ async fn personal_data_and_closed_resources_are_refused(b: Backend) {
         .await
         .expect("post");
     let p: Value = r.json().await.expect("json");
-    assert!(p.to_string().contains("Column “holder” holds resident ID numbers"), "{p}");
+    assert!(
+        p.to_string()
+            .contains("Column “holder” holds resident ID numbers"),
+        "{p}"
+    );
 
     // a phone column, and names by their values
-    let phones = csv.replace("10,", "13912345678,").replace("places", "places");
+    let phones = csv
+        .replace("10,", "13912345678,")
+        .replace("places", "places");
     let mut body = upload_body("with-phones", &phones);
     body["schema"][2]["type"] = json!("string");
     let (st, p) = officer.post("/api/staff/v1/open/datasets", &body).await;
-    assert_eq!((st, p["errors"][0]["field"].as_str()), (422, Some("csv.places")), "{p}");
+    assert_eq!(
+        (st, p["errors"][0]["field"].as_str()),
+        (422, Some("csv.places")),
+        "{p}"
+    );
     let names = "provider,district,places,pass_rate,since\n王小明,海拉尔区,1,1,2019-01-01\n李华,海拉尔区,1,1,2019-01-01\n张伟,海拉尔区,1,1,2019-01-01\n";
-    let (st, p) = officer.post("/api/staff/v1/open/datasets", &upload_body("with-names", names)).await;
-    assert_eq!((st, p["errors"][0]["field"].as_str()), (422, Some("csv.provider")), "{p}");
+    let (st, p) = officer
+        .post(
+            "/api/staff/v1/open/datasets",
+            &upload_body("with-names", names),
+        )
+        .await;
+    assert_eq!(
+        (st, p["errors"][0]["field"].as_str()),
+        (422, Some("csv.provider")),
+        "{p}"
+    );
 
     // a file that does not match its schema
     let bad = GOOD_CSV.replace("1200", "很多");
-    let (st, p) = officer.post("/api/staff/v1/open/datasets", &upload_body("bad-types", &bad)).await;
-    assert_eq!((st, p["errors"][0]["field"].as_str()), (422, Some("csv.places")), "{p}");
+    let (st, p) = officer
+        .post(
+            "/api/staff/v1/open/datasets",
+            &upload_body("bad-types", &bad),
+        )
+        .await;
+    assert_eq!(
+        (st, p["errors"][0]["field"].as_str()),
+        (422, Some("csv.places")),
+        "{p}"
+    );
 
     // a resource whose open attribute is 不予开放 cannot be opened
     let mut body = upload_body("licences", GOOD_CSV);
     body["resource_code"] = json!("elicence");
     let (st, p) = officer.post("/api/staff/v1/open/datasets", &body).await;
-    assert_eq!((st, p["errors"][0]["field"].as_str()), (422, Some("resource_code")), "{p}");
+    assert_eq!(
+        (st, p["errors"][0]["field"].as_str()),
+        (422, Some("resource_code")),
+        "{p}"
+    );
     body["resource_code"] = json!("credit");
     let (st, p) = officer.post("/api/staff/v1/open/datasets", &body).await;
     assert_eq!(st, 201, "an open resource may be: {p}");
 
     // nothing refused reached the store; a department cannot take another's name
     let (_, list) = op.get("/api/ops/v1/open/datasets").await;
-    let ids: Vec<&str> = list["items"].as_array().expect("items").iter().filter_map(|d| d["id"].as_str()).collect();
+    let ids: Vec<&str> = list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|d| d["id"].as_str())
+        .collect();
     assert_eq!(ids, ["licences"]);
     let zhou = Session::new(&s, "/auth/staff/login", "officer-zhou").await;
-    let (st, _) = zhou.post("/api/staff/v1/open/datasets", &upload_body("licences", GOOD_CSV)).await;
+    let (st, _) = zhou
+        .post(
+            "/api/staff/v1/open/datasets",
+            &upload_body("licences", GOOD_CSV),
+        )
+        .await;
     assert_eq!(st, 409);
     let (st, _) = zhou.get("/api/ops/v1/open/datasets").await;
     assert_eq!(st, 403);
@@ -324,13 +575,28 @@ async fn personal_data_and_closed_resources_are_refused(b: Backend) {
         ("update_cycle", "yearly"),
         ("source", "upload"),
         ("resource_code", ""),
-        ("schema", "street,街道,Street,string\nholder,持有人,Holder,string"),
+        (
+            "schema",
+            "street,街道,Street,string\nholder,持有人,Holder,string",
+        ),
         ("csv", "street,holder\n新华街,11010519491231002X\n"),
     ];
-    let r = officer.b.client.post(format!("{}/desk/open/datasets?lang=en", officer.base)).header("x-csrf-token", &officer.csrf).form(&form).send().await.expect("post");
+    let r = officer
+        .b
+        .client
+        .post(format!("{}/desk/open/datasets?lang=en", officer.base))
+        .header("x-csrf-token", &officer.csrf)
+        .form(&form)
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), 422);
     let html = r.text().await.expect("html");
-    assert!(html.contains("data-column=\"holder\"") && html.contains("Column “holder” holds resident ID numbers"), "{html}");
+    assert!(
+        html.contains("data-column=\"holder\"")
+            && html.contains("Column “holder” holds resident ID numbers"),
+        "{html}"
+    );
     let ok_form: Vec<(&str, &str)> = form
         .iter()
         .map(|(k, v)| match *k {
@@ -339,12 +605,34 @@ async fn personal_data_and_closed_resources_are_refused(b: Backend) {
             _ => (*k, *v),
         })
         .collect();
-    let r = officer.b.client.post(format!("{}/desk/open/datasets", officer.base)).header("x-csrf-token", &officer.csrf).form(&ok_form).send().await.expect("post");
+    let r = officer
+        .b
+        .client
+        .post(format!("{}/desk/open/datasets", officer.base))
+        .header("x-csrf-token", &officer.csrf)
+        .form(&ok_form)
+        .send()
+        .await
+        .expect("post");
     assert_eq!(r.status(), 303);
     // and the operator publishes it from the page
-    let r = op.b.client.post(format!("{}/ops/open/datasets/form-ids/publish", op.base)).header("x-csrf-token", &op.csrf).form(&[("_csrf", op.csrf.as_str())]).send().await.expect("post");
+    let r =
+        op.b.client
+            .post(format!("{}/ops/open/datasets/form-ids/publish", op.base))
+            .header("x-csrf-token", &op.csrf)
+            .form(&[("_csrf", op.csrf.as_str())])
+            .send()
+            .await
+            .expect("post");
     assert_eq!(r.status(), 303);
-    let r = op.b.client.post(format!("{}/ops/open/datasets/form-ids/publish", op.base)).header("x-csrf-token", &op.csrf).form(&[("_csrf", "wrong")]).send().await.expect("post");
+    let r =
+        op.b.client
+            .post(format!("{}/ops/open/datasets/form-ids/publish", op.base))
+            .header("x-csrf-token", &op.csrf)
+            .form(&[("_csrf", "wrong")])
+            .send()
+            .await
+            .expect("post");
     assert_eq!(r.status(), 403);
     let (_, d) = op.get("/api/ops/v1/open/datasets/form-ids").await;
     assert_eq!(d["status"], "published");
@@ -353,50 +641,128 @@ async fn personal_data_and_closed_resources_are_refused(b: Backend) {
 async fn data_requests_are_filed_and_answered(b: Backend) {
     let s = with_dev_idp(b, &[]).await;
     let c = &s.app.client;
-    let post = |body: Value| c.post(s.app.url("/api/open/v1/requests")).json(&body).send();
-    let r = post(json!({ "title": "", "body": "x", "email": "not-an-address" })).await.expect("post");
+    let post = |body: Value| {
+        c.post(s.app.url("/api/open/v1/requests"))
+            .json(&body)
+            .send()
+    };
+    let r = post(json!({ "title": "", "body": "x", "email": "not-an-address" }))
+        .await
+        .expect("post");
     assert_eq!(r.status(), 422);
     let p: Value = r.json().await.expect("json");
-    let fields: Vec<&str> = p["errors"].as_array().expect("errors").iter().filter_map(|e| e["field"].as_str()).collect();
+    let fields: Vec<&str> = p["errors"]
+        .as_array()
+        .expect("errors")
+        .iter()
+        .filter_map(|e| e["field"].as_str())
+        .collect();
     assert_eq!(fields, ["title", "email"]);
     let r = post(json!({ "title": "培训补贴发放数据", "body": "按月、按区统计的培训补贴发放人次和金额。", "email": "someone@example.org", "department": HRSS })).await.expect("post");
     assert_eq!(r.status(), 201);
     let mine: Value = r.json().await.expect("json");
     assert_eq!(mine["status"], "open");
-    assert!(mine.get("email").is_none(), "the contact address is never shown");
+    assert!(
+        mine.get("email").is_none(),
+        "the contact address is never shown"
+    );
     // the page form, without login
     let r = c
         .post(s.app.url("/open/requests"))
-        .form(&[("title", "食品经营许可数据"), ("body", "按月统计。"), ("email", ""), ("department", "")])
+        .form(&[
+            ("title", "食品经营许可数据"),
+            ("body", "按月统计。"),
+            ("email", ""),
+            ("department", ""),
+        ])
         .send()
         .await
         .expect("post");
-    assert!(r.url().path().ends_with("/open/requests") && r.status() == 200, "followed to the list");
+    assert!(
+        r.url().path().ends_with("/open/requests") && r.status() == 200,
+        "followed to the list"
+    );
 
     // the officer answers their department's request; another department may not
     let id = mine["id"].as_str().expect("id");
     let zhou = Session::new(&s, "/auth/staff/login", "officer-zhou").await;
-    let (st, _) = zhou.post(&format!("/api/staff/v1/open/requests/{id}/answer"), &json!({ "answer": "不归我们" })).await;
+    let (st, _) = zhou
+        .post(
+            &format!("/api/staff/v1/open/requests/{id}/answer"),
+            &json!({ "answer": "不归我们" }),
+        )
+        .await;
     assert_eq!(st, 403);
     let officer = Session::new(&s, "/auth/staff/login", "officer-ma").await;
-    let (st, p) = officer.post(&format!("/api/staff/v1/open/requests/{id}/answer"), &json!({ "answer": " " })).await;
+    let (st, p) = officer
+        .post(
+            &format!("/api/staff/v1/open/requests/{id}/answer"),
+            &json!({ "answer": " " }),
+        )
+        .await;
     assert_eq!(st, 422, "{p}");
-    let (st, a) = officer.post(&format!("/api/staff/v1/open/requests/{id}/answer"), &json!({ "answer": "已列入下季度开放计划。" })).await;
+    let (st, a) = officer
+        .post(
+            &format!("/api/staff/v1/open/requests/{id}/answer"),
+            &json!({ "answer": "已列入下季度开放计划。" }),
+        )
+        .await;
     assert_eq!(st, 200, "{a}");
-    assert_eq!((a["status"].as_str(), a["answered_by"].as_str()), (Some("answered"), Some(HRSS)));
-    let (st, _) = officer.post("/api/staff/v1/open/requests/not-a-uuid/answer", &json!({ "answer": "x" })).await;
+    assert_eq!(
+        (a["status"].as_str(), a["answered_by"].as_str()),
+        (Some("answered"), Some(HRSS))
+    );
+    let (st, _) = officer
+        .post(
+            "/api/staff/v1/open/requests/not-a-uuid/answer",
+            &json!({ "answer": "x" }),
+        )
+        .await;
     assert_eq!(st, 404);
 
     // the operator answers the other one from the page
-    let list: Value = c.get(s.app.url("/api/open/v1/requests")).send().await.expect("get").json().await.expect("json");
+    let list: Value = c
+        .get(s.app.url("/api/open/v1/requests"))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json");
     let items = list["items"].as_array().expect("items");
     assert_eq!(items.len(), 2);
     assert!(!list.to_string().contains("someone@example.org"));
-    let other = items.iter().find(|r| r["status"] == "open").expect("open one")["id"].as_str().expect("id").to_owned();
+    let other = items
+        .iter()
+        .find(|r| r["status"] == "open")
+        .expect("open one")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
     let op = Session::new(&s, "/auth/staff/login", "operator-wu").await;
-    let r = op.b.client.post(format!("{}/ops/open/requests/{other}/answer", op.base)).header("x-csrf-token", &op.csrf).form(&[("_csrf", op.csrf.as_str()), ("answer", "请查看市场监管局的事项目录数据集。")]).send().await.expect("post");
+    let r =
+        op.b.client
+            .post(format!("{}/ops/open/requests/{other}/answer", op.base))
+            .header("x-csrf-token", &op.csrf)
+            .form(&[
+                ("_csrf", op.csrf.as_str()),
+                ("answer", "请查看市场监管局的事项目录数据集。"),
+            ])
+            .send()
+            .await
+            .expect("post");
     assert_eq!(r.status(), 303);
-    let page = c.get(s.app.url("/open/requests?lang=en")).send().await.expect("get").text().await.expect("html");
-    assert!(page.contains("已列入下季度开放计划。") && page.contains("请查看市场监管局的事项目录数据集。"));
+    let page = c
+        .get(s.app.url("/open/requests?lang=en"))
+        .send()
+        .await
+        .expect("get")
+        .text()
+        .await
+        .expect("html");
+    assert!(
+        page.contains("已列入下季度开放计划。")
+            && page.contains("请查看市场监管局的事项目录数据集。")
+    );
     assert!(page.contains("Answered") && !page.contains("someone@example.org"));
 }
