@@ -612,7 +612,7 @@ mod tests {
     #[test]
     fn schema_lines() {
         let s = schema_from_lines("street,街道,Street,string\n\ncount,件数,Count,integer,件\n")
-            .unwrap();
+            .expect("ok");
         assert_eq!(s.len(), 2);
         assert_eq!(s[1].unit.as_deref(), Some("件"));
         assert_eq!(s[0].unit, None);

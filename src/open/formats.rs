@@ -586,7 +586,7 @@ mod tests {
     #[test]
     fn fq_terms() {
         assert_eq!(
-            parse_fq("organization:abc tags:\"x y\"").unwrap(),
+            parse_fq("organization:abc tags:\"x y\"").expect("ok"),
             vec![
                 ("organization".into(), "abc".into()),
                 ("tags".into(), "x y".into())
@@ -594,7 +594,7 @@ mod tests {
         );
         assert!(parse_fq("colour:red").is_err());
         assert!(parse_fq("nocolon").is_err());
-        assert!(parse_fq("").unwrap().is_empty());
+        assert!(parse_fq("").expect("ok").is_empty());
     }
 
     #[test]
@@ -604,9 +604,9 @@ mod tests {
         assert!(matches(&a, None, "*:*", &[]));
         assert!(!matches(&a, None, "weather", &[]));
         let fq =
-            parse_fq("organization:11150700mb1530001x tags:government res_format:CSV").unwrap();
+            parse_fq("organization:11150700mb1530001x tags:government res_format:CSV").expect("ok");
         assert!(matches(&a, None, "", &fq));
-        let fq = parse_fq("organization:other").unwrap();
+        let fq = parse_fq("organization:other").expect("ok");
         assert!(!matches(&a, None, "", &fq));
     }
 
@@ -637,9 +637,9 @@ mod tests {
             )
         );
         let j = jsonld(&g);
-        let nodes = j["@graph"].as_array().unwrap();
+        let nodes = j["@graph"].as_array().expect("ok");
         // Catalogue, dataset, two distributions, publisher.
         assert_eq!(nodes.len(), 5);
-        assert_eq!(nodes[1]["dct:title"].as_array().unwrap().len(), 2);
+        assert_eq!(nodes[1]["dct:title"].as_array().expect("ok").len(), 2);
     }
 }

@@ -379,14 +379,25 @@ mod tests {
 
     #[test]
     fn months_go_back_across_the_year() {
-        let now = Utc.with_ymd_and_hms(2026, 2, 10, 0, 0, 0).unwrap();
+        let now = Utc
+            .with_ymd_and_hms(2026, 2, 10, 0, 0, 0)
+            .single()
+            .expect("a date");
         assert_eq!(month_start(now, 0).0, "2026-02");
         let (m, at) = month_start(now, 3);
         assert_eq!(m, "2025-11");
         // Midnight in China is 16:00 the day before in UTC.
-        assert_eq!(at, Utc.with_ymd_and_hms(2025, 10, 31, 16, 0, 0).unwrap());
+        assert_eq!(
+            at,
+            Utc.with_ymd_and_hms(2025, 10, 31, 16, 0, 0)
+                .single()
+                .expect("a date")
+        );
         // 31 Dec 20:00 UTC is already January in China.
-        let now = Utc.with_ymd_and_hms(2025, 12, 31, 20, 0, 0).unwrap();
+        let now = Utc
+            .with_ymd_and_hms(2025, 12, 31, 20, 0, 0)
+            .single()
+            .expect("a date");
         assert_eq!(month_start(now, 0).0, "2026-01");
     }
 }

@@ -376,13 +376,13 @@ pub async fn draft(
         )]));
     }
     let existing = app.store.dataset(&input.id).await?;
-    if let Some(d) = &existing {
-        if d.department != department || d.status == "published" {
-            return Err(AppError::Conflict(Message::new(
-                "已有同名数据集（已发布或属于其他部门），请换一个标识。",
-                "A dataset of this name exists (published, or another department's): choose another name.",
-            )));
-        }
+    if let Some(d) = &existing
+        && (d.department != department || d.status == "published")
+    {
+        return Err(AppError::Conflict(Message::new(
+            "已有同名数据集（已发布或属于其他部门），请换一个标识。",
+            "A dataset of this name exists (published, or another department's): choose another name.",
+        )));
     }
     let (schema, csv, rows) = build_file(
         app,
@@ -590,14 +590,14 @@ pub async fn file_request(
         }
     }
     let department = i.department.filter(|d| !d.is_empty());
-    if let Some(d) = &department {
-        if app.catalogue.department(d).is_none() {
-            e.push(invalid(
-                "department",
-                "没有这个部门。",
-                "No such department.",
-            ));
-        }
+    if let Some(d) = &department
+        && app.catalogue.department(d).is_none()
+    {
+        e.push(invalid(
+            "department",
+            "没有这个部门。",
+            "No such department.",
+        ));
     }
     if !e.is_empty() {
         return Err(AppError::Invalid(e));
