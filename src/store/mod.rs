@@ -18,6 +18,7 @@
 //! | `sup_systems.rs` | [`SystemStore`] | information systems, zombie decisions, self-inspections, token usage |
 //! | `sup_filings.rs` | [`FilingStore`] | filings and their events, monthly progress reports |
 //! | `sup_figures.rs` | [`SupervisionFigureStore`] | none of its own: the assessment aggregates |
+//! | `audit.rs` | [`AuditStore`] | audit actions, audit checkpoints (and the verifier's view of data access) |
 //!
 //! [`Store`] combines them (with [`StoreAdmin`]: migrations, ping, close), so the
 //! application holds one `Arc<dyn Store>`, on which every capability's methods can be
@@ -33,6 +34,7 @@
 //! `capabilities!` list; its behavioural tests in `tests/it/store/`.
 
 pub mod accounts;
+pub mod audit;
 pub mod cases;
 pub mod catalogue;
 mod db;
@@ -52,6 +54,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use accounts::{Account, AccountStore, ApiToken};
+pub use audit::{AuditEventRow, AuditStore, AuditTable, NewAuditEvent};
 pub use cases::{
     CaseApplicant, CaseFilter, CaseRow, CaseSort, CaseStore, CaseWrite, EventRow, IdemRecord,
     MaterialRow, NewMaterial, NoticeRow, OutboxRow, WriteOutcome,
@@ -192,6 +195,10 @@ pub trait StoreAdmin: Send + Sync + 'static {
     /// (the application sets it once its keys are loaded from this very store).
     fn set_sealer(&self, sealer: Arc<crate::sharing::seal::Sealer>);
 
+    /// From now on, link audit records by HMAC under this key (derived from the configured
+    /// audit secret; see `crate::audit`).
+    fn set_audit_key(&self, key: Vec<u8>);
+
     /// Closes the pool, waiting for connections in use.
     async fn close(&self);
 }
@@ -229,6 +236,7 @@ capabilities!(
     FilingStore,
     SupervisionFigureStore,
     HardeningStore,
+    AuditStore,
 );
 
 /// The one store implementation, on either backend: every capability's methods are
@@ -237,6 +245,7 @@ capabilities!(
 pub struct SqlStore {
     db: db::Db,
     seal: RowSeal,
+    audit: audit::LinkKey,
 }
 
 impl SqlStore {
@@ -255,6 +264,7 @@ impl SqlStore {
         Ok(SqlStore {
             db: db::Db::connect(url, max_connections, acquire_timeout).await?,
             seal: RowSeal::default(),
+            audit: audit::LinkKey::default(),
         })
     }
 }
@@ -277,6 +287,10 @@ impl StoreAdmin for SqlStore {
 
     fn set_sealer(&self, sealer: Arc<crate::sharing::seal::Sealer>) {
         self.seal.set(sealer);
+    }
+
+    fn set_audit_key(&self, key: Vec<u8>) {
+        self.audit.set(key);
     }
 
     async fn close(&self) {
