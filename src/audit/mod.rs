@@ -187,7 +187,19 @@ pub async fn action(
     target: &str,
     detail: Value,
 ) -> Result<(), StoreError> {
-    app.store
+    record(app.store.as_ref(), who, action, chain, target, detail).await
+}
+
+/// [`action`] on a store alone (the command line).
+pub async fn record(
+    store: &dyn Store,
+    who: &Who,
+    action: &str,
+    chain: String,
+    target: &str,
+    detail: Value,
+) -> Result<(), StoreError> {
+    store
         .append_audit_events(&[NewAuditEvent {
             chain,
             at: Utc::now(),
@@ -202,9 +214,48 @@ pub async fn action(
     Ok(())
 }
 
+/// Records a material file handed out of a case (before it is).
+pub async fn download(
+    app: &AppState,
+    who: &Who,
+    case_no: &str,
+    upload: &crate::store::UploadRow,
+) -> Result<(), StoreError> {
+    action(
+        app,
+        who,
+        "material.download",
+        case_chain(case_no),
+        case_no,
+        serde_json::json!({ "upload": upload.id }),
+    )
+    .await
+}
+
+/// Records a dead-lettered event queued again.
+pub async fn redelivered(store: &dyn Store, who: &Who, event: uuid::Uuid) -> Result<(), StoreError> {
+    record(
+        store,
+        who,
+        "delivery.redeliver",
+        format!("event:{event}"),
+        &event.to_string(),
+        Value::Null,
+    )
+    .await
+}
+
 /// The chain of a case's actions.
 pub fn case_chain(case_no: &str) -> String {
     format!("case:{case_no}")
+}
+
+/// Whether one chain's records link up under the key (what a subject's own page shows;
+/// legacy records are taken as the start of the chain here, the bound the first
+/// checkpoint sets and the checkpoints themselves are [`verify`]'s).
+pub async fn chain_intact(app: &AppState, chain: &str) -> Result<bool, StoreError> {
+    let rows = app.store.audit_chain_from(chain, 1).await?;
+    Ok(verify_segment(&app.audit.link, None, &rows, i64::MAX).is_ok())
 }
 
 /// What [`verify`] found.
