@@ -22,7 +22,13 @@ pub const LINK_SHA256: &str = "sha256";
 /// The link of a record: HMAC-SHA256 under `key` (or, without a key, the plain SHA-256 of
 /// earlier versions) over the previous link, the position, the id and the canonical body.
 /// Answers the link kind and the hex value.
-pub fn link(key: Option<&[u8]>, prev: &str, seq: i64, id: Uuid, body: &str) -> (&'static str, String) {
+pub fn link(
+    key: Option<&[u8]>,
+    prev: &str,
+    seq: i64,
+    id: Uuid,
+    body: &str,
+) -> (&'static str, String) {
     match key {
         Some(k) => {
             let mut mac = Hmac::<Sha256>::new_from_slice(k).expect("HMAC takes keys of any length");
@@ -453,7 +459,10 @@ mod tests {
         after.push(c[2].clone());
         after[3].seq = 4;
         relink(&mut after, 3, None);
-        assert_eq!(verify_segment(KEY, None, &after, 9), Err((4, Fault::Unkeyed)));
+        assert_eq!(
+            verify_segment(KEY, None, &after, 9),
+            Err((4, Fault::Unkeyed))
+        );
     }
 
     fn heads(list: &[(&str, i64)]) -> Heads {
@@ -475,7 +484,13 @@ mod tests {
         let public = key.verifying_key();
         assert_eq!(replay(&public, &[c1.clone(), c2.clone()]), Ok(h2.clone()));
         // one removed from the middle of the checkpoints' chain
-        let c3 = Checkpoint::sign(&key, Some(&c2), &h2, &heads(&[("a", 3), ("b", 3), ("c", 1)]), t);
+        let c3 = Checkpoint::sign(
+            &key,
+            Some(&c2),
+            &h2,
+            &heads(&[("a", 3), ("b", 3), ("c", 1)]),
+            t,
+        );
         assert_eq!(
             replay(&public, &[c1.clone(), c3.clone()]).map(|_| ()),
             Err((3, CheckpointFault::Broken))

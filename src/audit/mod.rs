@@ -107,8 +107,7 @@ pub fn parse_secret(s: &str) -> Result<Vec<u8>, String> {
 /// database.
 pub fn load_keys(settings: &Settings) -> anyhow::Result<AuditKeys> {
     let dir = settings.server.data_dir.join("audit");
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let secret = if let Some(s) = &settings.audit.audit_secret {
         parse_secret(s.expose_secret()).map_err(|e| anyhow::anyhow!("audit_secret {e}"))?
     } else if let Some(f) = &settings.audit.audit_secret_file {
@@ -136,8 +135,8 @@ pub fn load_keys(settings: &Settings) -> anyhow::Result<AuditKeys> {
                 Err(e) => return Err(e).context("cannot write the audit secret"),
             }
         }
-        let text = std::fs::read_to_string(&f)
-            .with_context(|| format!("cannot read {}", f.display()))?;
+        let text =
+            std::fs::read_to_string(&f).with_context(|| format!("cannot read {}", f.display()))?;
         parse_secret(&text).map_err(|e| anyhow::anyhow!("{} {e}", f.display()))?
     };
     Ok(AuditKeys::from_secret(&secret, &dir))
@@ -233,7 +232,11 @@ pub async fn download(
 }
 
 /// Records a dead-lettered event queued again.
-pub async fn redelivered(store: &dyn Store, who: &Who, event: uuid::Uuid) -> Result<(), StoreError> {
+pub async fn redelivered(
+    store: &dyn Store,
+    who: &Who,
+    event: uuid::Uuid,
+) -> Result<(), StoreError> {
     record(
         store,
         who,
@@ -334,7 +337,9 @@ fn file_checkpoints(path: &Path) -> anyhow::Result<Vec<Checkpoint>> {
     };
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).context("a line of the checkpoint file is not a checkpoint"))
+        .map(|l| {
+            serde_json::from_str(l).context("a line of the checkpoint file is not a checkpoint")
+        })
         .collect()
 }
 
@@ -392,10 +397,7 @@ pub async fn verify(store: &dyn Store, keys: &AuditKeys) -> anyhow::Result<Repor
         loop {
             let rows = store.audit_links(table, after.clone(), PAGE).await?;
             let Some(last) = rows.last() else { break };
-            after = Some((
-                last.chain[table.prefix().len()..].to_owned(),
-                last.seq,
-            ));
+            after = Some((last.chain[table.prefix().len()..].to_owned(), last.seq));
             for r in &rows {
                 let from = match &state {
                     Some((c, s)) if *c == r.chain => Some(s.clone()),
@@ -404,12 +406,7 @@ pub async fn verify(store: &dyn Store, keys: &AuditKeys) -> anyhow::Result<Repor
                         None
                     }
                 };
-                match verify_segment(
-                    &keys.link,
-                    from,
-                    std::slice::from_ref(r),
-                    legacy(&r.chain),
-                ) {
+                match verify_segment(&keys.link, from, std::slice::from_ref(r), legacy(&r.chain)) {
                     Ok(s) => state = Some((r.chain.clone(), s)),
                     Err((seq, f)) => return Ok(bad(&r.chain, seq, f)),
                 }
@@ -418,7 +415,11 @@ pub async fn verify(store: &dyn Store, keys: &AuditKeys) -> anyhow::Result<Repor
                     && *h != r.hash
                 {
                     let cp = last_signing(&cps, &r.chain);
-                    return Ok(bad(&r.chain, r.seq, chain::Fault::NotAsSigned { checkpoint: cp }));
+                    return Ok(bad(
+                        &r.chain,
+                        r.seq,
+                        chain::Fault::NotAsSigned { checkpoint: cp },
+                    ));
                 }
                 records += 1;
                 seen.insert(r.chain.clone(), r.seq);
@@ -596,6 +597,9 @@ mod tests {
         );
         let b = bad("event/case:1", 4, chain::Fault::BadLink);
         assert!(!b.is_intact());
-        assert!(b.to_string().starts_with("BAD: chain event/case:1, record 4: its HMAC"));
+        assert!(
+            b.to_string()
+                .starts_with("BAD: chain event/case:1, record 4: its HMAC")
+        );
     }
 }

@@ -641,8 +641,12 @@ pub async fn redeliver(
     Path(event_id): Path<Uuid>,
 ) -> AppResult<Json<Redelivered>> {
     if app.store.redeliver(event_id).await? {
-        crate::audit::redelivered(app.store.as_ref(), &crate::audit::Who::of(&op.actor()), event_id)
-            .await?;
+        crate::audit::redelivered(
+            app.store.as_ref(),
+            &crate::audit::Who::of(&op.actor()),
+            event_id,
+        )
+        .await?;
         tracing::info!(event = %event_id, "redelivery requested");
         Ok(Json(Redelivered {
             id: event_id,
@@ -705,7 +709,14 @@ pub async fn set_delivery(
     mode: &str,
     endpoint: Option<String>,
 ) -> AppResult<DepartmentEndpoint> {
-    set_delivery_as(app, &crate::audit::Who::system("gateway"), department, mode, endpoint).await
+    set_delivery_as(
+        app,
+        &crate::audit::Who::system("gateway"),
+        department,
+        mode,
+        endpoint,
+    )
+    .await
 }
 
 /// [`set_delivery`] by someone, whom the audit trail names.

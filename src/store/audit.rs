@@ -203,7 +203,9 @@ impl AuditStore for SqlStore {
         let (table, q, name) = if let Some(c) = chain.strip_prefix(AuditTable::Access.prefix()) {
             (
                 AuditTable::Access,
-                Q::new("SELECT * FROM data_access WHERE subject_index = $1 AND seq >= $2 ORDER BY seq"),
+                Q::new(
+                    "SELECT * FROM data_access WHERE subject_index = $1 AND seq >= $2 ORDER BY seq",
+                ),
                 c,
             )
         } else if let Some(c) = chain.strip_prefix(AuditTable::Events.prefix()) {
@@ -229,7 +231,11 @@ impl AuditStore for SqlStore {
             .db
             .fetch_all_with(q, |r| {
                 Ok((
-                    format!("{}{}", AuditTable::Access.prefix(), r.get::<String>("chain")?),
+                    format!(
+                        "{}{}",
+                        AuditTable::Access.prefix(),
+                        r.get::<String>("chain")?
+                    ),
                     r.get::<i64>("seq")?,
                     r.get::<String>("hash")?,
                 ))
@@ -244,7 +250,11 @@ impl AuditStore for SqlStore {
             self.db
                 .fetch_all_with(q, |r| {
                     Ok((
-                        format!("{}{}", AuditTable::Events.prefix(), r.get::<String>("chain")?),
+                        format!(
+                            "{}{}",
+                            AuditTable::Events.prefix(),
+                            r.get::<String>("chain")?
+                        ),
                         r.get::<i64>("seq")?,
                         r.get::<String>("hash")?,
                     ))
@@ -349,7 +359,10 @@ fn link_row(table: AuditTable, r: &Row) -> StoreResult<LinkRow> {
     let (chain, body) = match table {
         AuditTable::Access => {
             let a = super::shared::access_from_row(r)?;
-            (a.access.subject_index.clone(), super::shared::access_body(&a.access))
+            (
+                a.access.subject_index.clone(),
+                super::shared::access_body(&a.access),
+            )
         }
         AuditTable::Events => {
             let e = event_from_row(r)?;

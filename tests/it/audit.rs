@@ -152,7 +152,10 @@ async fn an_untouched_trail_verifies_with_its_counts(b: Backend) {
         }
         Report::Bad { .. } => panic!("{r}"),
     }
-    assert!(r.to_string().starts_with("intact, 9 records in 3 chains, last checkpoint at "));
+    assert!(
+        r.to_string()
+            .starts_with("intact, 9 records in 3 chains, last checkpoint at ")
+    );
     // nothing new: no second checkpoint; one more record: a second one naming only it
     let again = audit::checkpoint(app.store.as_ref(), &app.audit, chrono::Utc::now())
         .await
@@ -175,7 +178,12 @@ async fn deleting_the_newest_records_is_reported(b: Backend) {
         &["DELETE FROM audit_events WHERE chain = 'case:B2' AND seq = 3".into()],
     )
     .await;
-    assert_bad(&verify(&app).await, "event/case:B2", 3, "the newest were deleted");
+    assert_bad(
+        &verify(&app).await,
+        "event/case:B2",
+        3,
+        "the newest were deleted",
+    );
     // and a checkpoint refuses to sign over it
     let e = audit::checkpoint(app.store.as_ref(), &app.audit, chrono::Utc::now())
         .await
@@ -183,8 +191,17 @@ async fn deleting_the_newest_records_is_reported(b: Backend) {
     assert!(e.to_string().contains("not signing"), "{e}");
     // a whole subject's reads deleted
     let (_res, app) = trail(b).await;
-    sql(&app, &["DELETE FROM data_access WHERE subject_index = 'idx-1'".into()]).await;
-    assert_bad(&verify(&app).await, "access/idx-1", 1, "the newest were deleted");
+    sql(
+        &app,
+        &["DELETE FROM data_access WHERE subject_index = 'idx-1'".into()],
+    )
+    .await;
+    assert_bad(
+        &verify(&app).await,
+        "access/idx-1",
+        1,
+        "the newest were deleted",
+    );
 }
 
 async fn an_inserted_record_is_reported(b: Backend) {
@@ -204,43 +221,60 @@ async fn an_inserted_record_is_reported(b: Backend) {
     )
     .await;
     assert_bad(&verify(&app).await, "event/case:A1", 4, "HMAC");
-    // one slipped into the middle, the later ones renumbered
+    // one slipped into the middle, linked to its predecessor, the later ones renumbered
     let (_res, app) = trail(b).await;
+    let first = rows(&app, "event/case:A1").await.remove(0);
     sql(
         &app,
         &[
             "UPDATE audit_events SET seq = seq + 10 WHERE chain = 'case:A1' AND seq >= 2".into(),
             "UPDATE audit_events SET seq = seq - 9 WHERE chain = 'case:A1' AND seq >= 12".into(),
             format!(
-                "INSERT INTO audit_events (id, chain, seq, at, actor_kind, actor_id, action, target, \
-                 detail, link, prev_hash, hash) SELECT '{}', chain, 2, at, actor_kind, actor_id, \
-                 action, target, detail, link, prev_hash, hash FROM audit_events \
-                 WHERE chain = 'case:A1' AND seq = 1",
-                uuid::Uuid::now_v7()
+                "INSERT INTO audit_events (id, chain, seq, at, actor_kind, actor_id, action, \
+                 target, detail, link, prev_hash, hash) VALUES ('{}', 'case:A1', 2, \
+                 '2026-01-01T00:00:00.000000Z', 'operator', 'x', 'case.approve', 'A1', '{{}}', \
+                 'hmac', '{}', '{}')",
+                uuid::Uuid::now_v7(),
+                first.hash,
+                "cd".repeat(32)
             ),
         ],
     )
     .await;
-    assert_bad(&verify(&app).await, "event/case:A1", 2, "does not link");
+    assert_bad(&verify(&app).await, "event/case:A1", 2, "HMAC");
 }
 
 async fn an_edited_record_is_reported(b: Backend) {
     let (_res, app) = trail(b).await;
     sql(
         &app,
-        &["UPDATE audit_events SET action = 'case.approve' WHERE chain = 'case:A1' AND seq = 2"
-            .into()],
+        &[
+            "UPDATE audit_events SET action = 'case.approve' WHERE chain = 'case:A1' AND seq = 2"
+                .into(),
+        ],
     )
     .await;
-    assert_bad(&verify(&app).await, "event/case:A1", 2, "HMAC does not match");
+    assert_bad(
+        &verify(&app).await,
+        "event/case:A1",
+        2,
+        "HMAC does not match",
+    );
     let (_res, app) = trail(b).await;
     sql(
         &app,
-        &["UPDATE data_access SET reader_name = '某人' WHERE subject_index = 'idx-1' AND seq = 1"
-            .into()],
+        &[
+            "UPDATE data_access SET reader_name = '某人' WHERE subject_index = 'idx-1' AND seq = 1"
+                .into(),
+        ],
     )
     .await;
-    assert_bad(&verify(&app).await, "access/idx-1", 1, "HMAC does not match");
+    assert_bad(
+        &verify(&app).await,
+        "access/idx-1",
+        1,
+        "HMAC does not match",
+    );
 }
 
 /// Edits record 2 of case A1 and recomputes the chain from it with `key` (`None`: plain
@@ -248,8 +282,10 @@ async fn an_edited_record_is_reported(b: Backend) {
 async fn edit_and_recompute(app: &AppState, key: Option<&[u8]>, kind: &str) {
     sql(
         app,
-        &["UPDATE audit_events SET action = 'case.approve' WHERE chain = 'case:A1' AND seq = 2"
-            .into()],
+        &[
+            "UPDATE audit_events SET action = 'case.approve' WHERE chain = 'case:A1' AND seq = 2"
+                .into(),
+        ],
     )
     .await;
     let rows = rows(app, "event/case:A1").await;
@@ -275,11 +311,21 @@ async fn an_edit_with_the_chain_recomputed_is_reported(b: Backend) {
     // an HMAC without the key (a guessed one)
     let (_res, app) = trail(b).await;
     edit_and_recompute(&app, Some(b"a guessed key"), "hmac").await;
-    assert_bad(&verify(&app).await, "event/case:A1", 2, "HMAC does not match");
+    assert_bad(
+        &verify(&app).await,
+        "event/case:A1",
+        2,
+        "HMAC does not match",
+    );
     // even with the link key (stolen from the host): the signed checkpoint does not match
     let (_res, app) = trail(b).await;
     edit_and_recompute(&app, Some(app.audit.link_key()), "hmac").await;
-    assert_bad(&verify(&app).await, "event/case:A1", 3, "not the record checkpoint 1 signed");
+    assert_bad(
+        &verify(&app).await,
+        "event/case:A1",
+        3,
+        "not the record checkpoint 1 signed",
+    );
 }
 
 async fn deleted_checkpoints_are_reported_against_the_file(b: Backend) {
@@ -299,10 +345,19 @@ async fn deleted_checkpoints_are_reported_against_the_file(b: Backend) {
         ],
     )
     .await;
-    assert_bad(&verify(&app).await, "checkpoints", 2, "checkpoints were deleted");
+    assert_bad(
+        &verify(&app).await,
+        "checkpoints",
+        2,
+        "checkpoints were deleted",
+    );
     // a checkpoint's counts edited: its signature no longer holds
     let (_res, app) = trail(b).await;
-    sql(&app, &["UPDATE audit_checkpoints SET records = 7 WHERE seq = 1".into()]).await;
+    sql(
+        &app,
+        &["UPDATE audit_checkpoints SET records = 7 WHERE seq = 1".into()],
+    )
+    .await;
     assert_bad(&verify(&app).await, "checkpoints", 1, "not signed");
 }
 
@@ -346,7 +401,10 @@ async fn a_staff_transition_and_a_department_read_each_leave_a_record(b: Backend
     let r = s
         .app
         .client
-        .get(s.app.url(&format!("/api/dept/v1/cases/{case_no}/materials/{upload}")))
+        .get(
+            s.app
+                .url(&format!("/api/dept/v1/cases/{case_no}/materials/{upload}")),
+        )
         .bearer_auth(&token)
         .send()
         .await
@@ -365,7 +423,10 @@ async fn a_staff_transition_and_a_department_read_each_leave_a_record(b: Backend
     assert_eq!(seen[0].1, "case.lodge", "{seen:?}");
     assert!(seen.contains(&("clerk", "case.accept")), "{seen:?}");
     assert!(seen.contains(&("department", "case.read")), "{seen:?}");
-    assert!(seen.contains(&("department", "material.download")), "{seen:?}");
+    assert!(
+        seen.contains(&("department", "material.download")),
+        "{seen:?}"
+    );
     let accept = events
         .iter()
         .find(|e| e.event.action == "case.accept")
@@ -395,8 +456,14 @@ async fn a_staff_transition_and_a_department_read_each_leave_a_record(b: Backend
         .audit_events(&format!("department:{HRSS}"))
         .await
         .expect("events");
-    assert_eq!(set.last().map(|e| e.event.action.as_str()), Some("delivery.set"));
-    assert_eq!(set.last().map(|e| e.event.actor_kind.as_str()), Some("operator"));
+    assert_eq!(
+        set.last().map(|e| e.event.action.as_str()),
+        Some("delivery.set")
+    );
+    assert_eq!(
+        set.last().map(|e| e.event.actor_kind.as_str()),
+        Some("operator")
+    );
     let r = audit::verify(state.store.as_ref(), &state.audit)
         .await
         .expect("verify");
