@@ -420,7 +420,7 @@ async fn a_staff_transition_and_a_department_read_each_leave_a_record(b: Backend
         .iter()
         .map(|e| (e.event.actor_kind.as_str(), e.event.action.as_str()))
         .collect();
-    assert_eq!(seen[0].1, "case.lodge", "{seen:?}");
+    assert_eq!(seen[0], ("applicant", "case.submit"), "{seen:?}");
     assert!(seen.contains(&("clerk", "case.accept")), "{seen:?}");
     assert!(seen.contains(&("department", "case.read")), "{seen:?}");
     assert!(
