@@ -209,6 +209,8 @@ impl Application {
         ));
         let (index_key, sealer) = personal_data_keys(&settings, store.as_ref()).await?;
         store.set_sealer(sealer.clone());
+        let audit = Arc::new(crate::audit::load_keys(&settings)?);
+        store.set_audit_key(audit.link_key().to_vec());
         let http = reqwest012::Client::builder()
             .redirect(reqwest012::redirect::Policy::none())
             .user_agent(concat!("onewindow/", env!("CARGO_PKG_VERSION")))
@@ -263,6 +265,7 @@ impl Application {
             http,
             limiter,
             edge_uploads,
+            audit,
         }))
     }
 
@@ -332,6 +335,10 @@ impl Application {
                 }
             })
         };
+        let audit_checkpoints = tokio::spawn(crate::audit::run_checkpoints(
+            self.state.clone(),
+            token.clone(),
+        ));
         tracing::info!(addr = %addr, backend = self.state.store.backend(), cache = self.state.cache.backend(), "onewindow listening on http://{addr}");
         let graceful = token.clone();
         let server = crate::http::serve::serve(
@@ -354,6 +361,7 @@ impl Application {
             _ = forced => tracing::warn!("grace period over: closing remaining connections"),
         }
         housekeeper.abort();
+        audit_checkpoints.abort();
         for w in [worker, mail].into_iter().flatten() {
             let _ = w.await;
         }

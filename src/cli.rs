@@ -123,6 +123,12 @@ pub enum Command {
         #[command(subcommand)]
         action: CalendarAction,
     },
+    /// The tamper-evident audit trail: verify it, or sign a checkpoint now.
+    Audit {
+        /// What to do with the trail.
+        #[command(subcommand)]
+        action: AuditAction,
+    },
     /// Run the gateway with a built-in development identity provider and demo personas.
     /// Never for production.
     Demo {
@@ -144,6 +150,16 @@ pub enum CalendarAction {
     },
     /// The years the calendar covers, those still needed, and the provisional cases.
     Status,
+}
+
+/// Audit subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditAction {
+    /// Check every record and checkpoint: prints the first bad record (chain, position,
+    /// what is wrong) and exits 1, or "intact, N records …, last checkpoint at T".
+    Verify,
+    /// Sign a checkpoint of every chain's head now (when any moved since the last).
+    Checkpoint,
 }
 
 /// Key subcommands.
@@ -212,6 +228,7 @@ pub fn run() -> ExitCode {
                 Command::Migrate => block_on(migrate(settings)),
                 Command::Token { action } => block_on(token(settings, action)),
                 Command::Keys { action } => block_on(keys(settings, action)),
+                Command::Audit { action } => block_on_status(audit(settings, action)),
                 Command::Redeliver {
                     ids,
                     all_dead,
@@ -443,6 +460,35 @@ async fn token(settings: Settings, action: TokenAction) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn audit(settings: Settings, action: AuditAction) -> anyhow::Result<ExitCode> {
+    let store = open_store(&settings).await?;
+    let keys = crate::audit::load_keys(&settings)?;
+    store.set_audit_key(keys.link_key().to_vec());
+    let code = match action {
+        AuditAction::Verify => {
+            let report = crate::audit::verify(store.as_ref(), &keys).await?;
+            println!("{report}");
+            if report.is_intact() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        AuditAction::Checkpoint => {
+            match crate::audit::checkpoint(store.as_ref(), &keys, chrono::Utc::now()).await? {
+                Some(cp) => println!(
+                    "checkpoint {} signed: {} records in {} chains, root {}",
+                    cp.seq, cp.records, cp.chains, cp.root
+                ),
+                None => println!("nothing new to sign"),
+            }
+            ExitCode::SUCCESS
+        }
+    };
+    store.close().await;
+    Ok(code)
+}
+
 async fn keys(settings: Settings, action: KeysAction) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
     let now = chrono::Utc::now();
@@ -485,6 +531,7 @@ async fn redeliver(
     department: Option<String>,
 ) -> anyhow::Result<()> {
     let store = open_store(&settings).await?;
+    store.set_audit_key(crate::audit::load_keys(&settings)?.link_key().to_vec());
     let mut ids = ids;
     if all_dead {
         let dead = store
@@ -503,6 +550,8 @@ async fn redeliver(
     let mut n = 0;
     for id in &ids {
         if store.redeliver(*id).await? {
+            crate::audit::redelivered(store.as_ref(), &crate::audit::Who::system("cli"), *id)
+                .await?;
             n += 1;
         } else {
             eprintln!("{id}: not a dead letter, left alone");
@@ -525,7 +574,8 @@ async fn delivery(
     let app = crate::app::Application::build(settings.with_listen("127.0.0.1:0".parse()?)).await?;
     let state = app.state();
     let mode = if pull { "pull" } else { "push" };
-    let e = crate::http::dept::set_delivery(&state, &department, mode, push)
+    let who = crate::audit::Who::system("cli");
+    let e = crate::http::dept::set_delivery_as(&state, &who, &department, mode, push)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     println!(
@@ -559,6 +609,15 @@ async fn data_api(
         .store
         .set_data_api(&department, url.as_deref())
         .await?;
+    crate::audit::action(
+        &state,
+        &crate::audit::Who::system("cli"),
+        "data_api.set",
+        format!("department:{department}"),
+        &department,
+        serde_json::json!({ "url": url }),
+    )
+    .await?;
     match url {
         Some(u) => println!("{department} answers data queries at {u}"),
         None => println!("{department} has no data API now"),

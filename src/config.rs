@@ -84,6 +84,9 @@ pub struct Settings {
     /// Supervision: the zombie-system thresholds.
     #[serde(flatten)]
     pub supervision_systems: SupervisionSystemSettings,
+    /// The audit trail: its secret and how often its chains' heads are signed.
+    #[serde(flatten)]
+    pub audit: AuditSettings,
 }
 
 /// Where the gateway listens and what it serves.
@@ -377,6 +380,22 @@ pub struct LimitSettings {
     pub header_read_timeout_secs: u64,
 }
 
+/// The audit trail (see `crate::audit`): the secret its links' HMAC key and its
+/// checkpoints' Ed25519 key are derived from, kept out of the database.
+#[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
+pub struct AuditSettings {
+    /// The audit secret, at least 32 bytes in hex or base64 (`ONEWINDOW_AUDIT_SECRET`).
+    #[serde(serialize_with = "masked::secret")]
+    pub audit_secret: Option<SecretString>,
+    /// A file holding the audit secret (used when `audit_secret` is unset). With neither,
+    /// a secret is generated into `<data_dir>/audit/secret` (a development instance).
+    pub audit_secret_file: Option<PathBuf>,
+    /// Seconds between signed checkpoints of every audit chain's head (at least 1); the
+    /// newest records are protected against deletion from their first checkpoint on.
+    #[default = 60]
+    pub audit_checkpoint_secs: u64,
+}
+
 /// Supervision: when a registered information system is flagged as a zombie (the city
 /// plan's five reasons, see `supervision::systems::flags`).
 #[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
@@ -500,6 +519,7 @@ impl Settings {
             limits: group(&figment, &mut errors),
             assessment: group(&figment, &mut errors),
             supervision_systems: group(&figment, &mut errors),
+            audit: group(&figment, &mut errors),
         };
         let mut msgs: Vec<String> = errors
             .into_iter()

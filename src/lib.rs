@@ -4,6 +4,7 @@
 //! so tests exercise exactly the wiring production runs. See `ARCHITECTURE.md`.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cache;
 pub mod cli;

@@ -77,4 +77,6 @@ pub struct App {
     pub limiter: Arc<crate::http::edge::limits::Limiter>,
     /// The largest bodies the upload routes take, from the catalogue's materials.
     pub edge_uploads: crate::http::edge::UploadAllowance,
+    /// The audit trail's link and checkpoint keys (from configuration, not the store).
+    pub audit: Arc<crate::audit::AuditKeys>,
 }

@@ -351,6 +351,16 @@ pub async fn material(
                 "This case has no such material file.",
             ))
         })?;
+    crate::audit::download(
+        &app,
+        &crate::audit::Who {
+            kind: "department",
+            id: Some(format!("token:{}", client.token.id)),
+        },
+        &c.case_no,
+        &upload,
+    )
+    .await?;
     let bytes = crate::http::cases::material_file(&app, &upload).await?;
     let mime = crate::files::mime_of(&upload.file_type);
     let disposition = format!(
@@ -627,10 +637,16 @@ pub struct Redelivered {
 )]
 pub async fn redeliver(
     State(app): State<AppState>,
-    _op: Operator,
+    op: Operator,
     Path(event_id): Path<Uuid>,
 ) -> AppResult<Json<Redelivered>> {
     if app.store.redeliver(event_id).await? {
+        crate::audit::redelivered(
+            app.store.as_ref(),
+            &crate::audit::Who::of(&op.actor()),
+            event_id,
+        )
+        .await?;
         tracing::info!(event = %event_id, "redelivery requested");
         Ok(Json(Redelivered {
             id: event_id,
@@ -693,6 +709,24 @@ pub async fn set_delivery(
     mode: &str,
     endpoint: Option<String>,
 ) -> AppResult<DepartmentEndpoint> {
+    set_delivery_as(
+        app,
+        &crate::audit::Who::system("gateway"),
+        department,
+        mode,
+        endpoint,
+    )
+    .await
+}
+
+/// [`set_delivery`] by someone, whom the audit trail names.
+pub async fn set_delivery_as(
+    app: &AppState,
+    who: &crate::audit::Who,
+    department: &str,
+    mode: &str,
+    endpoint: Option<String>,
+) -> AppResult<DepartmentEndpoint> {
     if app.catalogue.department(department).is_none() {
         return Err(AppError::NotFound(Message::new(
             "没有这个部门。",
@@ -736,6 +770,15 @@ pub async fn set_delivery(
         updated_at: Utc::now(),
     };
     app.store.set_endpoint(&e).await?;
+    crate::audit::action(
+        app,
+        who,
+        "delivery.set",
+        format!("department:{department}"),
+        department,
+        serde_json::json!({ "mode": e.mode, "endpoint": e.endpoint }),
+    )
+    .await?;
     Ok(e)
 }
 
@@ -761,11 +804,12 @@ pub async fn set_delivery(
 )]
 pub async fn put_delivery(
     State(app): State<AppState>,
-    _op: Operator,
+    op: Operator,
     Path(uscc): Path<String>,
     AppJson(b): AppJson<EndpointBody>,
 ) -> AppResult<Json<EndpointView>> {
-    let e = set_delivery(&app, &uscc, &b.mode, b.endpoint).await?;
+    let who = crate::audit::Who::of(&op.actor());
+    let e = set_delivery_as(&app, &who, &uscc, &b.mode, b.endpoint).await?;
     Ok(Json(e.into()))
 }
 

@@ -767,11 +767,12 @@ pub async fn data_access_of(
         ),
     ] {
         if let Some(id) = id {
-            let chain = app
-                .store
-                .data_access_chain(&audit::subject_index(&app.index_key, kind, id))
-                .await?;
-            intact &= crate::store::shared::verify_chain(&chain).is_ok();
+            let chain = format!(
+                "{}{}",
+                crate::store::AuditTable::Access.prefix(),
+                audit::subject_index(&app.index_key, kind, id)
+            );
+            intact &= crate::audit::chain_intact(app, &chain).await?;
         }
     }
     Ok((list, intact))
@@ -949,7 +950,7 @@ pub struct DataApiAnswer {
 )]
 pub async fn put_data_api(
     State(app): State<AppState>,
-    _op: Operator,
+    op: Operator,
     Path(uscc): Path<String>,
     AppJson(body): AppJson<DataApiBody>,
 ) -> AppResult<Json<DataApiAnswer>> {
@@ -969,6 +970,15 @@ pub async fn put_data_api(
         None => None,
     };
     app.store.set_data_api(&uscc, url.as_deref()).await?;
+    crate::audit::action(
+        &app,
+        &crate::audit::Who::of(&op.actor()),
+        "data_api.set",
+        format!("department:{uscc}"),
+        &uscc,
+        serde_json::json!({ "url": url }),
+    )
+    .await?;
     Ok(Json(DataApiAnswer {
         department: uscc,
         data_api: url,

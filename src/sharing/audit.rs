@@ -92,6 +92,18 @@ pub async fn case_read(
     purpose: &str,
 ) -> Result<(), StoreError> {
     use crate::domain::catalogue::FieldType;
+    crate::audit::action(
+        app,
+        &crate::audit::Who {
+            kind: reader.kind,
+            id: reader.id.clone(),
+        },
+        "case.read",
+        crate::audit::case_chain(&c.case_no),
+        &c.case_no,
+        serde_json::json!({ "purpose": purpose }),
+    )
+    .await?;
     let Some(service) = app.catalogue.service(&c.service_code) else {
         return Ok(());
     };

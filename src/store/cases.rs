@@ -418,7 +418,7 @@ impl CaseStore for SqlStore {
             }
             Err(e) => return Err(e),
         }
-        write_side_effects(&mut tx, c, 1, w, &self.seal).await?;
+        write_side_effects(&mut tx, c, 1, w, &self.seal, &self.audit).await?;
         tx.commit().await?;
         Ok(WriteOutcome::Done)
     }
@@ -457,7 +457,7 @@ impl CaseStore for SqlStore {
             Q::new("SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM case_events WHERE case_id = $1")
                 .bind(c.id);
         let seq = tx.fetch_one(q).await?.get::<i32>("seq")?;
-        write_side_effects(&mut tx, c, seq, w, &self.seal).await?;
+        write_side_effects(&mut tx, c, seq, w, &self.seal, &self.audit).await?;
         tx.commit().await?;
         Ok(WriteOutcome::Done)
     }
@@ -789,8 +789,26 @@ async fn write_side_effects(
     seq: i32,
     w: CaseWrite<'_>,
     seal: &RowSeal,
+    audit: &super::audit::LinkKey,
 ) -> StoreResult<()> {
     let e = w.event;
+    // Every case write is an action on the case: its own chain's record, in the same
+    // transaction (a step that cannot be recorded does not happen).
+    let action = super::audit::NewAuditEvent {
+        chain: format!("case:{}", c.case_no),
+        at: e.at.trunc_subsecs(6),
+        actor_kind: e.actor.clone(),
+        actor_id: e.actor_id.clone(),
+        action: format!("case.{}", e.action.as_deref().unwrap_or("lodge")),
+        target: c.case_no.clone(),
+        detail: serde_json::json!({
+            "history_seq": seq,
+            "from": e.from_status,
+            "to": e.to_status,
+            "materials": w.materials.iter().map(|m| m.material_id.as_str()).collect::<Vec<_>>(),
+        }),
+    };
+    super::audit::append_event_in(tx, &action, audit).await?;
     let q = Q::new(
         "INSERT INTO case_events (case_id, seq, at, actor, actor_id, actor_name, action, \
          from_status, to_status, note, attachments) \
@@ -869,7 +887,7 @@ async fn write_side_effects(
             case_no: Some(c.case_no.clone()),
             ..read.clone()
         };
-        append_access_in(tx, &read).await?;
+        append_access_in(tx, &read, audit).await?;
     }
     Ok(())
 }

@@ -19,6 +19,7 @@
 //! | `sup_filings.rs` | [`FilingStore`] | filings and their events, monthly progress reports |
 //! | `sup_figures.rs` | [`SupervisionFigureStore`] | none of its own: the assessment aggregates |
 //! | `open_data.rs` | [`OpenDataStore`] | open datasets, their downloads, data requests |
+//! | `audit.rs` | [`AuditStore`] | audit actions, audit checkpoints (and the verifier's view of data access) |
 //!
 //! [`Store`] combines them (with [`StoreAdmin`]: migrations, ping, close), so the
 //! application holds one `Arc<dyn Store>`, on which every capability's methods can be
@@ -34,6 +35,7 @@
 //! `capabilities!` list; its behavioural tests in `tests/it/store/`.
 
 pub mod accounts;
+pub mod audit;
 pub mod cases;
 pub mod catalogue;
 mod db;
@@ -54,6 +56,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use accounts::{Account, AccountStore, ApiToken};
+pub use audit::{AuditEventRow, AuditStore, AuditTable, NewAuditEvent};
 pub use cases::{
     CaseApplicant, CaseFilter, CaseRow, CaseSort, CaseStore, CaseWrite, EventRow, IdemRecord,
     MaterialRow, NewMaterial, NoticeRow, OutboxRow, WriteOutcome,
@@ -195,6 +198,10 @@ pub trait StoreAdmin: Send + Sync + 'static {
     /// (the application sets it once its keys are loaded from this very store).
     fn set_sealer(&self, sealer: Arc<crate::sharing::seal::Sealer>);
 
+    /// From now on, link audit records by HMAC under this key (derived from the configured
+    /// audit secret; see `crate::audit`).
+    fn set_audit_key(&self, key: Vec<u8>);
+
     /// Closes the pool, waiting for connections in use.
     async fn close(&self);
 }
@@ -233,6 +240,7 @@ capabilities!(
     SupervisionFigureStore,
     HardeningStore,
     OpenDataStore,
+    AuditStore,
 );
 
 /// The one store implementation, on either backend: every capability's methods are
@@ -241,6 +249,7 @@ capabilities!(
 pub struct SqlStore {
     db: db::Db,
     seal: RowSeal,
+    audit: audit::LinkKey,
 }
 
 impl SqlStore {
@@ -259,6 +268,7 @@ impl SqlStore {
         Ok(SqlStore {
             db: db::Db::connect(url, max_connections, acquire_timeout).await?,
             seal: RowSeal::default(),
+            audit: audit::LinkKey::default(),
         })
     }
 }
@@ -281,6 +291,10 @@ impl StoreAdmin for SqlStore {
 
     fn set_sealer(&self, sealer: Arc<crate::sharing::seal::Sealer>) {
         self.seal.set(sealer);
+    }
+
+    fn set_audit_key(&self, key: Vec<u8>) {
+        self.audit.set(key);
     }
 
     async fn close(&self) {

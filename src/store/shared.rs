@@ -92,16 +92,11 @@ pub struct AccessRecord {
 }
 
 /// The hash of the first record's predecessor.
-pub const CHAIN_START: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+pub use crate::audit::chain::CHAIN_START;
 
-/// The chain hash of a record: SHA-256 over the previous hash, its position, id and the
-/// canonical JSON of the read. Both stores use it; `verify_chain` checks it.
-pub fn chain_hash(prev_hash: &str, seq: i64, id: Uuid, a: &NewAccess) -> String {
-    let mut h = Sha256::new();
-    h.update(prev_hash.as_bytes());
-    h.update(seq.to_be_bytes());
-    h.update(id.as_bytes());
-    let body = serde_json::json!({
+/// The canonical body of a read, which its link covers.
+pub fn access_body(a: &NewAccess) -> String {
+    serde_json::json!({
         "subject_index": a.subject_index,
         "subject_kind": a.subject_kind,
         "at": a.at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
@@ -113,14 +108,20 @@ pub fn chain_hash(prev_hash: &str, seq: i64, id: Uuid, a: &NewAccess) -> String 
         "purpose": a.purpose,
         "service_code": a.service_code,
         "case_no": a.case_no,
-    });
-    h.update(body.to_string().as_bytes());
-    hex::encode(h.finalize())
+    })
+    .to_string()
 }
 
-/// Checks one subject's records (in `seq` order): consecutive positions from 1, each
-/// linking to its predecessor's hash and hashing to its own. Answers the first broken
-/// position, if any.
+/// The plain (unkeyed, legacy) chain hash of a record: SHA-256 over the previous hash,
+/// its position, id and the canonical JSON of the read. A store without the audit link
+/// key writes it; the gateway's records are linked by HMAC (see `crate::audit`).
+pub fn chain_hash(prev_hash: &str, seq: i64, id: Uuid, a: &NewAccess) -> String {
+    crate::audit::chain::link(None, prev_hash, seq, id, &access_body(a)).1
+}
+
+/// Checks one subject's plain-hash records (in `seq` order): consecutive positions from 1,
+/// each linking to its predecessor's hash and hashing to its own. Answers the first broken
+/// position, if any. The keyed check of the whole trail is `crate::audit::verify`.
 pub fn verify_chain(records: &[AccessRecord]) -> Result<(), i64> {
     let mut prev = CHAIN_START.to_owned();
     for (i, r) in records.iter().enumerate() {
@@ -339,7 +340,7 @@ impl SharedDataStore for SqlStore {
             let mut attempt = 1;
             loop {
                 let mut tx = self.db.begin_write().await?;
-                let appended = match append_access_in(&mut tx, &read).await {
+                let appended = match append_access_in(&mut tx, &read, &self.audit).await {
                     Ok(()) => tx.commit().await,
                     Err(e) => Err(e),
                 };
@@ -447,7 +448,11 @@ fn record_key(r: &BaseRecord) -> RecordKey<'_> {
 /// inside a transaction: a case write's, or its own. The chain lock queues concurrent
 /// appends to one subject; should two still collide on `(subject_index, seq)`, the
 /// unique violation aborts the transaction and the caller retries.
-pub(super) async fn append_access_in(tx: &mut Tx, a: &NewAccess) -> StoreResult<()> {
+pub(super) async fn append_access_in(
+    tx: &mut Tx,
+    a: &NewAccess,
+    key: &super::audit::LinkKey,
+) -> StoreResult<()> {
     tx.lock(Lock::Chain, &a.subject_index).await?;
     let q = Q::new(
         "SELECT seq, hash FROM data_access WHERE subject_index = $1 ORDER BY seq DESC LIMIT 1",
@@ -458,11 +463,11 @@ pub(super) async fn append_access_in(tx: &mut Tx, a: &NewAccess) -> StoreResult<
         None => (1, CHAIN_START.to_owned()),
     };
     let id = Uuid::now_v7();
-    let hash = chain_hash(&prev_hash, seq, id, a);
+    let (link, hash) = crate::audit::chain::link(key.get(), &prev_hash, seq, id, &access_body(a));
     let q = Q::new(
         "INSERT INTO data_access (id, subject_index, seq, at, subject_kind, resource, items, \
-         reader_kind, reader_id, reader_name, purpose, service_code, case_no, prev_hash, hash) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         reader_kind, reader_id, reader_name, purpose, service_code, case_no, prev_hash, hash, \
+         link) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(id)
     .bind(&a.subject_index)
@@ -478,12 +483,13 @@ pub(super) async fn append_access_in(tx: &mut Tx, a: &NewAccess) -> StoreResult<
     .bind(&a.service_code)
     .bind(&a.case_no)
     .bind(&prev_hash)
-    .bind(&hash);
+    .bind(&hash)
+    .bind(link);
     tx.execute(q).await?;
     Ok(())
 }
 
-fn access_from_row(r: &Row) -> StoreResult<AccessRecord> {
+pub(super) fn access_from_row(r: &Row) -> StoreResult<AccessRecord> {
     Ok(AccessRecord {
         id: r.get("id")?,
         seq: r.get("seq")?,

@@ -960,6 +960,15 @@ pub async fn review(
     if !app.store.change_filing(&change).await? {
         return Err(changed_meanwhile());
     }
+    crate::audit::action(
+        app,
+        &crate::audit::Who::of(actor),
+        "filing.review",
+        format!("filing:{id}"),
+        &id.to_string(),
+        serde_json::json!({ "from": change.from, "to": change.to }),
+    )
+    .await?;
     tracing::info!(filing = %id, action = action.code(), "filing reviewed");
     Ok(visible_filing(app, actor, id).await?.0)
 }

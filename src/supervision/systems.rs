@@ -985,6 +985,18 @@ pub async fn decide(
     };
     let status = status.expect("checked above");
     app.store.record_decision(&d, status).await?;
+    crate::audit::action(
+        app,
+        &crate::audit::Who {
+            kind: "operator",
+            id: Some(operator.0.to_string()),
+        },
+        "system.decide",
+        format!("system:{}", s.id),
+        &s.id.to_string(),
+        serde_json::json!({ "decision": d.decision, "merged_into": d.merged_into, "status": status }),
+    )
+    .await?;
     tracing::info!(system = %s.id, decision = %d.decision, "zombie decision recorded");
     Ok(d)
 }

@@ -10,6 +10,7 @@ mod pyenv;
 mod smtp_sink;
 
 mod apply_pages;
+mod audit;
 mod browser;
 mod cache;
 mod cases;

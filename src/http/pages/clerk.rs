@@ -982,7 +982,7 @@ async fn material_file(
     sc: Result<StaffCase, AppError>,
     Path((_case_no, upload_id)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    let StaffCase { case, .. } = match ctx.logged_in(sc, true) {
+    let StaffCase { case, staff } = match ctx.logged_in(sc, true) {
         Ok(s) => s,
         Err(r) => return Ok(*r),
     };
@@ -999,6 +999,13 @@ async fn material_file(
         .await?
         .filter(|u| u.case_id == Some(case.id))
         .ok_or_else(not_found)?;
+    crate::audit::download(
+        &app,
+        &crate::audit::Who::of(&staff.actor()),
+        &case.case_no,
+        &upload,
+    )
+    .await?;
     let bytes = crate::http::cases::material_file(&app, &upload).await?;
     let mime = crate::files::mime_of(&upload.file_type);
     let mut resp = bytes.into_response();

@@ -671,6 +671,7 @@ pub async fn material_file(
         crate::sharing::prefill::purpose::STAFF_CASE_VIEW,
     )
     .await?;
+    crate::audit::download(&app, &crate::audit::Who::of(&actor), &c.case_no, &upload).await?;
     let bytes = crate::http::cases::material_file(&app, &upload).await?;
     let mime = crate::files::mime_of(&upload.file_type);
     let disposition = format!(

@@ -36,7 +36,6 @@ use crate::auth::tokens;
 use crate::domain::calendar::HolidayCalendar;
 use crate::domain::case::CaseStatus;
 use crate::domain::lang::Lang;
-use crate::http::dept::set_delivery;
 use crate::http::error::{AppError, AppResult, Message};
 use crate::state::AppState;
 use crate::store::{CaseFigures, DeliveryFilter, SharingFigures, Span};
@@ -465,9 +464,10 @@ pub async fn set_mode(
     Path(uscc): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    if let Err(r) = ctx.form_user(who, true, &form) {
-        return Ok(*r);
-    }
+    let op = match ctx.form_user(who, true, &form) {
+        Ok(op) => op,
+        Err(r) => return Ok(*r),
+    };
     let mode = form.get("mode").cloned().unwrap_or_default();
     let endpoint = form
         .get("endpoint")
@@ -475,7 +475,8 @@ pub async fn set_mode(
         .filter(|e| !e.is_empty());
     // a pull department keeps no address, whatever the field still held
     let endpoint = if mode == "pull" { None } else { endpoint };
-    match set_delivery(&app, &uscc, &mode, endpoint.clone()).await {
+    let by = crate::audit::Who::of(&op.actor());
+    match crate::http::dept::set_delivery_as(&app, &by, &uscc, &mode, endpoint.clone()).await {
         Ok(_) => {
             tracing::info!(department = %uscc, mode = %mode, "delivery mode set");
             Ok(Redirect::to(&format!("/ops/departments/{uscc}?done=delivery")).into_response())
@@ -735,15 +736,17 @@ pub async fn redeliver(
     Path(id): Path<Uuid>,
     Form(form): Form<HashMap<String, String>>,
 ) -> AppResult<Response> {
-    if let Err(r) = ctx.form_user(who, true, &form) {
-        return Ok(*r);
-    }
+    let op = match ctx.form_user(who, true, &form) {
+        Ok(op) => op,
+        Err(r) => return Ok(*r),
+    };
     if !app.store.redeliver(id).await? {
         return Err(AppError::Conflict(Message::new(
             "只有投递失败（死信）的事件可以重新投递。",
             "Only a dead-lettered event can be redelivered.",
         )));
     }
+    crate::audit::redelivered(app.store.as_ref(), &crate::audit::Who::of(&op.actor()), id).await?;
     tracing::info!(event = %id, "redelivery requested");
     let back = super::local_path(form.get("back").map(String::as_str));
     let back = if back.starts_with("/ops/deliveries") {
