@@ -18,6 +18,7 @@ pub mod exchange;
 pub mod files;
 pub mod http;
 pub mod notify;
+pub mod region;
 pub mod sharing;
 pub mod state;
 pub mod store;

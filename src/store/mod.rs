@@ -18,6 +18,7 @@
 //! | `sup_systems.rs` | [`SystemStore`] | information systems, zombie decisions, self-inspections, token usage |
 //! | `sup_filings.rs` | [`FilingStore`] | filings and their events, monthly progress reports |
 //! | `sup_figures.rs` | [`SupervisionFigureStore`] | none of its own: the assessment aggregates |
+//! | `region.rs` | [`RegionStore`] | the queue of reports to the regional platform, their attempts |
 //!
 //! [`Store`] combines them (with [`StoreAdmin`]: migrations, ping, close), so the
 //! application holds one `Arc<dyn Store>`, on which every capability's methods can be
@@ -40,6 +41,7 @@ pub mod drafts;
 pub mod exchange;
 pub mod hardening;
 pub mod mail;
+pub mod region;
 pub mod secrets;
 pub mod shared;
 pub mod stats;
@@ -64,6 +66,7 @@ pub use exchange::{
 };
 pub use hardening::{HardeningStore, ProvisionalCase};
 pub use mail::{MailCounts, MailOutcome, MailRow, MailStore, QueuedMail};
+pub use region::{NewRegionReport, RegionCount, RegionReport, RegionStage, RegionStore};
 pub use secrets::SecretStore;
 pub use shared::{
     AccessRecord, BaseRecord, ConsentRow, NewAccess, SharedDataStore, SharingFigures, UpsertCounts,
@@ -229,6 +232,7 @@ capabilities!(
     FilingStore,
     SupervisionFigureStore,
     HardeningStore,
+    RegionStore,
 );
 
 /// The one store implementation, on either backend: every capability's methods are
