@@ -614,6 +614,17 @@ async fn mail(settings: Settings, state: Option<String>, limit: i64) -> anyhow::
 }
 
 fn check(dir: &std::path::Path) -> ExitCode {
+    // The regional platform's field mapping, when the directory has one.
+    let mapping = dir.join("region-mapping.toml");
+    if mapping.exists()
+        && let Err(errors) = crate::region::mapping::RegionMapping::load(&mapping)
+    {
+        for e in &errors {
+            println!("{}: {e}", mapping.display());
+        }
+        eprintln!("{} error(s) in {}", errors.len(), mapping.display());
+        return ExitCode::FAILURE;
+    }
     match catalogue::load_dir(dir) {
         Ok(c) => {
             println!(

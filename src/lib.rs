@@ -11,6 +11,7 @@ pub mod config;
 pub mod content_check;
 pub mod demo;
 pub mod demo_departments;
+pub mod demo_region;
 pub mod demo_seed;
 pub mod devidp;
 pub mod domain;

@@ -17,6 +17,7 @@ mod metrics;
 pub mod openapi;
 pub mod pages;
 pub mod path;
+pub mod region;
 pub mod serve;
 pub mod sharing;
 pub mod supervision;
@@ -185,6 +186,9 @@ fn operator() -> OpenApiRouter<AppState> {
         .routes(routes!(dept::deliveries))
         .routes(routes!(dept::redeliver))
         .routes(routes!(dept::put_delivery))
+        .routes(routes!(region::overview))
+        .routes(routes!(region::redeliver_one))
+        .routes(routes!(region::redeliver_all))
         .merge(supervision::operator_api())
 }
 
@@ -234,6 +238,7 @@ fn pages() -> Router<AppState> {
         .merge(pages::clerk::routes())
         .merge(pages::citizen::routes())
         .merge(supervision::pages())
+        .merge(region::pages())
         .merge(crate::demo::routes())
 }
 
