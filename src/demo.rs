@@ -103,7 +103,9 @@ pub async fn run(mut settings: Settings, idp_listen: SocketAddr) -> anyhow::Resu
     );
     let region_sim = crate::demo_region::configure(&mut settings).await?;
     let app = Application::build(settings).await?;
-    if let Some(b) = region_sim { crate::demo_region::serve(b, &home); }
+    if let Some(b) = region_sim {
+        crate::demo_region::serve(b, &home);
+    }
     import_demo_data(&app.state()).await;
     let report = crate::demo_seed::seed(&app.state(), issuer.as_str()).await;
     tracing::info!("demo cases: {}", report.summary());

@@ -244,7 +244,10 @@ pub async fn redeliver_all(
     _op: Operator,
 ) -> AppResult<Json<RegionRedelivered>> {
     let n = app.store.redeliver_region(None).await?;
-    tracing::info!(reports = n, "region redelivery of every dead report requested");
+    tracing::info!(
+        reports = n,
+        "region redelivery of every dead report requested"
+    );
     Ok(Json(RegionRedelivered { redelivered: n }))
 }
 
@@ -252,7 +255,10 @@ pub async fn redeliver_all(
 pub fn pages() -> Router<AppState> {
     Router::new()
         .route("/ops/region", get(page))
-        .route("/ops/region/reports/{id}/redeliver", post(page_redeliver_one))
+        .route(
+            "/ops/region/reports/{id}/redeliver",
+            post(page_redeliver_one),
+        )
         .route("/ops/region/redeliver", post(page_redeliver_all))
 }
 
@@ -386,7 +392,10 @@ pub async fn page_redeliver_all(
         return Ok(*r);
     }
     let n = app.store.redeliver_region(None).await?;
-    tracing::info!(reports = n, "region redelivery of every dead report requested");
+    tracing::info!(
+        reports = n,
+        "region redelivery of every dead report requested"
+    );
     Ok(back_to(&form, n))
 }
 
