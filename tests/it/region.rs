@@ -238,7 +238,8 @@ async fn a_custom_mapping_renames_and_the_operator_redelivers_dead_reports(b: Ba
     let mut t = Utc::now();
     for _ in 0..10 {
         region::deliver_due(app, t).await.expect("deliver");
-        t += Duration::hours(25);
+        // beyond the longest wait (24 h) with its jitter (+10 %)
+        t += Duration::hours(27);
     }
     let op = Session::new(&s, "/auth/staff/login", "operator-wu").await;
     let (st, dead) = op.get("/api/ops/v1/region?state=dead").await;
@@ -253,7 +254,7 @@ async fn a_custom_mapping_renames_and_the_operator_redelivers_dead_reports(b: Ba
     let first = items
         .iter()
         .find(|i| i["case_no"] == case_no.as_str())
-        .expect("the case's first report is dead");
+        .unwrap_or_else(|| panic!("the case's first report is dead: {dead}"));
     let dead_count = items.len() as u64;
     assert!(
         dead["counts"]
