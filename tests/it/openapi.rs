@@ -1521,12 +1521,6 @@ async fn answers_to_people_match_the_document(b: Backend) {
         .await;
     assert_eq!(region["configured"], false);
     c.answer(
-        "/api/ops/v1/region",
-        400,
-        as_user(&op, get.clone(), "/api/ops/v1/region?colour=red"),
-    )
-    .await;
-    c.answer(
         "/api/ops/v1/region/reports/{id}/redeliver",
         409,
         as_user(
