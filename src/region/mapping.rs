@@ -64,6 +64,15 @@ enum CodeList {
     LimitUnits,
 }
 
+/// One table of the file to check: its name, its entries, the gateway names it must
+/// cover, and whether the region names must be unique.
+type Table<'a> = (
+    &'a str,
+    &'a BTreeMap<String, String>,
+    Vec<&'static str>,
+    bool,
+);
+
 /// The mapping file.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -117,7 +126,7 @@ impl RegionMapping {
     /// gateway does not know, an empty name, two gateway fields with one region name.
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
-        let tables: [(&str, &BTreeMap<String, String>, Vec<&str>, bool); 5] = [
+        let tables: [Table<'_>; 5] = [
             (
                 "case_report",
                 &self.case_report,
