@@ -245,7 +245,7 @@ impl Application {
             .context("cannot connect the rate limits to Redis")?,
         );
         let edge_uploads = crate::http::edge::UploadAllowance::of(&catalogue);
-        Ok(AppState::new(App {
+        let state = AppState::new(App {
             settings,
             store,
             cache,
@@ -266,7 +266,9 @@ impl Application {
             limiter,
             edge_uploads,
             audit,
-        }))
+        });
+        crate::region::start(&state).await?;
+        Ok(state)
     }
 
     /// The bound address (with the real port when 0 was asked for).

@@ -673,7 +673,23 @@ async fn mail(settings: Settings, state: Option<String>, limit: i64) -> anyhow::
 }
 
 fn check(dir: &std::path::Path) -> ExitCode {
+    // The regional platform's field mapping, when the directory has one.
+    let mapping = dir.join("region-mapping.toml");
+    let mapping_ok = match mapping
+        .exists()
+        .then(|| crate::region::mapping::RegionMapping::load(&mapping))
+    {
+        Some(Err(errors)) => {
+            for e in &errors {
+                println!("{}: {e}", mapping.display());
+            }
+            eprintln!("{} error(s) in {}", errors.len(), mapping.display());
+            false
+        }
+        _ => true,
+    };
     match catalogue::load_dir(dir) {
+        Ok(_) if !mapping_ok => ExitCode::FAILURE,
         Ok(c) => {
             println!(
                 "{}: ok — {} services, {} departments, {} shared-data resources",

@@ -87,6 +87,9 @@ pub struct Settings {
     /// The audit trail: its secret and how often its chains' heads are signed.
     #[serde(flatten)]
     pub audit: AuditSettings,
+    /// The regional platform the city's gateway reports to (接入自治区平台).
+    #[serde(flatten)]
+    pub region: RegionSettings,
 }
 
 /// Where the gateway listens and what it serves.
@@ -421,6 +424,28 @@ pub struct SupervisionSystemSettings {
     pub zombie_recent_months: u32,
 }
 
+/// The regional platform (接入自治区平台): where case reports and catalogue changes go.
+/// Nothing is queued for it unless it is enabled and has a push URL.
+#[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
+pub struct RegionSettings {
+    /// Send case reports and catalogue changes to the regional platform.
+    #[default = false]
+    pub region_enabled: bool,
+    /// The regional platform's push URL (https; http only with `exchange_allow_http`).
+    #[default = ""]
+    pub region_push_url: String,
+    /// The field mapping file; empty: `region-mapping.toml` in the definitions directory.
+    #[default = ""]
+    pub region_mapping: String,
+}
+
+impl RegionSettings {
+    /// Whether the region is configured: enabled, with a push URL.
+    pub fn configured(&self) -> bool {
+        self.region_enabled && !self.region_push_url.trim().is_empty()
+    }
+}
+
 /// Serializers that keep secrets out of every serialized form of the settings: the
 /// redacted view, and the defaults layer (where all secrets are unset anyway).
 mod masked {
@@ -520,6 +545,7 @@ impl Settings {
             assessment: group(&figment, &mut errors),
             supervision_systems: group(&figment, &mut errors),
             audit: group(&figment, &mut errors),
+            region: group(&figment, &mut errors),
         };
         let mut msgs: Vec<String> = errors
             .into_iter()
@@ -633,6 +659,12 @@ impl Settings {
             return bad(
                 "delivery_concurrency / delivery_per_department / delivery_poll_ms",
                 "must be at least 1".into(),
+            );
+        }
+        if self.region.region_enabled && self.region.region_push_url.trim().is_empty() {
+            return bad(
+                "region_push_url",
+                "must be set when region_enabled is true".into(),
             );
         }
         let z = &self.supervision_systems;

@@ -101,7 +101,11 @@ pub async fn run(mut settings: Settings, idp_listen: SocketAddr) -> anyhow::Resu
         idp = %issuer,
         "DEMO MODE: a development identity provider with made-up personas is running; never use this in production"
     );
+    let region_sim = crate::demo_region::configure(&mut settings).await?;
     let app = Application::build(settings).await?;
+    if let Some(b) = region_sim {
+        crate::demo_region::serve(b, &home);
+    }
     import_demo_data(&app.state()).await;
     let report = crate::demo_seed::seed(&app.state(), issuer.as_str()).await;
     tracing::info!("demo cases: {}", report.summary());

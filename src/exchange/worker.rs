@@ -74,26 +74,113 @@ impl Limits {
     }
 }
 
+/// What a [`Dispatcher`] delivers: a queue of signed pushes, each to a target (a
+/// department, or the regional platform), claimed with a lease, attempted, and given
+/// back when claimed beyond a target's share. Department events ([`Departments`]) and the
+/// regional platform's reports (`crate::region::RegionQueue`) share the dispatcher, its
+/// limits and its bookkeeping.
+#[async_trait::async_trait]
+pub trait Queue: Clone + Send + Sync + 'static {
+    /// One claimed item.
+    type Job: Send + 'static;
+    /// Whom it goes to (attempts are limited per target).
+    fn target(&self, job: &Self::Job) -> String;
+    /// Its id (to give it back).
+    fn id(&self, job: &Self::Job) -> uuid::Uuid;
+    /// Leases up to `limit` items due at `now`, none for the targets in `skip`.
+    async fn claim(
+        &self,
+        app: &AppState,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+        skip: &[String],
+    ) -> anyhow::Result<Vec<Self::Job>>;
+    /// Gives claimed items back.
+    async fn release(&self, app: &AppState, ids: &[uuid::Uuid]) -> anyhow::Result<()>;
+    /// Makes one attempt and records it.
+    async fn attempt(
+        &self,
+        app: &AppState,
+        job: Self::Job,
+        now: DateTime<Utc>,
+    ) -> crate::usecases::Result<AttemptOutcome>;
+}
+
+/// The outbox of department events.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Departments;
+
+#[async_trait::async_trait]
+impl Queue for Departments {
+    type Job = crate::store::Delivery;
+
+    fn target(&self, job: &Self::Job) -> String {
+        job.department.clone()
+    }
+
+    fn id(&self, job: &Self::Job) -> uuid::Uuid {
+        job.id
+    }
+
+    async fn claim(
+        &self,
+        app: &AppState,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+        skip: &[String],
+    ) -> anyhow::Result<Vec<Self::Job>> {
+        Ok(app
+            .store
+            .claim_push_except(now, lease_until, limit, skip)
+            .await?)
+    }
+
+    async fn release(&self, app: &AppState, ids: &[uuid::Uuid]) -> anyhow::Result<()> {
+        Ok(app.store.release_push(ids).await?)
+    }
+
+    async fn attempt(
+        &self,
+        app: &AppState,
+        job: Self::Job,
+        now: DateTime<Utc>,
+    ) -> crate::usecases::Result<AttemptOutcome> {
+        crate::usecases::deliver::deliver(app, job, now).await
+    }
+}
+
 /// Attempts under way and each department's standing, so one department that does not
 /// answer cannot hold up the others: every attempt runs as its own task, at most
 /// `per_department` to one department (one while its last attempt failed: a failing
 /// department backs off on its own) and `overall` in all. A pass claims only what can
-/// start now and does not wait for what is under way.
-pub struct Dispatcher {
+/// start now and does not wait for what is under way. The same dispatcher, over another
+/// [`Queue`], delivers the regional platform's reports.
+pub struct Dispatcher<Q: Queue = Departments> {
     app: AppState,
     limits: Limits,
+    queue: Q,
     tasks: tokio::task::JoinSet<crate::usecases::Result<AttemptOutcome>>,
     departments: HashMap<tokio::task::Id, String>,
     in_flight: HashMap<String, usize>,
     failing: HashSet<String>,
 }
 
-impl Dispatcher {
-    /// A dispatcher with nothing under way.
+impl Dispatcher<Departments> {
+    /// A dispatcher of department events with nothing under way.
     pub fn new(app: AppState, limits: Limits) -> Dispatcher {
+        Dispatcher::with_queue(app, limits, Departments)
+    }
+}
+
+impl<Q: Queue> Dispatcher<Q> {
+    /// A dispatcher of `queue` with nothing under way.
+    pub fn with_queue(app: AppState, limits: Limits, queue: Q) -> Dispatcher<Q> {
         Dispatcher {
             app,
             limits,
+            queue,
             tasks: tokio::task::JoinSet::new(),
             departments: HashMap::new(),
             in_flight: HashMap::new(),
@@ -140,29 +227,29 @@ impl Dispatcher {
                 .cloned()
                 .collect();
             let batch = self
-                .app
-                .store
-                .claim_push_except(now, now + LEASE, room.min(32) as i64, &skip)
+                .queue
+                .claim(&self.app, now, now + LEASE, room.min(32) as i64, &skip)
                 .await?;
             if batch.is_empty() {
                 return Ok(started);
             }
             let mut give_back = Vec::new();
             for d in batch {
-                if self.full(&d.department) || self.tasks.len() >= self.limits.overall {
-                    give_back.push(d.id);
+                let department = self.queue.target(&d);
+                if self.full(&department) || self.tasks.len() >= self.limits.overall {
+                    give_back.push(self.queue.id(&d));
                     continue;
                 }
-                *self.in_flight.entry(d.department.clone()).or_default() += 1;
+                *self.in_flight.entry(department.clone()).or_default() += 1;
                 let app = self.app.clone();
-                let department = d.department.clone();
+                let queue = self.queue.clone();
                 let task = self
                     .tasks
-                    .spawn(async move { crate::usecases::deliver::deliver(&app, d, now).await });
+                    .spawn(async move { queue.attempt(&app, d, now).await });
                 self.departments.insert(task.id(), department);
                 started += 1;
             }
-            self.app.store.release_push(&give_back).await?;
+            self.queue.release(&self.app, &give_back).await?;
         }
     }
 
@@ -256,6 +343,7 @@ pub async fn run(app: AppState, stop: tokio_util::sync::CancellationToken) {
     let mut dispatcher = Dispatcher::new(app.clone(), Limits::from_settings(&app));
     let mut last_refresh = std::time::Instant::now();
     let mut failed_pass = false;
+    let mut region = crate::region::RegionWorker::start(&app);
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
@@ -280,8 +368,18 @@ pub async fn run(app: AppState, stop: tokio_util::sync::CancellationToken) {
                     }
                     Err(_) => {}
                 }
+                if let Some(r) = region.as_mut() {
+                    r.pass(Utc::now()).await;
+                }
             }
         }
+    }
+    if let Some(r) = region.as_mut() {
+        let _ = tokio::time::timeout(
+            crate::usecases::deliver::SEND_TIMEOUT + Duration::from_secs(5),
+            r.drain(),
+        )
+        .await;
     }
     let _ = tokio::time::timeout(
         crate::usecases::deliver::SEND_TIMEOUT + Duration::from_secs(5),

@@ -19,6 +19,7 @@ pub mod open_pages;
 pub mod openapi;
 pub mod pages;
 pub mod path;
+pub mod region;
 pub mod serve;
 pub mod sharing;
 pub mod supervision;
@@ -189,6 +190,9 @@ fn operator() -> OpenApiRouter<AppState> {
         .routes(routes!(dept::deliveries))
         .routes(routes!(dept::redeliver))
         .routes(routes!(dept::put_delivery))
+        .routes(routes!(region::overview))
+        .routes(routes!(region::redeliver_one))
+        .routes(routes!(region::redeliver_all))
         .merge(supervision::operator_api())
         .merge(open::operator_api())
 }
@@ -240,6 +244,7 @@ fn pages() -> Router<AppState> {
         .merge(pages::citizen::routes())
         .merge(supervision::pages())
         .merge(open_pages::routes())
+        .merge(region::pages())
         .merge(crate::demo::routes())
 }
 

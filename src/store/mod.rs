@@ -20,6 +20,7 @@
 //! | `sup_figures.rs` | [`SupervisionFigureStore`] | none of its own: the assessment aggregates |
 //! | `open_data.rs` | [`OpenDataStore`] | open datasets, their downloads, data requests |
 //! | `audit.rs` | [`AuditStore`] | audit actions, audit checkpoints (and the verifier's view of data access) |
+//! | `region.rs` | [`RegionStore`] | the queue of reports to the regional platform, their attempts |
 //!
 //! [`Store`] combines them (with [`StoreAdmin`]: migrations, ping, close), so the
 //! application holds one `Arc<dyn Store>`, on which every capability's methods can be
@@ -44,6 +45,7 @@ pub mod exchange;
 pub mod hardening;
 pub mod mail;
 pub mod open_data;
+pub mod region;
 pub mod secrets;
 pub mod shared;
 pub mod stats;
@@ -70,6 +72,7 @@ pub use exchange::{
 pub use hardening::{HardeningStore, ProvisionalCase};
 pub use mail::{MailCounts, MailOutcome, MailRow, MailStore, QueuedMail};
 pub use open_data::OpenDataStore;
+pub use region::{NewRegionReport, RegionCount, RegionReport, RegionStage, RegionStore};
 pub use secrets::SecretStore;
 pub use shared::{
     AccessRecord, BaseRecord, ConsentRow, NewAccess, SharedDataStore, SharingFigures, UpsertCounts,
@@ -241,6 +244,7 @@ capabilities!(
     HardeningStore,
     OpenDataStore,
     AuditStore,
+    RegionStore,
 );
 
 /// The one store implementation, on either backend: every capability's methods are

@@ -97,7 +97,20 @@ pub fn judge(
     latency_ms: i64,
     jitter: f64,
 ) -> (AttemptRow, AttemptOutcome) {
-    let number = d.attempts + 1;
+    judge_attempt(d.attempts, d.retry_from, sent, now, latency_ms, jitter)
+}
+
+/// [`judge`] for anything delivered on the same schedule (the regional platform's
+/// reports too): `attempts` made so far, `retry_from` of them before the last redelivery.
+pub fn judge_attempt(
+    attempts: i32,
+    retry_from: i32,
+    sent: &std::result::Result<u16, String>,
+    now: DateTime<Utc>,
+    latency_ms: i64,
+    jitter: f64,
+) -> (AttemptRow, AttemptOutcome) {
+    let number = attempts + 1;
     let (status, error) = match sent {
         Ok(s) if (200..300).contains(s) => (Some(*s), None),
         Ok(s) => (Some(*s), Some(format!("HTTP {s}"))),
@@ -106,7 +119,7 @@ pub fn judge(
     let outcome = if error.is_none() {
         AttemptOutcome::Delivered
     } else {
-        next_after_failure(number - d.retry_from, now, jitter)
+        next_after_failure(number - retry_from, now, jitter)
     };
     let row = AttemptRow {
         attempt: number,

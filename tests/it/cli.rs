@@ -457,3 +457,31 @@ fn data_api_is_set_by_command_and_must_be_https() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn check_names_the_region_mappings_mistakes() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("defs");
+    copy_dir(&definitions_dir(), &dir);
+    let file = dir.join("region-mapping.toml");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let text = text
+        .replacen("query_code = \"CXM\"", "colour = \"YS\"", 1)
+        .replacen("accept = \"02\"", "accept = \"\"", 1);
+    std::fs::write(&file, text).expect("write");
+    let out = onewindow().arg("check").arg(&dir).output().expect("run");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for want in [
+        "case_report.query_code: missing",
+        "case_report.colour: unknown",
+        "stages.accept: empty",
+    ] {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| l.contains("region-mapping.toml") && l.contains(want)),
+            "{want}: {stdout}"
+        );
+    }
+}

@@ -37,9 +37,13 @@ pub struct DeptServer {
 
 impl DeptServer {
     pub async fn start() -> DeptServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        DeptServer::start_at("127.0.0.1:0").await
+    }
+
+    /// On a given address (a test reserves a port, lets the gateway fail to connect to
+    /// it for a while, then starts the receiver there).
+    pub async fn start_at(addr: &str) -> DeptServer {
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let server = DeptServer {
             url: format!("http://{addr}/events"),

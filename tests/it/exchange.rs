@@ -58,7 +58,7 @@ pub(crate) async fn token(s: &LoginSetup, dept: &str, scopes: &[&str]) -> String
 }
 
 /// A citizen applies for a social security card and the clerk accepts: two events.
-async fn apply_and_accept(s: &LoginSetup) -> String {
+pub(crate) async fn apply_and_accept(s: &LoginSetup) -> String {
     let citizen = Session::new(s, "/auth/login", "citizen-wang").await;
     let (_, photo) = citizen.upload("p.jpg", jpeg(7)).await;
     let (status, lodged) = citizen

@@ -34,6 +34,7 @@ mod openapi;
 mod ops;
 mod ops_pages;
 mod real_provider;
+mod region;
 mod sharing;
 mod store;
 mod sup_figures;

@@ -1791,6 +1791,32 @@ async fn answers_to_people_match_the_document(b: Backend) {
         "/api/open/v1/requests",
         200,
         anon(app, get.clone(), "/api/open/v1/requests"),
+    // the regional platform (no region configured here: an empty queue)
+    let region = c
+        .answer(
+            "/api/ops/v1/region",
+            200,
+            as_user(&op, get.clone(), "/api/ops/v1/region?state=dead"),
+        )
+        .await;
+    assert_eq!(region["configured"], false);
+    c.answer(
+        "/api/ops/v1/region/reports/{id}/redeliver",
+        409,
+        as_user(
+            &op,
+            post.clone(),
+            &format!(
+                "/api/ops/v1/region/reports/{}/redeliver",
+                uuid::Uuid::now_v7()
+            ),
+        ),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/region/redeliver",
+        200,
+        as_user(&op, post.clone(), "/api/ops/v1/region/redeliver"),
     )
     .await;
 
