@@ -1791,6 +1791,8 @@ async fn answers_to_people_match_the_document(b: Backend) {
         "/api/open/v1/requests",
         200,
         anon(app, get.clone(), "/api/open/v1/requests"),
+    )
+    .await;
     // the regional platform (no region configured here: an empty queue)
     let region = c
         .answer(
