@@ -84,6 +84,9 @@ pub struct Settings {
     /// Supervision: the zombie-system thresholds.
     #[serde(flatten)]
     pub supervision_systems: SupervisionSystemSettings,
+    /// Catalogue management: how soon a publication reaches the other instances.
+    #[serde(flatten)]
+    pub catalogue_mgmt: CatalogueMgmtSettings,
 }
 
 /// Where the gateway listens and what it serves.
@@ -402,6 +405,16 @@ pub struct SupervisionSystemSettings {
     pub zombie_recent_months: u32,
 }
 
+/// Catalogue management (政务信息资源目录): the live catalogue is re-read from the
+/// published versions when they change.
+#[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
+pub struct CatalogueMgmtSettings {
+    /// How often each instance checks whether a resource version was published elsewhere
+    /// (seconds; the publishing instance applies it at once).
+    #[default = 5]
+    pub catalogue_refresh_secs: u64,
+}
+
 /// Serializers that keep secrets out of every serialized form of the settings: the
 /// redacted view, and the defaults layer (where all secrets are unset anyway).
 mod masked {
@@ -500,6 +513,7 @@ impl Settings {
             limits: group(&figment, &mut errors),
             assessment: group(&figment, &mut errors),
             supervision_systems: group(&figment, &mut errors),
+            catalogue_mgmt: group(&figment, &mut errors),
         };
         let mut msgs: Vec<String> = errors
             .into_iter()
@@ -614,6 +628,9 @@ impl Settings {
                 "delivery_concurrency / delivery_per_department / delivery_poll_ms",
                 "must be at least 1".into(),
             );
+        }
+        if self.catalogue_mgmt.catalogue_refresh_secs == 0 {
+            return bad("catalogue_refresh_secs", "must be at least 1".into());
         }
         let z = &self.supervision_systems;
         if !(z.zombie_failure_share > 0.0 && z.zombie_failure_share <= 1.0) {

@@ -20,6 +20,8 @@ pub mod path;
 pub mod serve;
 pub mod sharing;
 pub mod supervision;
+pub mod catalogue_mgmt;
+pub mod catalogue_mgmt_pages;
 
 use std::time::Duration;
 
@@ -131,6 +133,7 @@ fn public() -> OpenApiRouter<AppState> {
         .routes(routes!(sharing::resource_catalogue))
         .routes(routes!(sharing::sources))
         .routes(routes!(openapi::whole))
+        .merge(catalogue_mgmt::public_api())
         .merge(cases)
 }
 
@@ -171,6 +174,7 @@ fn staff() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(sharing::clerk_lookup))
         .merge(supervision::staff_api())
+        .merge(catalogue_mgmt::staff_api())
         .merge(cases)
 }
 
@@ -186,6 +190,7 @@ fn operator() -> OpenApiRouter<AppState> {
         .routes(routes!(dept::redeliver))
         .routes(routes!(dept::put_delivery))
         .merge(supervision::operator_api())
+        .merge(catalogue_mgmt::operator_api())
 }
 
 /// Department back-end systems (API token): the status API, the pull inbox, materials,
@@ -234,6 +239,7 @@ fn pages() -> Router<AppState> {
         .merge(pages::clerk::routes())
         .merge(pages::citizen::routes())
         .merge(supervision::pages())
+        .merge(catalogue_mgmt_pages::routes())
         .merge(crate::demo::routes())
 }
 

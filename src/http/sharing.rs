@@ -145,9 +145,8 @@ pub async fn resource_catalogue(
     State(app): State<AppState>,
     AcceptLang(lang): AcceptLang,
 ) -> Response {
-    let resources: Vec<ResourceView> = app
-        .catalogue
-        .resources()
+    let all = app.catalogue.resources();
+    let resources: Vec<ResourceView> = all
         .iter()
         .map(|r| ResourceView {
             code: &r.code,
@@ -1092,7 +1091,7 @@ pub async fn providers(
     use crate::sharing::provider::CircuitState;
     let endpoints = app.store.endpoints().await?;
     let mut resources = Vec::new();
-    for r in app.catalogue.resources() {
+    for r in app.catalogue.resources().iter() {
         let source = match r.access {
             Access::BaseLibrary => SourceState::BaseLibrary {
                 records: app.store.count_base_records(&r.code).await?,

@@ -18,6 +18,7 @@
 //! | `sup_systems.rs` | [`SystemStore`] | information systems, zombie decisions, self-inspections, token usage |
 //! | `sup_filings.rs` | [`FilingStore`] | filings and their events, monthly progress reports |
 //! | `sup_figures.rs` | [`SupervisionFigureStore`] | none of its own: the assessment aggregates |
+//! | `cat_mgmt.rs` | [`ResourceCatalogueStore`] | the managed resource catalogue and its versions |
 //!
 //! [`Store`] combines them (with [`StoreAdmin`]: migrations, ping, close), so the
 //! application holds one `Arc<dyn Store>`, on which every capability's methods can be
@@ -34,6 +35,7 @@
 
 pub mod accounts;
 pub mod cases;
+pub mod cat_mgmt;
 pub mod catalogue;
 mod db;
 pub mod drafts;
@@ -72,6 +74,7 @@ pub use stats::{CaseFigures, Count, DeliveryFigures, LowRating, Span, StatsStore
 pub use sup_figures::SupervisionFigureStore;
 pub use sup_filings::FilingStore;
 pub use sup_systems::SystemStore;
+pub use cat_mgmt::{AddedVersion, CatalogueEntry, ResourceCatalogueStore, ResourceVersion};
 
 /// Seals the personal data of case, account and draft rows at rest (AES-256-GCM, see
 /// `sharing::seal`), once the application has set the sealer. Values are bound to their
@@ -229,6 +232,7 @@ capabilities!(
     FilingStore,
     SupervisionFigureStore,
     HardeningStore,
+    ResourceCatalogueStore,
 );
 
 /// The one store implementation, on either backend: every capability's methods are
