@@ -668,3 +668,41 @@ async fn ops_return(
         },
     }
 }
+
+/// What the public catalogue's search form shows: the values given, the departments
+/// that provide resources, the option lists and the CSV link for the same selection.
+pub fn search_form(
+    app: &AppState,
+    lang: Lang,
+    q: &super::catalogue_mgmt::CatSearchQuery,
+) -> Value {
+    let all = app.catalogue.resources();
+    let mut providers: Vec<&str> = all.iter().map(|r| r.provider.as_str()).collect();
+    providers.sort_unstable();
+    providers.dedup();
+    let departments: Vec<Value> = providers
+        .iter()
+        .map(|u| serde_json::json!({"code": u, "label": super::catalogue_mgmt::dept_name(app, u, lang)}))
+        .collect();
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [
+        ("q", &q.q),
+        ("department", &q.department),
+        ("share_type", &q.share_type),
+        ("open", &q.open),
+    ] {
+        if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+            query.append_pair(k, v);
+        }
+    }
+    let query = query.finish();
+    serde_json::json!({
+        "q": q.q.clone().unwrap_or_default(),
+        "department": q.department.clone().unwrap_or_default(),
+        "share_type": q.share_type.clone().unwrap_or_default(),
+        "open": q.open.clone().unwrap_or_default(),
+        "departments": departments,
+        "choices": choices(lang),
+        "csv": if query.is_empty() { "/api/v1/catalogue/inventory.csv".to_owned() } else { format!("/api/v1/catalogue/inventory.csv?{query}") },
+    })
+}

@@ -976,12 +976,20 @@ pub async fn put_data_api(
 
 /// `GET /catalogue`: the resource catalogue as a page, for citizens and staff, in the
 /// reader's language.
-pub async fn catalogue_page(State(app): State<AppState>, ctx: super::pages::PageCtx) -> Response {
+pub async fn catalogue_page(
+    State(app): State<AppState>,
+    ctx: super::pages::PageCtx,
+    Query(q): Query<super::catalogue_mgmt::CatSearchQuery>,
+) -> Response {
     let lang = ctx.lang;
-    let resources: Vec<minijinja::Value> = app
-        .catalogue
-        .resources()
+    let search = match q.search() {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let all = app.catalogue.resources();
+    let resources: Vec<minijinja::Value> = all
         .iter()
+        .filter(|r| search.matches(r))
         .map(|r| {
             let dept = app.catalogue.department(&r.provider);
             let services: Vec<minijinja::Value> = bound_by(&app, &r.code)
@@ -1003,10 +1011,11 @@ pub async fn catalogue_page(State(app): State<AppState>, ctx: super::pages::Page
             }
         })
         .collect();
+    let search_form = super::catalogue_mgmt_pages::search_form(&app, lang, &q);
     ctx.render(
         StatusCode::OK,
         "catalogue.html",
-        minijinja::context! { resources },
+        minijinja::context! { resources, search => search_form },
     )
 }
 

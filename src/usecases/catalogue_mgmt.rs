@@ -383,3 +383,56 @@ pub async fn refresh(app: &AppState, last: &mut Option<(i64, i64)>) -> Result<bo
     *last = Some(now);
     Ok(true)
 }
+
+/// The demo's catalogue: one pending edit by 人社局 (officer 马强) of its social-insurance
+/// resource, adding an item, so the operator's page has a version to compare and
+/// publish. Idempotent: nothing is written when the resource has any version after the
+/// import.
+pub async fn seed_demo(app: &AppState, now: DateTime<Utc>) -> Result<(), Error> {
+    const CODE: &str = "social_insurance";
+    let versions = app.store.resource_versions(CODE).await?;
+    let Some(base) = versions.first() else {
+        return Ok(());
+    };
+    if versions.len() > 1 {
+        return Ok(());
+    }
+    let r = &base.body;
+    let mut items = r.items.clone();
+    items.push(DataItem {
+        id: "insured_place".into(),
+        name: "参保地".into(),
+        name_en: "Place insured".into(),
+        data_type: crate::domain::catalogue::DataType::Address,
+        personal: true,
+        authoritative: false,
+        subject: None,
+    });
+    let draft = Draft {
+        name: r.name.clone(),
+        name_en: r.name_en.clone(),
+        share_type: r.share_type,
+        conditions: r.conditions.clone(),
+        conditions_en: r.conditions_en.clone(),
+        open: r.open,
+        update_cycle: r.update_cycle,
+        subject: r.subject,
+        items,
+        system_id: None,
+        note: "增加参保地数据项，供异地就医备案核验。".into(),
+    };
+    let provider = r.provider.clone();
+    edit(
+        app,
+        &provider,
+        Author {
+            id: "demo-officer-ma",
+            name: "马强",
+        },
+        CODE,
+        &draft,
+        now,
+    )
+    .await?;
+    Ok(())
+}

@@ -13,6 +13,7 @@ mod apply_pages;
 mod browser;
 mod cache;
 mod cases;
+mod cat_mgmt;
 mod catalogue_api;
 mod citizen_pages;
 mod clerk_pages;
