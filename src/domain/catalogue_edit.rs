@@ -94,10 +94,17 @@ pub fn validate_edit(services: &[Service], old: Option<&Resource>, new: &Resourc
         out.push(issue("name", "请填写中文名称。", "Enter the Chinese name."));
     }
     if new.name_en.trim().is_empty() {
-        out.push(issue("name_en", "请填写英文名称。", "Enter the English name."));
+        out.push(issue(
+            "name_en",
+            "请填写英文名称。",
+            "Enter the English name.",
+        ));
     }
     if new.share_type == ShareType::Conditional
-        && new.conditions.as_deref().is_none_or(|c| c.trim().is_empty())
+        && new
+            .conditions
+            .as_deref()
+            .is_none_or(|c| c.trim().is_empty())
     {
         out.push(issue(
             "conditions",
@@ -164,7 +171,9 @@ pub fn validate_edit(services: &[Service], old: Option<&Resource>, new: &Resourc
             None => out.push(issue(
                 "items",
                 format!("数据项 {item} 被以下事项引用，不能删除：{list}。"),
-                format!("The item {item} is bound by these services and cannot be removed: {list}."),
+                format!(
+                    "The item {item} is bound by these services and cannot be removed: {list}."
+                ),
             )),
             Some(i) => {
                 let before = old.and_then(|o| o.item(item));
@@ -197,7 +206,10 @@ pub fn validate_edit(services: &[Service], old: Option<&Resource>, new: &Resourc
     match new.share_type {
         ShareType::NotShared => out.push(issue(
             "share_type",
-            format!("以下事项引用本资源，不能改为不予共享：{}。", services_list(&all)),
+            format!(
+                "以下事项引用本资源，不能改为不予共享：{}。",
+                services_list(&all)
+            ),
             format!(
                 "These services bind this resource, so it cannot become not shared: {}.",
                 services_list(&all)
@@ -369,8 +381,7 @@ impl Search {
             || hit(&r.name_en)
             || r.conditions.as_deref().is_some_and(hit)
             || r.conditions_en.as_deref().is_some_and(hit)
-            || r
-                .items
+            || r.items
                 .iter()
                 .any(|i| hit(&i.id) || hit(&i.name) || hit(&i.name_en))
     }
@@ -410,19 +421,49 @@ pub fn cycle_label(c: UpdateCycle) -> (&'static str, &'static str) {
 /// `dept` names a department by USCC.
 pub fn inventory_csv(resources: &[&Resource], zh: bool, dept: &dyn Fn(&str) -> String) -> String {
     let headers_zh = [
-        "资源代码", "资源名称", "资源英文名称", "提供部门", "提供部门代码", "共享类型", "共享条件",
-        "开放属性", "更新周期", "数据项标识", "数据项名称", "数据项英文名称", "数据类型",
-        "个人信息", "权威数据",
+        "资源代码",
+        "资源名称",
+        "资源英文名称",
+        "提供部门",
+        "提供部门代码",
+        "共享类型",
+        "共享条件",
+        "开放属性",
+        "更新周期",
+        "数据项标识",
+        "数据项名称",
+        "数据项英文名称",
+        "数据类型",
+        "个人信息",
+        "权威数据",
     ];
     let headers_en = [
-        "resource_code", "resource_name", "resource_name_en", "provider", "provider_uscc",
-        "share_type", "conditions", "open", "update_cycle", "item_id", "item_name",
-        "item_name_en", "item_type", "personal", "authoritative",
+        "resource_code",
+        "resource_name",
+        "resource_name_en",
+        "provider",
+        "provider_uscc",
+        "share_type",
+        "conditions",
+        "open",
+        "update_cycle",
+        "item_id",
+        "item_name",
+        "item_name_en",
+        "item_type",
+        "personal",
+        "authoritative",
     ];
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record(if zh { headers_zh } else { headers_en });
     let pick = |p: (&'static str, &'static str)| if zh { p.0 } else { p.1 };
-    let yes = |b: bool| if b { pick(("是", "yes")) } else { pick(("否", "no")) };
+    let yes = |b: bool| {
+        if b {
+            pick(("是", "yes"))
+        } else {
+            pick(("否", "no"))
+        }
+    };
     for r in resources {
         let provider = dept(&r.provider);
         let conditions = if zh {
@@ -560,7 +601,10 @@ mod tests {
     #[test]
     fn a_bound_resource_cannot_become_not_shared_or_conditional_without_grants() {
         let old = resource();
-        let s = [service("S-1", &["person.name"]), service("S-2", &["person.birth"])];
+        let s = [
+            service("S-1", &["person.name"]),
+            service("S-2", &["person.birth"]),
+        ];
         let mut new = old.clone();
         new.share_type = ShareType::NotShared;
         let issues = validate_edit(&s, Some(&old), &new);
@@ -649,7 +693,13 @@ mod tests {
         assert_eq!(d[1].before, "not_open");
         assert_eq!(d[1].after, "open");
         assert!(diff(Some(&old), &old).is_empty());
-        assert_eq!(diff(None, &old).iter().filter(|c| c.kind == "added").count(), 9);
+        assert_eq!(
+            diff(None, &old)
+                .iter()
+                .filter(|c| c.kind == "added")
+                .count(),
+            9
+        );
     }
 
     #[test]

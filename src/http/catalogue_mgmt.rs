@@ -318,7 +318,10 @@ pub async fn staff_propose(
     let v = mgmt::propose(
         &app,
         &o.department,
-        Author { id: &id, name: &name },
+        Author {
+            id: &id,
+            name: &name,
+        },
         &code,
         &draft,
         Utc::now(),
@@ -412,7 +415,10 @@ pub async fn staff_edit(
     let v = mgmt::edit(
         &app,
         &o.department,
-        Author { id: &id, name: &name },
+        Author {
+            id: &id,
+            name: &name,
+        },
         &code,
         &draft,
         Utc::now(),
@@ -503,7 +509,9 @@ pub async fn staff_version(
     o: DepartmentOfficer,
     Path((code, version)): Path<(String, String)>,
 ) -> AppResult<Json<CatVersionDetail>> {
-    Ok(Json(detail(&app, Some(&o.department), &code, &version).await?))
+    Ok(Json(
+        detail(&app, Some(&o.department), &code, &version).await?,
+    ))
 }
 
 /// The versions waiting for the operator.
@@ -598,7 +606,10 @@ pub async fn ops_publish(
     let id = s.account_id.to_string();
     let v = mgmt::publish(
         &app,
-        Author { id: &id, name: &s.name },
+        Author {
+            id: &id,
+            name: &s.name,
+        },
         &code,
         n,
         Utc::now(),
@@ -647,7 +658,10 @@ pub async fn ops_return(
     let id = s.account_id.to_string();
     let v = mgmt::return_version(
         &app,
-        Author { id: &id, name: &s.name },
+        Author {
+            id: &id,
+            name: &s.name,
+        },
         &code,
         n,
         &body.comment,
@@ -674,7 +688,10 @@ pub struct CatSearchQuery {
 impl CatSearchQuery {
     /// The domain search; an unknown code is a 400.
     pub fn search(&self) -> AppResult<Search> {
-        fn parse<T: serde::de::DeserializeOwned>(v: &Option<String>, key: &str) -> AppResult<Option<T>> {
+        fn parse<T: serde::de::DeserializeOwned>(
+            v: &Option<String>,
+            key: &str,
+        ) -> AppResult<Option<T>> {
             match v.as_deref().map(str::trim) {
                 None | Some("") => Ok(None),
                 Some(s) => serde_json::from_value(Value::String(s.to_owned()))
@@ -727,9 +744,10 @@ pub struct CatSearchResult {
 }
 
 pub(crate) fn dept_name(app: &AppState, uscc: &str, lang: Lang) -> String {
-    app.catalogue
-        .department(uscc)
-        .map_or_else(|| uscc.to_owned(), |d| lang.pick(&d.name, &d.name_en).to_owned())
+    app.catalogue.department(uscc).map_or_else(
+        || uscc.to_owned(),
+        |d| lang.pick(&d.name, &d.name_en).to_owned(),
+    )
 }
 
 /// `GET /api/v1/catalogue/search`
@@ -799,9 +817,8 @@ pub async fn inventory(
     let s = q.search()?;
     let all = app.catalogue.resources();
     let picked: Vec<&Resource> = all.iter().filter(|r| s.matches(r)).map(|r| &**r).collect();
-    let body = catalogue_edit::inventory_csv(&picked, lang == Lang::Zh, &|u| {
-        dept_name(&app, u, lang)
-    });
+    let body =
+        catalogue_edit::inventory_csv(&picked, lang == Lang::Zh, &|u| dept_name(&app, u, lang));
     let mut resp = body.into_response();
     let h = resp.headers_mut();
     h.insert(

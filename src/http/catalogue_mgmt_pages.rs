@@ -33,8 +33,14 @@ pub fn routes() -> Router<AppState> {
         .route("/desk/catalogue", get(desk_list))
         .route("/desk/catalogue/new", get(desk_new).post(desk_new_post))
         .route("/desk/catalogue/{code}", get(desk_history))
-        .route("/desk/catalogue/{code}/edit", get(desk_edit).post(desk_edit_post))
-        .route("/desk/catalogue/{code}/versions/{version}", get(desk_version))
+        .route(
+            "/desk/catalogue/{code}/edit",
+            get(desk_edit).post(desk_edit_post),
+        )
+        .route(
+            "/desk/catalogue/{code}/versions/{version}",
+            get(desk_version),
+        )
         .route("/ops/catalogue", get(ops_pending))
         .route("/ops/catalogue/{code}/versions/{version}", get(ops_version))
         .route(
@@ -187,10 +193,17 @@ fn input_of(form: &Value, lang: Lang) -> Result<CatResourceInput, BTreeMap<Strin
     }
     let share_type = code::<ShareType>(&s("share_type"), "share_type".into(), &mut errors, lang);
     let open = code::<OpenAttribute>(&s("open"), "open".into(), &mut errors, lang);
-    let update_cycle = code::<UpdateCycle>(&s("update_cycle"), "update_cycle".into(), &mut errors, lang);
+    let update_cycle =
+        code::<UpdateCycle>(&s("update_cycle"), "update_cycle".into(), &mut errors, lang);
     let subject = code::<Subject>(&s("subject"), "subject".into(), &mut errors, lang);
     let mut items = Vec::new();
-    for (i, it) in form["items"].as_array().cloned().unwrap_or_default().iter().enumerate() {
+    for (i, it) in form["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+    {
         let t = it["type"].as_str().unwrap_or_default();
         let data_type = code::<DataType>(t, format!("items[{i}].type"), &mut errors, lang);
         let sub = it["subject"].as_str().unwrap_or_default();
@@ -310,7 +323,15 @@ async fn desk_new(
         Ok(o) => o,
         Err(r) => return Ok(*r),
     };
-    edit_page(&app, &ctx, &o.department, None, blank_form(), BTreeMap::new()).await
+    edit_page(
+        &app,
+        &ctx,
+        &o.department,
+        None,
+        blank_form(),
+        BTreeMap::new(),
+    )
+    .await
 }
 
 /// The add-row and remove-row buttons change the form and show it again.
@@ -323,7 +344,10 @@ fn row_action(form: &mut Value, action: &str) -> bool {
         }
         return true;
     }
-    if let Some(i) = action.strip_prefix("remove:").and_then(|i| i.parse::<usize>().ok()) {
+    if let Some(i) = action
+        .strip_prefix("remove:")
+        .and_then(|i| i.parse::<usize>().ok())
+    {
         if i < items.len() {
             items.remove(i);
         }
@@ -340,7 +364,10 @@ async fn save(
     f: &HashMap<String, String>,
 ) -> AppResult<Response> {
     let mut form = posted(f);
-    if row_action(&mut form, f.get("action").map(String::as_str).unwrap_or("save")) {
+    if row_action(
+        &mut form,
+        f.get("action").map(String::as_str).unwrap_or("save"),
+    ) {
         return edit_page(app, ctx, &o.department, code, form, BTreeMap::new()).await;
     }
     let input = match input_of(&form, ctx.lang) {
@@ -509,7 +536,12 @@ async fn version_page(
         .store
         .resource_version(code, d.version.version)
         .await?
-        .ok_or_else(|| AppError::NotFound(super::error::Message::new("没有这个版本。", "No such version.")))?;
+        .ok_or_else(|| {
+            AppError::NotFound(super::error::Message::new(
+                "没有这个版本。",
+                "No such version.",
+            ))
+        })?;
     let lang = ctx.lang;
     let r = &v.body;
     let changes: Vec<Value> = d
@@ -560,7 +592,16 @@ async fn desk_version(
         Ok(o) => o,
         Err(r) => return Ok(*r),
     };
-    version_page(&app, &ctx, Some(&o.department), &code, &version, false, BTreeMap::new()).await
+    version_page(
+        &app,
+        &ctx,
+        Some(&o.department),
+        &code,
+        &version,
+        false,
+        BTreeMap::new(),
+    )
+    .await
 }
 
 async fn ops_pending(
@@ -605,7 +646,10 @@ async fn ops_version(
 }
 
 fn op_author(op: &Operator) -> (String, String) {
-    (op.0.session.account_id.to_string(), op.0.session.name.clone())
+    (
+        op.0.session.account_id.to_string(),
+        op.0.session.name.clone(),
+    )
 }
 
 async fn ops_publish(
@@ -620,10 +664,24 @@ async fn ops_publish(
         Err(r) => return Ok(*r),
     };
     let n: i64 = version.parse().map_err(|_| {
-        AppError::NotFound(super::error::Message::new("没有这个版本。", "No such version."))
+        AppError::NotFound(super::error::Message::new(
+            "没有这个版本。",
+            "No such version.",
+        ))
     })?;
     let (id, name) = op_author(&op);
-    match mgmt::publish(&app, Author { id: &id, name: &name }, &code, n, Utc::now()).await {
+    match mgmt::publish(
+        &app,
+        Author {
+            id: &id,
+            name: &name,
+        },
+        &code,
+        n,
+        Utc::now(),
+    )
+    .await
+    {
         Ok(_) => Ok(Redirect::to("/ops/catalogue?done=published").into_response()),
         Err(e) => match AppError::from(e) {
             AppError::Invalid(list) => {
@@ -650,11 +708,26 @@ async fn ops_return(
         Err(r) => return Ok(*r),
     };
     let n: i64 = version.parse().map_err(|_| {
-        AppError::NotFound(super::error::Message::new("没有这个版本。", "No such version."))
+        AppError::NotFound(super::error::Message::new(
+            "没有这个版本。",
+            "No such version.",
+        ))
     })?;
     let (id, name) = op_author(&op);
     let comment = f.get("comment").map(String::as_str).unwrap_or_default();
-    match mgmt::return_version(&app, Author { id: &id, name: &name }, &code, n, comment, Utc::now()).await {
+    match mgmt::return_version(
+        &app,
+        Author {
+            id: &id,
+            name: &name,
+        },
+        &code,
+        n,
+        comment,
+        Utc::now(),
+    )
+    .await
+    {
         Ok(_) => Ok(Redirect::to("/ops/catalogue?done=returned").into_response()),
         Err(e) => match AppError::from(e) {
             AppError::Invalid(list) => {
@@ -671,11 +744,7 @@ async fn ops_return(
 
 /// What the public catalogue's search form shows: the values given, the departments
 /// that provide resources, the option lists and the CSV link for the same selection.
-pub fn search_form(
-    app: &AppState,
-    lang: Lang,
-    q: &super::catalogue_mgmt::CatSearchQuery,
-) -> Value {
+pub fn search_form(app: &AppState, lang: Lang, q: &super::catalogue_mgmt::CatSearchQuery) -> Value {
     let all = app.catalogue.resources();
     let mut providers: Vec<&str> = all.iter().map(|r| r.provider.as_str()).collect();
     providers.sort_unstable();

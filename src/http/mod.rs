@@ -8,6 +8,8 @@ pub mod apply_pages;
 mod auth;
 pub mod cases;
 pub(crate) mod catalogue;
+pub mod catalogue_mgmt;
+pub mod catalogue_mgmt_pages;
 pub mod dept;
 pub mod edge;
 pub mod error;
@@ -20,8 +22,6 @@ pub mod path;
 pub mod serve;
 pub mod sharing;
 pub mod supervision;
-pub mod catalogue_mgmt;
-pub mod catalogue_mgmt_pages;
 
 use std::time::Duration;
 

@@ -234,7 +234,8 @@ fn view(app: &AppState, r: &AccessRecord, lang: Lang) -> AccessView {
                     .map(|x| lang.pick(&x.name, &x.name_en).to_owned())
                     .unwrap_or_else(|| m.to_owned());
             }
-            res.as_ref().and_then(|res| res.item(id))
+            res.as_ref()
+                .and_then(|res| res.item(id))
                 .map(|i| lang.pick(&i.name, &i.name_en).to_owned())
                 .unwrap_or_else(|| id.clone())
         })

@@ -90,8 +90,11 @@ pub trait ResourceCatalogueStore: Send + Sync {
     async fn resource_versions(&self, code: &str) -> StoreResult<Vec<ResourceVersion>>;
 
     /// One version.
-    async fn resource_version(&self, code: &str, version: i64)
-    -> StoreResult<Option<ResourceVersion>>;
+    async fn resource_version(
+        &self,
+        code: &str,
+        version: i64,
+    ) -> StoreResult<Option<ResourceVersion>>;
 
     /// Every pending version, oldest first.
     async fn pending_versions(&self) -> StoreResult<Vec<ResourceVersion>>;

@@ -58,6 +58,7 @@ pub use cases::{
     CaseApplicant, CaseFilter, CaseRow, CaseSort, CaseStore, CaseWrite, EventRow, IdemRecord,
     MaterialRow, NewMaterial, NoticeRow, OutboxRow, WriteOutcome,
 };
+pub use cat_mgmt::{AddedVersion, CatalogueEntry, ResourceCatalogueStore, ResourceVersion};
 pub use catalogue::{CatalogueStore, ServiceVersion, ServiceVersionInfo};
 pub use drafts::{DraftRow, DraftStore, UploadRow};
 pub use exchange::{
@@ -74,7 +75,6 @@ pub use stats::{CaseFigures, Count, DeliveryFigures, LowRating, Span, StatsStore
 pub use sup_figures::SupervisionFigureStore;
 pub use sup_filings::FilingStore;
 pub use sup_systems::SystemStore;
-pub use cat_mgmt::{AddedVersion, CatalogueEntry, ResourceCatalogueStore, ResourceVersion};
 
 /// Seals the personal data of case, account and draft rows at rest (AES-256-GCM, see
 /// `sharing::seal`), once the application has set the sealer. Values are bound to their

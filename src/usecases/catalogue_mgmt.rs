@@ -90,6 +90,14 @@ fn apply(base: Resource, d: &Draft) -> Resource {
     }
 }
 
+fn code_taken(code: &str) -> Issue {
+    Issue {
+        field: "code".into(),
+        zh: format!("资源代码 {code} 已被使用。"),
+        en: format!("The resource code {code} is taken."),
+    }
+}
+
 fn not_provider() -> Error {
     Error::not_allowed(
         "只有提供部门可以修改本资源。",
@@ -199,6 +207,14 @@ pub async fn propose(
         grants: vec![],
         items: vec![],
     };
+    if !app
+        .store
+        .resource_versions(base.code.as_str())
+        .await?
+        .is_empty()
+    {
+        return Err(Error::Invalid(vec![code_taken(&base.code)]));
+    }
     let new = apply(base, draft);
     let mut issues = catalogue_edit::validate_edit(app.catalogue.services(), None, &new);
     issues.extend(check_system(app, department, draft.system_id).await?);
@@ -237,11 +253,7 @@ async fn write(
             tracing::info!(resource = %v.code, version = n, "catalogue version written");
             Ok(v)
         }
-        Ok(AddedVersion::CodeTaken) => Err(Error::Invalid(vec![Issue {
-            field: "code".into(),
-            zh: format!("资源代码 {} 已被使用。", v.code),
-            en: format!("The resource code {} is taken.", v.code),
-        }])),
+        Ok(AddedVersion::CodeTaken) => Err(Error::Invalid(vec![code_taken(&v.code)])),
         Ok(AddedVersion::NoResource) => Err(no_resource(&v.code)),
         Err(e) if crate::store::is_unique_violation(&e) => Err(Error::conflict(
             "本资源刚被他人修改，请刷新后再提交。",
@@ -277,11 +289,18 @@ pub async fn publish(
     version: i64,
     now: DateTime<Utc>,
 ) -> Result<ResourceVersion, Error> {
-    let v = pending(app.store.resource_version(code, version).await?, code, version)?;
+    let v = pending(
+        app.store.resource_version(code, version).await?,
+        code,
+        version,
+    )?;
     // Re-checked against what is live now: another version may have been published since.
     let live = published_of(app, code).await?;
-    let issues =
-        catalogue_edit::validate_edit(app.catalogue.services(), live.as_ref().map(|l| &l.body), &v.body);
+    let issues = catalogue_edit::validate_edit(
+        app.catalogue.services(),
+        live.as_ref().map(|l| &l.body),
+        &v.body,
+    );
     if !issues.is_empty() {
         return Err(Error::Invalid(issues));
     }
@@ -323,7 +342,11 @@ pub async fn return_version(
             en: "Say why the version is returned.".into(),
         }]));
     }
-    pending(app.store.resource_version(code, version).await?, code, version)?;
+    pending(
+        app.store.resource_version(code, version).await?,
+        code,
+        version,
+    )?;
     if !app
         .store
         .decide_resource_version(

@@ -89,7 +89,10 @@ async fn a_department_edits_a_resource_and_the_operator_publishes_it(b: Backend)
 
     // Until published, nothing changes for the gateway.
     let en = s.app.get_json("/api/v1/catalogue", Some("en"), 200).await;
-    assert_eq!(resource(&en, "social_insurance")["name"], "Social insurance records");
+    assert_eq!(
+        resource(&en, "social_insurance")["name"],
+        "Social insurance records"
+    );
 
     // The operator sees it pending, compared with the live version.
     let (st, pending) = operator.get("/api/ops/v1/catalogue/pending").await;
@@ -105,10 +108,18 @@ async fn a_department_edits_a_resource_and_the_operator_publishes_it(b: Backend)
         .as_array()
         .expect("changes")
         .iter()
-        .map(|c| (c["field"].as_str().unwrap_or(""), c["kind"].as_str().unwrap_or("")))
+        .map(|c| {
+            (
+                c["field"].as_str().unwrap_or(""),
+                c["kind"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
     assert!(changed.contains(&("name_en", "changed")), "{changed:?}");
-    assert!(changed.contains(&("items.insured_place", "added")), "{changed:?}");
+    assert!(
+        changed.contains(&("items.insured_place", "added")),
+        "{changed:?}"
+    );
     // the department cannot publish its own edit
     let (st, _) = officer
         .post(
@@ -118,7 +129,13 @@ async fn a_department_edits_a_resource_and_the_operator_publishes_it(b: Backend)
         .await;
     assert_eq!(st, 403);
 
-    let revision = s.app.state.store.catalogue_revision().await.expect("revision");
+    let revision = s
+        .app
+        .state
+        .store
+        .catalogue_revision()
+        .await
+        .expect("revision");
     let (st, published) = operator
         .post(
             "/api/ops/v1/catalogue/resources/social_insurance/versions/2/publish",
@@ -142,14 +159,28 @@ async fn a_department_edits_a_resource_and_the_operator_publishes_it(b: Backend)
     let r = resource(&en, "social_insurance");
     assert_eq!(r["name"], "Social insurance register");
     assert!(
-        r["items"].as_array().expect("items").iter().any(|i| i["id"] == "insured_place"),
+        r["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|i| i["id"] == "insured_place"),
         "{r}"
     );
-    let page = s.app.get("/catalogue?lang=en", None).await.text().await.expect("page");
+    let page = s
+        .app
+        .get("/catalogue?lang=en", None)
+        .await
+        .text()
+        .await
+        .expect("page");
     assert!(page.contains("Social insurance register"));
     let plan = s
         .app
-        .get_json(&format!("/api/v1/services/{SSC}/prefill/sources"), Some("en"), 200)
+        .get_json(
+            &format!("/api/v1/services/{SSC}/prefill/sources"),
+            Some("en"),
+            200,
+        )
         .await;
     assert!(
         plan.to_string().contains("Social insurance register"),
@@ -183,7 +214,11 @@ async fn a_department_edits_a_resource_and_the_operator_publishes_it(b: Backend)
             .expect("refresh")
     );
     assert_eq!(
-        state.catalogue.resource("social_insurance").expect("live").name_en,
+        state
+            .catalogue
+            .resource("social_insurance")
+            .expect("live")
+            .name_en,
         "Social insurance register"
     );
     assert!(
@@ -223,7 +258,11 @@ async fn a_department_edits_a_resource_and_the_operator_publishes_it(b: Backend)
         .await;
     assert_eq!(v3["comment"], "更新周期请与实际一致");
     assert_eq!(
-        state.catalogue.resource("social_insurance").expect("live").update_cycle,
+        state
+            .catalogue
+            .resource("social_insurance")
+            .expect("live")
+            .update_cycle,
         onewindow::domain::catalogue::UpdateCycle::Daily
     );
 }
@@ -253,7 +292,10 @@ async fn edits_that_break_bindings_or_come_from_another_department_are_refused(b
         .await;
     assert_eq!(st, 422, "{p}");
     assert_eq!(problem_fields(&p), vec!["items"]);
-    assert!(p.to_string().contains(CARD_SERVICE), "names the service: {p}");
+    assert!(
+        p.to_string().contains(CARD_SERVICE),
+        "names the service: {p}"
+    );
 
     // Retyping a bound item, making it not shared, a duplicate id, a blank name: all at once.
     let body = social_insurance(|v| {
@@ -317,7 +359,10 @@ async fn edits_that_break_bindings_or_come_from_another_department_are_refused(b
     assert_eq!(v["version"], 1);
     assert!(s.app.state.catalogue.resource("employment").is_none());
     let (_, own) = officer.get("/api/staff/v1/catalogue/resources").await;
-    assert_eq!(resource(&own, "employment")["published_version"], Value::Null);
+    assert_eq!(
+        resource(&own, "employment")["published_version"],
+        Value::Null
+    );
 }
 
 async fn search_and_the_inventory_csv_list_published_items(b: Backend) {
@@ -336,7 +381,9 @@ async fn search_and_the_inventory_csv_list_published_items(b: Backend) {
     let found = s
         .app
         .get_json(
-            &format!("/api/v1/catalogue/search?department={HR}&share_type=conditional&open=not_open"),
+            &format!(
+                "/api/v1/catalogue/search?department={HR}&share_type=conditional&open=not_open"
+            ),
             None,
             200,
         )
@@ -373,7 +420,10 @@ async fn search_and_the_inventory_csv_list_published_items(b: Backend) {
     );
     let en = s
         .app
-        .get(&format!("/api/v1/catalogue/inventory.csv?department={HR}"), Some("en"))
+        .get(
+            &format!("/api/v1/catalogue/inventory.csv?department={HR}"),
+            Some("en"),
+        )
         .await
         .text()
         .await
@@ -403,15 +453,24 @@ async fn the_edit_page_adds_and_removes_rows_without_script(b: Backend) {
         .text()
         .await
         .expect("list");
-    assert!(page.contains("/desk/catalogue/social_insurance/edit"), "{page}");
+    assert!(
+        page.contains("/desk/catalogue/social_insurance/edit"),
+        "{page}"
+    );
     let form = officer
         .b
-        .get(&format!("{}/desk/catalogue/social_insurance/edit", officer.base))
+        .get(&format!(
+            "{}/desk/catalogue/social_insurance/edit",
+            officer.base
+        ))
         .await
         .text()
         .await
         .expect("edit");
-    assert!(form.contains("name=\"items[1].id\" value=\"social_security_card_no\""), "{form}");
+    assert!(
+        form.contains("name=\"items[1].id\" value=\"social_security_card_no\""),
+        "{form}"
+    );
     let mut fields: Vec<(String, String)> = vec![
         ("_csrf".into(), officer.csrf.clone()),
         ("rows".into(), "2".into()),
@@ -423,9 +482,12 @@ async fn the_edit_page_adds_and_removes_rows_without_script(b: Backend) {
         ("update_cycle".into(), "daily".into()),
         ("subject".into(), "person".into()),
     ];
-    for (i, (id, t)) in [("insured_status", "code"), ("social_security_card_no", "text")]
-        .iter()
-        .enumerate()
+    for (i, (id, t)) in [
+        ("insured_status", "code"),
+        ("social_security_card_no", "text"),
+    ]
+    .iter()
+    .enumerate()
     {
         fields.push((format!("items[{i}].id"), (*id).into()));
         fields.push((format!("items[{i}].name"), format!("项{i}")));
@@ -437,8 +499,15 @@ async fn the_edit_page_adds_and_removes_rows_without_script(b: Backend) {
         f.extend(extra);
         let url = format!("{}/desk/catalogue/social_insurance/edit", officer.base);
         let client = officer.b.client.clone();
+        let origin = officer.base.clone();
         async move {
-            let r = client.post(url).form(&f).send().await.expect("post");
+            let r = client
+                .post(url)
+                .header("origin", origin)
+                .form(&f)
+                .send()
+                .await
+                .expect("post");
             (r.status().as_u16(), r.text().await.expect("body"))
         }
     };
@@ -460,17 +529,24 @@ async fn the_edit_page_adds_and_removes_rows_without_script(b: Backend) {
     let r = officer
         .b
         .client
-        .post(format!("{}/desk/catalogue/social_insurance/edit", officer.base))
+        .post(format!(
+            "{}/desk/catalogue/social_insurance/edit",
+            officer.base
+        ))
+        .header("origin", &officer.base)
         .form(&one_row)
         .send()
         .await
         .expect("save");
     assert_eq!(r.status(), 422);
     let html = r.text().await.expect("body");
-    assert!(html.contains("error-summary") && html.contains(CARD_SERVICE), "{html}");
+    assert!(
+        html.contains("error-summary") && html.contains(CARD_SERVICE),
+        "{html}"
+    );
     // saved: a redirect to the new version, which the operator then publishes on the page
     let (st, _) = post(vec![("action".into(), "save".into())]).await;
-    assert_eq!(st, 200, "followed to the version page");
+    assert_eq!(st, 303, "on to the version page");
     let list = operator
         .b
         .get(&format!("{}/ops/catalogue", operator.base))
@@ -478,15 +554,24 @@ async fn the_edit_page_adds_and_removes_rows_without_script(b: Backend) {
         .text()
         .await
         .expect("ops");
-    assert!(list.contains("/ops/catalogue/social_insurance/versions/2"), "{list}");
+    assert!(
+        list.contains("/ops/catalogue/social_insurance/versions/2"),
+        "{list}"
+    );
     let v = operator
         .b
-        .get(&format!("{}/ops/catalogue/social_insurance/versions/2", operator.base))
+        .get(&format!(
+            "{}/ops/catalogue/social_insurance/versions/2",
+            operator.base
+        ))
         .await
         .text()
         .await
         .expect("version");
-    assert!(v.contains("<del>") && v.contains("<ins>"), "a comparison: {v}");
+    assert!(
+        v.contains("<del>") && v.contains("<ins>"),
+        "a comparison: {v}"
+    );
     let r = operator
         .b
         .client
@@ -494,11 +579,12 @@ async fn the_edit_page_adds_and_removes_rows_without_script(b: Backend) {
             "{}/ops/catalogue/social_insurance/versions/2/publish",
             operator.base
         ))
+        .header("origin", &operator.base)
         .form(&[("_csrf", operator.csrf.as_str())])
         .send()
         .await
         .expect("publish");
-    assert_eq!(r.status(), 200);
+    assert_eq!(r.status(), 303);
     assert_eq!(
         s.app
             .state

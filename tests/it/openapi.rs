@@ -1549,7 +1549,11 @@ async fn answers_to_people_match_the_document(b: Backend) {
     c.answer(
         cat_res,
         404,
-        as_user(&officer, get.clone(), "/api/staff/v1/catalogue/resources/nope"),
+        as_user(
+            &officer,
+            get.clone(),
+            "/api/staff/v1/catalogue/resources/nope",
+        ),
     )
     .await;
     let edited = c
@@ -1647,7 +1651,11 @@ async fn answers_to_people_match_the_document(b: Backend) {
     c.answer(
         "/api/v1/catalogue/search",
         200,
-        anon(app, get.clone(), "/api/v1/catalogue/search?q=%E5%8D%A1%E5%8F%B7"),
+        anon(
+            app,
+            get.clone(),
+            "/api/v1/catalogue/search?q=%E5%8D%A1%E5%8F%B7",
+        ),
     )
     .await;
     c.answer(
