@@ -157,6 +157,15 @@ impl Application {
         .context("cannot connect to Redis")?;
 
         let now = Utc::now();
+        let imported =
+            crate::usecases::catalogue_mgmt::import_and_load(store.as_ref(), &catalogue, now)
+                .await
+                .context("cannot import or load the resource catalogue")?;
+        tracing::info!(
+            imported,
+            resources = catalogue.resources().len(),
+            "resource catalogue loaded"
+        );
         let versions: Vec<ServiceVersion> = catalogue
             .services()
             .iter()
@@ -319,6 +328,12 @@ impl Application {
                 // An imported calendar year reaches every instance within a minute.
                 let mut calendar = tokio::time::interval(Duration::from_secs(60));
                 calendar.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                // A resource version published on another instance goes live here too.
+                let mut resources = tokio::time::interval(Duration::from_secs(
+                    state.settings.catalogue_mgmt.catalogue_refresh_secs,
+                ));
+                resources.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut published = None;
                 loop {
                     tokio::select! {
                         _ = token.cancelled() => break,
@@ -327,6 +342,11 @@ impl Application {
                                 tracing::warn!(error = %format!("{e:#}"), "housekeeping failed");
                             }
                             crate::open::refresh_logged(&state, Utc::now()).await;
+                        }
+                        _ = resources.tick() => {
+                            if let Err(e) = crate::usecases::catalogue_mgmt::refresh(&state, &mut published).await {
+                                tracing::warn!(error = %e, "cannot refresh the resource catalogue");
+                            }
                         }
                         _ = calendar.tick() => {
                             if let Err(e) = crate::usecases::dates::refresh_calendar(&state).await {

@@ -321,7 +321,7 @@ async fn import(
     bar.set_message(resource.code.clone());
     let (_, sealer) = crate::app::personal_data_keys(&settings, store.as_ref()).await?;
     let base = crate::sharing::provider::BaseLibrary::new(store.clone(), sealer);
-    let result = import::import_file(&base, resource, &file, Some(format), &|n| {
+    let result = import::import_file(&base, &resource, &file, Some(format), &|n| {
         bar.set_position(n)
     })
     .await;

@@ -90,6 +90,9 @@ pub struct Settings {
     /// The regional platform the city's gateway reports to (接入自治区平台).
     #[serde(flatten)]
     pub region: RegionSettings,
+    /// Catalogue management: how soon a publication reaches the other instances.
+    #[serde(flatten)]
+    pub catalogue_mgmt: CatalogueMgmtSettings,
 }
 
 /// Where the gateway listens and what it serves.
@@ -446,6 +449,16 @@ impl RegionSettings {
     }
 }
 
+/// Catalogue management (政务信息资源目录): the live catalogue is re-read from the
+/// published versions when they change.
+#[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
+pub struct CatalogueMgmtSettings {
+    /// How often each instance checks whether a resource version was published elsewhere
+    /// (seconds; the publishing instance applies it at once).
+    #[default = 5]
+    pub catalogue_refresh_secs: u64,
+}
+
 /// Serializers that keep secrets out of every serialized form of the settings: the
 /// redacted view, and the defaults layer (where all secrets are unset anyway).
 mod masked {
@@ -546,6 +559,7 @@ impl Settings {
             supervision_systems: group(&figment, &mut errors),
             audit: group(&figment, &mut errors),
             region: group(&figment, &mut errors),
+            catalogue_mgmt: group(&figment, &mut errors),
         };
         let mut msgs: Vec<String> = errors
             .into_iter()
@@ -666,6 +680,9 @@ impl Settings {
                 "region_push_url",
                 "must be set when region_enabled is true".into(),
             );
+        }
+        if self.catalogue_mgmt.catalogue_refresh_secs == 0 {
+            return bad("catalogue_refresh_secs", "must be at least 1".into());
         }
         let z = &self.supervision_systems;
         if !(z.zombie_failure_share > 0.0 && z.zombie_failure_share <= 1.0) {

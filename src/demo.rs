@@ -253,7 +253,7 @@ async fn import_demo_data(state: &AppState) {
         let path = dir.join(file);
         match crate::sharing::import::import_file(
             &state.providers.base,
-            resource,
+            &resource,
             &path,
             None,
             &|_| {},

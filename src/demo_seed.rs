@@ -415,6 +415,11 @@ pub async fn seed(app: &AppState, issuer: &str) -> SeedReport {
             .failed
             .push(("open-data".to_owned(), format!("{e:#}")));
     }
+    if let Err(e) = crate::usecases::catalogue_mgmt::seed_demo(app, Utc::now()).await {
+        report
+            .failed
+            .push(("catalogue-edit".to_owned(), format!("{e:#}")));
+    }
     report
 }
 

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, RwLock};
 
 use regex::Regex;
 use serde::{Deserialize, Serialize};
@@ -777,12 +777,19 @@ impl Service {
     }
 }
 
-/// The loaded and validated catalogue, shared read-only by the whole server.
+/// The live resource set: every published resource, shared by all clones of a
+/// [`Catalogue`] and replaced as a whole when a version is published (see
+/// `usecases::catalogue_mgmt`).
+pub type Resources = Arc<Vec<Arc<Resource>>>;
+
+/// The loaded and validated catalogue, shared by the whole server. Departments and
+/// services are fixed at start; the resources are the live, published set, which
+/// [`Catalogue::set_resources`] replaces without a restart (every clone sees it).
 #[derive(Debug, Clone, Default)]
 pub struct Catalogue {
     departments: Vec<Department>,
     services: Vec<Service>,
-    resources: Vec<Resource>,
+    resources: Arc<RwLock<Resources>>,
     life_events: Vec<LifeEvent>,
     by_code: HashMap<String, usize>,
 }
@@ -821,7 +828,9 @@ impl Catalogue {
         Catalogue {
             departments: defs.departments,
             services,
-            resources: defs.resources,
+            resources: Arc::new(RwLock::new(Arc::new(
+                defs.resources.into_iter().map(Arc::new).collect(),
+            ))),
             life_events: defs.life_events,
             by_code,
         }
@@ -847,9 +856,24 @@ impl Catalogue {
         self.by_code.get(code).map(|&i| &self.services[i])
     }
 
-    /// The shared-data resources.
-    pub fn resources(&self) -> &[Resource] {
-        &self.resources
+    /// The shared-data resources: the live, published set at this moment (a snapshot;
+    /// a publication later does not change it).
+    pub fn resources(&self) -> Resources {
+        self.resources
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the live resource set (a publication, or the periodic re-read of the
+    /// published versions). Readers holding an earlier snapshot keep it.
+    pub fn set_resources(&self, resources: Vec<Resource>) {
+        let mut resources: Vec<Arc<Resource>> = resources.into_iter().map(Arc::new).collect();
+        resources.sort_by(|a, b| a.code.cmp(&b.code));
+        *self
+            .resources
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(resources);
     }
 
     /// The life events (一件事), in file order.
@@ -857,16 +881,17 @@ impl Catalogue {
         &self.life_events
     }
 
-    /// One resource by code.
-    pub fn resource(&self, code: &str) -> Option<&Resource> {
-        self.resources.iter().find(|r| r.code == code)
+    /// One resource by code (its live, published version).
+    pub fn resource(&self, code: &str) -> Option<Arc<Resource>> {
+        self.resources().iter().find(|r| r.code == code).cloned()
     }
 
     /// Resolves a `resource.item` binding.
-    pub fn binding(&self, binding: &str) -> Option<(&Resource, &DataItem)> {
+    pub fn binding(&self, binding: &str) -> Option<(Arc<Resource>, DataItem)> {
         let (r, i) = binding.split_once('.')?;
         let res = self.resource(r)?;
-        Some((res, res.item(i)?))
+        let item = res.item(i)?.clone();
+        Some((res, item))
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod calendar;
 pub mod case;
 pub mod catalogue;
+pub mod catalogue_edit;
 pub mod deadline;
 pub mod form;
 pub mod ids;

@@ -8,6 +8,8 @@ pub mod apply_pages;
 mod auth;
 pub mod cases;
 pub(crate) mod catalogue;
+pub mod catalogue_mgmt;
+pub mod catalogue_mgmt_pages;
 pub mod dept;
 pub mod edge;
 pub mod error;
@@ -135,6 +137,7 @@ fn public() -> OpenApiRouter<AppState> {
         .routes(routes!(sharing::sources))
         .routes(routes!(openapi::whole))
         .merge(open::public_api())
+        .merge(catalogue_mgmt::public_api())
         .merge(cases)
 }
 
@@ -176,6 +179,7 @@ fn staff() -> OpenApiRouter<AppState> {
         .routes(routes!(sharing::clerk_lookup))
         .merge(supervision::staff_api())
         .merge(open::staff_api())
+        .merge(catalogue_mgmt::staff_api())
         .merge(cases)
 }
 
@@ -195,6 +199,7 @@ fn operator() -> OpenApiRouter<AppState> {
         .routes(routes!(region::redeliver_all))
         .merge(supervision::operator_api())
         .merge(open::operator_api())
+        .merge(catalogue_mgmt::operator_api())
 }
 
 /// Department back-end systems (API token): the status API, the pull inbox, materials,
@@ -245,6 +250,7 @@ fn pages() -> Router<AppState> {
         .merge(supervision::pages())
         .merge(open_pages::routes())
         .merge(region::pages())
+        .merge(catalogue_mgmt_pages::routes())
         .merge(crate::demo::routes())
 }
 

@@ -145,9 +145,8 @@ pub async fn resource_catalogue(
     State(app): State<AppState>,
     AcceptLang(lang): AcceptLang,
 ) -> Response {
-    let resources: Vec<ResourceView> = app
-        .catalogue
-        .resources()
+    let all = app.catalogue.resources();
+    let resources: Vec<ResourceView> = all
         .iter()
         .map(|r| ResourceView {
             code: &r.code,
@@ -987,12 +986,20 @@ pub async fn put_data_api(
 
 /// `GET /catalogue`: the resource catalogue as a page, for citizens and staff, in the
 /// reader's language.
-pub async fn catalogue_page(State(app): State<AppState>, ctx: super::pages::PageCtx) -> Response {
+pub async fn catalogue_page(
+    State(app): State<AppState>,
+    ctx: super::pages::PageCtx,
+    Query(q): Query<super::catalogue_mgmt::CatSearchQuery>,
+) -> Response {
     let lang = ctx.lang;
-    let resources: Vec<minijinja::Value> = app
-        .catalogue
-        .resources()
+    let search = match q.search() {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
+    let all = app.catalogue.resources();
+    let resources: Vec<minijinja::Value> = all
         .iter()
+        .filter(|r| search.matches(r))
         .map(|r| {
             let dept = app.catalogue.department(&r.provider);
             let services: Vec<minijinja::Value> = bound_by(&app, &r.code)
@@ -1014,10 +1021,11 @@ pub async fn catalogue_page(State(app): State<AppState>, ctx: super::pages::Page
             }
         })
         .collect();
+    let search_form = super::catalogue_mgmt_pages::search_form(&app, lang, &q);
     ctx.render(
         StatusCode::OK,
         "catalogue.html",
-        minijinja::context! { resources },
+        minijinja::context! { resources, search => search_form },
     )
 }
 
@@ -1102,7 +1110,7 @@ pub async fn providers(
     use crate::sharing::provider::CircuitState;
     let endpoints = app.store.endpoints().await?;
     let mut resources = Vec::new();
-    for r in app.catalogue.resources() {
+    for r in app.catalogue.resources().iter() {
         let source = match r.access {
             Access::BaseLibrary => SourceState::BaseLibrary {
                 records: app.store.count_base_records(&r.code).await?,

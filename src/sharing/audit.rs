@@ -246,7 +246,8 @@ fn view(app: &AppState, r: &AccessRecord, lang: Lang) -> AccessView {
                     .map(|x| lang.pick(&x.name, &x.name_en).to_owned())
                     .unwrap_or_else(|| m.to_owned());
             }
-            res.and_then(|res| res.item(id))
+            res.as_ref()
+                .and_then(|res| res.item(id))
                 .map(|i| lang.pick(&i.name, &i.name_en).to_owned())
                 .unwrap_or_else(|| id.clone())
         })
@@ -256,7 +257,7 @@ fn view(app: &AppState, r: &AccessRecord, lang: Lang) -> AccessView {
         reader_kind: a.reader_kind.clone(),
         reader_kind_label: reader_kind_label(&a.reader_kind, lang).to_owned(),
         reader: a.reader_name.clone(),
-        resource: match res {
+        resource: match &res {
             Some(r) => lang.pick(&r.name, &r.name_en).to_owned(),
             None if a.resource == APPLICATION => lang
                 .pick("申请表和申请材料", "Application form and materials")

@@ -215,13 +215,13 @@ pub enum ImportError {
 }
 
 /// The resource named `code`, if the gateway imports it.
-pub fn importable_resource<'a>(
-    catalogue: &'a Catalogue,
+pub fn importable_resource(
+    catalogue: &Catalogue,
     code: &str,
-) -> Result<&'a Resource, ImportError> {
+) -> Result<std::sync::Arc<Resource>, ImportError> {
     match catalogue.resource(code) {
         Some(r) => {
-            check_importable(r)?;
+            check_importable(&r)?;
             Ok(r)
         }
         None => Err(ImportError::UnknownResource {

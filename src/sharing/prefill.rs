@@ -173,7 +173,7 @@ pub struct Plan {
 /// Bindings inside table columns are not prefilled (a table holds other people's rows).
 pub fn plan(cat: &Catalogue, service: &Service) -> Plan {
     let mut entries = Vec::new();
-    let mut used: Vec<&Resource> = Vec::new();
+    let mut used: Vec<std::sync::Arc<Resource>> = Vec::new();
     let mut add = |target, id: &str, label: &str, label_en: &str, binding: &str| {
         if let Some((res, item)) = cat.binding(binding)
             && res.entitles(&service.code)
@@ -183,10 +183,10 @@ pub fn plan(cat: &Catalogue, service: &Service) -> Plan {
                 id: id.to_owned(),
                 label: label.to_owned(),
                 label_en: label_en.to_owned(),
-                source: source(cat, res, item),
+                source: source(cat, &res, &item),
                 authoritative: item.authoritative,
                 personal: item.personal,
-                subject: res.subject_of(item),
+                subject: res.subject_of(&item),
             });
             if !used.iter().any(|r| r.code == res.code) {
                 used.push(res);
@@ -479,7 +479,7 @@ async fn read_sources(
             out.not_found.extend(entries.iter().map(|e| e.id.clone()));
             continue;
         };
-        match app.providers.for_resource(res).fetch(res, key, why).await {
+        match app.providers.for_resource(&res).fetch(&res, key, why).await {
             Ok(records) => {
                 let mut items: Vec<String> = Vec::new();
                 for e in &entries {
@@ -563,7 +563,7 @@ async fn read_sources(
                     _ => out.not_found.push(e.id.clone()),
                 }
             } else {
-                match evidence_facts(res, item, records) {
+                match evidence_facts(&res, &item, records) {
                     Some((facts, as_of)) if licence_valid(&facts, today) => {
                         out.materials.insert(
                             e.id.clone(),

@@ -21,6 +21,7 @@
 //! | `open_data.rs` | [`OpenDataStore`] | open datasets, their downloads, data requests |
 //! | `audit.rs` | [`AuditStore`] | audit actions, audit checkpoints (and the verifier's view of data access) |
 //! | `region.rs` | [`RegionStore`] | the queue of reports to the regional platform, their attempts |
+//! | `cat_mgmt.rs` | [`ResourceCatalogueStore`] | the managed resource catalogue and its versions |
 //!
 //! [`Store`] combines them (with [`StoreAdmin`]: migrations, ping, close), so the
 //! application holds one `Arc<dyn Store>`, on which every capability's methods can be
@@ -38,6 +39,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod cases;
+pub mod cat_mgmt;
 pub mod catalogue;
 mod db;
 pub mod drafts;
@@ -63,6 +65,7 @@ pub use cases::{
     CaseApplicant, CaseFilter, CaseRow, CaseSort, CaseStore, CaseWrite, EventRow, IdemRecord,
     MaterialRow, NewMaterial, NoticeRow, OutboxRow, WriteOutcome,
 };
+pub use cat_mgmt::{AddedVersion, CatalogueEntry, ResourceCatalogueStore, ResourceVersion};
 pub use catalogue::{CatalogueStore, ServiceVersion, ServiceVersionInfo};
 pub use drafts::{DraftRow, DraftStore, UploadRow};
 pub use exchange::{
@@ -245,6 +248,7 @@ capabilities!(
     OpenDataStore,
     AuditStore,
     RegionStore,
+    ResourceCatalogueStore,
 );
 
 /// The one store implementation, on either backend: every capability's methods are

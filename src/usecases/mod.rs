@@ -21,6 +21,7 @@
 
 pub mod actor;
 pub mod apply;
+pub mod catalogue_mgmt;
 pub mod dates;
 pub mod deliver;
 mod effects;

@@ -193,7 +193,7 @@ pub async fn seed_base_library(state: &AppState) {
         let resource = state.catalogue.resource(code).expect("resource");
         let report = onewindow::sharing::import::import_file(
             &state.providers.base,
-            resource,
+            &resource,
             &dir.join(file),
             None,
             &|_| {},

@@ -14,6 +14,7 @@ mod audit;
 mod browser;
 mod cache;
 mod cases;
+mod cat_mgmt;
 mod catalogue_api;
 mod citizen_pages;
 mod clerk_pages;

@@ -1815,10 +1815,175 @@ async fn answers_to_people_match_the_document(b: Backend) {
         ),
     )
     .await;
+    // catalogue management (政务信息资源目录): a department edits, the operator publishes
+    let cat_body = |name_en: &str| {
+        json!({
+            "name": "社会保险参保信息", "name_en": name_en, "share_type": "conditional",
+            "conditions": "仅用于本人办理社会保险相关事项。", "open": "not_open",
+            "update_cycle": "daily", "subject": "person",
+            "items": [
+                {"id": "insured_status", "name": "基本养老保险参保状态", "name_en": "Basic pension insurance status", "type": "code", "personal": true, "authoritative": true},
+                {"id": "social_security_card_no", "name": "社会保障卡卡号", "name_en": "Social security card number", "type": "text", "personal": true, "authoritative": true}
+            ]
+        })
+    };
+    let cat_own = "/api/staff/v1/catalogue/resources";
+    c.answer(cat_own, 200, as_user(&officer, get.clone(), cat_own))
+        .await;
+    c.answer(cat_own, 403, as_user(&op, get.clone(), cat_own))
+        .await;
+    let mut proposal = cat_body("Employment registrations");
+    proposal["code"] = json!("employment_reg");
+    c.answer(
+        cat_own,
+        201,
+        as_user(&officer, post.clone(), cat_own).json(&proposal),
+    )
+    .await;
+    c.answer(
+        cat_own,
+        422,
+        as_user(&officer, post.clone(), cat_own).json(&cat_body("x")),
+    )
+    .await;
+    let cat_res = "/api/staff/v1/catalogue/resources/{code}";
+    let si = "/api/staff/v1/catalogue/resources/social_insurance";
+    c.answer(cat_res, 200, as_user(&officer, get.clone(), si))
+        .await;
+    c.answer(
+        cat_res,
+        404,
+        as_user(
+            &officer,
+            get.clone(),
+            "/api/staff/v1/catalogue/resources/nope",
+        ),
+    )
+    .await;
+    let edited = c
+        .answer(
+            cat_res,
+            201,
+            as_user(&officer, post.clone(), si).json(&cat_body("Social insurance register")),
+        )
+        .await;
+    let cat_v = edited["version"].as_i64().expect("version");
+    let mut dropped = cat_body("x");
+    dropped["items"].as_array_mut().expect("items").pop();
+    c.answer(
+        cat_res,
+        422,
+        as_user(&officer, post.clone(), si).json(&dropped),
+    )
+    .await;
+    c.answer(
+        cat_res,
+        400,
+        as_user(&officer, post.clone(), si).json(&json!({"name": 1})),
+    )
+    .await;
+    c.answer(
+        "/api/staff/v1/catalogue/resources/{code}/versions/{version}",
+        200,
+        as_user(&officer, get.clone(), &format!("{si}/versions/1")),
+    )
+    .await;
+    c.answer(
+        "/api/staff/v1/catalogue/resources/{code}/versions/{version}",
+        404,
+        as_user(&officer, get.clone(), &format!("{si}/versions/99")),
+    )
+    .await;
+    let pending = c
+        .answer(
+            "/api/ops/v1/catalogue/pending",
+            200,
+            as_user(&op, get.clone(), "/api/ops/v1/catalogue/pending"),
+        )
+        .await;
+    assert!(!pending["pending"].as_array().expect("pending").is_empty());
+    let ops_si = "/api/ops/v1/catalogue/resources/social_insurance/versions";
+    c.answer(
+        "/api/ops/v1/catalogue/resources/{code}/versions/{version}",
+        200,
+        as_user(&op, get.clone(), &format!("{ops_si}/{cat_v}")),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/catalogue/resources/{code}/versions/{version}",
+        404,
+        as_user(&op, get.clone(), &format!("{ops_si}/0")),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/catalogue/resources/{code}/versions/{version}/return",
+        422,
+        as_user(&op, post.clone(), &format!("{ops_si}/{cat_v}/return"))
+            .json(&json!({"comment": ""})),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/catalogue/resources/{code}/versions/{version}/publish",
+        200,
+        as_user(&op, post.clone(), &format!("{ops_si}/{cat_v}/publish")),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/catalogue/resources/{code}/versions/{version}/publish",
+        409,
+        as_user(&op, post.clone(), &format!("{ops_si}/{cat_v}/publish")),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/catalogue/resources/{code}/versions/{version}/return",
+        409,
+        as_user(&op, post.clone(), &format!("{ops_si}/{cat_v}/return"))
+            .json(&json!({"comment": "请补充"})),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/catalogue/resources/{code}/versions/{version}/return",
+        200,
+        as_user(
+            &op,
+            post.clone(),
+            "/api/ops/v1/catalogue/resources/employment_reg/versions/1/return",
+        )
+        .json(&json!({"comment": "请补充共享条件"})),
+    )
+    .await;
+    c.answer(
+        "/api/v1/catalogue/search",
+        200,
+        anon(
+            app,
+            get.clone(),
+            "/api/v1/catalogue/search?q=%E5%8D%A1%E5%8F%B7",
+        ),
+    )
+    .await;
     c.answer(
         "/api/ops/v1/region/redeliver",
         200,
         as_user(&op, post.clone(), "/api/ops/v1/region/redeliver"),
+    )
+    .await;
+    c.answer(
+        "/api/v1/catalogue/search",
+        400,
+        anon(app, get.clone(), "/api/v1/catalogue/search?share_type=some"),
+    )
+    .await;
+    c.answer(
+        "/api/v1/catalogue/inventory.csv",
+        200,
+        anon(app, get.clone(), "/api/v1/catalogue/inventory.csv"),
+    )
+    .await;
+    c.answer(
+        "/api/v1/catalogue/inventory.csv",
+        400,
+        anon(app, get.clone(), "/api/v1/catalogue/inventory.csv?open=x"),
     )
     .await;
 

@@ -853,11 +853,7 @@ async fn department_api_cache_entries_expire(b: Backend) {
         .set_data_api(HR, Some(&hr.url))
         .await
         .expect("answered");
-    let mut res = st
-        .catalogue
-        .resource("social_insurance")
-        .expect("present")
-        .clone();
+    let mut res = (*st.catalogue.resource("social_insurance").expect("present")).clone();
     res.cache_ttl_secs = 1;
     let api = DepartmentApi::new(
         st.store.clone(),
