@@ -38,6 +38,7 @@ pub mod catalogue;
 mod db;
 pub mod drafts;
 pub mod exchange;
+pub mod grants;
 pub mod hardening;
 pub mod mail;
 pub mod secrets;
@@ -72,6 +73,7 @@ pub use stats::{CaseFigures, Count, DeliveryFigures, LowRating, Span, StatsStore
 pub use sup_figures::SupervisionFigureStore;
 pub use sup_filings::FilingStore;
 pub use sup_systems::SystemStore;
+pub use grants::GrantStore;
 
 /// Seals the personal data of case, account and draft rows at rest (AES-256-GCM, see
 /// `sharing::seal`), once the application has set the sealer. Values are bound to their
@@ -229,6 +231,7 @@ capabilities!(
     FilingStore,
     SupervisionFigureStore,
     HardeningStore,
+    GrantStore,
 );
 
 /// The one store implementation, on either backend: every capability's methods are
