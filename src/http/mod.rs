@@ -11,6 +11,7 @@ pub(crate) mod catalogue;
 pub mod dept;
 pub mod edge;
 pub mod error;
+pub mod grants;
 mod health;
 mod mail;
 mod metrics;
@@ -171,6 +172,7 @@ fn staff() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(sharing::clerk_lookup))
         .merge(supervision::staff_api())
+        .merge(grants::staff_api())
         .merge(cases)
 }
 
@@ -186,6 +188,7 @@ fn operator() -> OpenApiRouter<AppState> {
         .routes(routes!(dept::redeliver))
         .routes(routes!(dept::put_delivery))
         .merge(supervision::operator_api())
+        .merge(grants::operator_api())
 }
 
 /// Department back-end systems (API token): the status API, the pull inbox, materials,
@@ -203,6 +206,7 @@ fn department() -> OpenApiRouter<AppState> {
         .routes(routes!(dept::ack))
         .routes(routes!(dept::jwks))
         .routes(routes!(openapi::department))
+        .merge(grants::department_api())
         .layer(middleware::from_fn(
             crate::supervision::systems::count_token_use,
         ))
@@ -234,6 +238,7 @@ fn pages() -> Router<AppState> {
         .merge(pages::clerk::routes())
         .merge(pages::citizen::routes())
         .merge(supervision::pages())
+        .merge(grants::pages())
         .merge(crate::demo::routes())
 }
 

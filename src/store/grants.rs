@@ -516,11 +516,10 @@ impl GrantStore for SqlStore {
     }
 
     async fn count_grant_read(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
-        let q = Q::new(
-            "UPDATE sharing_grants SET reads = reads + 1, last_read_at = $1 WHERE id = $2",
-        )
-        .bind(at)
-        .bind(id);
+        let q =
+            Q::new("UPDATE sharing_grants SET reads = reads + 1, last_read_at = $1 WHERE id = $2")
+                .bind(at)
+                .bind(id);
         self.db.execute(q).await?;
         Ok(())
     }

@@ -63,6 +63,7 @@ pub use exchange::{
     AttemptOutcome, AttemptRow, Delivery, DeliveryFilter, DepartmentEndpoint, ExchangeStore,
     StoredKey,
 };
+pub use grants::GrantStore;
 pub use hardening::{HardeningStore, ProvisionalCase};
 pub use mail::{MailCounts, MailOutcome, MailRow, MailStore, QueuedMail};
 pub use secrets::SecretStore;
@@ -73,7 +74,6 @@ pub use stats::{CaseFigures, Count, DeliveryFigures, LowRating, Span, StatsStore
 pub use sup_figures::SupervisionFigureStore;
 pub use sup_filings::FilingStore;
 pub use sup_systems::SystemStore;
-pub use grants::GrantStore;
 
 /// Seals the personal data of case, account and draft rows at rest (AES-256-GCM, see
 /// `sharing::seal`), once the application has set the sealer. Values are bound to their

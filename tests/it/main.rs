@@ -33,6 +33,7 @@ mod ops;
 mod ops_pages;
 mod real_provider;
 mod sharing;
+mod sharing_grants;
 mod store;
 mod sup_figures;
 mod sup_filings;
