@@ -1319,6 +1319,10 @@ pub async fn read_data(
         .catalogue
         .resource(resource)
         .ok_or_else(|| no_resource(resource))?;
+    if res.share_type == ShareType::NotShared {
+        // never answered, whatever is asked
+        read_basis(res, department, Vec::new())?;
+    }
     let mut errors = Vec::new();
     let subject = q.subject.trim();
     let kind = if ResidentId::parse(subject).is_ok() {

@@ -37,7 +37,7 @@ const HRSS: &str = "11150700MB15300034";
 const FOOD: &str = "11150700MB1530001X-XK-0003";
 
 /// Every department route and its methods.
-const ROUTES: [(&str, &[&str]); 10] = [
+const ROUTES: [(&str, &[&str]); 11] = [
     ("/api/dept/v1/whoami", &["get"]),
     ("/api/dept/v1/departments/{uscc}/services", &["get"]),
     ("/api/dept/v1/cases", &["get"]),
@@ -51,6 +51,7 @@ const ROUTES: [(&str, &[&str]); 10] = [
     ("/api/dept/v1/inbox/{event_id}/ack", &["post"]),
     ("/.well-known/jwks.json", &["get"]),
     ("/api/dept/v1/openapi.json", &["get"]),
+    ("/api/dept/v1/data/{resource}", &["post"]),
 ];
 
 const METHODS: [&str; 8] = [
@@ -276,6 +277,7 @@ async fn the_document_describes_every_department_route() {
         "cases:write",
         "inbox",
         "materials:read",
+        "data:read",
         "webhook-id",
         "webhook-timestamp",
         "webhook-signature",
@@ -319,9 +321,17 @@ async fn the_document_describes_every_department_route() {
         .collect();
     assert_eq!(
         tags,
-        ["account", "cases", "materials", "inbox", "keys", "meta"]
-            .into_iter()
-            .collect()
+        [
+            "account",
+            "cases",
+            "materials",
+            "inbox",
+            "keys",
+            "meta",
+            "data"
+        ]
+        .into_iter()
+        .collect()
     );
 
     // bearerAuth, and the scope each operation needs
@@ -354,6 +364,10 @@ async fn the_document_describes_every_department_route() {
     assert_eq!(
         needs("/api/dept/v1/inbox/{event_id}/ack", "post"),
         Some(vec!["inbox".to_owned()])
+    );
+    assert_eq!(
+        needs("/api/dept/v1/data/{resource}", "post"),
+        Some(vec!["data:read".to_owned()])
     );
     assert_eq!(needs("/.well-known/jwks.json", "get"), None, "public");
     assert_eq!(needs("/api/dept/v1/openapi.json", "get"), None, "public");
@@ -1821,7 +1835,8 @@ async fn answers_to_departments_match_the_document(b: Backend) {
             .bearer_auth(&data)
             .json(&body)
     };
-    let wang = json!({ "subject": "150702198506123025", "purpose": "核验", "items": ["name", "phone"] });
+    let wang =
+        json!({ "subject": "150702198506123025", "purpose": "核验", "items": ["name", "phone"] });
     c.answer("/api/dept/v1/data/{resource}", 403, read(wang.clone()))
         .await;
     let now = Utc::now();
