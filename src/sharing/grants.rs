@@ -1486,6 +1486,107 @@ pub async fn read_data(
     })
 }
 
+/// The demo's requests and grants: one pending request (人社局 asks 市场监管局 for the
+/// legal-entity data), and two approved grants with reads. Idempotent: nothing is seeded
+/// when a seeded request exists.
+pub async fn seed_demo(app: &AppState, now: DateTime<Utc>) -> anyhow::Result<usize> {
+    const HR: &str = "11150700MB15300034";
+    const HEALTH: &str = "11150700MB15300047";
+    const CIVIL: &str = "11150700MB1530008K";
+    let existing = app.store.sharing_requests(Party::All).await?;
+    if existing.iter().any(|r| r.created_by == "seed") {
+        return Ok(0);
+    }
+    let officer = |dept: &'static str, name: &'static str| Author {
+        id: "seed".into(),
+        name,
+        department: dept,
+    };
+    let mut made = 0;
+    // Pending: 人社局, for one of its systems (or its social security card service).
+    let hr_system = app
+        .store
+        .systems(Some(HR))
+        .await?
+        .into_iter()
+        .find(|s| !matches!(s.status.as_str(), "cleared" | "merged"));
+    let (service, system) = match hr_system {
+        Some(s) => (None, Some(s.id.to_string())),
+        None => (Some(format!("{HR}-GG-0002")), None),
+    };
+    let today = crate::usecases::today();
+    let pending = SharingRequestInput {
+        resource: "enterprise".into(),
+        service,
+        system,
+        purpose: "核验参保单位的名称与统一社会信用代码，减少企业重复提交营业执照。".into(),
+        legal_basis: "《社会保险法》第五十七条；《政务信息资源共享管理暂行办法》".into(),
+        items: vec!["uscc".into(), "name".into(), "legal_rep".into()],
+        period_from: Some(today),
+        period_until: today.checked_add_months(chrono::Months::new(12)),
+    };
+    if app.catalogue.resource("enterprise").is_some() {
+        create_request(app, &officer(HR, "马强"), &pending, now).await?;
+        made += 1;
+    }
+    // Approved with reads: 卫健委 reads credit data for its public-place hygiene licence,
+    // 民政局 reads insurance status for the minimum living allowance.
+    let approved = [
+        (
+            HEALTH,
+            "李敏",
+            "credit",
+            format!("{HEALTH}-XK-0001"),
+            vec!["dishonest_list_status"],
+            "发改委审核员",
+            "11150700MB1530010U",
+            7,
+        ),
+        (
+            CIVIL,
+            "赵静",
+            "social_insurance",
+            format!("{CIVIL}-GF-0001"),
+            vec!["insured_status"],
+            "马强",
+            HR,
+            3,
+        ),
+    ];
+    for (dept, name, resource, service, items, approver, provider, reads) in approved {
+        if app.catalogue.resource(resource).is_none() || app.catalogue.service(&service).is_none() {
+            continue;
+        }
+        let input = SharingRequestInput {
+            resource: resource.into(),
+            service: Some(service),
+            system: None,
+            purpose: "审批时核验申请人情况，减少申请人提交证明材料。".into(),
+            legal_basis: "《优化营商环境条例》；《政务信息资源共享管理暂行办法》".into(),
+            items: items.iter().map(|s| s.to_string()).collect(),
+            period_from: Some(today),
+            period_until: None,
+        };
+        let r = create_request(app, &officer(dept, name), &input, now).await?;
+        let decision = SharingDecisionInput {
+            action: "approve".into(),
+            items: None,
+            valid_until: Some(now + Duration::days(365)),
+            note: "同意，仅限所述用途。".into(),
+        };
+        let r = decide(app, &officer(provider, approver), r.id, &decision, now).await?;
+        if let Some(g) = r.grant_id {
+            for i in (0..reads).rev() {
+                app.store
+                    .count_grant_read(g, now - Duration::hours(i * 5))
+                    .await?;
+            }
+        }
+        made += 1;
+    }
+    Ok(made)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1719,105 +1820,4 @@ mod tests {
             "2026-12-31T16:00:00+00:00"
         );
     }
-}
-
-/// The demo's requests and grants: one pending request (人社局 asks 市场监管局 for the
-/// legal-entity data), and two approved grants with reads. Idempotent: nothing is seeded
-/// when a seeded request exists.
-pub async fn seed_demo(app: &AppState, now: DateTime<Utc>) -> anyhow::Result<usize> {
-    const HR: &str = "11150700MB15300034";
-    const HEALTH: &str = "11150700MB15300047";
-    const CIVIL: &str = "11150700MB1530008K";
-    let existing = app.store.sharing_requests(Party::All).await?;
-    if existing.iter().any(|r| r.created_by == "seed") {
-        return Ok(0);
-    }
-    let officer = |dept: &'static str, name: &'static str| Author {
-        id: "seed".into(),
-        name,
-        department: dept,
-    };
-    let mut made = 0;
-    // Pending: 人社局, for one of its systems (or its social security card service).
-    let hr_system = app
-        .store
-        .systems(Some(HR))
-        .await?
-        .into_iter()
-        .find(|s| !matches!(s.status.as_str(), "cleared" | "merged"));
-    let (service, system) = match hr_system {
-        Some(s) => (None, Some(s.id.to_string())),
-        None => (Some(format!("{HR}-GG-0002")), None),
-    };
-    let today = crate::usecases::today();
-    let pending = SharingRequestInput {
-        resource: "enterprise".into(),
-        service,
-        system,
-        purpose: "核验参保单位的名称与统一社会信用代码，减少企业重复提交营业执照。".into(),
-        legal_basis: "《社会保险法》第五十七条；《政务信息资源共享管理暂行办法》".into(),
-        items: vec!["uscc".into(), "name".into(), "legal_rep".into()],
-        period_from: Some(today),
-        period_until: today.checked_add_months(chrono::Months::new(12)),
-    };
-    if app.catalogue.resource("enterprise").is_some() {
-        create_request(app, &officer(HR, "马强"), &pending, now).await?;
-        made += 1;
-    }
-    // Approved with reads: 卫健委 reads credit data for its public-place hygiene licence,
-    // 民政局 reads insurance status for the minimum living allowance.
-    let approved = [
-        (
-            HEALTH,
-            "李敏",
-            "credit",
-            format!("{HEALTH}-XK-0001"),
-            vec!["dishonest_list_status"],
-            "发改委审核员",
-            "11150700MB1530010U",
-            7,
-        ),
-        (
-            CIVIL,
-            "赵静",
-            "social_insurance",
-            format!("{CIVIL}-GF-0001"),
-            vec!["insured_status"],
-            "马强",
-            HR,
-            3,
-        ),
-    ];
-    for (dept, name, resource, service, items, approver, provider, reads) in approved {
-        if app.catalogue.resource(resource).is_none() || app.catalogue.service(&service).is_none() {
-            continue;
-        }
-        let input = SharingRequestInput {
-            resource: resource.into(),
-            service: Some(service),
-            system: None,
-            purpose: "审批时核验申请人情况，减少申请人提交证明材料。".into(),
-            legal_basis: "《优化营商环境条例》；《政务信息资源共享管理暂行办法》".into(),
-            items: items.iter().map(|s| s.to_string()).collect(),
-            period_from: Some(today),
-            period_until: None,
-        };
-        let r = create_request(app, &officer(dept, name), &input, now).await?;
-        let decision = SharingDecisionInput {
-            action: "approve".into(),
-            items: None,
-            valid_until: Some(now + Duration::days(365)),
-            note: "同意，仅限所述用途。".into(),
-        };
-        let r = decide(app, &officer(provider, approver), r.id, &decision, now).await?;
-        if let Some(g) = r.grant_id {
-            for i in (0..reads).rev() {
-                app.store
-                    .count_grant_read(g, now - Duration::hours(i * 5))
-                    .await?;
-            }
-        }
-        made += 1;
-    }
-    Ok(made)
 }
