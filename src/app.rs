@@ -187,6 +187,10 @@ impl Application {
             "service catalogue loaded"
         );
         metrics::gauge!("onewindow_catalogue_services").set(catalogue.services().len() as f64);
+        let imported = crate::sharing::grants::import_catalogue(&catalogue, store.as_ref(), now)
+            .await
+            .context("cannot import the catalogue's sharing grants")?;
+        tracing::info!(new_grants = imported, "catalogue grants imported");
 
         crate::http::install_recorder();
         // Without Redis, sessions live in the database so a restart logs nobody out.

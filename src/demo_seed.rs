@@ -403,6 +403,11 @@ pub async fn seed(app: &AppState, issuer: &str) -> SeedReport {
             .failed
             .push(("supervision-systems".to_owned(), format!("{e:#}")));
     }
+    if let Err(e) = crate::sharing::grants::seed_demo(app, Utc::now()).await {
+        report
+            .failed
+            .push(("sharing-grants".to_owned(), format!("{e:#}")));
+    }
     // after the registry's systems are seeded: filings name them
     if let Err(e) = crate::supervision::filings::seed_demo(app, issuer).await {
         report

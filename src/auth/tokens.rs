@@ -9,11 +9,15 @@ use sha2::{Digest, Sha256};
 pub const TOKEN_PREFIX: &str = "owt_";
 
 /// Scopes a department token can carry.
-pub const SCOPES: [(&str, &str); 4] = [
+pub const SCOPES: [(&str, &str); 5] = [
     ("cases:read", "read the department's cases"),
     ("cases:write", "report processing steps (transitions)"),
     ("inbox", "lease and acknowledge events from the pull inbox"),
     ("materials:read", "download application materials"),
+    (
+        "data:read",
+        "read shared data resources (under the share type and grants)",
+    ),
 ];
 
 /// Makes a new random token (256 bits of entropy).

@@ -232,6 +232,17 @@ static PERSONAS: &[Persona] = &[
         ..BASE
     },
     Persona {
+        id: "officer-gao",
+        kind: "staff",
+        name: "高峰",
+        description_zh: "公安局的部门人员，审核其他部门对人口基础信息的共享申请。",
+        description_en: "Officer of the Public Security Bureau; decides other departments' requests for the population base data.",
+        acr: LOA_2,
+        roles: &["department_officer"],
+        department: Some("11150700MB15300021"),
+        ..BASE
+    },
+    Persona {
         id: "operator-wu",
         kind: "staff",
         name: "吴敏",

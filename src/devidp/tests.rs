@@ -187,7 +187,7 @@ fn peek(id_token: &str) -> Map<String, Value> {
 
 #[test]
 fn persona_ids_and_usccs_pass_their_check_digits() {
-    assert_eq!(personas().len(), 8);
+    assert_eq!(personas().len(), 9);
     for p in personas() {
         if let Some(id) = p.id_number {
             ResidentId::parse(id).unwrap_or_else(|e| panic!("{}: {e:?}", p.id));

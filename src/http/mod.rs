@@ -13,6 +13,7 @@ pub mod catalogue_mgmt_pages;
 pub mod dept;
 pub mod edge;
 pub mod error;
+pub mod grants;
 mod health;
 mod mail;
 mod metrics;
@@ -180,6 +181,7 @@ fn staff() -> OpenApiRouter<AppState> {
         .merge(supervision::staff_api())
         .merge(open::staff_api())
         .merge(catalogue_mgmt::staff_api())
+        .merge(grants::staff_api())
         .merge(cases)
 }
 
@@ -200,6 +202,7 @@ fn operator() -> OpenApiRouter<AppState> {
         .merge(supervision::operator_api())
         .merge(open::operator_api())
         .merge(catalogue_mgmt::operator_api())
+        .merge(grants::operator_api())
 }
 
 /// Department back-end systems (API token): the status API, the pull inbox, materials,
@@ -217,6 +220,7 @@ fn department() -> OpenApiRouter<AppState> {
         .routes(routes!(dept::ack))
         .routes(routes!(dept::jwks))
         .routes(routes!(openapi::department))
+        .merge(grants::department_api())
         .layer(middleware::from_fn(
             crate::supervision::systems::count_token_use,
         ))
@@ -251,6 +255,7 @@ fn pages() -> Router<AppState> {
         .merge(open_pages::routes())
         .merge(region::pages())
         .merge(catalogue_mgmt_pages::routes())
+        .merge(grants::pages())
         .merge(crate::demo::routes())
 }
 

@@ -123,6 +123,7 @@ the secret is printed once. Scopes:
 | `cases:write` | reporting processing steps (transitions) |
 | `inbox` | leasing and acknowledging events from the pull inbox |
 | `materials:read` | downloading application materials |
+| `data:read` | reading shared data resources: 无条件 ones, and 有条件 ones under your systems' grants |
 
 A missing, unknown, expired or revoked token answers **401** (with
 `WWW-Authenticate: Bearer realm="onewindow-dept"`); a valid token without the needed scope
@@ -229,7 +230,7 @@ impl Caller {
 }
 
 /// The tags of the department document, by what a department does with them.
-const DEPARTMENT_TAGS: [(&str, &str); 6] = [
+const DEPARTMENT_TAGS: [(&str, &str); 7] = [
     ("account", "The token and its department. 令牌与部门"),
     (
         "cases",
@@ -242,6 +243,10 @@ const DEPARTMENT_TAGS: [(&str, &str); 6] = [
     ),
     ("keys", "The keys that sign pushed events. 签名公钥"),
     ("meta", "This document. 接口文档"),
+    (
+        "data",
+        "Shared data: read a resource under its share type and your grants. 共享数据",
+    ),
 ];
 
 fn tags<'a>(list: impl IntoIterator<Item = (&'a str, &'a str)>) -> Option<Vec<Tag>> {

@@ -9,8 +9,11 @@
 //! - [`audit`]: every read of personal data, and what a citizen sees of it.
 //! - [`import`]: `onewindow import`, CSV or JSON lines into the base library.
 //! - [`seal`]: personal data at rest, encrypted and indexed blindly.
+//! - [`grants`]: sharing requests for conditional resources and the grants enforced on
+//!   every prefill and department data read.
 
 pub mod audit;
+pub mod grants;
 pub mod import;
 pub mod prefill;
 pub mod provider;

@@ -449,6 +449,29 @@ async fn read_sources(
         p.entries
             .retain(|e| e.target == "material" && only.iter().any(|m| m == &e.id));
     }
+    // A conditional resource is read only under a live grant of the service, and only the
+    // items it grants: checked on every read (one indexed query), never cached.
+    let now = Utc::now();
+    let entitled = super::grants::service_entitlements(app, &service.code, now).await?;
+    let mut ungranted: Vec<&Resource> = Vec::new();
+    p.entries.retain(|e| {
+        let Some(res) = cat.resource(&e.source.resource) else {
+            return false;
+        };
+        if res.share_type != ShareType::Conditional {
+            return true;
+        }
+        let item = e.source.binding.split_once('.').map_or("", |x| x.1);
+        match entitled.get(&res.code) {
+            Some(ent) => ent.items.iter().any(|i| i == item),
+            None => {
+                if !ungranted.iter().any(|r| r.code == res.code) {
+                    ungranted.push(res);
+                }
+                false
+            }
+        }
+    });
     // One read per (resource, subject kind).
     let mut groups: Vec<((String, Subject), Vec<&PlanEntry>)> = Vec::new();
     for e in &p.entries {
@@ -458,7 +481,6 @@ async fn read_sources(
             None => groups.push((k, vec![e])),
         }
     }
-    let now = Utc::now();
     let mut out = Prefill {
         service_code: service.code.clone(),
         consent_id: None,
@@ -466,7 +488,20 @@ async fn read_sources(
         fields: BTreeMap::new(),
         materials: BTreeMap::new(),
         not_found: Vec::new(),
-        unavailable: Vec::new(),
+        unavailable: ungranted
+            .iter()
+            .map(|res| Unavailable {
+                resource: res.code.clone(),
+                message: format!(
+                    "本事项使用{}的共享授权已到期或被撤销，相关内容请您自行填写（或上传材料）。",
+                    res.name
+                ),
+                message_en: format!(
+                    "This service's grant to use {} has expired or been revoked; please fill these in yourself (or upload the materials).",
+                    res.name_en
+                ),
+            })
+            .collect(),
     };
     let mut reads: Vec<(NewAccess, Vec<Record>, Vec<&PlanEntry>)> = Vec::new();
     for ((res_code, subject), entries) in groups {
@@ -481,6 +516,9 @@ async fn read_sources(
         };
         match app.providers.for_resource(&res).fetch(&res, key, why).await {
             Ok(records) => {
+                if let Some(ent) = entitled.get(&res.code) {
+                    super::grants::count_reads(app, &ent.grants, now).await;
+                }
                 let mut items: Vec<String> = Vec::new();
                 for e in &entries {
                     let item_id = e.source.binding.split_once('.').map(|x| x.1).unwrap_or("");

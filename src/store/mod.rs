@@ -44,6 +44,7 @@ pub mod catalogue;
 mod db;
 pub mod drafts;
 pub mod exchange;
+pub mod grants;
 pub mod hardening;
 pub mod mail;
 pub mod open_data;
@@ -72,6 +73,7 @@ pub use exchange::{
     AttemptOutcome, AttemptRow, Delivery, DeliveryFilter, DepartmentEndpoint, ExchangeStore,
     StoredKey,
 };
+pub use grants::GrantStore;
 pub use hardening::{HardeningStore, ProvisionalCase};
 pub use mail::{MailCounts, MailOutcome, MailRow, MailStore, QueuedMail};
 pub use open_data::OpenDataStore;
@@ -249,6 +251,7 @@ capabilities!(
     AuditStore,
     RegionStore,
     ResourceCatalogueStore,
+    GrantStore,
 );
 
 /// The one store implementation, on either backend: every capability's methods are

@@ -37,6 +37,7 @@ mod ops_pages;
 mod real_provider;
 mod region;
 mod sharing;
+mod sharing_grants;
 mod store;
 mod sup_figures;
 mod sup_filings;

@@ -37,7 +37,7 @@ const HRSS: &str = "11150700MB15300034";
 const FOOD: &str = "11150700MB1530001X-XK-0003";
 
 /// Every department route and its methods.
-const ROUTES: [(&str, &[&str]); 10] = [
+const ROUTES: [(&str, &[&str]); 11] = [
     ("/api/dept/v1/whoami", &["get"]),
     ("/api/dept/v1/departments/{uscc}/services", &["get"]),
     ("/api/dept/v1/cases", &["get"]),
@@ -51,6 +51,7 @@ const ROUTES: [(&str, &[&str]); 10] = [
     ("/api/dept/v1/inbox/{event_id}/ack", &["post"]),
     ("/.well-known/jwks.json", &["get"]),
     ("/api/dept/v1/openapi.json", &["get"]),
+    ("/api/dept/v1/data/{resource}", &["post"]),
 ];
 
 const METHODS: [&str; 8] = [
@@ -279,6 +280,7 @@ async fn the_document_describes_every_department_route() {
         "cases:write",
         "inbox",
         "materials:read",
+        "data:read",
         "webhook-id",
         "webhook-timestamp",
         "webhook-signature",
@@ -322,9 +324,17 @@ async fn the_document_describes_every_department_route() {
         .collect();
     assert_eq!(
         tags,
-        ["account", "cases", "materials", "inbox", "keys", "meta"]
-            .into_iter()
-            .collect()
+        [
+            "account",
+            "cases",
+            "materials",
+            "inbox",
+            "keys",
+            "meta",
+            "data"
+        ]
+        .into_iter()
+        .collect()
     );
 
     // bearerAuth, and the scope each operation needs
@@ -357,6 +367,10 @@ async fn the_document_describes_every_department_route() {
     assert_eq!(
         needs("/api/dept/v1/inbox/{event_id}/ack", "post"),
         Some(vec!["inbox".to_owned()])
+    );
+    assert_eq!(
+        needs("/api/dept/v1/data/{resource}", "post"),
+        Some(vec!["data:read".to_owned()])
     );
     assert_eq!(needs("/.well-known/jwks.json", "get"), None, "public");
     assert_eq!(needs("/api/dept/v1/openapi.json", "get"), None, "public");
@@ -1986,6 +2000,93 @@ async fn answers_to_people_match_the_document(b: Backend) {
         anon(app, get.clone(), "/api/v1/catalogue/inventory.csv?open=x"),
     )
     .await;
+    // sharing requests and grants: officer-ma asks 公安局 for population data for its
+    // system; officer-gao asks for more, it is answered, approved, then revoked
+    let gao = Session::new(&s, "/auth/staff/login", "officer-gao").await;
+    let requests = "/api/staff/v1/sharing/requests";
+    let filed = c
+        .answer(
+            requests,
+            201,
+            as_user(&officer, post.clone(), requests).json(&json!({
+                "resource": "person", "system": sys_id, "purpose": "资格认证",
+                "legal_basis": "《社会保险法》", "items": ["name", "gender"],
+                "period_until": "2027-12-31"
+            })),
+        )
+        .await;
+    let rid = filed["id"].as_str().expect("id").to_owned();
+    c.answer(
+        requests,
+        422,
+        as_user(&officer, post.clone(), requests).json(&json!({
+            "resource": "criminal_record", "service": "x", "purpose": "x",
+            "legal_basis": "x", "items": ["has_record"]
+        })),
+    )
+    .await;
+    c.answer(requests, 200, as_user(&officer, get.clone(), requests))
+        .await;
+    c.answer(
+        "/api/staff/v1/sharing/requests/{id}",
+        200,
+        as_user(&gao, get.clone(), &format!("{requests}/{rid}")),
+    )
+    .await;
+    let decision = format!("{requests}/{rid}/decision");
+    c.answer(
+        "/api/staff/v1/sharing/requests/{id}/decision",
+        200,
+        as_user(&gao, post.clone(), &decision).json(&json!({ "action": "ask", "note": "用途？" })),
+    )
+    .await;
+    c.answer(
+        "/api/staff/v1/sharing/requests/{id}/answer",
+        200,
+        as_user(&officer, post.clone(), &format!("{requests}/{rid}/answer"))
+            .json(&json!({ "note": "待遇资格认证" })),
+    )
+    .await;
+    let approved = c
+        .answer(
+            "/api/staff/v1/sharing/requests/{id}/decision",
+            200,
+            as_user(&gao, post.clone(), &decision)
+                .json(&json!({ "action": "approve", "items": ["name"] })),
+        )
+        .await;
+    c.answer(
+        "/api/staff/v1/sharing/requests/{id}/decision",
+        409,
+        as_user(&gao, post.clone(), &decision).json(&json!({ "action": "approve" })),
+    )
+    .await;
+    let granted = approved["grant_id"].as_str().expect("grant").to_owned();
+    c.answer(
+        "/api/staff/v1/sharing/grants",
+        200,
+        as_user(&gao, get.clone(), "/api/staff/v1/sharing/grants"),
+    )
+    .await;
+    let revoke = format!("/api/staff/v1/sharing/grants/{granted}/revoke");
+    c.answer(
+        "/api/staff/v1/sharing/grants/{id}/revoke",
+        200,
+        as_user(&gao, post.clone(), &revoke).json(&json!({ "reason": "停用" })),
+    )
+    .await;
+    c.answer(
+        "/api/staff/v1/sharing/grants/{id}/revoke",
+        409,
+        as_user(&gao, post.clone(), &revoke).json(&json!({ "reason": "停用" })),
+    )
+    .await;
+    c.answer(
+        "/api/ops/v1/sharing/grants",
+        200,
+        as_user(&op, get.clone(), "/api/ops/v1/sharing/grants"),
+    )
+    .await;
 
     // probes
     c.answer("/healthz", 200, anon(app, get.clone(), "/healthz"))
@@ -2200,6 +2301,53 @@ async fn answers_to_departments_match_the_document(b: Backend) {
         "/api/dept/v1/cases/{case_no}",
         404,
         get("/api/dept/v1/cases/HLBE20000101-NOSUCHNO"),
+    )
+    .await;
+    // shared data: refused without a grant, answered under one (items limited), a bad body
+    let data = token(&s, &["data:read"]).await;
+    let read = |body: Value| {
+        anon(app, Method::POST, "/api/dept/v1/data/person")
+            .bearer_auth(&data)
+            .json(&body)
+    };
+    let wang =
+        json!({ "subject": "150702198506123025", "purpose": "核验", "items": ["name", "phone"] });
+    c.answer("/api/dept/v1/data/{resource}", 403, read(wang.clone()))
+        .await;
+    let now = Utc::now();
+    s.app
+        .state
+        .store
+        .import_grants(&[onewindow::store::grants::Grant {
+            id: uuid::Uuid::now_v7(),
+            resource: "person".into(),
+            provider: "11150700MB15300021".into(),
+            consumer_department: HRSS.into(),
+            consumer_kind: "system".into(),
+            consumer: uuid::Uuid::now_v7().to_string(),
+            items: vec!["name".into()],
+            valid_from: now,
+            valid_until: None,
+            revoked_at: None,
+            revoked_by: None,
+            revoked_reason: None,
+            source: "request".into(),
+            request_id: None,
+            import_key: None,
+            reads: 0,
+            last_read_at: None,
+            created_at: now,
+        }])
+        .await
+        .expect("grant");
+    let answered = c
+        .answer("/api/dept/v1/data/{resource}", 200, read(wang.clone()))
+        .await;
+    assert_eq!(answered["withheld"], json!(["phone"]));
+    c.answer(
+        "/api/dept/v1/data/{resource}",
+        422,
+        read(json!({ "subject": "x", "purpose": "" })),
     )
     .await;
 
