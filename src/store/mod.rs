@@ -39,6 +39,7 @@ mod db;
 pub mod drafts;
 pub mod exchange;
 pub mod hardening;
+pub mod keys;
 pub mod mail;
 pub mod secrets;
 pub mod shared;
@@ -63,6 +64,7 @@ pub use exchange::{
     StoredKey,
 };
 pub use hardening::{HardeningStore, ProvisionalCase};
+pub use keys::{DataKeyRow, KeyStore, ResealCounts};
 pub use mail::{MailCounts, MailOutcome, MailRow, MailStore, QueuedMail};
 pub use secrets::SecretStore;
 pub use shared::{
@@ -90,6 +92,11 @@ impl RowSeal {
     /// The blind index of a subject within a resource (`None` without a sealer).
     pub(crate) fn index(&self, resource: &str, subject: &str) -> Option<String> {
         self.0.get().map(|s| s.subject_ref(resource, subject))
+    }
+
+    /// The sealer, once set.
+    pub(crate) fn sealer(&self) -> Option<Arc<crate::sharing::seal::Sealer>> {
+        self.0.get().cloned()
     }
 
     /// Sets the sealer; a second call is ignored.
@@ -192,6 +199,10 @@ pub trait StoreAdmin: Send + Sync + 'static {
     /// (the application sets it once its keys are loaded from this very store).
     fn set_sealer(&self, sealer: Arc<crate::sharing::seal::Sealer>);
 
+    /// From now on, wrap and unwrap the keys this store keeps (secrets, signing keys,
+    /// data keys) with this key-encryption key; without one, reading a key fails.
+    fn set_kek(&self, kek: Arc<crate::kek::Kek>);
+
     /// Closes the pool, waiting for connections in use.
     async fn close(&self);
 }
@@ -229,6 +240,7 @@ capabilities!(
     FilingStore,
     SupervisionFigureStore,
     HardeningStore,
+    KeyStore,
 );
 
 /// The one store implementation, on either backend: every capability's methods are
@@ -237,6 +249,7 @@ capabilities!(
 pub struct SqlStore {
     db: db::Db,
     seal: RowSeal,
+    kek: keys::KekCell,
 }
 
 impl SqlStore {
@@ -255,6 +268,7 @@ impl SqlStore {
         Ok(SqlStore {
             db: db::Db::connect(url, max_connections, acquire_timeout).await?,
             seal: RowSeal::default(),
+            kek: keys::KekCell::default(),
         })
     }
 }
@@ -277,6 +291,10 @@ impl StoreAdmin for SqlStore {
 
     fn set_sealer(&self, sealer: Arc<crate::sharing::seal::Sealer>) {
         self.seal.set(sealer);
+    }
+
+    fn set_kek(&self, kek: Arc<crate::kek::Kek>) {
+        self.kek.set(kek);
     }
 
     async fn close(&self) {

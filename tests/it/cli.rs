@@ -16,6 +16,8 @@ pub(crate) fn onewindow() -> Command {
             c.env_remove(k);
         }
     }
+    // the test gateways' key-encryption key (tests of its absence remove it)
+    c.env("ONEWINDOW_KEY_ENCRYPTION_KEY", crate::harness::TEST_KEK);
     c
 }
 

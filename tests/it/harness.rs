@@ -53,6 +53,10 @@ pub fn external_backends() -> (String, String) {
     )
 }
 
+/// The key-encryption key of every test gateway (and of the binary the tests run), so
+/// instances on one database share it.
+pub const TEST_KEK: &str = "dGVzdCBrZXktZW5jcnlwdGlvbiBrZXkgMzIgYnl0ZXM=";
+
 /// Per-test resources: a temp directory, and on PostgreSQL a database and a key prefix.
 pub struct Resources {
     pub backend: Backend,
@@ -124,7 +128,8 @@ impl Resources {
             .merge(Serialized::default("data_dir", self.tmp.path()))
             .merge(Serialized::default("definitions_dir", definitions_dir()))
             .merge(Serialized::default("cache_prefix", &self.prefix))
-            .merge(Serialized::default("shutdown_grace_secs", 2));
+            .merge(Serialized::default("shutdown_grace_secs", 2))
+            .merge(Serialized::default("key_encryption_key", TEST_KEK));
         if let Some(db) = &self.database_url {
             f = f.merge(Serialized::default("database_url", db));
         }
