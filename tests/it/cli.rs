@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::harness::{Backend, Resources, definitions_dir};
 
 pub(crate) fn onewindow() -> Command {
+    crate::harness::install_tls_provider();
     let mut c = Command::new(env!("CARGO_BIN_EXE_onewindow"));
     // a clean environment: only what the test sets
     for (k, _) in std::env::vars() {

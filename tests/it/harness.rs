@@ -57,6 +57,12 @@ pub fn external_backends() -> (String, String) {
 /// instances on one database share it.
 pub const TEST_KEK: &str = "dGVzdCBrZXktZW5jcnlwdGlvbiBrZXkgMzIgYnl0ZXM=";
 
+/// reqwest 0.13 is built with `rustls-no-provider` (for object_store without aws-lc), so
+/// every process installs rustls' ring provider before building a client.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Per-test resources: a temp directory, and on PostgreSQL a database and a key prefix.
 pub struct Resources {
     pub backend: Backend,
@@ -70,6 +76,7 @@ pub struct Resources {
 impl Resources {
     /// Makes fresh resources: on PostgreSQL + Redis a new database and key prefix.
     pub async fn new(backend: Backend) -> Resources {
+        install_tls_provider();
         let tmp = tempfile::tempdir().expect("temp dir");
         let id = uuid::Uuid::now_v7().simple().to_string();
         let prefix = format!("onewindow-test-{id}:");
