@@ -30,10 +30,16 @@ pub use crate::state::{App, AppState};
 /// The audit's blind-index key and the sealer of personal data: the index key is
 /// generated on first start and kept in the store; the data key comes from
 /// `personal_data_key`, or else is generated and kept in the store too (with a warning).
+/// Keys kept in the store are wrapped by the key-encryption key (`crate::kek`), which
+/// this sets on the store when the settings give one. The data keys made by rotations
+/// (`crate::datakeys`) are loaded into the sealer.
 pub async fn personal_data_keys(
     settings: &Settings,
     store: &dyn Store,
 ) -> anyhow::Result<(Vec<u8>, Arc<crate::sharing::seal::Sealer>)> {
+    if let Some(kek) = crate::kek::from_settings(settings)? {
+        store.set_kek(Arc::new(kek));
+    }
     let index_key = hex::decode(
         store
             .secret(
@@ -66,6 +72,7 @@ pub async fn personal_data_keys(
         }
     };
     let sealer = Arc::new(crate::sharing::seal::Sealer::new(&index_key, &data_key));
+    crate::datakeys::refresh(store, &sealer).await?;
     Ok((index_key, sealer))
 }
 
@@ -101,6 +108,10 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
             crate::config::redact_url(&settings.database_url())
         )
     })?;
+    // Keys kept in the store are wrapped by the key-encryption key, when there is one.
+    if let Some(kek) = crate::kek::from_settings(settings)? {
+        store.set_kek(Arc::new(kek));
+    }
     if settings.database.migrate_on_start {
         let n = store.migrate().await.context("database migration failed")?;
         if n > 0 {
@@ -142,6 +153,9 @@ impl Application {
     /// [`Application`] serves it; a background command or a test of a use case can use it
     /// alone.
     pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+        // Every key kept in the database is wrapped: no gateway runs without the KEK.
+        let kek = crate::kek::from_settings(&settings)?
+            .ok_or_else(|| anyhow::anyhow!(crate::kek::NO_KEK))?;
         let catalogue = load_catalogue(&settings)?;
         let plan_tasks = crate::supervision::filings::PlanTasks::load(
             &settings.server.definitions_dir,
@@ -149,6 +163,7 @@ impl Application {
         )
         .map_err(|errors| anyhow::anyhow!("the plan's key tasks:\n  {}", errors.join("\n  ")))?;
         let store = open_store(&settings).await?;
+        store.set_kek(Arc::new(kek));
         let cache = cache::connect(
             settings.cache.redis_url.as_ref().map(|u| u.expose_secret()),
             &settings.cache.cache_prefix,
@@ -244,10 +259,10 @@ impl Application {
                 },
             ),
         };
-        let files: Arc<dyn crate::files::FileStore> = Arc::new(
-            crate::files::LocalFiles::new(settings.server.data_dir.join("files"))
-                .context("cannot create the file store under data_dir")?,
-        );
+        let files = crate::files::SealedFiles::from_settings(&settings, &store, sealer.clone())
+            .context("cannot open the materials store")?;
+        tracing::info!(store = files.kind, "materials are sealed at rest");
+        let files: Arc<dyn crate::files::FileStore> = Arc::new(files);
         let limiter = Arc::new(
             crate::http::edge::limits::Limiter::connect(
                 &settings.limits,
@@ -338,6 +353,11 @@ impl Application {
                 ));
                 resources.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 let mut published = None;
+                // A data-key rotation reaches every instance within this period.
+                let mut data_keys = tokio::time::interval(Duration::from_secs(
+                    state.settings.keys.data_key_refresh_secs.max(1),
+                ));
+                data_keys.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 loop {
                     tokio::select! {
                         _ = token.cancelled() => break,
@@ -350,6 +370,11 @@ impl Application {
                         _ = resources.tick() => {
                             if let Err(e) = crate::usecases::catalogue_mgmt::refresh(&state, &mut published).await {
                                 tracing::warn!(error = %e, "cannot refresh the resource catalogue");
+                            }
+                        }
+                        _ = data_keys.tick() => {
+                            if let Err(e) = crate::datakeys::refresh(state.store.as_ref(), &state.sealer).await {
+                                tracing::warn!(error = %format!("{e:#}"), "cannot reload the personal-data keys");
                             }
                         }
                         _ = calendar.tick() => {

@@ -25,7 +25,12 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the gateway (HTTP server).
-    Serve,
+    Serve {
+        /// A development instance: without a configured key-encryption key, one is
+        /// generated into the data directory (same as development_instance = true).
+        #[arg(long)]
+        dev: bool,
+    },
     /// Apply pending database migrations and exit.
     Migrate,
     /// Validate service definitions and report every mistake (exit 1 if any).
@@ -173,6 +178,22 @@ pub enum KeysAction {
     },
     /// The published keys.
     List,
+    /// Re-seal all personal data (sealed columns, base library, materials) under a new
+    /// personal-data key, while the gateway keeps serving. Resumable: run it again after
+    /// an interruption and it continues the rotation under way.
+    RotateData {
+        /// Seconds to wait for every running instance to reload the keys (at least
+        /// data_key_refresh_secs; 0 when no instance is running).
+        #[arg(long)]
+        settle_secs: Option<u64>,
+        /// Rows per statement.
+        #[arg(long, default_value_t = 500)]
+        batch: i64,
+    },
+    /// Wrap every stored key again under the current key-encryption key (after
+    /// configuring a new key_encryption_key with the old one as
+    /// key_encryption_key_previous).
+    Rewrap,
 }
 
 /// Token subcommands.
@@ -224,7 +245,11 @@ pub fn run() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Command::Doctor => block_on_status(doctor(settings)),
-                Command::Serve => block_on(serve(settings)),
+                Command::Serve { dev } => {
+                    let mut settings = settings;
+                    settings.keys.development_instance |= dev;
+                    block_on(serve(settings))
+                }
                 Command::Migrate => block_on(migrate(settings)),
                 Command::Token { action } => block_on(token(settings, action)),
                 Command::Keys { action } => block_on(keys(settings, action)),
@@ -490,7 +515,40 @@ async fn audit(settings: Settings, action: AuditAction) -> anyhow::Result<ExitCo
 }
 
 async fn keys(settings: Settings, action: KeysAction) -> anyhow::Result<()> {
+    if let KeysAction::RotateData { settle_secs, batch } = action {
+        crate::telemetry::init(&settings);
+        let settle = settle_secs.unwrap_or(settings.keys.data_key_refresh_secs * 2 + 5);
+        let state = Application::build_state(settings).await?;
+        let report = crate::datakeys::rotate_data(
+            &state,
+            crate::datakeys::RotateOptions {
+                settle: std::time::Duration::from_secs(settle),
+                batch,
+            },
+            &mut |line| println!("{line}"),
+        )
+        .await;
+        state.store.close().await;
+        let report = report?;
+        let total: u64 = report.resealed.iter().map(|(_, n)| n).sum();
+        println!(
+            "re-sealed {total} of {} values under data key {}",
+            report.seen, report.current
+        );
+        return Ok(());
+    }
     let store = open_store(&settings).await?;
+    if let KeysAction::Rewrap = action {
+        let kek = crate::kek::from_settings(&settings)?
+            .ok_or_else(|| anyhow::anyhow!(crate::kek::NO_KEK))?;
+        let n = store.rewrap_keys().await?;
+        println!(
+            "{n} stored key(s) wrapped again under the key-encryption key {}",
+            kek.id()
+        );
+        store.close().await;
+        return Ok(());
+    }
     let now = chrono::Utc::now();
     let ring = match action {
         KeysAction::Rotate { grace } => {
@@ -504,6 +562,7 @@ async fn keys(settings: Settings, action: KeysAction) -> anyhow::Result<()> {
             ring
         }
         KeysAction::List => crate::exchange::keys::load(store.as_ref(), now).await?,
+        KeysAction::RotateData { .. } | KeysAction::Rewrap => unreachable!("handled above"),
     };
     for k in ring.keys() {
         let current = if k.kid == ring.current().kid {

@@ -93,6 +93,9 @@ pub struct Settings {
     /// Catalogue management: how soon a publication reaches the other instances.
     #[serde(flatten)]
     pub catalogue_mgmt: CatalogueMgmtSettings,
+    /// Keys and materials at rest: the key-encryption key, where materials are kept.
+    #[serde(flatten)]
+    pub keys: KeySettings,
 }
 
 /// Where the gateway listens and what it serves.
@@ -459,6 +462,47 @@ pub struct CatalogueMgmtSettings {
     pub catalogue_refresh_secs: u64,
 }
 
+/// Keys and materials at rest (`crate::kek`, `crate::files`): the key-encryption key
+/// that wraps every key kept in the database, and where uploaded materials live.
+#[derive(Debug, Clone, SmartDefault, Serialize, Deserialize)]
+pub struct KeySettings {
+    /// The key-encryption key: 32 bytes, base64 (or 64 hex digits).
+    #[serde(serialize_with = "masked::secret")]
+    pub key_encryption_key: Option<SecretString>,
+    /// A file holding the key-encryption key (instead of `key_encryption_key`).
+    pub key_encryption_key_file: Option<PathBuf>,
+    /// The key-encryption key before a rotation, accepted until everything is re-wrapped.
+    #[serde(serialize_with = "masked::secret")]
+    pub key_encryption_key_previous: Option<SecretString>,
+    /// A development instance may run without a configured key-encryption key (one is
+    /// generated into the data directory); `serve` refuses to start without one otherwise.
+    #[default = false]
+    pub development_instance: bool,
+    /// Where uploaded materials are kept: `auto` (the database on PostgreSQL, the local
+    /// disk on SQLite), `local`, `database` or `s3`.
+    #[default = "auto"]
+    pub materials_store: String,
+    /// The S3 bucket (with `materials_store = "s3"`).
+    pub s3_bucket: Option<String>,
+    /// The S3 endpoint of an S3-compatible store (empty: AWS).
+    pub s3_endpoint: Option<String>,
+    /// The S3 region.
+    #[default = "us-east-1"]
+    pub s3_region: String,
+    /// The S3 access key id.
+    pub s3_access_key_id: Option<String>,
+    /// The S3 secret access key.
+    #[serde(serialize_with = "masked::secret")]
+    pub s3_secret_access_key: Option<SecretString>,
+    /// Allow a plain-http S3 endpoint (development only).
+    #[default = false]
+    pub s3_allow_http: bool,
+    /// How often a running instance reloads the personal-data keys (a rotation reaches it
+    /// within this many seconds).
+    #[default = 30]
+    pub data_key_refresh_secs: u64,
+}
+
 /// Serializers that keep secrets out of every serialized form of the settings: the
 /// redacted view, and the defaults layer (where all secrets are unset anyway).
 mod masked {
@@ -560,6 +604,7 @@ impl Settings {
             audit: group(&figment, &mut errors),
             region: group(&figment, &mut errors),
             catalogue_mgmt: group(&figment, &mut errors),
+            keys: group(&figment, &mut errors),
         };
         let mut msgs: Vec<String> = errors
             .into_iter()
@@ -735,6 +780,28 @@ impl Settings {
             && let Err(why) = crate::sharing::seal::parse_key(k.expose_secret())
         {
             return bad("personal_data_key", why);
+        }
+        for (key, v) in [
+            ("key_encryption_key", &self.keys.key_encryption_key),
+            (
+                "key_encryption_key_previous",
+                &self.keys.key_encryption_key_previous,
+            ),
+        ] {
+            if let Some(k) = v
+                && let Err(why) = crate::sharing::seal::parse_key(k.expose_secret())
+            {
+                return bad(key, why);
+            }
+        }
+        if !["auto", "local", "database", "s3"].contains(&self.keys.materials_store.as_str()) {
+            return bad(
+                "materials_store",
+                "must be auto, local, database or s3".into(),
+            );
+        }
+        if self.keys.materials_store == "s3" && self.keys.s3_bucket.is_none() {
+            return bad("s3_bucket", "materials_store = \"s3\" needs s3_bucket".into());
         }
         if let Some(u) = &self.mail.smtp_url {
             let u = u.expose_secret();

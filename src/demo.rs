@@ -66,6 +66,9 @@ pub async fn run(mut settings: Settings, idp_listen: SocketAddr) -> anyhow::Resu
         settings.log.log_level = "info,tower_http=warn".into();
     }
     crate::telemetry::init(&settings);
+    // The demo is a development instance: without a configured key-encryption key it
+    // generates one into its data directory.
+    settings.keys.development_instance = true;
     settings.server.public_url =
         demo_public_url(&settings.server.public_url, settings.server.listen);
     let callback = settings

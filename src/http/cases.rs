@@ -580,11 +580,15 @@ pub(crate) async fn material_file(app: &AppState, upload: &UploadRow) -> AppResu
             "This material's file was deleted at the end of its retention period (the record of the material and its hash remain).",
         )));
     }
-    Ok(app
-        .files
-        .get(&upload.storage_key)
-        .await
-        .map_err(anyhow::Error::from)?)
+    match app.files.get(&upload.storage_key).await {
+        Ok(bytes) => Ok(bytes),
+        // Sealed at rest: a file that does not open was altered or moved.
+        Err(e) if e.kind() == crate::files::TAMPERED => Err(AppError::Conflict(Message::new(
+            "该材料文件未通过完整性校验（已被改动），不予提供；请联系运维人员。",
+            "This material's file failed its integrity check (it was altered) and is not served; please tell the operators.",
+        ))),
+        Err(e) => Err(anyhow::Error::from(e).into()),
+    }
 }
 
 /// The largest file one upload may hold.

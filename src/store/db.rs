@@ -64,6 +64,8 @@ pub(crate) enum Alike {
     Date(Option<NaiveDate>),
     /// JSONB on PostgreSQL, JSON text on SQLite.
     Json(Option<Json<Value>>),
+    /// BYTEA on PostgreSQL, BLOB on SQLite.
+    Bytes(Option<Vec<u8>>),
 }
 
 /// `From<T>` and `From<Option<T>>` for `Arg`, through the variant `T` travels in.
@@ -90,6 +92,7 @@ arg_from! {
     bool => |v| Arg::Alike(Alike::Bool(v)),
     NaiveDate => |v| Arg::Alike(Alike::Date(v)),
     Value => |v: Option<Value>| Arg::Alike(Alike::Json(v.map(Json))),
+    Vec<u8> => |v| Arg::Alike(Alike::Bytes(v)),
     Uuid => Arg::Id,
     DateTime<Utc> => Arg::Time,
 }
@@ -249,6 +252,8 @@ column_alike!(
     Option<NaiveDate>,
     DateTime<Utc>,
     Option<DateTime<Utc>>,
+    Vec<u8>,
+    Option<Vec<u8>>,
 );
 
 impl Column for Option<Uuid> {
@@ -315,6 +320,7 @@ where
     for<'e> Option<bool>: Encode<'e, DB> + Type<DB>,
     for<'e> Option<NaiveDate>: Encode<'e, DB> + Type<DB>,
     for<'e> Option<Json<Value>>: Encode<'e, DB> + Type<DB>,
+    for<'e> Option<Vec<u8>>: Encode<'e, DB> + Type<DB>,
 {
     match v {
         Alike::Text(v) => q.bind(v),
@@ -324,6 +330,7 @@ where
         Alike::Bool(v) => q.bind(v),
         Alike::Date(v) => q.bind(v),
         Alike::Json(v) => q.bind(v),
+        Alike::Bytes(v) => q.bind(v),
     }
 }
 

@@ -400,6 +400,8 @@ impl ExchangeStore for SqlStore {
 
     async fn ensure_signing_key(&self, first: &StoredKey) -> StoreResult<Vec<StoredKey>> {
         // Instances starting together take turns, so exactly one first key is stored.
+        // Secrets are stored wrapped by the key-encryption key and unwrapped here; one
+        // kept in plain text (from before wrapping) is wrapped now.
         let mut tx = self.db.begin_write().await?;
         tx.lock(Lock::Keyring, "signing_keys").await?;
         let q = Q::new(
@@ -407,11 +409,11 @@ impl ExchangeStore for SqlStore {
              SELECT $1, $2, $3, NULL WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
         )
         .bind(&first.kid)
-        .bind(&first.secret)
+        .bind(self.kek.wrap(&signing_key_name(&first.kid), first.secret.as_bytes())?)
         .bind(first.created_at);
         tx.execute(q).await?;
         let q = Q::new("SELECT * FROM signing_keys ORDER BY created_at");
-        let keys = tx
+        let stored = tx
             .fetch_all_with(q, |r| {
                 Ok(StoredKey {
                     kid: r.get("kid")?,
@@ -421,6 +423,26 @@ impl ExchangeStore for SqlStore {
                 })
             })
             .await?;
+        let mut keys = Vec::with_capacity(stored.len());
+        for k in stored {
+            let (plain, again) = self.kek.open(&signing_key_name(&k.kid), &k.secret)?;
+            if let Some(again) = again {
+                let q = Q::new("UPDATE signing_keys SET secret = $1 WHERE kid = $2")
+                    .bind(again)
+                    .bind(&k.kid);
+                tx.execute(q).await?;
+                tracing::info!(
+                    kid = %k.kid,
+                    "a delivery signing key was wrapped with the current key-encryption key"
+                );
+            }
+            keys.push(StoredKey {
+                secret: String::from_utf8(plain).map_err(|_| {
+                    super::StoreError::Corrupt(format!("signing key {} is not text", k.kid))
+                })?,
+                ..k
+            });
+        }
         tx.commit().await?;
         Ok(keys)
     }
@@ -434,7 +456,7 @@ impl ExchangeStore for SqlStore {
                  VALUES ($1, $2, $3, $4)",
             )
             .bind(&k.kid)
-            .bind(&k.secret)
+            .bind(self.kek.wrap(&signing_key_name(&k.kid), k.secret.as_bytes())?)
             .bind(k.created_at)
             .bind(k.retires_at);
             tx.execute(q).await?;
@@ -489,4 +511,9 @@ fn delivery_from_row(r: &Row) -> StoreResult<Delivery> {
         delivered_at: r.get("delivered_at")?,
         endpoint: r.get("endpoint")?,
     })
+}
+
+/// The name a signing key is wrapped under (its associated data).
+fn signing_key_name(kid: &str) -> String {
+    format!("signing_key:{kid}")
 }

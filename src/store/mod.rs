@@ -46,6 +46,7 @@ pub mod drafts;
 pub mod exchange;
 pub mod grants;
 pub mod hardening;
+pub mod keys;
 pub mod mail;
 pub mod open_data;
 pub mod region;
@@ -75,6 +76,7 @@ pub use exchange::{
 };
 pub use grants::GrantStore;
 pub use hardening::{HardeningStore, ProvisionalCase};
+pub use keys::{DataKeyRow, KeyStore, ResealCounts};
 pub use mail::{MailCounts, MailOutcome, MailRow, MailStore, QueuedMail};
 pub use open_data::OpenDataStore;
 pub use region::{NewRegionReport, RegionCount, RegionReport, RegionStage, RegionStore};
@@ -104,6 +106,11 @@ impl RowSeal {
     /// The blind index of a subject within a resource (`None` without a sealer).
     pub(crate) fn index(&self, resource: &str, subject: &str) -> Option<String> {
         self.0.get().map(|s| s.subject_ref(resource, subject))
+    }
+
+    /// The sealer, once set.
+    pub(crate) fn sealer(&self) -> Option<Arc<crate::sharing::seal::Sealer>> {
+        self.0.get().cloned()
     }
 
     /// Sets the sealer; a second call is ignored.
@@ -210,6 +217,10 @@ pub trait StoreAdmin: Send + Sync + 'static {
     /// audit secret; see `crate::audit`).
     fn set_audit_key(&self, key: Vec<u8>);
 
+    /// From now on, wrap and unwrap the keys this store keeps (secrets, signing keys,
+    /// data keys) with this key-encryption key; without one, reading a key fails.
+    fn set_kek(&self, kek: Arc<crate::kek::Kek>);
+
     /// Closes the pool, waiting for connections in use.
     async fn close(&self);
 }
@@ -252,6 +263,7 @@ capabilities!(
     RegionStore,
     ResourceCatalogueStore,
     GrantStore,
+    KeyStore,
 );
 
 /// The one store implementation, on either backend: every capability's methods are
@@ -261,6 +273,7 @@ pub struct SqlStore {
     db: db::Db,
     seal: RowSeal,
     audit: audit::LinkKey,
+    kek: keys::KekCell,
 }
 
 impl SqlStore {
@@ -280,6 +293,7 @@ impl SqlStore {
             db: db::Db::connect(url, max_connections, acquire_timeout).await?,
             seal: RowSeal::default(),
             audit: audit::LinkKey::default(),
+            kek: keys::KekCell::default(),
         })
     }
 }
@@ -306,6 +320,10 @@ impl StoreAdmin for SqlStore {
 
     fn set_audit_key(&self, key: Vec<u8>) {
         self.audit.set(key);
+    }
+
+    fn set_kek(&self, kek: Arc<crate::kek::Kek>) {
+        self.kek.set(kek);
     }
 
     async fn close(&self) {

@@ -77,7 +77,8 @@ pub fn case_row(service: &str) -> CaseRow {
 pub async fn state(dir: &Path) -> AppState {
     let figment = Settings::defaults()
         .merge(Serialized::default("data_dir", dir))
-        .merge(Serialized::default("definitions_dir", definitions()));
+        .merge(Serialized::default("definitions_dir", definitions()))
+        .merge(Serialized::default("development_instance", true));
     let settings = Settings::from_figment(figment).expect("test settings");
     crate::app::Application::build_state(settings)
         .await

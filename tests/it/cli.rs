@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::harness::{Backend, Resources, definitions_dir};
 
 pub(crate) fn onewindow() -> Command {
+    crate::harness::install_tls_provider();
     let mut c = Command::new(env!("CARGO_BIN_EXE_onewindow"));
     // a clean environment: only what the test sets
     for (k, _) in std::env::vars() {
@@ -16,6 +17,8 @@ pub(crate) fn onewindow() -> Command {
             c.env_remove(k);
         }
     }
+    // the test gateways' key-encryption key (tests of its absence remove it)
+    c.env("ONEWINDOW_KEY_ENCRYPTION_KEY", crate::harness::TEST_KEK);
     c
 }
 

@@ -53,6 +53,16 @@ pub fn external_backends() -> (String, String) {
     )
 }
 
+/// The key-encryption key of every test gateway (and of the binary the tests run), so
+/// instances on one database share it.
+pub const TEST_KEK: &str = "dGVzdCBrZXktZW5jcnlwdGlvbiBrZXkgMzIgYnl0ZXM=";
+
+/// reqwest 0.13 is built with `rustls-no-provider` (for object_store without aws-lc), so
+/// every process installs rustls' ring provider before building a client.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Per-test resources: a temp directory, and on PostgreSQL a database and a key prefix.
 pub struct Resources {
     pub backend: Backend,
@@ -66,6 +76,7 @@ pub struct Resources {
 impl Resources {
     /// Makes fresh resources: on PostgreSQL + Redis a new database and key prefix.
     pub async fn new(backend: Backend) -> Resources {
+        install_tls_provider();
         let tmp = tempfile::tempdir().expect("temp dir");
         let id = uuid::Uuid::now_v7().simple().to_string();
         let prefix = format!("onewindow-test-{id}:");
@@ -124,7 +135,8 @@ impl Resources {
             .merge(Serialized::default("data_dir", self.tmp.path()))
             .merge(Serialized::default("definitions_dir", definitions_dir()))
             .merge(Serialized::default("cache_prefix", &self.prefix))
-            .merge(Serialized::default("shutdown_grace_secs", 2));
+            .merge(Serialized::default("shutdown_grace_secs", 2))
+            .merge(Serialized::default("key_encryption_key", TEST_KEK));
         if let Some(db) = &self.database_url {
             f = f.merge(Serialized::default("database_url", db));
         }

@@ -27,6 +27,7 @@ mod exchange;
 mod hard_dates;
 mod hard_deliv;
 mod hard_edge;
+mod hard_keys;
 mod identity;
 mod import;
 mod mail;

@@ -38,11 +38,20 @@ pub async fn open(b: Backend) -> Option<(Resources, Arc<dyn Store>)> {
     Some((res, s))
 }
 
-/// Another store on the same database (a second instance), not yet sealing.
+/// Another store on the same database (a second instance), not yet sealing; its keys
+/// wrapped by the test key-encryption key, as the application sets it up.
 pub async fn connect(res: &Resources) -> Arc<dyn Store> {
-    store::connect(&res.settings().database_url(), 4)
+    let s = store::connect(&res.settings().database_url(), 4)
         .await
-        .expect("connect")
+        .expect("connect");
+    s.set_kek(test_kek());
+    s
+}
+
+/// The test gateways' key-encryption key.
+pub fn test_kek() -> Arc<onewindow::kek::Kek> {
+    let key = onewindow::sharing::seal::parse_key(crate::harness::TEST_KEK).expect("test kek");
+    Arc::new(onewindow::kek::Kek::new(&key))
 }
 
 /// A migrated store that seals personal data, as the application sets it up.
