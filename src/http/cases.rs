@@ -234,7 +234,14 @@ fn paging(p: &Page) -> AppResult<(i64, i64)> {
             "per_page must be 1 to 100.",
         )));
     }
-    let page = p.page.unwrap_or(1).max(1);
+    // Refused, not clamped, as the document's minimum says (the department API does the same).
+    let page = p.page.unwrap_or(1);
+    if page < 1 {
+        return Err(AppError::BadRequest(Message::new(
+            "page 应不小于 1。",
+            "page must be at least 1.",
+        )));
+    }
     Ok((page, per))
 }
 
@@ -249,7 +256,7 @@ fn paging(p: &Page) -> AppResult<(i64, i64)> {
     params(Page),
     responses(
         (status = 200, description = "A page of your cases.", body = CaseList),
-        (status = 400, description = "`per_page` out of range.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed parameter, `page` below 1 or `per_page` out of range.", body = Problem, content_type = "application/problem+json"),
         RoleErrors,
     ),
     security(("session" = []))
@@ -258,9 +265,9 @@ pub async fn my_cases(
     State(app): State<AppState>,
     applicant: Applicant,
     AcceptLang(lang): AcceptLang,
-    Query(p): Query<Page>,
+    p: Result<Query<Page>, QueryRejection>,
 ) -> AppResult<Json<CaseList>> {
-    let (page, per) = paging(&p)?;
+    let (page, per) = paging(&query_params(p)?)?;
     let (rows, total) = app
         .store
         .list_cases(&CaseFilter {
@@ -1401,7 +1408,7 @@ pub struct WorklistQuery {
     params(WorklistQuery),
     responses(
         (status = 200, description = "A page of cases.", body = CaseList),
-        (status = 400, description = "An unknown parameter or status, or `per_page` out of range.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "An unknown parameter or status, `page` below 1 or `per_page` out of range.", body = Problem, content_type = "application/problem+json"),
         RoleErrors,
     ),
     security(("session" = []))
@@ -1554,6 +1561,19 @@ pub async fn staff_transition(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paging_refuses_what_the_document_excludes_rather_than_clamping() {
+        let p = |page, per_page| paging(&Page { page, per_page });
+        assert_eq!(p(None, None).ok(), Some((1, 20)));
+        assert_eq!(p(Some(3), Some(100)).ok(), Some((3, 100)));
+        for (page, per) in [(Some(0), None), (Some(-1), None), (None, Some(0)), (None, Some(101))] {
+            assert!(
+                matches!(p(page, per), Err(AppError::BadRequest(_))),
+                "{page:?} {per:?}"
+            );
+        }
+    }
 
     #[test]
     fn forwarded_for_counts_only_behind_a_trusted_proxy() {

@@ -25,6 +25,7 @@ mod outage;
 mod usecase;
 
 pub use outage::{Dependency, outage_of};
+pub use outage::watch_recovery;
 
 /// A text in both languages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
