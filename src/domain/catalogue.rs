@@ -1716,7 +1716,10 @@ mod tests {
         assert_eq!(c.services().len(), 1);
         let broken = ssc.replacen("min_assurance = 2", "min_assurance = \"two\"", 1);
         let errs = load_texts(&deps, &cat, &[("rs-sbk-sl.toml", &broken)]).expect_err("invalid");
-        assert!(errs.iter().any(|e| e.file == "services/rs-sbk-sl.toml"), "{errs:?}");
+        assert!(
+            errs.iter().any(|e| e.file == "services/rs-sbk-sl.toml"),
+            "{errs:?}"
+        );
         assert!(load_texts("[[", &cat, &[]).is_err());
     }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::http::path::Path;
 use axum::Json;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, Multipart, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -274,7 +275,7 @@ pub async fn my_cases(
             applicant: Some(applicant.0.session.account_id),
             enterprise: super::pages::citizen::acting_enterprise(&applicant.0.session),
             limit: per,
-            offset: (page - 1) * per,
+            offset: (page - 1).saturating_mul(per),
             ..CaseFilter::default()
         })
         .await?;
@@ -528,8 +529,15 @@ impl From<UploadRow> for UploadView {
 pub async fn upload(
     State(app): State<AppState>,
     user: CurrentUser,
-    mut multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> AppResult<(StatusCode, Json<UploadView>)> {
+    // Not multipart, or no boundary: a problem, as documented, not axum's plain text.
+    let mut multipart = multipart.map_err(|e| {
+        AppError::BadRequest(Message::new(
+            format!("请以 multipart/form-data 上传文件：{e}"),
+            format!("Send the file as multipart/form-data: {e}"),
+        ))
+    })?;
     let (mut service_code, mut material_id) = (None::<String>, None::<String>);
     let field = loop {
         match multipart.next_field().await {
@@ -1439,7 +1447,7 @@ pub async fn worklist(
             service: q.service,
             due_by: q.due_by,
             limit: per,
-            offset: (page - 1) * per,
+            offset: (page - 1).saturating_mul(per),
             ..CaseFilter::default()
         })
         .await?;
@@ -1567,7 +1575,12 @@ mod tests {
         let p = |page, per_page| paging(&Page { page, per_page });
         assert_eq!(p(None, None).ok(), Some((1, 20)));
         assert_eq!(p(Some(3), Some(100)).ok(), Some((3, 100)));
-        for (page, per) in [(Some(0), None), (Some(-1), None), (None, Some(0)), (None, Some(101))] {
+        for (page, per) in [
+            (Some(0), None),
+            (Some(-1), None),
+            (None, Some(0)),
+            (None, Some(101)),
+        ] {
             assert!(
                 matches!(p(page, per), Err(AppError::BadRequest(_))),
                 "{page:?} {per:?}"

@@ -180,7 +180,7 @@ pub async fn list(
             statuses,
             updated_since: q.updated_since,
             limit: per,
-            offset: (page - 1) * per,
+            offset: (page - 1).saturating_mul(per),
             ..CaseFilter::default()
         })
         .await?;

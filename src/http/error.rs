@@ -24,8 +24,8 @@ use crate::domain::lang::Lang;
 mod outage;
 mod usecase;
 
-pub use outage::{Dependency, outage_of};
 pub use outage::watch_recovery;
+pub use outage::{Dependency, outage_of};
 
 /// A text in both languages.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

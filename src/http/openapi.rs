@@ -337,11 +337,12 @@ pub(super) fn for_caller(
     group
 }
 
-/// Adds the answers the edge (`super::edge`) gives before any handler runs: 429 with
-/// `Retry-After` on every rate-limited operation, 413 on every operation that takes a
-/// body. Which operations are limited is asked of the same classification the edge uses,
-/// so the document and the answers cannot drift apart.
-pub(super) fn document_edge_answers(doc: &mut OpenApi) {
+/// Adds the answers given before any handler runs: the edge's (`super::edge`) 429 with
+/// `Retry-After` on every rate-limited operation and 413 on every operation that takes a
+/// body, and the path extractor's (`super::path`) 400 on every operation with a path
+/// parameter that does not document one. Which operations are limited is asked of the
+/// same classification the edge uses, so the document and the answers cannot drift apart.
+pub(super) fn document_common_answers(doc: &mut OpenApi) {
     use utoipa::openapi::header::HeaderBuilder;
     use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
     let problem = || {
@@ -379,6 +380,22 @@ pub(super) fn document_edge_answers(doc: &mut OpenApi) {
                         .into()
                 });
             }
+            let path_params = op.parameters.as_ref().is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Path)
+            });
+            if path_params {
+                answers.entry("400".to_owned()).or_insert_with(|| {
+                    ResponseBuilder::new()
+                        .description(
+                            "A path parameter that does not parse (a malformed UUID, a number \
+                             out of range); the problem names the parameter.",
+                        )
+                        .content("application/problem+json", problem())
+                        .build()
+                        .into()
+                });
+            }
             if op.request_body.is_some() {
                 answers.entry("413".to_owned()).or_insert_with(|| {
                     ResponseBuilder::new()
@@ -398,7 +415,7 @@ pub(super) fn document_edge_answers(doc: &mut OpenApi) {
 
 static API: LazyLock<OpenApi> = LazyLock::new(|| {
     let mut doc = super::api().into_openapi();
-    document_edge_answers(&mut doc);
+    document_common_answers(&mut doc);
     doc
 });
 
@@ -409,7 +426,7 @@ static DEPARTMENT: LazyLock<OpenApi> = LazyLock::new(|| {
     doc.components
         .get_or_insert_with(Default::default)
         .add_security_scheme("bearerAuth", bearer_scheme());
-    document_edge_answers(&mut doc);
+    document_common_answers(&mut doc);
     doc
 });
 

@@ -122,8 +122,16 @@ pub fn recount_entry(
         en.push(format!("due date {} → {}", show(c.due_on), show(due)));
     }
     if c.legal_due_on != legal {
-        zh.push(format!("法定办结日 {} → {}", show(c.legal_due_on), show(legal)));
-        en.push(format!("legal due date {} → {}", show(c.legal_due_on), show(legal)));
+        zh.push(format!(
+            "法定办结日 {} → {}",
+            show(c.legal_due_on),
+            show(legal)
+        ));
+        en.push(format!(
+            "legal due date {} → {}",
+            show(c.legal_due_on),
+            show(legal)
+        ));
     }
     Some(crate::store::EventRow {
         seq: 0,
@@ -279,8 +287,15 @@ mod tests {
         assert_eq!(e.to_status, "accepted");
         let note = e.note.expect("note");
         assert!(note.contains("2027-01-05 → 2027-01-08"), "{note}");
-        assert!(!note.contains("legal due date"), "only what changed: {note}");
+        assert!(
+            !note.contains("legal due date"),
+            "only what changed: {note}"
+        );
         let e = recount_entry(&case(d(1, 5), d(1, 12)), d(1, 5), d(1, 19), at).expect("entry");
-        assert!(e.note.expect("note").contains("legal due date 2027-01-12 → 2027-01-19"));
+        assert!(
+            e.note
+                .expect("note")
+                .contains("legal due date 2027-01-12 → 2027-01-19")
+        );
     }
 }

@@ -193,7 +193,11 @@ async fn provisional_due_dates_are_shown_and_counted_again_on_import(b: Backend)
                 "{note}"
             );
         }
-        assert_eq!(e["status"], timeline[timeline.len() - 2]["status"], "{case}");
+        assert_eq!(
+            e["status"],
+            timeline[timeline.len() - 2]["status"],
+            "{case}"
+        );
     }
 
     // the running gateway picks the years up (every instance does, within a minute)

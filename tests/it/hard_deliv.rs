@@ -463,7 +463,10 @@ async fn a_department_gets_at_most_its_share_and_backs_off_alone_while_failing(b
     use onewindow::exchange::worker::{Dispatcher, Limits};
     let s = with_dev_idp(
         b,
-        &[("worker_in_serve", "false"), ("exchange_allow_http", "true")],
+        &[
+            ("worker_in_serve", "false"),
+            ("exchange_allow_http", "true"),
+        ],
     )
     .await;
     let state = &s.app.state;
@@ -486,7 +489,11 @@ async fn a_department_gets_at_most_its_share_and_backs_off_alone_while_failing(b
         hanging.accepted.load(Ordering::SeqCst) == 2
     })
     .await;
-    assert_eq!(d.start_due(now).await.expect("start"), 0, "the share is full");
+    assert_eq!(
+        d.start_due(now).await.expect("start"),
+        0,
+        "the share is full"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(hanging.accepted.load(Ordering::SeqCst), 2, "still two");
     let waiting = state
@@ -500,7 +507,9 @@ async fn a_department_gets_at_most_its_share_and_backs_off_alone_while_failing(b
         .expect("deliveries");
     assert_eq!(waiting.len(), 5);
     assert!(
-        waiting.iter().all(|r| r.state == "pending" && r.attempts == 0),
+        waiting
+            .iter()
+            .all(|r| r.state == "pending" && r.attempts == 0),
         "the three beyond the share were given back, not held: {waiting:?}"
     );
 
@@ -523,7 +532,11 @@ async fn a_department_gets_at_most_its_share_and_backs_off_alone_while_failing(b
     assert_eq!(d.start_due(later).await.expect("start"), 1, "backed off");
     assert_eq!(d.under_way_to(HRSS), 1);
     assert_eq!(d.drain().await.retrying, 1);
-    assert_eq!(d.start_due(later).await.expect("start"), 1, "still backed off");
+    assert_eq!(
+        d.start_due(later).await.expect("start"),
+        1,
+        "still backed off"
+    );
     assert_eq!(d.drain().await.retrying, 1);
 
     // healthy again: the next success gives the department its whole share back
@@ -533,9 +546,17 @@ async fn a_department_gets_at_most_its_share_and_backs_off_alone_while_failing(b
         .await
         .expect("push");
     let later = later + chrono::Duration::days(1);
-    assert_eq!(d.start_due(later).await.expect("start"), 1, "one, to find out");
+    assert_eq!(
+        d.start_due(later).await.expect("start"),
+        1,
+        "one, to find out"
+    );
     assert_eq!(d.drain().await.delivered, 1);
-    assert_eq!(d.start_due(later).await.expect("start"), 2, "its share again");
+    assert_eq!(
+        d.start_due(later).await.expect("start"),
+        2,
+        "its share again"
+    );
     assert_eq!(d.drain().await.delivered, 2);
     let r = d.start_due(later).await.expect("start");
     assert_eq!(r, 2, "the last two");

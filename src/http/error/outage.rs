@@ -88,7 +88,8 @@ impl Outages {
     fn note(&self, dep: Dependency, now: i64) -> Option<u64> {
         let slot = dep.slot();
         let turned_away = self.since[slot].fetch_add(1, Ordering::Relaxed) + 1;
-        let _ = self.down_since[slot].compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+        let _ =
+            self.down_since[slot].compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
         let last = self.last_logged[slot].load(Ordering::Relaxed);
         // One request wins the right to log; the others only count.
         if due(last, now)
@@ -174,10 +175,7 @@ const DEPENDENCIES: [Dependency; 2] = [Dependency::Database, Dependency::Cache];
 /// While a dependency is down, asks it every second whether it answers again, and logs
 /// "recovered" when it does (one line per outage), until `token` is cancelled. Costs
 /// nothing while everything is up.
-pub async fn watch_recovery(
-    app: crate::app::AppState,
-    token: tokio_util::sync::CancellationToken,
-) {
+pub async fn watch_recovery(app: crate::app::AppState, token: tokio_util::sync::CancellationToken) {
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -192,10 +190,16 @@ pub async fn watch_recovery(
             let probe = std::time::Duration::from_secs(2);
             let up = match dep {
                 Dependency::Database => {
-                    matches!(tokio::time::timeout(probe, app.store.ping()).await, Ok(Ok(())))
+                    matches!(
+                        tokio::time::timeout(probe, app.store.ping()).await,
+                        Ok(Ok(()))
+                    )
                 }
                 Dependency::Cache => {
-                    matches!(tokio::time::timeout(probe, app.cache.ping()).await, Ok(Ok(())))
+                    matches!(
+                        tokio::time::timeout(probe, app.cache.ping()).await,
+                        Ok(Ok(()))
+                    )
                 }
             };
             if up {
@@ -214,15 +218,30 @@ mod tests {
         let o = Outages::new();
         assert!(!o.is_down(Dependency::Cache));
         assert_eq!(o.end(Dependency::Cache, 100), None, "not down: no recovery");
-        assert_eq!(o.note(Dependency::Cache, 100), Some(1), "the first is logged");
+        assert_eq!(
+            o.note(Dependency::Cache, 100),
+            Some(1),
+            "the first is logged"
+        );
         assert_eq!(o.note(Dependency::Cache, 101), None);
         assert_eq!(o.note(Dependency::Cache, 102), None);
         assert!(o.is_down(Dependency::Cache));
-        assert!(!o.is_down(Dependency::Database), "one dependency's outage only");
-        assert_eq!(o.end(Dependency::Cache, 130), Some((30, 2)), "recovered once");
+        assert!(
+            !o.is_down(Dependency::Database),
+            "one dependency's outage only"
+        );
+        assert_eq!(
+            o.end(Dependency::Cache, 130),
+            Some((30, 2)),
+            "recovered once"
+        );
         assert_eq!(o.end(Dependency::Cache, 131), None, "not twice");
         assert!(!o.is_down(Dependency::Cache));
-        assert_eq!(o.note(Dependency::Cache, 140), Some(1), "a new outage is logged at once");
+        assert_eq!(
+            o.note(Dependency::Cache, 140),
+            Some(1),
+            "a new outage is logged at once"
+        );
     }
 
     #[test]
