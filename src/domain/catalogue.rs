@@ -1711,11 +1711,29 @@ mod tests {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("service-definitions");
         let read = |rel: &str| std::fs::read_to_string(dir.join(rel)).expect("read");
         let (deps, cat) = (read(DEPARTMENTS_FILE), read(DATA_CATALOGUE_FILE));
-        let ssc = read("services/rs-sbk-sl.toml");
-        let c = load_texts(&deps, &cat, &[("rs-sbk-sl.toml", &ssc)]).expect("valid");
-        assert_eq!(c.services().len(), 1);
-        let broken = ssc.replacen("min_assurance = 2", "min_assurance = \"two\"", 1);
-        let errs = load_texts(&deps, &cat, &[("rs-sbk-sl.toml", &broken)]).expect_err("invalid");
+        let mut files: Vec<(String, String)> = std::fs::read_dir(dir.join(SERVICES_DIR))
+            .expect("services")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .map(|name| (name.clone(), read(&format!("{SERVICES_DIR}/{name}"))))
+            .collect();
+        let borrowed: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        let c = load_texts(&deps, &cat, &borrowed).expect("valid");
+        assert_eq!(c.services().len(), files.len());
+        let ssc = files
+            .iter_mut()
+            .find(|(n, _)| n == "rs-sbk-sl.toml")
+            .expect("rs-sbk-sl.toml");
+        ssc.1 = ssc
+            .1
+            .replacen("min_assurance = 2", "min_assurance = \"two\"", 1);
+        let borrowed: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        let errs = load_texts(&deps, &cat, &borrowed).expect_err("invalid");
         assert!(
             errs.iter().any(|e| e.file == "services/rs-sbk-sl.toml"),
             "{errs:?}"
