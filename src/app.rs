@@ -339,6 +339,11 @@ impl Application {
             .exchange
             .worker_in_serve
             .then(|| tokio::spawn(crate::notify::run(self.state.clone(), token.clone())));
+        // Logs "recovered" once a dependency that turned requests away answers again.
+        tokio::spawn(crate::http::error::watch_recovery(
+            self.state.clone(),
+            token.clone(),
+        ));
         let housekeeper = {
             let state = self.state.clone();
             let token = token.clone();

@@ -1000,6 +1000,55 @@ pub fn load_dir(dir: &Path) -> Result<Catalogue, Vec<DefinitionError>> {
     }
 }
 
+/// Checks definitions given as texts rather than files (the departments file, the data
+/// catalogue, and service files as (name, text)), exactly as [`load_dir`] checks a
+/// directory: for tools and the fuzz target `service_definition`.
+pub fn load_texts(
+    departments: &str,
+    catalogue: &str,
+    services: &[(&str, &str)],
+) -> Result<Catalogue, Vec<DefinitionError>> {
+    let mut errors = Vec::new();
+    let mut defs = Definitions {
+        departments_file: DEPARTMENTS_FILE.to_owned(),
+        catalogue_file: DATA_CATALOGUE_FILE.to_owned(),
+        ..Definitions::default()
+    };
+    let err = |file: &str, (field, reason): (String, String)| DefinitionError {
+        file: file.to_owned(),
+        field,
+        reason,
+    };
+    match parse_toml::<DepartmentsFile>(departments) {
+        Ok(f) => defs.departments = f.department,
+        Err(e) => errors.push(err(DEPARTMENTS_FILE, e)),
+    }
+    match parse_toml::<DataCatalogueFile>(catalogue) {
+        Ok(f) => defs.resources = f.resource,
+        Err(e) => errors.push(err(DATA_CATALOGUE_FILE, e)),
+    }
+    for (name, text) in services {
+        let rel = format!("{SERVICES_DIR}/{name}");
+        match parse_toml::<Service>(text) {
+            Ok(s) => defs.services.push((rel, s)),
+            Err(e) => {
+                errors.push(err(&rel, e));
+                let code = text
+                    .parse::<toml::Table>()
+                    .ok()
+                    .and_then(|t| t.get("code").and_then(|c| c.as_str()).map(str::to_owned));
+                defs.unparsed_codes.extend(code);
+            }
+        }
+    }
+    errors.extend(validate(&defs));
+    if errors.is_empty() {
+        Ok(Catalogue::from_valid(defs))
+    } else {
+        Err(errors)
+    }
+}
+
 /// Parses one TOML file into `T`, naming the key path of a type or unknown-key error.
 fn read_toml<T: serde::de::DeserializeOwned>(
     dir: &Path,
@@ -1681,6 +1730,41 @@ fn data_fits_field(data: DataType, field: FieldType) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn texts_are_checked_as_the_directory_is() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("service-definitions");
+        let read = |rel: &str| std::fs::read_to_string(dir.join(rel)).expect("read");
+        let (deps, cat) = (read(DEPARTMENTS_FILE), read(DATA_CATALOGUE_FILE));
+        let mut files: Vec<(String, String)> = std::fs::read_dir(dir.join(SERVICES_DIR))
+            .expect("services")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .map(|name| (name.clone(), read(&format!("{SERVICES_DIR}/{name}"))))
+            .collect();
+        let borrowed: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        let c = load_texts(&deps, &cat, &borrowed).expect("valid");
+        assert_eq!(c.services().len(), files.len());
+        let ssc = files
+            .iter_mut()
+            .find(|(n, _)| n == "rs-sbk-sl.toml")
+            .expect("rs-sbk-sl.toml");
+        ssc.1 = ssc
+            .1
+            .replacen("min_assurance = 2", "min_assurance = \"two\"", 1);
+        let borrowed: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.as_str()))
+            .collect();
+        let errs = load_texts(&deps, &cat, &borrowed).expect_err("invalid");
+        assert!(
+            errs.iter().any(|e| e.file == "services/rs-sbk-sl.toml"),
+            "{errs:?}"
+        );
+        assert!(load_texts("[[", &cat, &[]).is_err());
+    }
 
     const DEPT: &str = "11150700MB1530001X";
     const DEPT2: &str = "11150700MB15300021";

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use crate::http::path::Path;
 use axum::Json;
+use axum::extract::multipart::MultipartRejection;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, Multipart, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -234,7 +235,14 @@ fn paging(p: &Page) -> AppResult<(i64, i64)> {
             "per_page must be 1 to 100.",
         )));
     }
-    let page = p.page.unwrap_or(1).max(1);
+    // Refused, not clamped, as the document's minimum says (the department API does the same).
+    let page = p.page.unwrap_or(1);
+    if page < 1 {
+        return Err(AppError::BadRequest(Message::new(
+            "page 应不小于 1。",
+            "page must be at least 1.",
+        )));
+    }
     Ok((page, per))
 }
 
@@ -249,7 +257,7 @@ fn paging(p: &Page) -> AppResult<(i64, i64)> {
     params(Page),
     responses(
         (status = 200, description = "A page of your cases.", body = CaseList),
-        (status = 400, description = "`per_page` out of range.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed parameter, `page` below 1 or `per_page` out of range.", body = Problem, content_type = "application/problem+json"),
         RoleErrors,
     ),
     security(("session" = []))
@@ -258,16 +266,16 @@ pub async fn my_cases(
     State(app): State<AppState>,
     applicant: Applicant,
     AcceptLang(lang): AcceptLang,
-    Query(p): Query<Page>,
+    p: Result<Query<Page>, QueryRejection>,
 ) -> AppResult<Json<CaseList>> {
-    let (page, per) = paging(&p)?;
+    let (page, per) = paging(&query_params(p)?)?;
     let (rows, total) = app
         .store
         .list_cases(&CaseFilter {
             applicant: Some(applicant.0.session.account_id),
             enterprise: super::pages::citizen::acting_enterprise(&applicant.0.session),
             limit: per,
-            offset: (page - 1) * per,
+            offset: (page - 1).saturating_mul(per),
             ..CaseFilter::default()
         })
         .await?;
@@ -521,8 +529,15 @@ impl From<UploadRow> for UploadView {
 pub async fn upload(
     State(app): State<AppState>,
     user: CurrentUser,
-    mut multipart: Multipart,
+    multipart: Result<Multipart, MultipartRejection>,
 ) -> AppResult<(StatusCode, Json<UploadView>)> {
+    // Not multipart, or no boundary: a problem, as documented, not axum's plain text.
+    let mut multipart = multipart.map_err(|e| {
+        AppError::BadRequest(Message::new(
+            format!("请以 multipart/form-data 上传文件：{e}"),
+            format!("Send the file as multipart/form-data: {e}"),
+        ))
+    })?;
     let (mut service_code, mut material_id) = (None::<String>, None::<String>);
     let field = loop {
         match multipart.next_field().await {
@@ -1405,7 +1420,7 @@ pub struct WorklistQuery {
     params(WorklistQuery),
     responses(
         (status = 200, description = "A page of cases.", body = CaseList),
-        (status = 400, description = "An unknown parameter or status, or `per_page` out of range.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "An unknown parameter or status, `page` below 1 or `per_page` out of range.", body = Problem, content_type = "application/problem+json"),
         RoleErrors,
     ),
     security(("session" = []))
@@ -1436,7 +1451,7 @@ pub async fn worklist(
             service: q.service,
             due_by: q.due_by,
             limit: per,
-            offset: (page - 1) * per,
+            offset: (page - 1).saturating_mul(per),
             ..CaseFilter::default()
         })
         .await?;
@@ -1558,6 +1573,24 @@ pub async fn staff_transition(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paging_refuses_what_the_document_excludes_rather_than_clamping() {
+        let p = |page, per_page| paging(&Page { page, per_page });
+        assert_eq!(p(None, None).ok(), Some((1, 20)));
+        assert_eq!(p(Some(3), Some(100)).ok(), Some((3, 100)));
+        for (page, per) in [
+            (Some(0), None),
+            (Some(-1), None),
+            (None, Some(0)),
+            (None, Some(101)),
+        ] {
+            assert!(
+                matches!(p(page, per), Err(AppError::BadRequest(_))),
+                "{page:?} {per:?}"
+            );
+        }
+    }
 
     #[test]
     fn forwarded_for_counts_only_behind_a_trusted_proxy() {

@@ -269,7 +269,7 @@ const MAX_PER_PAGE: u32 = 200;
     params(ServiceQuery),
     responses(
         (status = 200, description = "A page of services.", body = ServiceList),
-        (status = 400, description = "An unknown parameter, a malformed department code, an unknown item type, or `per_page` out of range.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "An unknown parameter, a malformed department code, an unknown item type, `page` below 1 or `per_page` out of range.", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list_services(
@@ -309,7 +309,13 @@ pub async fn list_services(
             format!("per_page must be between 1 and {MAX_PER_PAGE}"),
         )));
     }
-    let page = query.page.unwrap_or(1).max(1);
+    let page = query.page.unwrap_or(1);
+    if page == 0 {
+        return Err(AppError::BadRequest(Message::new(
+            "page 应不小于 1",
+            "page must be at least 1",
+        )));
+    }
 
     let matching: Vec<&Service> = app
         .catalogue
@@ -326,7 +332,7 @@ pub async fn list_services(
     let total = matching.len();
     let items: Vec<_> = matching
         .into_iter()
-        .skip(((page - 1) * per_page) as usize)
+        .skip(usize::try_from((page - 1).saturating_mul(per_page)).unwrap_or(usize::MAX))
         .take(per_page as usize)
         .map(|s| summary(&app, lang, s))
         .collect();

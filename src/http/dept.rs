@@ -180,7 +180,7 @@ pub async fn list(
             statuses,
             updated_since: q.updated_since,
             limit: per,
-            offset: (page - 1) * per,
+            offset: (page - 1).saturating_mul(per),
             ..CaseFilter::default()
         })
         .await?;
@@ -258,6 +258,16 @@ pub enum DeptAction {
     Conclude,
 }
 
+/// The step a transition body asks for, checked as the handler checks it before it looks
+/// at the case (also the fuzz target `dept_bodies`'s way in).
+pub fn transition_request(body: &DeptTransition) -> AppResult<StepRequest> {
+    Ok(StepRequest {
+        action: super::cases::parse_action(&body.action)?,
+        result: super::cases::parse_result(body.result.as_deref())?,
+        note: body.note.clone(),
+    })
+}
+
 /// `POST /api/dept/v1/cases/{case_no}/transitions` (Idempotency-Key honoured).
 #[utoipa::path(
     post,
@@ -291,16 +301,10 @@ pub async fn transition(
     headers: HeaderMap,
     AppJson(body): AppJson<DeptTransition>,
 ) -> AppResult<Json<TransitionAnswer>> {
-    let action = super::cases::parse_action(&body.action)?;
-    let result = super::cases::parse_result(body.result.as_deref())?;
+    let req = transition_request(&body)?;
     let actor = client.actor(&app.catalogue);
     let raw = json!({ "case_no": case.case_no, "body": body });
     let idem = super::cases::idem_key(&headers, &actor.id(), &raw)?;
-    let req = StepRequest {
-        action,
-        result,
-        note: body.note.clone(),
-    };
     let stepped = step::step(&app, case, &actor, req, &[], idem).await?;
     Ok(Json(stepped.into()))
 }
@@ -670,6 +674,13 @@ pub struct EndpointBody {
     /// The https:// endpoint, for `push` only.
     #[serde(default)]
     endpoint: Option<String>,
+}
+
+impl EndpointBody {
+    /// The endpoint asked for, if any (the fuzz target `dept_bodies` checks it).
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
 }
 
 /// How a department receives events.

@@ -135,6 +135,12 @@ fn classify(method: &Method, path: &str, query: Option<&str>) -> Option<(Class, 
     })
 }
 
+/// Whether calls of `method` on `path` (a concrete path or an OpenAPI template) are
+/// rate-limited, for the API documents' 429 answers.
+pub fn rate_limited(method: &Method, path: &str) -> bool {
+    classify(method, path, Some("q")).is_some()
+}
+
 /// The client address as rate limits count it: the peer, or the last `X-Forwarded-For`
 /// hop behind a trusted proxy; an IPv6 address counts by its /64, the block one
 /// subscriber gets, so rotating addresses inside it buys nothing.

@@ -24,6 +24,7 @@ use crate::domain::lang::Lang;
 mod outage;
 mod usecase;
 
+pub use outage::watch_recovery;
 pub use outage::{Dependency, outage_of};
 
 /// A text in both languages.

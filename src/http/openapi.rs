@@ -342,7 +342,87 @@ pub(super) fn for_caller(
     group
 }
 
-static API: LazyLock<OpenApi> = LazyLock::new(|| super::api().into_openapi());
+/// Adds the answers given before any handler runs: the edge's (`super::edge`) 429 with
+/// `Retry-After` on every rate-limited operation and 413 on every operation that takes a
+/// body, and the path extractor's (`super::path`) 400 on every operation with a path
+/// parameter that does not document one. Which operations are limited is asked of the
+/// same classification the edge uses, so the document and the answers cannot drift apart.
+pub(super) fn document_common_answers(doc: &mut OpenApi) {
+    use utoipa::openapi::header::HeaderBuilder;
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let problem = || {
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .build()
+    };
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let methods = [
+            (axum::http::Method::GET, &mut item.get),
+            (axum::http::Method::PUT, &mut item.put),
+            (axum::http::Method::POST, &mut item.post),
+            (axum::http::Method::DELETE, &mut item.delete),
+            (axum::http::Method::PATCH, &mut item.patch),
+        ];
+        for (method, op) in methods {
+            let Some(op) = op.as_mut() else { continue };
+            let answers = &mut op.responses.responses;
+            if super::edge::rate_limited(&method, path) {
+                answers.entry("429".to_owned()).or_insert_with(|| {
+                    ResponseBuilder::new()
+                        .description(
+                            "Too many calls of this kind from this caller: wait the \
+                             `Retry-After` seconds.",
+                        )
+                        .header(
+                            "Retry-After",
+                            HeaderBuilder::new()
+                                .schema(ObjectBuilder::new().schema_type(Type::Integer))
+                                .description(Some("Seconds to wait before calling again."))
+                                .build(),
+                        )
+                        .content("application/problem+json", problem())
+                        .build()
+                        .into()
+                });
+            }
+            let path_params = op.parameters.as_ref().is_some_and(|ps| {
+                ps.iter()
+                    .any(|p| p.parameter_in == utoipa::openapi::path::ParameterIn::Path)
+            });
+            if path_params {
+                answers.entry("400".to_owned()).or_insert_with(|| {
+                    ResponseBuilder::new()
+                        .description(
+                            "A path parameter that does not parse (a malformed UUID, a number \
+                             out of range); the problem names the parameter.",
+                        )
+                        .content("application/problem+json", problem())
+                        .build()
+                        .into()
+                });
+            }
+            if op.request_body.is_some() {
+                answers.entry("413".to_owned()).or_insert_with(|| {
+                    ResponseBuilder::new()
+                        .description(
+                            "The body is larger than this operation accepts (JSON at most \
+                             `max_json_body_bytes`, 1 MB by default; uploads as the material \
+                             allows).",
+                        )
+                        .content("application/problem+json", problem())
+                        .build()
+                        .into()
+                });
+            }
+        }
+    }
+}
+
+static API: LazyLock<OpenApi> = LazyLock::new(|| {
+    let mut doc = super::api().into_openapi();
+    document_common_answers(&mut doc);
+    doc
+});
 
 static DEPARTMENT: LazyLock<OpenApi> = LazyLock::new(|| {
     let mut doc = super::department().into_openapi();
@@ -351,6 +431,7 @@ static DEPARTMENT: LazyLock<OpenApi> = LazyLock::new(|| {
     doc.components
         .get_or_insert_with(Default::default)
         .add_security_scheme("bearerAuth", bearer_scheme());
+    document_common_answers(&mut doc);
     doc
 });
 

@@ -24,6 +24,12 @@ pub struct ProvisionalCase {
     pub accepted_on: Option<NaiveDate>,
     /// Clock pauses, as stored on the case.
     pub pauses: Value,
+    /// The promised due date as counted before.
+    pub due_on: Option<NaiveDate>,
+    /// The legal due date as counted before.
+    pub legal_due_on: Option<NaiveDate>,
+    /// The case's status (a history entry keeps it).
+    pub status: String,
 }
 
 /// Calendar years, provisional due dates, database sessions and retention.
@@ -42,8 +48,9 @@ pub trait HardeningStore: Send + Sync {
     /// Cases whose due dates are provisional.
     async fn provisional_cases(&self) -> StoreResult<Vec<ProvisionalCase>>;
 
-    /// Sets a case's due dates counted again; false when the case changed meanwhile
-    /// (its version moved), so the caller leaves it for the next pass.
+    /// Sets a case's due dates counted again, with `history` appended to the case's
+    /// history in the same transaction (its seq assigned) when given; false when the case
+    /// changed meanwhile (its version moved), so the caller leaves it for the next pass.
     async fn set_due_dates(
         &self,
         id: Uuid,
@@ -51,6 +58,7 @@ pub trait HardeningStore: Send + Sync {
         due_on: Option<NaiveDate>,
         legal_due_on: Option<NaiveDate>,
         provisional: bool,
+        history: Option<&super::EventRow>,
     ) -> StoreResult<bool>;
 
     /// A live session's value by key (expired ones are not answered).
@@ -120,8 +128,8 @@ impl HardeningStore for SqlStore {
 
     async fn provisional_cases(&self) -> StoreResult<Vec<ProvisionalCase>> {
         let q = Q::new(
-            "SELECT id, version, service_code, accepted_on, pauses FROM cases \
-             WHERE due_provisional = $1 ORDER BY id",
+            "SELECT id, version, service_code, accepted_on, pauses, due_on, legal_due_on, \
+             status FROM cases WHERE due_provisional = $1 ORDER BY id",
         )
         .bind(true);
         self.db.fetch_all_with(q, provisional_from_row).await
@@ -134,7 +142,9 @@ impl HardeningStore for SqlStore {
         due_on: Option<NaiveDate>,
         legal_due_on: Option<NaiveDate>,
         provisional: bool,
+        history: Option<&super::EventRow>,
     ) -> StoreResult<bool> {
+        let mut tx = self.db.begin().await?;
         let q = Q::new(
             "UPDATE cases SET due_on = $1, legal_due_on = $2, due_provisional = $3, \
              version = version + 1 WHERE id = $4 AND version = $5",
@@ -144,7 +154,36 @@ impl HardeningStore for SqlStore {
         .bind(provisional)
         .bind(id)
         .bind(version);
-        Ok(self.db.execute(q).await? == 1)
+        if tx.execute(q).await? != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if let Some(e) = history {
+            let q = Q::new(
+                "SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM case_events WHERE case_id = $1",
+            )
+            .bind(id);
+            let seq = tx.fetch_one(q).await?.get::<i32>("seq")?;
+            let q = Q::new(
+                "INSERT INTO case_events (case_id, seq, at, actor, actor_id, actor_name, \
+                 action, from_status, to_status, note, attachments) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(id)
+            .bind(seq)
+            .bind(e.at)
+            .bind(&e.actor)
+            .bind(&e.actor_id)
+            .bind(&e.actor_name)
+            .bind(&e.action)
+            .bind(&e.from_status)
+            .bind(&e.to_status)
+            .bind(&e.note)
+            .bind(&e.attachments);
+            tx.execute(q).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn session_get(&self, key: &str, now: i64) -> StoreResult<Option<String>> {
@@ -209,6 +248,9 @@ fn provisional_from_row(r: &Row) -> StoreResult<ProvisionalCase> {
         service_code: r.get("service_code")?,
         accepted_on: r.get("accepted_on")?,
         pauses: r.get("pauses")?,
+        due_on: r.get("due_on")?,
+        legal_due_on: r.get("legal_due_on")?,
+        status: r.get("status")?,
     })
 }
 

@@ -86,8 +86,9 @@ pub async fn recount_provisional(
         let pauses = super::step::pauses_from_json(&c.pauses);
         let (due, legal, provisional) =
             super::step::due_dates(cal, service, accepted, &pauses, today);
+        let entry = recount_entry(&c, due, legal, Utc::now());
         if store
-            .set_due_dates(c.id, c.version, due, legal, provisional)
+            .set_due_dates(c.id, c.version, due, legal, provisional, entry.as_ref())
             .await?
         {
             if provisional {
@@ -100,6 +101,54 @@ pub async fn recount_provisional(
         }
     }
     Ok(out)
+}
+
+/// The history entry recording a due date counted again, when one changed: the gateway
+/// (`system`) as actor, the status kept, the old and new dates in the note. Pure.
+pub fn recount_entry(
+    c: &crate::store::ProvisionalCase,
+    due: Option<NaiveDate>,
+    legal: Option<NaiveDate>,
+    at: DateTime<Utc>,
+) -> Option<crate::store::EventRow> {
+    if c.due_on == due && c.legal_due_on == legal {
+        return None;
+    }
+    let show = |d: Option<NaiveDate>| d.map_or_else(|| "—".to_owned(), |d| d.to_string());
+    let mut zh = Vec::new();
+    let mut en = Vec::new();
+    if c.due_on != due {
+        zh.push(format!("承诺办结日 {} → {}", show(c.due_on), show(due)));
+        en.push(format!("due date {} → {}", show(c.due_on), show(due)));
+    }
+    if c.legal_due_on != legal {
+        zh.push(format!(
+            "法定办结日 {} → {}",
+            show(c.legal_due_on),
+            show(legal)
+        ));
+        en.push(format!(
+            "legal due date {} → {}",
+            show(c.legal_due_on),
+            show(legal)
+        ));
+    }
+    Some(crate::store::EventRow {
+        seq: 0,
+        at,
+        actor: crate::domain::case::Actor::System.code().to_owned(),
+        actor_id: None,
+        actor_name: "系统 / System".to_owned(),
+        action: None,
+        from_status: Some(c.status.clone()),
+        to_status: c.status.clone(),
+        note: Some(format!(
+            "按导入的节假日安排重新计算期限：{}。Deadline counted again with the imported holiday calendar: {}.",
+            zh.join("，"),
+            en.join(", ")
+        )),
+        attachments: serde_json::json!([]),
+    })
 }
 
 /// Reloads the calendar from its sources; when it changed (an operator imported a year
@@ -207,4 +256,46 @@ pub async fn run_retention(app: &AppState, now: DateTime<Utc>) -> anyhow::Result
         "retention run"
     );
     Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn case(due: Option<NaiveDate>, legal: Option<NaiveDate>) -> crate::store::ProvisionalCase {
+        crate::store::ProvisionalCase {
+            id: uuid::Uuid::nil(),
+            version: 3,
+            service_code: "x".into(),
+            accepted_on: NaiveDate::from_ymd_opt(2026, 12, 20),
+            pauses: serde_json::json!([]),
+            due_on: due,
+            legal_due_on: legal,
+            status: "accepted".into(),
+        }
+    }
+
+    #[test]
+    fn a_changed_due_date_gets_a_history_entry_an_unchanged_one_none() {
+        let d = |m, day| NaiveDate::from_ymd_opt(2027, m, day);
+        let at = Utc::now();
+        assert!(recount_entry(&case(d(1, 5), d(1, 12)), d(1, 5), d(1, 12), at).is_none());
+        let e = recount_entry(&case(d(1, 5), d(1, 12)), d(1, 8), d(1, 12), at).expect("entry");
+        assert_eq!(e.actor, "system");
+        assert_eq!(e.action, None);
+        assert_eq!(e.from_status.as_deref(), Some("accepted"));
+        assert_eq!(e.to_status, "accepted");
+        let note = e.note.expect("note");
+        assert!(note.contains("2027-01-05 → 2027-01-08"), "{note}");
+        assert!(
+            !note.contains("legal due date"),
+            "only what changed: {note}"
+        );
+        let e = recount_entry(&case(d(1, 5), d(1, 12)), d(1, 5), d(1, 19), at).expect("entry");
+        assert!(
+            e.note
+                .expect("note")
+                .contains("legal due date 2027-01-12 → 2027-01-19")
+        );
+    }
 }

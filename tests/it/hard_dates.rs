@@ -173,6 +173,32 @@ async fn provisional_due_dates_are_shown_and_counted_again_on_import(b: Backend)
             "the holidays moved the legal due date"
         );
     }
+    // the recount is in the case's history: the gateway as actor, old and new dates
+    let timeline = case["timeline"].as_array().expect("timeline");
+    let recounts: Vec<&Value> = timeline
+        .iter()
+        .filter(|e| {
+            e["note"]
+                .as_str()
+                .is_some_and(|n| n.contains("counted again with the imported holiday calendar"))
+        })
+        .collect();
+    let moved = promised.on != final_promised || legal.on != final_legal;
+    assert_eq!(recounts.len(), usize::from(moved), "{case}");
+    if let Some(e) = recounts.first() {
+        let note = e["note"].as_str().expect("note");
+        if promised.on != final_promised {
+            assert!(
+                note.contains(&format!("due date {} → {}", promised.on, final_promised)),
+                "{note}"
+            );
+        }
+        assert_eq!(
+            e["status"],
+            timeline[timeline.len() - 2]["status"],
+            "{case}"
+        );
+    }
 
     // the running gateway picks the years up (every instance does, within a minute)
     let state = &s.app.state;

@@ -22,6 +22,7 @@ backend_tests!(
     the_department_api_answers_as_its_openapi_says,
     a_login_without_the_configured_claims_is_refused_naming_the_claim,
     doctor_checks_the_identity_provider,
+    a_department_gets_at_most_its_share_and_backs_off_alone_while_failing,
 );
 
 const HRSS: &str = "11150700MB15300034";
@@ -437,4 +438,128 @@ async fn doctor_checks_the_identity_provider(b: Backend) {
         text.contains("cannot read the discovery document"),
         "{text}"
     );
+}
+
+/// Lodges `n` social-security-card cases (one push event each, for HRSS).
+async fn ssc_cases(s: &LoginSetup, n: usize) {
+    let citizen = Session::new(s, "/auth/login", "citizen-wang").await;
+    for _ in 0..n {
+        let (_, photo) = citizen.upload("p.jpg", jpeg(7)).await;
+        let (status, lodged) = citizen
+            .post(
+                "/api/v1/cases",
+                &json!({ "service_code": SSC, "values": valid_values(), "materials": [{ "material": "id_card", "substitute": true }, { "material": "photo", "upload_id": photo["id"] }] }),
+            )
+            .await;
+        assert_eq!(status, 201, "{lodged}");
+    }
+}
+
+/// The per-department bound and the back-off, each on its own: a hanging department
+/// gets at most `per_department` attempts at once however many events wait; a
+/// department whose attempts fail gets one attempt at a time until one succeeds, then
+/// its whole share again; another department is not held back meanwhile.
+async fn a_department_gets_at_most_its_share_and_backs_off_alone_while_failing(b: Backend) {
+    use onewindow::exchange::worker::{Dispatcher, Limits};
+    let s = with_dev_idp(
+        b,
+        &[
+            ("worker_in_serve", "false"),
+            ("exchange_allow_http", "true"),
+        ],
+    )
+    .await;
+    let state = &s.app.state;
+    let hanging = Hanging::start().await;
+    onewindow::http::dept::set_delivery(state, HRSS, "push", Some(hanging.url.clone()))
+        .await
+        .expect("push");
+    ssc_cases(&s, 5).await;
+    let limits = Limits {
+        overall: 64,
+        per_department: 2,
+    };
+
+    // five events wait for the hanging department: two attempts start, no more
+    let mut d = Dispatcher::new(state.clone(), limits);
+    let now = chrono::Utc::now() + chrono::Duration::seconds(1);
+    assert_eq!(d.start_due(now).await.expect("start"), 2);
+    assert_eq!(d.under_way_to(HRSS), 2);
+    until("two connections", Duration::from_secs(5), || {
+        hanging.accepted.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    assert_eq!(
+        d.start_due(now).await.expect("start"),
+        0,
+        "the share is full"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(hanging.accepted.load(Ordering::SeqCst), 2, "still two");
+    let waiting = state
+        .store
+        .deliveries(&DeliveryFilter {
+            department: Some(HRSS.into()),
+            limit: 10,
+            ..DeliveryFilter::default()
+        })
+        .await
+        .expect("deliveries");
+    assert_eq!(waiting.len(), 5);
+    assert!(
+        waiting
+            .iter()
+            .all(|r| r.state == "pending" && r.attempts == 0),
+        "the three beyond the share were given back, not held: {waiting:?}"
+    );
+
+    // the department now refuses connections: every attempt fails at once
+    let refused = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        format!("http://{}/events", l.local_addr().expect("addr"))
+    };
+    onewindow::http::dept::set_delivery(state, HRSS, "push", Some(refused))
+        .await
+        .expect("push");
+    let mut d = Dispatcher::new(state.clone(), limits);
+    // (the two hanging attempts' leases ran out by then)
+    let later = now + chrono::Duration::hours(1);
+    assert_eq!(d.start_due(later).await.expect("start"), 2);
+    let r = d.drain().await;
+    assert_eq!(r.retrying, 2, "{r:?}");
+    // failing: one attempt at a time, however many are due
+    let later = later + chrono::Duration::days(1);
+    assert_eq!(d.start_due(later).await.expect("start"), 1, "backed off");
+    assert_eq!(d.under_way_to(HRSS), 1);
+    assert_eq!(d.drain().await.retrying, 1);
+    assert_eq!(
+        d.start_due(later).await.expect("start"),
+        1,
+        "still backed off"
+    );
+    assert_eq!(d.drain().await.retrying, 1);
+
+    // healthy again: the next success gives the department its whole share back
+    let healthy = DeptServer::start().await;
+    healthy.trust(&format!("http://{}", s.app.addr));
+    onewindow::http::dept::set_delivery(state, HRSS, "push", Some(healthy.url.clone()))
+        .await
+        .expect("push");
+    let later = later + chrono::Duration::days(1);
+    assert_eq!(
+        d.start_due(later).await.expect("start"),
+        1,
+        "one, to find out"
+    );
+    assert_eq!(d.drain().await.delivered, 1);
+    assert_eq!(
+        d.start_due(later).await.expect("start"),
+        2,
+        "its share again"
+    );
+    assert_eq!(d.drain().await.delivered, 2);
+    let r = d.start_due(later).await.expect("start");
+    assert_eq!(r, 2, "the last two");
+    assert_eq!(d.drain().await.delivered, 2);
+    assert_eq!(healthy.received().len(), 5, "every event delivered once");
 }

@@ -65,10 +65,73 @@ pub fn unavailable_message() -> Message {
     )
 }
 
-/// When each dependency's outage was last logged (Unix seconds; 0 = never) and how many
-/// requests were turned away since.
-static LAST_LOGGED: [AtomicI64; 2] = [AtomicI64::new(0), AtomicI64::new(0)];
-static SINCE: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+/// The outage state of each dependency: when it was last logged (Unix seconds; 0 = never),
+/// how many requests were turned away since, and since when it has been down (0 = up).
+pub struct Outages {
+    last_logged: [AtomicI64; 2],
+    since: [AtomicU64; 2],
+    down_since: [AtomicI64; 2],
+}
+
+impl Outages {
+    /// No outage.
+    pub const fn new() -> Outages {
+        Outages {
+            last_logged: [AtomicI64::new(0), AtomicI64::new(0)],
+            since: [AtomicU64::new(0), AtomicU64::new(0)],
+            down_since: [AtomicI64::new(0), AtomicI64::new(0)],
+        }
+    }
+
+    /// Notes one request turned away at `now`; whether this one logs it (the first, then
+    /// once a minute), with how many were turned away since the last log.
+    fn note(&self, dep: Dependency, now: i64) -> Option<u64> {
+        let slot = dep.slot();
+        let turned_away = self.since[slot].fetch_add(1, Ordering::Relaxed) + 1;
+        let _ =
+            self.down_since[slot].compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed);
+        let last = self.last_logged[slot].load(Ordering::Relaxed);
+        // One request wins the right to log; the others only count.
+        if due(last, now)
+            && self.last_logged[slot]
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.since[slot].store(0, Ordering::Relaxed);
+            return Some(turned_away);
+        }
+        None
+    }
+
+    /// Whether `dep` is known to be down (a request was turned away and no recovery seen).
+    pub fn is_down(&self, dep: Dependency) -> bool {
+        self.down_since[dep.slot()].load(Ordering::Relaxed) != 0
+    }
+
+    /// Notes that `dep` answered again at `now`: for the one caller that ends the outage,
+    /// how long it lasted (seconds) and how many requests were turned away since the last
+    /// log; `None` when it was not down (or another caller ended it).
+    fn end(&self, dep: Dependency, now: i64) -> Option<(i64, u64)> {
+        let slot = dep.slot();
+        let since = self.down_since[slot].swap(0, Ordering::Relaxed);
+        if since == 0 {
+            return None;
+        }
+        // The next outage is logged at once, however soon it comes.
+        self.last_logged[slot].store(0, Ordering::Relaxed);
+        let turned_away = self.since[slot].swap(0, Ordering::Relaxed);
+        Some(((now - since).max(0), turned_away))
+    }
+}
+
+impl Default for Outages {
+    fn default() -> Self {
+        Outages::new()
+    }
+}
+
+/// The process's outages (the 503 answers and the recovery watcher share it).
+static OUTAGES: Outages = Outages::new();
 
 /// Whether to log now, given when it was last logged: the first time, then once a
 /// minute. Pure.
@@ -78,17 +141,7 @@ pub fn due(last_logged: i64, now: i64) -> bool {
 
 /// Notes one request turned away by an outage, logging it when due.
 pub fn record(dep: Dependency, e: &anyhow::Error) {
-    let slot = dep.slot();
-    let turned_away = SINCE[slot].fetch_add(1, Ordering::Relaxed) + 1;
-    let now = chrono::Utc::now().timestamp();
-    let last = LAST_LOGGED[slot].load(Ordering::Relaxed);
-    // One request wins the right to log; the others only count.
-    if due(last, now)
-        && LAST_LOGGED[slot]
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        SINCE[slot].store(0, Ordering::Relaxed);
+    if let Some(turned_away) = OUTAGES.note(dep, chrono::Utc::now().timestamp()) {
         tracing::error!(
             dependency = dep.name(),
             turned_away,
@@ -99,9 +152,97 @@ pub fn record(dep: Dependency, e: &anyhow::Error) {
     metrics::counter!("onewindow_unavailable_total", "dependency" => dep.name()).increment(1);
 }
 
+/// Whether `dep` is down as far as the answers know (for the recovery watcher).
+pub fn is_down(dep: Dependency) -> bool {
+    OUTAGES.is_down(dep)
+}
+
+/// Notes that `dep` answered again; logs "recovered" once per outage.
+pub fn recovered(dep: Dependency) {
+    if let Some((down_secs, turned_away)) = OUTAGES.end(dep, chrono::Utc::now().timestamp()) {
+        tracing::warn!(
+            dependency = dep.name(),
+            down_secs,
+            turned_away,
+            "dependency recovered: answering again"
+        );
+    }
+}
+
+/// Every dependency, for the recovery watcher.
+const DEPENDENCIES: [Dependency; 2] = [Dependency::Database, Dependency::Cache];
+
+/// While a dependency is down, asks it every second whether it answers again, and logs
+/// "recovered" when it does (one line per outage), until `token` is cancelled. Costs
+/// nothing while everything is up.
+pub async fn watch_recovery(app: crate::app::AppState, token: tokio_util::sync::CancellationToken) {
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = token.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        for dep in DEPENDENCIES {
+            if !is_down(dep) {
+                continue;
+            }
+            let probe = std::time::Duration::from_secs(2);
+            let up = match dep {
+                Dependency::Database => {
+                    matches!(
+                        tokio::time::timeout(probe, app.store.ping()).await,
+                        Ok(Ok(()))
+                    )
+                }
+                Dependency::Cache => {
+                    matches!(
+                        tokio::time::timeout(probe, app.cache.ping()).await,
+                        Ok(Ok(()))
+                    )
+                }
+            };
+            if up {
+                recovered(dep);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_outage_is_logged_once_then_recovered_once_and_a_new_outage_is_logged_at_once() {
+        let o = Outages::new();
+        assert!(!o.is_down(Dependency::Cache));
+        assert_eq!(o.end(Dependency::Cache, 100), None, "not down: no recovery");
+        assert_eq!(
+            o.note(Dependency::Cache, 100),
+            Some(1),
+            "the first is logged"
+        );
+        assert_eq!(o.note(Dependency::Cache, 101), None);
+        assert_eq!(o.note(Dependency::Cache, 102), None);
+        assert!(o.is_down(Dependency::Cache));
+        assert!(
+            !o.is_down(Dependency::Database),
+            "one dependency's outage only"
+        );
+        assert_eq!(
+            o.end(Dependency::Cache, 130),
+            Some((30, 2)),
+            "recovered once"
+        );
+        assert_eq!(o.end(Dependency::Cache, 131), None, "not twice");
+        assert!(!o.is_down(Dependency::Cache));
+        assert_eq!(
+            o.note(Dependency::Cache, 140),
+            Some(1),
+            "a new outage is logged at once"
+        );
+    }
 
     #[test]
     fn an_outage_is_logged_first_then_once_a_minute() {

@@ -13,7 +13,8 @@
 
 use std::collections::HashMap;
 
-use axum::extract::{Form, Path, Query, State};
+use crate::http::path::Path;
+use axum::extract::{Form, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
