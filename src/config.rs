@@ -801,7 +801,10 @@ impl Settings {
             );
         }
         if self.keys.materials_store == "s3" && self.keys.s3_bucket.is_none() {
-            return bad("s3_bucket", "materials_store = \"s3\" needs s3_bucket".into());
+            return bad(
+                "s3_bucket",
+                "materials_store = \"s3\" needs s3_bucket".into(),
+            );
         }
         if let Some(u) = &self.mail.smtp_url {
             let u = u.expose_secret();

@@ -129,7 +129,11 @@ pub async fn rotate_data(
         say(format!(
             "data key {} is current (the previous one, {}, is retiring); waiting {}s for every instance to seal with it",
             next.kid,
-            if old.is_empty() { "the legacy key" } else { &old },
+            if old.is_empty() {
+                "the legacy key"
+            } else {
+                &old
+            },
             opts.settle.as_secs()
         ));
         tokio::time::sleep(opts.settle).await;
@@ -162,7 +166,9 @@ pub async fn rotate_data(
         if changed == 0 {
             let rows = store.data_keys().await?;
             for r in rows.iter().filter(|r| r.state == "retiring") {
-                store.set_data_key_state(&r.kid, "retired", Utc::now()).await?;
+                store
+                    .set_data_key_state(&r.kid, "retired", Utc::now())
+                    .await?;
                 if r.kid.is_empty() {
                     // The legacy key kept in the database is no longer needed.
                     store
@@ -189,11 +195,16 @@ pub async fn rotate_data(
             if report.retired.iter().any(String::is_empty)
                 && state.settings.database.personal_data_key.is_some()
             {
-                say("personal_data_key is no longer needed: remove it from the configuration".into());
+                say(
+                    "personal_data_key is no longer needed: remove it from the configuration"
+                        .into(),
+                );
             }
             return Ok(report);
         }
-        say(format!("pass {pass}: {changed} values re-sealed; checking again"));
+        say(format!(
+            "pass {pass}: {changed} values re-sealed; checking again"
+        ));
     }
     anyhow::bail!(
         "values under the old key keep appearing (an instance that has not reloaded the keys?): run `onewindow keys rotate-data` again"
@@ -212,7 +223,10 @@ async fn reseal_materials(state: &AppState, batch: i64) -> anyhow::Result<(u64, 
     let (mut files, mut resealed) = (0, 0);
     let mut after = String::new();
     loop {
-        let keys = state.store.material_keys_after(&after, batch.max(1)).await?;
+        let keys = state
+            .store
+            .material_keys_after(&after, batch.max(1))
+            .await?;
         for (cur, key) in &keys {
             files += 1;
             if state

@@ -94,7 +94,9 @@ pub trait Blobs: Send + Sync + 'static {
 impl Blobs for LocalFiles {
     async fn put(&self, key: &str, bytes: Vec<u8>) -> std::io::Result<()> {
         let path = self.path(key)?;
-        let tmp = self.temp_dir().join(format!("{key}.{}.put", uuid::Uuid::now_v7()));
+        let tmp = self
+            .temp_dir()
+            .join(format!("{key}.{}.put", uuid::Uuid::now_v7()));
         tokio::fs::write(&tmp, bytes).await?;
         tokio::fs::rename(&tmp, path).await
     }
@@ -125,9 +127,11 @@ impl Blobs for DbBlobs {
     }
 
     async fn get(&self, key: &str) -> std::io::Result<Vec<u8>> {
-        self.0.get_blob(key).await.map_err(io_err)?.ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::NotFound, "no such material")
-        })
+        self.0
+            .get_blob(key)
+            .await
+            .map_err(io_err)?
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no such material"))
     }
 
     async fn delete(&self, key: &str) -> std::io::Result<()> {
@@ -149,9 +153,7 @@ impl S3Blobs {
             .with_region(&k.s3_region)
             .with_allow_http(k.s3_allow_http);
         if let Some(e) = &k.s3_endpoint {
-            b = b
-                .with_endpoint(e)
-                .with_virtual_hosted_style_request(false);
+            b = b.with_endpoint(e).with_virtual_hosted_style_request(false);
         }
         if let Some(id) = &k.s3_access_key_id {
             b = b.with_access_key_id(id);
@@ -318,7 +320,9 @@ impl FileStore for SealedFiles {
             Ok(None) => stored,
             Err(e) => return Err(std::io::Error::new(TAMPERED, e)),
         };
-        self.blobs.put(key, self.sealer.seal_bytes(key, &plain)).await?;
+        self.blobs
+            .put(key, self.sealer.seal_bytes(key, &plain))
+            .await?;
         Ok(true)
     }
 }
@@ -378,10 +382,15 @@ mod tests {
         let tmp = files.temp_dir().join("t1");
         tokio::fs::write(&tmp, b"hello").await.expect("write");
         files.put_file("abc-123", &tmp).await.expect("put");
-        assert_eq!(FileStore::get(&files, "abc-123").await.expect("get"), b"hello");
+        assert_eq!(
+            FileStore::get(&files, "abc-123").await.expect("get"),
+            b"hello"
+        );
         assert!(FileStore::get(&files, "../etc/passwd").await.is_err());
         FileStore::delete(&files, "abc-123").await.expect("delete");
-        FileStore::delete(&files, "abc-123").await.expect("delete again");
+        FileStore::delete(&files, "abc-123")
+            .await
+            .expect("delete again");
     }
 
     #[tokio::test]
@@ -389,15 +398,25 @@ mod tests {
         let dir = tempfile::tempdir().expect("tmp");
         let local = Arc::new(LocalFiles::new(dir.path().to_path_buf()).expect("store"));
         let sealer = Arc::new(crate::sharing::seal::Sealer::new(b"i", &[5; 32]));
-        let files = SealedFiles::new(local.clone(), sealer.clone(), dir.path().join("tmp"), "local")
-            .expect("sealed");
+        let files = SealedFiles::new(
+            local.clone(),
+            sealer.clone(),
+            dir.path().join("tmp"),
+            "local",
+        )
+        .expect("sealed");
         let tmp = files.temp_dir().join("t1");
-        tokio::fs::write(&tmp, b"%PDF-1.7 secret scan").await.expect("write");
+        tokio::fs::write(&tmp, b"%PDF-1.7 secret scan")
+            .await
+            .expect("write");
         files.put_file("k-1", &tmp).await.expect("put");
         let raw = Blobs::get(local.as_ref(), "k-1").await.expect("raw");
         assert!(raw.starts_with(crate::sharing::seal::MATERIAL_MAGIC));
         assert!(!raw.windows(6).any(|w| w == b"secret"));
-        assert_eq!(FileStore::get(&files, "k-1").await.expect("get"), b"%PDF-1.7 secret scan");
+        assert_eq!(
+            FileStore::get(&files, "k-1").await.expect("get"),
+            b"%PDF-1.7 secret scan"
+        );
         // moved to another key: refused
         local.put("k-2", raw.clone()).await.expect("copy");
         let e = FileStore::get(&files, "k-2").await.expect_err("moved");
@@ -407,12 +426,27 @@ mod tests {
         let n = bad.len() - 3;
         bad[n] ^= 0x40;
         local.put("k-1", bad).await.expect("alter");
-        assert_eq!(FileStore::get(&files, "k-1").await.expect_err("altered").kind(), TAMPERED);
+        assert_eq!(
+            FileStore::get(&files, "k-1")
+                .await
+                .expect_err("altered")
+                .kind(),
+            TAMPERED
+        );
         // a file from before sealing is read as it is, and re-sealing seals it
         local.put("k-3", b"%PDF old".to_vec()).await.expect("plain");
-        assert_eq!(FileStore::get(&files, "k-3").await.expect("plain"), b"%PDF old");
+        assert_eq!(
+            FileStore::get(&files, "k-3").await.expect("plain"),
+            b"%PDF old"
+        );
         assert!(files.reseal("k-3").await.expect("reseal"));
-        assert!(!files.reseal("k-3").await.expect("again"), "already under the current key");
-        assert_eq!(FileStore::get(&files, "k-3").await.expect("sealed"), b"%PDF old");
+        assert!(
+            !files.reseal("k-3").await.expect("again"),
+            "already under the current key"
+        );
+        assert_eq!(
+            FileStore::get(&files, "k-3").await.expect("sealed"),
+            b"%PDF old"
+        );
     }
 }

@@ -54,7 +54,9 @@ pub enum UnwrapError {
     #[error("the key is not wrapped")]
     NotWrapped,
     /// Wrapped by a KEK this instance does not have.
-    #[error("the key {name} is wrapped by the key-encryption key {kek_id}, which is not configured (key_encryption_key, key_encryption_key_previous)")]
+    #[error(
+        "the key {name} is wrapped by the key-encryption key {kek_id}, which is not configured (key_encryption_key, key_encryption_key_previous)"
+    )]
     UnknownKek {
         /// The key's name.
         name: String,
@@ -269,7 +271,11 @@ mod tests {
             kek.unwrap("signing_key:x", &w),
             Err(UnwrapError::Tampered("signing_key:x".into()))
         );
-        assert_ne!(w, kek.wrap("personal_data_key", b"secret bytes"), "random nonce");
+        assert_ne!(
+            w,
+            kek.wrap("personal_data_key", b"secret bytes"),
+            "random nonce"
+        );
     }
 
     #[test]
@@ -300,7 +306,10 @@ mod tests {
         let mut bytes = STANDARD.decode(body).expect("b64");
         bytes[20] ^= 1;
         let bad = format!("{head}:{}", STANDARD.encode(bytes));
-        assert_eq!(kek.unwrap("k", &bad), Err(UnwrapError::Tampered("k".into())));
+        assert_eq!(
+            kek.unwrap("k", &bad),
+            Err(UnwrapError::Tampered("k".into()))
+        );
     }
 
     #[test]

@@ -687,7 +687,7 @@ async fn request_page(
                 .iter()
                 .flatten()
                 .map(|i| {
-                    res.and_then(|r| r.item(i))
+                    res.as_deref().and_then(|r| r.item(i))
                         .map(|x| lang.pick(&x.name, &x.name_en).to_owned())
                         .unwrap_or_else(|| i.clone())
                 })

@@ -614,7 +614,7 @@ pub async fn file_request(
         created_at: now,
         answered_at: None,
     };
-    app.store.insert_request(&r).await?;
+    app.store.insert_open_request(&r).await?;
     Ok(r)
 }
 

@@ -192,8 +192,8 @@ pub fn toml_version(resource: &Value) -> String {
 /// many were queued.
 pub async fn queue_catalogue(app: &AppState) -> anyhow::Result<usize> {
     let mut n = 0;
-    for r in app.catalogue.resources() {
-        let json = serde_json::to_value(r)?;
+    for r in app.catalogue.resources().iter() {
+        let json = serde_json::to_value(&**r)?;
         if queue_catalogue_change(app, &r.code, &toml_version(&json), &json).await? {
             n += 1;
         }

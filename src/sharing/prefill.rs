@@ -453,7 +453,7 @@ async fn read_sources(
     // items it grants: checked on every read (one indexed query), never cached.
     let now = Utc::now();
     let entitled = super::grants::service_entitlements(app, &service.code, now).await?;
-    let mut ungranted: Vec<&Resource> = Vec::new();
+    let mut ungranted: Vec<std::sync::Arc<Resource>> = Vec::new();
     p.entries.retain(|e| {
         let Some(res) = cat.resource(&e.source.resource) else {
             return false;

@@ -141,8 +141,9 @@ impl Sealer {
     }
 
     fn key(&self, kid: &str) -> Result<std::sync::Arc<DataKey>, SealError> {
-        self.with_ring(|r| r.all.get(kid).cloned())
-            .ok_or(SealError("sealed under a data key this instance does not hold"))
+        self.with_ring(|r| r.all.get(kid).cloned()).ok_or(SealError(
+            "sealed under a data key this instance does not hold",
+        ))
     }
 
     /// The id of the key a sealed JSON value was sealed under (`None`: not sealed).

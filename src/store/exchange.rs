@@ -409,7 +409,10 @@ impl ExchangeStore for SqlStore {
              SELECT $1, $2, $3, NULL WHERE NOT EXISTS (SELECT 1 FROM signing_keys)",
         )
         .bind(&first.kid)
-        .bind(self.kek.wrap(&signing_key_name(&first.kid), first.secret.as_bytes())?)
+        .bind(
+            self.kek
+                .wrap(&signing_key_name(&first.kid), first.secret.as_bytes())?,
+        )
         .bind(first.created_at);
         tx.execute(q).await?;
         let q = Q::new("SELECT * FROM signing_keys ORDER BY created_at");
@@ -456,7 +459,10 @@ impl ExchangeStore for SqlStore {
                  VALUES ($1, $2, $3, $4)",
             )
             .bind(&k.kid)
-            .bind(self.kek.wrap(&signing_key_name(&k.kid), k.secret.as_bytes())?)
+            .bind(
+                self.kek
+                    .wrap(&signing_key_name(&k.kid), k.secret.as_bytes())?,
+            )
             .bind(k.created_at)
             .bind(k.retires_at);
             tx.execute(q).await?;

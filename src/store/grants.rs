@@ -149,7 +149,11 @@ pub struct RequestStep<'a> {
 #[async_trait]
 pub trait GrantStore: Send + Sync {
     /// Stores a new request with its first event.
-    async fn insert_request(&self, r: &SharingRequest, first: &RequestEvent) -> StoreResult<()>;
+    async fn insert_sharing_request(
+        &self,
+        r: &SharingRequest,
+        first: &RequestEvent,
+    ) -> StoreResult<()>;
 
     /// One request.
     async fn sharing_request(&self, id: Uuid) -> StoreResult<Option<SharingRequest>>;
@@ -336,7 +340,11 @@ fn party_filter(q: Q, party: Party<'_>) -> Q {
 
 #[async_trait]
 impl GrantStore for SqlStore {
-    async fn insert_request(&self, r: &SharingRequest, first: &RequestEvent) -> StoreResult<()> {
+    async fn insert_sharing_request(
+        &self,
+        r: &SharingRequest,
+        first: &RequestEvent,
+    ) -> StoreResult<()> {
         let mut tx = self.db.begin_write().await?;
         tx.execute(
             Q::new(

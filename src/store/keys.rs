@@ -49,9 +49,10 @@ impl KekCell {
                 Ok((u.plain, Some(again)))
             }
             Ok(u) => Ok((u.plain, None)),
-            Err(UnwrapError::NotWrapped) => {
-                Ok((stored.as_bytes().to_vec(), Some(kek.wrap(name, stored.as_bytes()))))
-            }
+            Err(UnwrapError::NotWrapped) => Ok((
+                stored.as_bytes().to_vec(),
+                Some(kek.wrap(name, stored.as_bytes())),
+            )),
             Err(e) => Err(StoreError::Corrupt(e.to_string())),
         }
     }
@@ -158,7 +159,10 @@ struct Sealed {
     aad: fn(&Row) -> StoreResult<String>,
 }
 
-fn aad_by_cursor(table: &'static str, column: &'static str) -> impl Fn(&Row) -> StoreResult<String> {
+fn aad_by_cursor(
+    table: &'static str,
+    column: &'static str,
+) -> impl Fn(&Row) -> StoreResult<String> {
     move |r: &Row| Ok(row_aad(table, column, &r.get::<String>("cur")?))
 }
 
@@ -196,7 +200,11 @@ macro_rules! account {
             ),
             cursor: "CAST(id AS TEXT)",
             update: concat!("UPDATE accounts SET ", $column, " = "),
-            condition: concat!(" WHERE CAST(id AS TEXT) = $2 AND CAST(", $column, " AS TEXT) = $3"),
+            condition: concat!(
+                " WHERE CAST(id AS TEXT) = $2 AND CAST(",
+                $column,
+                " AS TEXT) = $3"
+            ),
             json: false,
             aad: |r: &Row| account_aad($column)(r),
         }
@@ -217,7 +225,11 @@ macro_rules! case_col {
             ),
             cursor: "CAST(id AS TEXT)",
             update: concat!("UPDATE cases SET ", $column, " = "),
-            condition: concat!(" WHERE CAST(id AS TEXT) = $2 AND CAST(", $column, " AS TEXT) = $3"),
+            condition: concat!(
+                " WHERE CAST(id AS TEXT) = $2 AND CAST(",
+                $column,
+                " AS TEXT) = $3"
+            ),
             json: $json,
             aad: by_cursor!("cases", $column),
         }
@@ -371,7 +383,9 @@ impl KeyStore for SqlStore {
     }
 
     async fn data_keys(&self) -> StoreResult<Vec<DataKeyRow>> {
-        let q = Q::new("SELECT kid, wrapped, state, created_at FROM data_keys ORDER BY created_at, kid");
+        let q = Q::new(
+            "SELECT kid, wrapped, state, created_at FROM data_keys ORDER BY created_at, kid",
+        );
         let rows = self.db.fetch_all(q).await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
@@ -382,15 +396,18 @@ impl KeyStore for SqlStore {
             } else {
                 let (plain, again) = self.kek.open(&data_key_name(&kid), &wrapped)?;
                 if let Some(again) = again {
-                    let q = Q::new("UPDATE data_keys SET wrapped = $1 WHERE kid = $2 AND wrapped = $3")
-                        .bind(again)
-                        .bind(&kid)
-                        .bind(&wrapped);
+                    let q =
+                        Q::new("UPDATE data_keys SET wrapped = $1 WHERE kid = $2 AND wrapped = $3")
+                            .bind(again)
+                            .bind(&kid)
+                            .bind(&wrapped);
                     self.db.execute(q).await?;
                 }
-                Some(plain.try_into().map_err(|_| {
-                    StoreError::Corrupt(format!("data key {kid} is not 32 bytes"))
-                })?)
+                Some(
+                    plain.try_into().map_err(|_| {
+                        StoreError::Corrupt(format!("data key {kid} is not 32 bytes"))
+                    })?,
+                )
             };
             out.push(DataKeyRow {
                 kid,
@@ -460,16 +477,19 @@ impl KeyStore for SqlStore {
         {
             let (kid, value): (String, String) = (r.get("kid")?, r.get("secret")?);
             if let (_, Some(again)) = self.kek.open(&format!("signing_key:{kid}"), &value)? {
-                let q = Q::new("UPDATE signing_keys SET secret = $1 WHERE kid = $2 AND secret = $3")
-                    .bind(again)
-                    .bind(&kid)
-                    .bind(&value);
+                let q =
+                    Q::new("UPDATE signing_keys SET secret = $1 WHERE kid = $2 AND secret = $3")
+                        .bind(again)
+                        .bind(&kid)
+                        .bind(&value);
                 n += self.db.execute(q).await?;
             }
         }
         for r in self
             .db
-            .fetch_all(Q::new("SELECT kid, wrapped FROM data_keys WHERE wrapped <> ''"))
+            .fetch_all(Q::new(
+                "SELECT kid, wrapped FROM data_keys WHERE wrapped <> ''",
+            ))
             .await?
         {
             let (kid, value): (String, String) = (r.get("kid")?, r.get("wrapped")?);

@@ -114,7 +114,7 @@ pub trait OpenDataStore: Send + Sync {
     async fn downloads(&self, id: &str) -> StoreResult<Vec<(String, i64)>>;
 
     /// Files a data request.
-    async fn insert_request(&self, r: &OpenRequest) -> StoreResult<()>;
+    async fn insert_open_request(&self, r: &OpenRequest) -> StoreResult<()>;
 
     /// Answers a request (again, if it was answered); false when there is none.
     async fn answer_request(
@@ -310,7 +310,7 @@ impl OpenDataStore for SqlStore {
             .await
     }
 
-    async fn insert_request(&self, r: &OpenRequest) -> StoreResult<()> {
+    async fn insert_open_request(&self, r: &OpenRequest) -> StoreResult<()> {
         let q = Q::new(
             "INSERT INTO open_requests (id, title, body, email, department, status, answer, \
              answered_by, created_at, answered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",

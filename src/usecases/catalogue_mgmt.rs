@@ -321,7 +321,22 @@ pub async fn publish(
         .resource_version(code, version)
         .await?
         .ok_or_else(|| no_resource(code))?;
-    // The regional cascade (目录同步) is sent from here, with `published`.
+    // The regional cascade (目录同步): the published version goes up to the region
+    // (nothing is queued when no region is configured). The publication stands even if
+    // queueing fails; the failure is logged for the operator.
+    match serde_json::to_value(&published.body) {
+        Ok(json) => {
+            if let Err(e) =
+                crate::region::queue_catalogue_change(app, code, &format!("v{version}"), &json)
+                    .await
+            {
+                tracing::error!(resource = %code, version, error = %format!("{e:#}"), "cannot queue the catalogue change for the region");
+            }
+        }
+        Err(e) => {
+            tracing::error!(resource = %code, version, error = %e, "cannot serialise the published version for the region")
+        }
+    }
     Ok(published)
 }
 

@@ -82,8 +82,18 @@ impl Raw {
     async fn set_blob(&self, key: &str, bytes: Vec<u8>) {
         let sql = "UPDATE material_blobs SET bytes = $1 WHERE storage_key = $2";
         let n = match self {
-            Raw::Lite(p) => sqlx::query(sql).bind(bytes).bind(key).execute(p).await.map(|r| r.rows_affected()),
-            Raw::Pg(p) => sqlx::query(sql).bind(bytes).bind(key).execute(p).await.map(|r| r.rows_affected()),
+            Raw::Lite(p) => sqlx::query(sql)
+                .bind(bytes)
+                .bind(key)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected()),
+            Raw::Pg(p) => sqlx::query(sql)
+                .bind(bytes)
+                .bind(key)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected()),
         }
         .expect("set blob");
         assert_eq!(n, 1);
@@ -166,7 +176,10 @@ async fn keys_in_the_database_are_wrapped_and_plain_ones_wrapped_on_start(b: Bac
     let signing = raw.pairs("SELECT kid, secret FROM signing_keys").await;
     assert_eq!(signing.len(), 1);
     assert!(signing[0].1.starts_with("kek1:"));
-    assert!(!signing[0].1.contains(&seed), "the signing key is in plain text");
+    assert!(
+        !signing[0].1.contains(&seed),
+        "the signing key is in plain text"
+    );
 
     // an older version's plain keys: wrapped on the next start, the same keys
     let res = app.stop().await;
@@ -183,10 +196,16 @@ async fn keys_in_the_database_are_wrapped_and_plain_ones_wrapped_on_start(b: Bac
     assert_eq!(app.state.index_key, index_key);
     assert_eq!(app.state.keys.with(|r| r.current().kid.clone()), kid);
     for (name, value) in raw.pairs("SELECT name, value FROM secrets").await {
-        assert!(value.starts_with("kek1:"), "{name} was not wrapped on start");
+        assert!(
+            value.starts_with("kek1:"),
+            "{name} was not wrapped on start"
+        );
     }
     let signing = raw.pairs("SELECT kid, secret FROM signing_keys").await;
-    assert!(signing[0].1.starts_with("kek1:"), "the signing key was not wrapped on start");
+    assert!(
+        signing[0].1.starts_with("kek1:"),
+        "the signing key was not wrapped on start"
+    );
 
     // without the KEK (another one) the gateway does not start: the keys do not open
     let res = app.stop().await;
@@ -196,10 +215,7 @@ async fn keys_in_the_database_are_wrapped_and_plain_ones_wrapped_on_start(b: Bac
         .await
         .err()
         .expect("a gateway with another KEK must not start");
-    assert!(
-        format!("{e:#}").contains("key-encryption key"),
-        "{e:#}"
-    );
+    assert!(format!("{e:#}").contains("key-encryption key"), "{e:#}");
     raw.close().await;
 }
 
@@ -237,8 +253,13 @@ async fn a_new_kek_rewraps_every_key(b: Backend) {
         .expect("a count");
     assert!(n >= 3, "index key, data key and signing key: {stdout}");
     // the new KEK alone opens everything
-    let app = TestApp::start_on(res, bind().await, false, &[("key_encryption_key", new.as_str())])
-        .await;
+    let app = TestApp::start_on(
+        res,
+        bind().await,
+        false,
+        &[("key_encryption_key", new.as_str())],
+    )
+    .await;
     assert_eq!(app.state.index_key, index_key);
     let r = app.get("/readyz", None).await;
     assert_eq!(r.status(), 200);
@@ -304,7 +325,10 @@ async fn moto(bucket: &str) -> Moto {
         child,
         url: format!("http://127.0.0.1:{port}"),
     };
-    let client = reqwest::Client::builder().no_proxy().build().expect("client");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("client");
     let start = Instant::now();
     loop {
         if let Ok(r) = client.put(format!("{}/{bucket}", m.url)).send().await {
@@ -363,7 +387,10 @@ async fn a_tampered_material_is_refused(b: Backend) {
     let s = with_dev_idp(b, &extra).await;
     let (case_no, upload, _) = lodge_with_photo(&s).await;
     let token = crate::exchange::token(&s, DEPT, &["cases:read", "materials:read"]).await;
-    assert_eq!(download(&s.app, &token, &case_no, &upload).await.status(), 200);
+    assert_eq!(
+        download(&s.app, &token, &case_no, &upload).await.status(),
+        200
+    );
     let raw = Raw::open(s.app.resources()).await;
     let key = storage_key(&raw, &upload).await;
     let mut stored = raw.blob(&key).await;
@@ -375,7 +402,10 @@ async fn a_tampered_material_is_refused(b: Backend) {
     assert_eq!(r.headers()["content-type"], "application/problem+json");
     let body: Value = r.json().await.expect("problem");
     assert!(
-        body["detail"].as_str().unwrap_or_default().contains("完整性"),
+        body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("完整性"),
         "{body}"
     );
     raw.close().await;
@@ -441,7 +471,10 @@ async fn rotate_data_reseals_and_everything_still_reads(b: Backend) {
     let key = storage_key(&raw, &upload).await;
     let stored = raw.blob(&key).await;
     assert_eq!(&stored[4..5], &[report.current.len() as u8]);
-    assert_eq!(&stored[5..5 + report.current.len()], report.current.as_bytes());
+    assert_eq!(
+        &stored[5..5 + report.current.len()],
+        report.current.as_bytes()
+    );
     // the legacy key is gone from the database
     let secrets = raw.pairs("SELECT name, value FROM secrets").await;
     assert!(
@@ -488,8 +521,14 @@ async fn rotate_data_reseals_and_everything_still_reads(b: Backend) {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("materials: 1 files, 1 re-sealed"), "{stdout}");
-    assert!(stdout.contains(&format!("retired: {}", report.current)), "{stdout}");
+    assert!(
+        stdout.contains("materials: 1 files, 1 re-sealed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("retired: {}", report.current)),
+        "{stdout}"
+    );
     onewindow::datakeys::refresh(s.app.state.store.as_ref(), &s.app.state.sealer)
         .await
         .expect("refresh");

@@ -412,9 +412,11 @@ async fn the_document_describes_every_department_route() {
             .collect();
     assert_eq!(
         codes,
-        ["200", "400", "401", "403", "404", "409", "413", "422", "429"]
-            .into_iter()
-            .collect()
+        [
+            "200", "400", "401", "403", "404", "409", "413", "422", "429"
+        ]
+        .into_iter()
+        .collect()
     );
 
     // the transition: path parameter, Idempotency-Key header, the body's enums
