@@ -131,6 +131,7 @@ impl Application {
     /// Loads the catalogue, opens the store and cache, records the served definition
     /// versions and binds the listen address (port 0 picks a free port).
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        crate::install_tls_provider();
         let listener = TcpListener::bind(settings.server.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.server.listen))?;

@@ -146,8 +146,7 @@ impl S3Blobs {
     /// The bucket and credentials from the settings.
     pub fn from_settings(k: &crate::config::KeySettings) -> anyhow::Result<S3Blobs> {
         use secrecy::ExposeSecret;
-        // reqwest is built without a default TLS crypto provider: ring, as elsewhere.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::install_tls_provider();
         let mut b = object_store::aws::AmazonS3Builder::new()
             .with_bucket_name(k.s3_bucket.clone().unwrap_or_default())
             .with_region(&k.s3_region)

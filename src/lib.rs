@@ -30,3 +30,11 @@ pub mod store;
 pub mod supervision;
 pub mod telemetry;
 pub mod usecases;
+
+/// Installs rustls's ring provider as the process default (once; later calls do nothing).
+/// reqwest 0.13 is built with `rustls-no-provider` (so no aws-lc C build is needed), and
+/// a client built before a provider is installed panics: every entry point that may build
+/// one (the application, the file stores, tests) calls this first.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -792,6 +792,7 @@ async fn logout_redirects_only_to_registered_uris() {
 
 #[tokio::test]
 async fn spawn_serves_on_a_free_port() {
+    crate::install_tls_provider();
     let listen: std::net::SocketAddr = "127.0.0.1:0".parse().expect("addr");
     let (idp, issuer, handle) = spawn(
         listen,

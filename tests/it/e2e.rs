@@ -25,7 +25,8 @@ backend_tests!(
     the_citizen_journey_without_javascript,
     the_apply_form_by_keyboard_only,
     the_window_journey,
-    the_officer_and_operator_journey
+    the_officer_and_operator_journey,
+    the_sharing_and_open_data_pages
 );
 
 fn e2e_dir() -> PathBuf {
@@ -209,4 +210,13 @@ async fn the_officer_and_operator_journey(b: Backend) {
             "status query",
         ],
     );
+}
+
+/// The open-data site, the catalogue's search, an officer's catalogue, sharing and
+/// open-data pages and the operator's: every one passes axe and fits a phone, in both
+/// languages.
+async fn the_sharing_and_open_data_pages(b: Backend) {
+    let app = journey_app(b).await;
+    let result = run_journey(&app, b, "platform").await;
+    assert_steps(&result, &["public", "officer", "operator"]);
 }

@@ -60,7 +60,7 @@ pub const TEST_KEK: &str = "dGVzdCBrZXktZW5jcnlwdGlvbiBrZXkgMzIgYnl0ZXM=";
 /// reqwest 0.13 is built with `rustls-no-provider` (for object_store without aws-lc), so
 /// every process installs rustls' ring provider before building a client.
 pub fn install_tls_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    onewindow::install_tls_provider();
 }
 
 /// Per-test resources: a temp directory, and on PostgreSQL a database and a key prefix.
