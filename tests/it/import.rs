@@ -59,7 +59,8 @@ impl Ctx {
         c.arg("import")
             .args(args)
             .env("ONEWINDOW_DATA_DIR", self.res.tmp.path())
-            .env("ONEWINDOW_DEFINITIONS_DIR", definitions_dir());
+            .env("ONEWINDOW_DEFINITIONS_DIR", definitions_dir())
+            .env("ONEWINDOW_KEY_ENCRYPTION_KEY", crate::harness::TEST_KEK);
         if let Some(db) = &self.res.database_url {
             c.env("DATABASE_URL", db);
         }
