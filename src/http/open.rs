@@ -714,6 +714,7 @@ pub async fn list_requests(State(app): State<AppState>) -> AppResult<Json<OpenRe
         never shown publicly.",
     request_body = OpenRequestInput,
     responses(
+        (status = 400, description = "The body is not JSON of this shape.", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Filed.", body = OpenRequestView),
         (status = 422, description = "A field is missing or malformed.", body = Problem, content_type = "application/problem+json"),
     )
@@ -766,6 +767,7 @@ pub async fn staff_datasets(
         不予开放 is refused. The operator publishes it.",
     request_body = OpenDraftInput,
     responses(
+        (status = 400, description = "The body is not JSON of this shape.", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Drafted.", body = OpenDatasetView),
         RoleErrors,
         (status = 409, description = "A published or another department's dataset has this name.", body = Problem, content_type = "application/problem+json"),
@@ -792,6 +794,7 @@ pub async fn staff_draft(
     params(("id" = String, Path, description = "The request's id.")),
     request_body = OpenAnswerInput,
     responses(
+        (status = 400, description = "The body is not JSON of this shape.", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Answered.", body = OpenRequestView),
         RoleErrors,
         (status = 404, description = "No such request.", body = Problem, content_type = "application/problem+json"),
@@ -840,6 +843,7 @@ pub async fn ops_datasets(
     summary = "Draft an open dataset for a department (`department` required)",
     request_body = OpenDraftInput,
     responses(
+        (status = 400, description = "The body is not JSON of this shape.", body = Problem, content_type = "application/problem+json"),
         (status = 201, description = "Drafted.", body = OpenDatasetView),
         RoleErrors,
         (status = 409, description = "A published or another department's dataset has this name.", body = Problem, content_type = "application/problem+json"),
@@ -917,6 +921,7 @@ pub async fn ops_publish(
     params(("id" = String, Path, description = "The dataset's name.")),
     request_body = OpenReturnInput,
     responses(
+        (status = 400, description = "The body is not JSON of this shape.", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Returned.", body = OpenDatasetView),
         RoleErrors,
         (status = 404, description = "No such dataset.", body = Problem, content_type = "application/problem+json"),
@@ -968,6 +973,7 @@ pub async fn ops_refresh(
     params(("id" = String, Path, description = "The request's id.")),
     request_body = OpenAnswerInput,
     responses(
+        (status = 400, description = "The body is not JSON of this shape.", body = Problem, content_type = "application/problem+json"),
         (status = 200, description = "Answered.", body = OpenRequestView),
         RoleErrors,
         (status = 404, description = "No such request.", body = Problem, content_type = "application/problem+json"),
