@@ -218,6 +218,7 @@ fn main() -> anyhow::Result<()> {
         .block_on(make_users(&state, args.clients, &run_id))
         .and_then(|users| {
             load_rt.block_on(async {
+                onewindow::install_tls_provider();
                 let http = reqwest::Client::builder()
                     .no_proxy()
                     .pool_max_idle_per_host(args.clients)

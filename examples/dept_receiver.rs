@@ -110,6 +110,8 @@ struct JwksCache {
 
 impl JwksCache {
     fn new(url: String, max_age: Duration, min_refetch: Duration) -> anyhow::Result<JwksCache> {
+        // reqwest is built without a default TLS provider (ring is installed once here)
+        onewindow::install_tls_provider();
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()?;
