@@ -547,6 +547,13 @@ pub async fn csrf_guard(State(app): State<AppState>, req: Request, next: Next) -
                 .map(str::to_owned);
             match app.sessions.load(Some(&cookie)).await {
                 Ok(Lookup::Live(s)) if sent.as_deref() == Some(s.csrf.as_str()) => {
+                    // The handler's `CurrentUser` reads this one: the session is read
+                    // once per request, not once by the guard and again by the handler.
+                    let mut req = req;
+                    req.extensions_mut().insert(CurrentUser {
+                        session: *s,
+                        session_id: cookie,
+                    });
                     next.run(req).await
                 }
                 Ok(Lookup::Live(_)) => refuse(),

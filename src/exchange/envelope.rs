@@ -6,15 +6,14 @@
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::store::Delivery;
+use crate::store::{CaseKey, Delivery};
 
 /// Builds the event for a delivery; `None` when its case no longer exists.
 pub async fn build(app: &AppState, d: &Delivery) -> anyhow::Result<Option<Value>> {
-    let Some(c) = app.store.case_by_id(d.case_id).await? else {
+    let Some(full) = app.store.case_full(CaseKey::Id(d.case_id)).await? else {
         return Ok(None);
     };
-    let materials = app.store.case_materials(c.id).await?;
-    let events = app.store.case_events(c.id).await?;
+    let (c, materials, events) = (full.case, full.materials, full.events);
     let cause = events.iter().find(|e| e.seq == d.case_seq);
     let base = app
         .settings

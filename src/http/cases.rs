@@ -35,7 +35,7 @@ use crate::domain::case::{Action, CaseStatus, ConclusionResult, Request as StepR
 use crate::domain::catalogue::Material;
 use crate::domain::catalogue::Service;
 use crate::state::AppState;
-use crate::store::{CaseFilter, DraftRow, UploadRow};
+use crate::store::{CaseFilter, CaseKey, DraftRow, UploadRow};
 use crate::usecases::{IdemKey, MaterialInput, apply, intake, rate, step};
 
 /// JSON body whose rejections are the app's own problem+json.
@@ -1226,7 +1226,12 @@ pub(crate) async fn public_lookup(
             return Ok(PublicAnswer::Limited);
         }
     }
-    let c = app.store.case_by_no(case_no).await?;
+    // The case with its history in one statement: the answer needs both.
+    let full = app.store.case_full(CaseKey::No(case_no)).await?;
+    let (c, events) = match full {
+        Some(f) => (Some(f.case), f.events),
+        None => (None, Vec::new()),
+    };
     let matches = c
         .as_ref()
         .is_some_and(|c| bool::from(c.query_code.as_bytes().ct_eq(code.trim().as_bytes())));
@@ -1262,7 +1267,6 @@ pub(crate) async fn public_lookup(
         }
         return Ok(PublicAnswer::Wrong);
     };
-    let events = app.store.case_events(c.id).await?;
     Ok(PublicAnswer::Found(Box::new(c), events))
 }
 

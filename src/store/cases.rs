@@ -99,7 +99,7 @@ pub struct CaseRow {
 }
 
 /// One history entry (append-only).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct EventRow {
     /// Position in the case's history (assigned by the store).
     pub seq: i32,
@@ -248,6 +248,26 @@ pub enum WriteOutcome {
     Replay(IdemRecord),
 }
 
+/// How a case is named.
+#[derive(Debug, Clone, Copy)]
+pub enum CaseKey<'a> {
+    /// By internal id.
+    Id(Uuid),
+    /// By its public number.
+    No(&'a str),
+}
+
+/// A case with its history (oldest first) and its materials.
+#[derive(Debug, Clone)]
+pub struct FullCase {
+    /// The case.
+    pub case: CaseRow,
+    /// Its history.
+    pub events: Vec<EventRow>,
+    /// Its materials with their files.
+    pub materials: Vec<MaterialRow>,
+}
+
 /// Filters of case lists; every list is limited by who may see it.
 #[derive(Debug, Clone, Default)]
 pub struct CaseFilter {
@@ -329,6 +349,9 @@ pub trait CaseStore: Send + Sync {
     /// A case's materials with their files.
     async fn case_materials(&self, case_id: Uuid) -> StoreResult<Vec<MaterialRow>>;
 
+    /// A case with its history and materials, read in one statement.
+    async fn case_full(&self, key: CaseKey<'_>) -> StoreResult<Option<FullCase>>;
+
     /// Cases matching a filter, newest first, with the total count.
     async fn list_cases(&self, filter: &CaseFilter) -> StoreResult<(Vec<CaseRow>, i64)>;
 
@@ -361,54 +384,17 @@ const APPLICANT_INDEX: &str = "cases.applicant";
 #[async_trait]
 impl CaseStore for SqlStore {
     async fn create_case(&self, c: &CaseRow, w: CaseWrite<'_>) -> StoreResult<WriteOutcome> {
+        // Reads made for the write (免提交 checks) append to their subjects' chains, which
+        // needs each chain's head: those lodgings take the transaction below.
+        if self.db.backend() == "postgres" && w.access.is_empty() {
+            return self.create_case_at_once(c, w).await;
+        }
         let mut tx = self.db.begin().await?;
         if let Some(prior) = claim_idem(&mut tx, w.idem).await? {
             tx.rollback().await?;
             return Ok(WriteOutcome::Replay(prior));
         }
-        let sealed = CaseSeal::new(&self.seal, c.id);
-        let q = Q::new(
-            "INSERT INTO cases (id, case_no, query_code, service_code, service_version, department, \
-             applicant_account, applicant_kind, applicant_name, applicant_id_number, applicant_uscc, \
-             applicant_phone, channel, intake_account, intake_hall, status, form, accepted_on, due_on, \
-             legal_due_on, pauses, concluded_on, result, version, created_at, updated_at, provenance, \
-             fields_filled, fields_prefilled, applicant_index, due_provisional) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-             $19, $20, $21, $22, $23, 1, $24, $25, $26, $27, $28, $29, $30)",
-        )
-        .bind(c.id)
-        .bind(&c.case_no)
-        .bind(&c.query_code)
-        .bind(&c.service_code)
-        .bind(&c.service_version)
-        .bind(&c.department)
-        .bind(c.applicant.account_id)
-        .bind(c.applicant.kind.code())
-        .bind(&c.applicant.name)
-        .bind(sealed.text(
-            "applicant_id_number",
-            c.applicant.id_number.as_ref().map(|i| i.expose()),
-        ))
-        .bind(&c.applicant.uscc)
-        .bind(sealed.text("applicant_phone", c.applicant.phone.as_deref()))
-        .bind(&c.channel)
-        .bind(c.intake_account)
-        .bind(&c.intake_hall)
-        .bind(&c.status)
-        .bind(sealed.json("form", &c.form))
-        .bind(c.accepted_on)
-        .bind(c.due_on)
-        .bind(c.legal_due_on)
-        .bind(&c.pauses)
-        .bind(c.concluded_on)
-        .bind(&c.result)
-        .bind(c.created_at)
-        .bind(c.updated_at)
-        .bind(&c.provenance)
-        .bind(c.fields_filled)
-        .bind(c.fields_prefilled)
-        .bind(applicant_index(&self.seal, c))
-        .bind(c.due_provisional);
+        let q = case_values(Q::new(CASE_INSERT), c, &self.seal);
         match tx.execute(q).await {
             Ok(_) => {}
             // The case number is taken: the caller draws another.
@@ -523,6 +509,37 @@ impl CaseStore for SqlStore {
                     file_type: r.get("file_type")?,
                     size: r.get("size")?,
                     sha256: r.get("sha256")?,
+                })
+            })
+            .await
+    }
+
+    async fn case_full(&self, key: CaseKey<'_>) -> StoreResult<Option<FullCase>> {
+        let q = Q::new("SELECT c.*, ")
+            .push(self.db.case_aggregates())
+            .push(" FROM cases c");
+        let q = match key {
+            CaseKey::Id(id) => q.push(" WHERE c.id = ").push_bind(id),
+            CaseKey::No(no) => q.push(" WHERE c.case_no = ").push_bind(no),
+        };
+        self.db
+            .fetch_optional_with(q, |r| {
+                let case = case_from_row(r, &self.seal)?;
+                let bad = |what: &str, e: serde_json::Error| {
+                    StoreError::Corrupt(format!("case {}: {what}: {e}", case.id))
+                };
+                let events: Vec<EventRow> =
+                    serde_json::from_value(r.get("events_json")?).map_err(|e| bad("history", e))?;
+                let found: Vec<MaterialJson> = serde_json::from_value(r.get("materials_json")?)
+                    .map_err(|e| bad("materials", e))?;
+                let materials = found
+                    .into_iter()
+                    .map(|m| m.open(case.id, &self.seal))
+                    .collect::<StoreResult<_>>()?;
+                Ok(FullCase {
+                    case,
+                    events,
+                    materials,
                 })
             })
             .await
@@ -673,6 +690,161 @@ impl<'a> CaseSeal<'a> {
     }
 }
 
+/// The columns of a new case row, in the order [`case_values`] binds them (`version`
+/// is the 24th column and always 1).
+macro_rules! case_columns {
+    () => {
+        "id, case_no, query_code, service_code, service_version, department, \
+         applicant_account, applicant_kind, applicant_name, applicant_id_number, applicant_uscc, \
+         applicant_phone, channel, intake_account, intake_hall, status, form, accepted_on, due_on, \
+         legal_due_on, pauses, concluded_on, result, version, created_at, updated_at, provenance, \
+         fields_filled, fields_prefilled, applicant_index, due_provisional"
+    };
+}
+
+/// The values of a new case row: `$1` … `$30` (see [`case_values`]).
+macro_rules! case_params {
+    () => {
+        "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+         $19, $20, $21, $22, $23, 1, $24, $25, $26, $27, $28, $29, $30"
+    };
+}
+
+/// The `INSERT` of a case row.
+const CASE_INSERT: &str = concat!(
+    "INSERT INTO cases (",
+    case_columns!(),
+    ") VALUES (",
+    case_params!(),
+    ")"
+);
+
+/// PostgreSQL: a whole lodging as one statement (one round trip, no lock): claims the
+/// idempotency key, then inserts the case with its first history entry, its audit record
+/// (the first of the case's own chain, so linked to the chain's start without a read),
+/// its materials (attaching their uploads), its outbox events and its notices. `$1` …
+/// `$30` are the case ([`case_values`]); the idempotency record is `$31` … `$36` (all
+/// null without a key); the history entry `$37` … `$45`; the audit record `$46` …
+/// `$56`; materials, outbox events and notices are JSON arrays `$57` … `$59`. Every
+/// part but the key's claim hangs off `c`, which is empty when the key was used before:
+/// then nothing is written and `created` is 0. Data-modifying CTEs all run, and the
+/// foreign keys are checked at the statement's end, when the case row exists.
+const LODGE_AT_ONCE: &str = concat!(
+    "WITH idem AS (\
+       INSERT INTO idempotency (scope, key, request_hash, status, response, created_at) \
+       SELECT $31, $32, $33, $34, $35, $36 WHERE $31::text IS NOT NULL \
+       ON CONFLICT (scope, key) DO NOTHING RETURNING 1), \
+     go AS (SELECT 1 AS go WHERE $31::text IS NULL OR EXISTS (SELECT 1 FROM idem)), \
+     c AS (INSERT INTO cases (",
+    case_columns!(),
+    ") SELECT ",
+    case_params!(),
+    " FROM go RETURNING id), \
+     ev AS (INSERT INTO case_events (case_id, seq, at, actor, actor_id, actor_name, action, \
+       from_status, to_status, note, attachments) \
+       SELECT c.id, 1, $37, $38, $39, $40, $41, $42, $43, $44, $45 FROM c), \
+     au AS (INSERT INTO audit_events (id, chain, seq, at, actor_kind, actor_id, action, target, \
+       detail, link, prev_hash, hash) \
+       SELECT $46, $47, 1, $48, $49, $50, $51, $52, $53, $54, $55, $56 FROM c), \
+     mat AS (INSERT INTO case_materials (case_id, material_id, upload_id, substituted, source, \
+       evidence, added_seq) \
+       SELECT c.id, m.material_id, m.upload_id, m.substituted, m.source, m.evidence, 1 \
+       FROM c, jsonb_to_recordset($57::jsonb) AS m(material_id text, upload_id uuid, \
+         substituted boolean, source text, evidence jsonb)), \
+     up AS (UPDATE uploads SET case_id = c.id FROM c WHERE uploads.id IN \
+       (SELECT (x->>'upload_id')::uuid FROM jsonb_array_elements($57::jsonb) AS x \
+        WHERE jsonb_typeof(x->'upload_id') = 'string')), \
+     ob AS (INSERT INTO outbox (id, case_id, case_seq, event_type, payload, created_at, department) \
+       SELECT o.id, c.id, 1, o.event_type, o.payload, $37, o.department \
+       FROM c, jsonb_to_recordset($58::jsonb) AS o(id uuid, event_type text, payload jsonb, \
+         department text)), \
+     nt AS (INSERT INTO notifications (id, account_id, case_id, case_no, title_zh, title_en, \
+       body_zh, body_en, created_at, email_state) \
+       SELECT n.id, n.account_id, c.id, n.case_no, n.title_zh, n.title_en, n.body_zh, n.body_en, \
+         n.created_at, 'pending' \
+       FROM c, jsonb_to_recordset($59::jsonb) AS n(id uuid, account_id uuid, case_no text, \
+         title_zh text, title_en text, body_zh text, body_en text, created_at timestamptz)) \
+     SELECT (SELECT COUNT(*) FROM c) AS created"
+);
+
+/// Binds a new case's row, sealed, as `$1` … `$30` of `q`.
+fn case_values(q: Q, c: &CaseRow, seal: &RowSeal) -> Q {
+    let sealed = CaseSeal::new(seal, c.id);
+    q.bind(c.id)
+        .bind(&c.case_no)
+        .bind(&c.query_code)
+        .bind(&c.service_code)
+        .bind(&c.service_version)
+        .bind(&c.department)
+        .bind(c.applicant.account_id)
+        .bind(c.applicant.kind.code())
+        .bind(&c.applicant.name)
+        .bind(sealed.text(
+            "applicant_id_number",
+            c.applicant.id_number.as_ref().map(|i| i.expose()),
+        ))
+        .bind(&c.applicant.uscc)
+        .bind(sealed.text("applicant_phone", c.applicant.phone.as_deref()))
+        .bind(&c.channel)
+        .bind(c.intake_account)
+        .bind(&c.intake_hall)
+        .bind(&c.status)
+        .bind(sealed.json("form", &c.form))
+        .bind(c.accepted_on)
+        .bind(c.due_on)
+        .bind(c.legal_due_on)
+        .bind(&c.pauses)
+        .bind(c.concluded_on)
+        .bind(&c.result)
+        .bind(c.created_at)
+        .bind(c.updated_at)
+        .bind(&c.provenance)
+        .bind(c.fields_filled)
+        .bind(c.fields_prefilled)
+        .bind(applicant_index(seal, c))
+        .bind(c.due_provisional)
+}
+
+/// A material as the one-statement read aggregates it (see `Db::case_aggregates`).
+#[derive(serde::Deserialize)]
+struct MaterialJson {
+    material_id: String,
+    upload_id: Option<Uuid>,
+    /// A boolean on PostgreSQL, 0 or 1 on SQLite.
+    substituted: Value,
+    source: Option<String>,
+    /// Sealed; on SQLite the JSON text it is stored as.
+    evidence: Option<Value>,
+    added_seq: i32,
+    file_name: Option<String>,
+    file_type: Option<String>,
+    size: Option<i64>,
+    sha256: Option<String>,
+}
+
+impl MaterialJson {
+    fn open(self, case_id: Uuid, seal: &RowSeal) -> StoreResult<MaterialRow> {
+        let evidence = self
+            .evidence
+            .filter(|v| !v.is_null())
+            .map(|v| seal.open_json(&evidence_aad(case_id, &self.material_id), v))
+            .transpose()?;
+        Ok(MaterialRow {
+            evidence,
+            substituted: matches!(self.substituted, Value::Bool(true))
+                || self.substituted.as_i64() == Some(1),
+            material_id: self.material_id,
+            upload_id: self.upload_id,
+            source: self.source,
+            added_seq: self.added_seq,
+            file_name: self.file_name,
+            file_type: self.file_type,
+            size: self.size,
+            sha256: self.sha256,
+        })
+    }
+}
+
 /// The blind index of a walk-in person's resident ID number, by which the case finds
 /// its owner's account later; none for an online application (it has its account) or
 /// an enterprise's case (its users see it by USCC).
@@ -781,6 +953,139 @@ fn idem_from_row(r: &Row) -> StoreResult<IdemRecord> {
     })
 }
 
+/// The audit record of a case write at history position `seq`.
+fn case_action(c: &CaseRow, seq: i32, w: &CaseWrite<'_>) -> super::audit::NewAuditEvent {
+    let e = w.event;
+    super::audit::NewAuditEvent {
+        chain: format!("case:{}", c.case_no),
+        at: e.at.trunc_subsecs(6),
+        actor_kind: e.actor.clone(),
+        actor_id: e.actor_id.clone(),
+        action: format!("case.{}", e.action.as_deref().unwrap_or("lodge")),
+        target: c.case_no.clone(),
+        detail: serde_json::json!({
+            "history_seq": seq,
+            "from": e.from_status,
+            "to": e.to_status,
+            "materials": w.materials.iter().map(|m| m.material_id.as_str()).collect::<Vec<_>>(),
+        }),
+    }
+}
+
+impl SqlStore {
+    /// [`LODGE_AT_ONCE`] with its values: a new case in one round trip.
+    async fn create_case_at_once(
+        &self,
+        c: &CaseRow,
+        w: CaseWrite<'_>,
+    ) -> StoreResult<WriteOutcome> {
+        let e = w.event;
+        let action = case_action(c, 1, &w);
+        let audit_id = Uuid::now_v7();
+        let (link_kind, hash) = crate::audit::chain::link(
+            self.audit.get(),
+            crate::audit::chain::CHAIN_START,
+            1,
+            audit_id,
+            &action.body(),
+        );
+        let materials: Vec<Value> = w
+            .materials
+            .iter()
+            .map(|m| {
+                serde_json::json!({
+                    "material_id": m.material_id,
+                    "upload_id": m.upload_id,
+                    "substituted": m.substituted,
+                    "source": m.source,
+                    "evidence": m.evidence.as_ref()
+                        .map(|v| self.seal.json(&evidence_aad(c.id, &m.material_id), v)),
+                })
+            })
+            .collect();
+        let outbox: Vec<Value> = w
+            .outbox
+            .iter()
+            .map(|o| {
+                serde_json::json!({
+                    "id": o.id,
+                    "event_type": o.event_type,
+                    "payload": o.payload,
+                    "department": o.department,
+                })
+            })
+            .collect();
+        let notices: Vec<Value> = w
+            .notices
+            .iter()
+            .map(|n| {
+                serde_json::json!({
+                    "id": n.id,
+                    "account_id": n.account_id,
+                    "case_no": n.case_no,
+                    "title_zh": n.title_zh,
+                    "title_en": n.title_en,
+                    "body_zh": n.body_zh,
+                    "body_en": n.body_en,
+                    "created_at": n.created_at.trunc_subsecs(6),
+                })
+            })
+            .collect();
+        let idem = w.idem;
+        let q = case_values(Q::new(LODGE_AT_ONCE), c, &self.seal)
+            .bind(idem.map(|i| i.scope.clone()))
+            .bind(idem.map(|i| i.key.clone()))
+            .bind(idem.map(|i| i.request_hash.clone()))
+            .bind(idem.map(|i| i.status as i16))
+            .bind(idem.map(|i| i.response.clone()))
+            .bind(idem.map(|_| Utc::now()))
+            .bind(e.at)
+            .bind(&e.actor)
+            .bind(&e.actor_id)
+            .bind(&e.actor_name)
+            .bind(&e.action)
+            .bind(&e.from_status)
+            .bind(&e.to_status)
+            .bind(&e.note)
+            .bind(&e.attachments)
+            .bind(audit_id)
+            .bind(&action.chain)
+            .bind(action.at)
+            .bind(&action.actor_kind)
+            .bind(&action.actor_id)
+            .bind(&action.action)
+            .bind(&action.target)
+            .bind(action.detail.clone())
+            .bind(link_kind)
+            .bind(crate::audit::chain::CHAIN_START)
+            .bind(&hash)
+            .bind(Value::Array(materials))
+            .bind(Value::Array(outbox))
+            .bind(Value::Array(notices));
+        let created = match self.db.fetch_one(q).await {
+            Ok(r) => r.get::<i64>("created")?,
+            // The case number is taken (or, as unlikely, its audit chain exists): the
+            // caller draws another. Nothing was written, the key's claim included.
+            Err(e) if is_unique_violation(&e) => return Ok(WriteOutcome::Conflict),
+            Err(e) => return Err(e),
+        };
+        match (created, idem) {
+            (1, _) => Ok(WriteOutcome::Done),
+            // The key was used before: its answer, read after the statement so it is the
+            // committed one.
+            (_, Some(idem)) => {
+                let q = Q::new(IDEM_SELECT).bind(&idem.scope).bind(&idem.key);
+                Ok(WriteOutcome::Replay(idem_from_row(
+                    &self.db.fetch_one(q).await?,
+                )?))
+            }
+            (n, None) => Err(StoreError::Corrupt(format!(
+                "a lodging without a key wrote {n} cases"
+            ))),
+        }
+    }
+}
+
 /// History entry, materials, uploads, outbox, notices (queued for mail: `pending`) and
 /// audit records of one case write, at history position `seq`.
 async fn write_side_effects(
@@ -794,20 +1099,7 @@ async fn write_side_effects(
     let e = w.event;
     // Every case write is an action on the case: its own chain's record, in the same
     // transaction (a step that cannot be recorded does not happen).
-    let action = super::audit::NewAuditEvent {
-        chain: format!("case:{}", c.case_no),
-        at: e.at.trunc_subsecs(6),
-        actor_kind: e.actor.clone(),
-        actor_id: e.actor_id.clone(),
-        action: format!("case.{}", e.action.as_deref().unwrap_or("lodge")),
-        target: c.case_no.clone(),
-        detail: serde_json::json!({
-            "history_seq": seq,
-            "from": e.from_status,
-            "to": e.to_status,
-            "materials": w.materials.iter().map(|m| m.material_id.as_str()).collect::<Vec<_>>(),
-        }),
-    };
+    let action = case_action(c, seq, &w);
     super::audit::append_event_in(tx, &action, audit).await?;
     let q = Q::new(
         "INSERT INTO case_events (case_id, seq, at, actor, actor_id, actor_name, action, \

@@ -23,6 +23,7 @@
 
 use std::future::Future;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
@@ -34,11 +35,12 @@ use sqlx::sqlite::{
 };
 use sqlx::types::Json;
 use sqlx::{
-    AssertSqlSafe, Database, Decode, Encode, Executor, IntoArguments, Postgres, Row as _, Sqlite,
-    Type,
+    AssertSqlSafe, ConnectOptions, Database, Decode, Encode, Executor, IntoArguments, Postgres,
+    Row as _, Sqlite, Type,
 };
 use uuid::Uuid;
 
+use super::sqlite_writer::{Writer, WriterTx, may_write};
 use super::{StoreError, StoreResult};
 
 /// A value bound to a placeholder. `From` conversions pick the variant, so a call site
@@ -477,14 +479,28 @@ pub(crate) enum Claimed {
 /// The connection pool of one backend.
 #[derive(Debug, Clone)]
 pub(crate) enum Db {
-    Sqlite(SqlitePool),
+    /// Readers on the pool; every write through the one writer (see `sqlite_writer`).
+    Sqlite(SqlitePool, Arc<Writer>),
     Postgres(PgPool),
 }
 
 impl Exec for &Db {
     async fn run(self, q: Q, want: Want) -> StoreResult<Done> {
         match self {
-            Db::Sqlite(p) => run(p, q, want).await,
+            Db::Sqlite(_, w) if may_write(&q.sql) => {
+                let mut t = w.begin().await?;
+                match run(t.conn()?, q, want).await {
+                    Ok(done) => {
+                        t.commit().await?;
+                        Ok(done)
+                    }
+                    Err(e) => {
+                        t.rollback().await?;
+                        Err(e)
+                    }
+                }
+            }
+            Db::Sqlite(p, _) => run(p, q, want).await,
             Db::Postgres(p) => run(p, q, want).await,
         }
     }
@@ -492,14 +508,15 @@ impl Exec for &Db {
 
 /// An open transaction; dropped without `commit`, it rolls back.
 pub(crate) enum Tx {
-    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    /// A logical transaction on SQLite's writer (a savepoint in a group commit).
+    Sqlite(WriterTx),
     Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
 impl Exec for &mut Tx {
     async fn run(self, q: Q, want: Want) -> StoreResult<Done> {
         match self {
-            Tx::Sqlite(t) => run(&mut **t, q, want).await,
+            Tx::Sqlite(t) => run(t.conn()?, q, want).await,
             Tx::Postgres(t) => run(&mut **t, q, want).await,
         }
     }
@@ -579,8 +596,12 @@ impl Db {
     ) -> StoreResult<Db> {
         if !url.starts_with("sqlite:") {
             let options = PgConnectOptions::from_str(url)?.application_name("onewindow");
+            // No ping before each checkout (a round trip per statement): a broken
+            // connection fails its statement, is answered 503 and is not reused (sqlx tests
+            // a connection when it comes back), and `/readyz` pings on its own.
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
+                .test_before_acquire(false)
                 .acquire_timeout(acquire_timeout)
                 .connect_with(options)
                 .await?;
@@ -599,17 +620,22 @@ impl Db {
         {
             std::fs::create_dir_all(parent).map_err(|e| StoreError::Database(e.into()))?;
         }
+        // The writer's connection first: it creates the file and sets WAL mode.
+        let writer = Writer::start(options.clone().connect().await?);
+        // Readers: each keeps at most 1 MiB of page cache (SQLite's default is 2 MiB).
+        let readers = options.pragma("cache_size", "-1024");
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections.clamp(1, 16))
-            .connect_with(options)
+            .test_before_acquire(false)
+            .connect_with(readers)
             .await?;
-        Ok(Db::Sqlite(pool))
+        Ok(Db::Sqlite(pool, writer))
     }
 
     /// `"sqlite"` or `"postgres"`.
     pub(crate) fn backend(&self) -> &'static str {
         match self {
-            Db::Sqlite(_) => "sqlite",
+            Db::Sqlite(..) => "sqlite",
             Db::Postgres(_) => "postgres",
         }
     }
@@ -618,7 +644,7 @@ impl Db {
     pub(crate) async fn migrate(&self) -> StoreResult<usize> {
         let before = self.applied_migrations().await;
         match self {
-            Db::Sqlite(p) => sqlx::migrate!("migrations/sqlite").run(p).await?,
+            Db::Sqlite(p, _) => sqlx::migrate!("migrations/sqlite").run(p).await?,
             Db::Postgres(p) => sqlx::migrate!("migrations/postgres").run(p).await?,
         }
         Ok(self.applied_migrations().await.saturating_sub(before))
@@ -637,7 +663,7 @@ impl Db {
     /// on both backends).
     pub(crate) async fn begin(&self) -> StoreResult<Tx> {
         Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin().await?),
+            Db::Sqlite(_, w) => Tx::Sqlite(w.begin().await?),
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -648,7 +674,7 @@ impl Db {
     /// wait. PostgreSQL's row locks need nothing special.
     pub(crate) async fn begin_write(&self) -> StoreResult<Tx> {
         Ok(match self {
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(_, w) => Tx::Sqlite(w.begin().await?),
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -659,7 +685,7 @@ impl Db {
     /// endpoint joined in, which every claim reads). SQLite has one writer at a time.
     pub(crate) fn skip_locked(&self, claimed: Claimed) -> &'static str {
         match (self, claimed) {
-            (Db::Sqlite(_), _) => "",
+            (Db::Sqlite(..), _) => "",
             (Db::Postgres(_), Claimed::Outbox) => " FOR UPDATE OF o SKIP LOCKED",
             (Db::Postgres(_), Claimed::Notices) => " FOR UPDATE OF n SKIP LOCKED",
         }
@@ -669,15 +695,52 @@ impl Db {
     /// write inserted them in, for materials added by the same history entry.
     pub(crate) fn material_order(&self) -> &'static str {
         match self {
-            Db::Sqlite(_) => "m.rowid",
+            Db::Sqlite(..) => "m.rowid",
             Db::Postgres(_) => "m.ctid",
+        }
+    }
+
+    /// The select-list items of a case read in one statement (the case aliased `c`):
+    /// `events_json`, its history oldest first, and `materials_json`, its materials with
+    /// their files in the order they were added, each a JSON array.
+    pub(crate) fn case_aggregates(&self) -> &'static str {
+        match self {
+            Db::Postgres(_) => {
+                "(SELECT COALESCE(jsonb_agg(to_jsonb(e) - 'case_id' ORDER BY e.seq), '[]'::jsonb) \
+                   FROM case_events e WHERE e.case_id = c.id) AS events_json, \
+                 (SELECT COALESCE(jsonb_agg(jsonb_build_object('material_id', m.material_id, \
+                   'upload_id', m.upload_id, 'substituted', m.substituted, 'source', m.source, \
+                   'evidence', m.evidence, 'added_seq', m.added_seq, 'file_name', u.file_name, \
+                   'file_type', u.file_type, 'size', u.size, 'sha256', u.sha256) \
+                   ORDER BY m.added_seq, m.ctid), '[]'::jsonb) \
+                   FROM case_materials m LEFT JOIN uploads u ON u.id = m.upload_id \
+                   WHERE m.case_id = c.id) AS materials_json"
+            }
+            // SQLite aggregates rows in the order its subquery gives them.
+            Db::Sqlite(..) => {
+                "(SELECT json_group_array(json_object('seq', seq, 'at', at, 'actor', actor, \
+                   'actor_id', actor_id, 'actor_name', actor_name, 'action', action, \
+                   'from_status', from_status, 'to_status', to_status, 'note', note, \
+                   'attachments', json(attachments))) \
+                   FROM (SELECT * FROM case_events WHERE case_id = c.id ORDER BY seq)) AS events_json, \
+                 (SELECT json_group_array(json_object('material_id', material_id, \
+                   'upload_id', upload_id, 'substituted', substituted, 'source', source, \
+                   'evidence', json(evidence), 'added_seq', added_seq, 'file_name', file_name, \
+                   'file_type', file_type, 'size', size, 'sha256', sha256)) \
+                   FROM (SELECT m.*, u.file_name, u.file_type, u.size, u.sha256 \
+                     FROM case_materials m LEFT JOIN uploads u ON u.id = m.upload_id \
+                     WHERE m.case_id = c.id ORDER BY m.added_seq, m.rowid)) AS materials_json"
+            }
         }
     }
 
     /// Closes the pool, waiting for connections in use.
     pub(crate) async fn close(&self) {
         match self {
-            Db::Sqlite(p) => p.close().await,
+            Db::Sqlite(p, w) => {
+                w.close().await;
+                p.close().await;
+            }
             Db::Postgres(p) => p.close().await,
         }
     }

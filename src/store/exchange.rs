@@ -291,6 +291,33 @@ impl ExchangeStore for SqlStore {
         a: &AttemptRow,
         outcome: AttemptOutcome,
     ) -> StoreResult<()> {
+        let (state, next, delivered) = match outcome {
+            AttemptOutcome::Delivered => ("delivered", None, Some(a.at)),
+            AttemptOutcome::RetryAt(t) => ("pending", Some(t), None),
+            AttemptOutcome::Dead => ("dead", None, None),
+        };
+        let latency = a.latency_ms.clamp(0, i64::from(i32::MAX)) as i32;
+        if self.db.backend() == "postgres" {
+            // The attempt and the delivery's new state in one statement (one round trip).
+            let q = Q::new(
+                "WITH a AS (INSERT INTO delivery_attempts (event_id, attempt, at, status, \
+                   latency_ms, error) VALUES ($7, $2, $8, $5, $9, $6)) \
+                 UPDATE outbox SET state = $1, attempts = $2, next_attempt_at = $3, \
+                   delivered_at = $4, lease_until = NULL, last_status = $5, last_error = $6 \
+                 WHERE id = $7",
+            )
+            .bind(state)
+            .bind(a.attempt)
+            .bind(next)
+            .bind(delivered)
+            .bind(a.status)
+            .bind(&a.error)
+            .bind(event_id)
+            .bind(a.at)
+            .bind(latency);
+            self.db.execute(q).await?;
+            return Ok(());
+        }
         let mut tx = self.db.begin().await?;
         let q = Q::new(
             "INSERT INTO delivery_attempts (event_id, attempt, at, status, latency_ms, error) \
@@ -300,14 +327,9 @@ impl ExchangeStore for SqlStore {
         .bind(a.attempt)
         .bind(a.at)
         .bind(a.status)
-        .bind(a.latency_ms.clamp(0, i64::from(i32::MAX)) as i32)
+        .bind(latency)
         .bind(&a.error);
         tx.execute(q).await?;
-        let (state, next, delivered) = match outcome {
-            AttemptOutcome::Delivered => ("delivered", None, Some(a.at)),
-            AttemptOutcome::RetryAt(t) => ("pending", Some(t), None),
-            AttemptOutcome::Dead => ("dead", None, None),
-        };
         let q = Q::new(
             "UPDATE outbox SET state = $1, attempts = $2, next_attempt_at = $3, delivered_at = $4, \
              lease_until = NULL, last_status = $5, last_error = $6 WHERE id = $7",

@@ -52,6 +52,7 @@ pub mod open_data;
 pub mod region;
 pub mod secrets;
 pub mod shared;
+mod sqlite_writer;
 pub mod stats;
 pub mod sup_figures;
 pub mod sup_filings;
@@ -64,8 +65,8 @@ use async_trait::async_trait;
 pub use accounts::{Account, AccountStore, ApiToken};
 pub use audit::{AuditEventRow, AuditStore, AuditTable, NewAuditEvent};
 pub use cases::{
-    CaseApplicant, CaseFilter, CaseRow, CaseSort, CaseStore, CaseWrite, EventRow, IdemRecord,
-    MaterialRow, NewMaterial, NoticeRow, OutboxRow, WriteOutcome,
+    CaseApplicant, CaseFilter, CaseKey, CaseRow, CaseSort, CaseStore, CaseWrite, EventRow,
+    FullCase, IdemRecord, MaterialRow, NewMaterial, NoticeRow, OutboxRow, WriteOutcome,
 };
 pub use cat_mgmt::{AddedVersion, CatalogueEntry, ResourceCatalogueStore, ResourceVersion};
 pub use catalogue::{CatalogueStore, ServiceVersion, ServiceVersionInfo};

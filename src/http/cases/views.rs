@@ -20,7 +20,7 @@ use crate::domain::case::{Action, Actor as Role, CaseStatus};
 use crate::domain::deadline;
 use crate::domain::lang::Lang;
 use crate::state::AppState;
-use crate::store::{CaseRow, DeliveryFilter, EventRow, MaterialRow, StoreError};
+use crate::store::{CaseKey, CaseRow, DeliveryFilter, EventRow, MaterialRow, StoreError};
 use crate::usecases::step::allowed_now;
 use crate::usecases::{Actor, Lodged, Stepped, today};
 
@@ -725,8 +725,12 @@ impl CaseDetail {
         lang: Lang,
         reader: &Actor,
     ) -> Result<CaseDetail, StoreError> {
-        let events = app.store.case_events(c.id).await?;
-        let materials = app.store.case_materials(c.id).await?;
+        // History and materials in one statement (the case row comes with them again,
+        // but the caller's copy is the one it checked access on).
+        let (events, materials) = match app.store.case_full(CaseKey::Id(c.id)).await? {
+            Some(full) => (full.events, full.materials),
+            None => (Vec::new(), Vec::new()),
+        };
         let service = app.catalogue.service(&c.service_code);
         let role = reader.role();
         // What is asked of the applicant: the reason of the latest correction request.
