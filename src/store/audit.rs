@@ -326,21 +326,42 @@ pub(super) async fn append_event_in(
     let q = Q::new(
         "INSERT INTO audit_events (id, chain, seq, at, actor_kind, actor_id, action, target, \
          detail, link, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-    )
-    .bind(id)
-    .bind(&ev.chain)
-    .bind(seq)
-    .bind(ev.at)
-    .bind(&ev.actor_kind)
-    .bind(&ev.actor_id)
-    .bind(&ev.action)
-    .bind(&ev.target)
-    .bind(ev.detail.clone())
-    .bind(kind)
-    .bind(&prev)
-    .bind(&hash);
-    tx.execute(q).await?;
+    );
+    let link = Link {
+        id,
+        seq,
+        kind,
+        prev: &prev,
+        hash: &hash,
+    };
+    tx.execute(event_values(q, ev, &link)).await?;
     Ok(())
+}
+
+/// Where a record sits in its chain and how it is linked there.
+pub(super) struct Link<'a> {
+    pub id: Uuid,
+    pub seq: i64,
+    pub kind: &'static str,
+    pub prev: &'a str,
+    pub hash: &'a str,
+}
+
+/// Binds a record's twelve values (`id`, `chain`, `seq`, `at` … `detail`, `link`,
+/// `prev_hash`, `hash`) as the next placeholders.
+pub(super) fn event_values(q: Q, ev: &NewAuditEvent, l: &Link<'_>) -> Q {
+    q.bind(l.id)
+        .bind(&ev.chain)
+        .bind(l.seq)
+        .bind(ev.at)
+        .bind(&ev.actor_kind)
+        .bind(&ev.actor_id)
+        .bind(&ev.action)
+        .bind(&ev.target)
+        .bind(ev.detail.clone())
+        .bind(l.kind)
+        .bind(l.prev)
+        .bind(l.hash)
 }
 
 fn event_from_row(r: &Row) -> StoreResult<NewAuditEvent> {

@@ -725,7 +725,7 @@ const CASE_INSERT: &str = concat!(
 /// its materials (attaching their uploads), its outbox events and its notices. `$1` …
 /// `$30` are the case ([`case_values`]); the idempotency record is `$31` … `$36` (all
 /// null without a key); the history entry `$37` … `$45`; the audit record `$46` …
-/// `$56`; materials, outbox events and notices are JSON arrays `$57` … `$59`. Every
+/// `$57`; materials, outbox events and notices are JSON arrays `$58` … `$60`. Every
 /// part but the key's claim hangs off `c`, which is empty when the key was used before:
 /// then nothing is written and `created` is 0. Data-modifying CTEs all run, and the
 /// foreign keys are checked at the statement's end, when the case row exists.
@@ -745,24 +745,24 @@ const LODGE_AT_ONCE: &str = concat!(
        SELECT c.id, 1, $37, $38, $39, $40, $41, $42, $43, $44, $45 FROM c), \
      au AS (INSERT INTO audit_events (id, chain, seq, at, actor_kind, actor_id, action, target, \
        detail, link, prev_hash, hash) \
-       SELECT $46, $47, 1, $48, $49, $50, $51, $52, $53, $54, $55, $56 FROM c), \
+       SELECT $46, $47, $48, $49, $50, $51, $52, $53, $54, $55, $56, $57 FROM c), \
      mat AS (INSERT INTO case_materials (case_id, material_id, upload_id, substituted, source, \
        evidence, added_seq) \
        SELECT c.id, m.material_id, m.upload_id, m.substituted, m.source, m.evidence, 1 \
-       FROM c, jsonb_to_recordset($57::jsonb) AS m(material_id text, upload_id uuid, \
+       FROM c, jsonb_to_recordset($58::jsonb) AS m(material_id text, upload_id uuid, \
          substituted boolean, source text, evidence jsonb)), \
      up AS (UPDATE uploads SET case_id = c.id FROM c WHERE uploads.id IN \
-       (SELECT (x->>'upload_id')::uuid FROM jsonb_array_elements($57::jsonb) AS x \
+       (SELECT (x->>'upload_id')::uuid FROM jsonb_array_elements($58::jsonb) AS x \
         WHERE jsonb_typeof(x->'upload_id') = 'string')), \
      ob AS (INSERT INTO outbox (id, case_id, case_seq, event_type, payload, created_at, department) \
        SELECT o.id, c.id, 1, o.event_type, o.payload, $37, o.department \
-       FROM c, jsonb_to_recordset($58::jsonb) AS o(id uuid, event_type text, payload jsonb, \
+       FROM c, jsonb_to_recordset($59::jsonb) AS o(id uuid, event_type text, payload jsonb, \
          department text)), \
      nt AS (INSERT INTO notifications (id, account_id, case_id, case_no, title_zh, title_en, \
        body_zh, body_en, created_at, email_state) \
        SELECT n.id, n.account_id, c.id, n.case_no, n.title_zh, n.title_en, n.body_zh, n.body_en, \
          n.created_at, 'pending' \
-       FROM c, jsonb_to_recordset($59::jsonb) AS n(id uuid, account_id uuid, case_no text, \
+       FROM c, jsonb_to_recordset($60::jsonb) AS n(id uuid, account_id uuid, case_no text, \
          title_zh text, title_en text, body_zh text, body_en text, created_at timestamptz)) \
      SELECT (SELECT COUNT(*) FROM c) AS created"
 );
@@ -953,6 +953,33 @@ fn idem_from_row(r: &Row) -> StoreResult<IdemRecord> {
     })
 }
 
+/// The `INSERT` of a history entry at position `seq` of case `case_id`.
+pub(super) fn event_insert(case_id: Uuid, seq: i32, e: &EventRow) -> Q {
+    event_values(
+        Q::new(
+            "INSERT INTO case_events (case_id, seq, at, actor, actor_id, actor_name, action, \
+             from_status, to_status, note, attachments) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(case_id)
+        .bind(seq),
+        e,
+    )
+}
+
+/// Binds a history entry's nine values (`at` … `attachments`) as the next placeholders.
+fn event_values(q: Q, e: &EventRow) -> Q {
+    q.bind(e.at)
+        .bind(&e.actor)
+        .bind(&e.actor_id)
+        .bind(&e.actor_name)
+        .bind(&e.action)
+        .bind(&e.from_status)
+        .bind(&e.to_status)
+        .bind(&e.note)
+        .bind(&e.attachments)
+}
+
 /// The audit record of a case write at history position `seq`.
 fn case_action(c: &CaseRow, seq: i32, w: &CaseWrite<'_>) -> super::audit::NewAuditEvent {
     let e = w.event;
@@ -1038,27 +1065,16 @@ impl SqlStore {
             .bind(idem.map(|i| i.request_hash.clone()))
             .bind(idem.map(|i| i.status as i16))
             .bind(idem.map(|i| i.response.clone()))
-            .bind(idem.map(|_| Utc::now()))
-            .bind(e.at)
-            .bind(&e.actor)
-            .bind(&e.actor_id)
-            .bind(&e.actor_name)
-            .bind(&e.action)
-            .bind(&e.from_status)
-            .bind(&e.to_status)
-            .bind(&e.note)
-            .bind(&e.attachments)
-            .bind(audit_id)
-            .bind(&action.chain)
-            .bind(action.at)
-            .bind(&action.actor_kind)
-            .bind(&action.actor_id)
-            .bind(&action.action)
-            .bind(&action.target)
-            .bind(action.detail.clone())
-            .bind(link_kind)
-            .bind(crate::audit::chain::CHAIN_START)
-            .bind(&hash)
+            .bind(idem.map(|_| Utc::now()));
+        let q = event_values(q, e);
+        let link = super::audit::Link {
+            id: audit_id,
+            seq: 1,
+            kind: link_kind,
+            prev: crate::audit::chain::CHAIN_START,
+            hash: &hash,
+        };
+        let q = super::audit::event_values(q, &action, &link)
             .bind(Value::Array(materials))
             .bind(Value::Array(outbox))
             .bind(Value::Array(notices));
@@ -1101,23 +1117,7 @@ async fn write_side_effects(
     // transaction (a step that cannot be recorded does not happen).
     let action = case_action(c, seq, &w);
     super::audit::append_event_in(tx, &action, audit).await?;
-    let q = Q::new(
-        "INSERT INTO case_events (case_id, seq, at, actor, actor_id, actor_name, action, \
-         from_status, to_status, note, attachments) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-    )
-    .bind(c.id)
-    .bind(seq)
-    .bind(e.at)
-    .bind(&e.actor)
-    .bind(&e.actor_id)
-    .bind(&e.actor_name)
-    .bind(&e.action)
-    .bind(&e.from_status)
-    .bind(&e.to_status)
-    .bind(&e.note)
-    .bind(&e.attachments);
-    tx.execute(q).await?;
+    tx.execute(event_insert(c.id, seq, e)).await?;
     for m in w.materials {
         let evidence = m
             .evidence

@@ -297,13 +297,11 @@ impl ExchangeStore for SqlStore {
             AttemptOutcome::Dead => ("dead", None, None),
         };
         let latency = a.latency_ms.clamp(0, i64::from(i32::MAX)) as i32;
-        if self.db.backend() == "postgres" {
-            // The attempt and the delivery's new state in one statement (one round trip).
-            let q = Q::new(
-                "WITH a AS (INSERT INTO delivery_attempts (event_id, attempt, at, status, \
-                   latency_ms, error) VALUES ($7, $2, $8, $5, $9, $6)) \
-                 UPDATE outbox SET state = $1, attempts = $2, next_attempt_at = $3, \
-                   delivered_at = $4, lease_until = NULL, last_status = $5, last_error = $6 \
+        // The delivery's new state: `$1` … `$7`.
+        let update = |q: Q| {
+            q.push(
+                "UPDATE outbox SET state = $1, attempts = $2, next_attempt_at = $3, \
+                 delivered_at = $4, lease_until = NULL, last_status = $5, last_error = $6 \
                  WHERE id = $7",
             )
             .bind(state)
@@ -313,6 +311,13 @@ impl ExchangeStore for SqlStore {
             .bind(a.status)
             .bind(&a.error)
             .bind(event_id)
+        };
+        if self.db.backend() == "postgres" {
+            // The attempt and the delivery's new state in one statement (one round trip).
+            let q = update(Q::new(
+                "WITH a AS (INSERT INTO delivery_attempts (event_id, attempt, at, status, \
+                   latency_ms, error) VALUES ($7, $2, $8, $5, $9, $6)) ",
+            ))
             .bind(a.at)
             .bind(latency);
             self.db.execute(q).await?;
@@ -330,18 +335,7 @@ impl ExchangeStore for SqlStore {
         .bind(latency)
         .bind(&a.error);
         tx.execute(q).await?;
-        let q = Q::new(
-            "UPDATE outbox SET state = $1, attempts = $2, next_attempt_at = $3, delivered_at = $4, \
-             lease_until = NULL, last_status = $5, last_error = $6 WHERE id = $7",
-        )
-        .bind(state)
-        .bind(a.attempt)
-        .bind(next)
-        .bind(delivered)
-        .bind(a.status)
-        .bind(&a.error)
-        .bind(event_id);
-        tx.execute(q).await?;
+        tx.execute(update(Q::new(""))).await?;
         tx.commit().await
     }
 

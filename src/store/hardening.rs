@@ -164,23 +164,7 @@ impl HardeningStore for SqlStore {
             )
             .bind(id);
             let seq = tx.fetch_one(q).await?.get::<i32>("seq")?;
-            let q = Q::new(
-                "INSERT INTO case_events (case_id, seq, at, actor, actor_id, actor_name, \
-                 action, from_status, to_status, note, attachments) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(id)
-            .bind(seq)
-            .bind(e.at)
-            .bind(&e.actor)
-            .bind(&e.actor_id)
-            .bind(&e.actor_name)
-            .bind(&e.action)
-            .bind(&e.from_status)
-            .bind(&e.to_status)
-            .bind(&e.note)
-            .bind(&e.attachments);
-            tx.execute(q).await?;
+            tx.execute(super::cases::event_insert(id, seq, e)).await?;
         }
         tx.commit().await?;
         Ok(true)

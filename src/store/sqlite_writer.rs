@@ -304,7 +304,7 @@ pub(crate) fn may_write(sql: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::may_write;
-    use crate::store::db::{Db, Exec, Q};
+    use crate::store::db::{Db, Exec, Q, Tx};
 
     async fn db(dir: &tempfile::TempDir) -> Db {
         let url = format!("sqlite://{}", dir.path().join("w.db").display());
@@ -315,6 +315,15 @@ mod tests {
             .await
             .expect("create");
         db
+    }
+
+    /// A logical transaction that has inserted `n`.
+    async fn inserted(db: &Db, n: i64) -> Tx {
+        let mut tx = db.begin().await.expect("begin");
+        tx.execute(Q::new("INSERT INTO t (n) VALUES ($1)").bind(n))
+            .await
+            .expect("insert");
+        tx
     }
 
     async fn count(db: &Db) -> i64 {
@@ -333,11 +342,7 @@ mod tests {
         for n in 0..200_i64 {
             let db = db.clone();
             tasks.push(tokio::spawn(async move {
-                let mut tx = db.begin().await.expect("begin");
-                tx.execute(Q::new("INSERT INTO t (n) VALUES ($1)").bind(n))
-                    .await
-                    .expect("insert");
-                tx.commit().await.expect("commit");
+                inserted(&db, n).await.commit().await.expect("commit");
             }));
         }
         for t in tasks {
@@ -353,22 +358,13 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let db = db(&dir).await;
         // Rolled back.
-        let mut tx = db.begin().await.expect("begin");
-        tx.execute(Q::new("INSERT INTO t (n) VALUES (1)"))
-            .await
-            .expect("insert");
+        let tx = inserted(&db, 1).await;
         tx.rollback().await.expect("rollback");
         // Dropped unfinished (a cancelled request).
-        let mut tx = db.begin().await.expect("begin");
-        tx.execute(Q::new("INSERT INTO t (n) VALUES (2)"))
-            .await
-            .expect("insert");
+        let tx = inserted(&db, 2).await;
         drop(tx);
         // A statement that fails inside a transaction: the caller rolls back.
-        let mut tx = db.begin().await.expect("begin");
-        tx.execute(Q::new("INSERT INTO t (n) VALUES (3)"))
-            .await
-            .expect("insert");
+        let mut tx = inserted(&db, 3).await;
         assert!(
             tx.execute(Q::new("INSERT INTO t (n) VALUES (3)"))
                 .await
@@ -376,10 +372,7 @@ mod tests {
         );
         tx.rollback().await.expect("rollback");
         // A good one after all that.
-        let mut tx = db.begin().await.expect("begin");
-        tx.execute(Q::new("INSERT INTO t (n) VALUES (4)"))
-            .await
-            .expect("insert");
+        let tx = inserted(&db, 4).await;
         tx.commit().await.expect("commit");
         // A write outside a transaction goes through the writer as well.
         db.execute(Q::new("INSERT INTO t (n) VALUES (5)"))
@@ -398,10 +391,7 @@ mod tests {
     async fn an_idle_writer_leaves_the_file_free_for_another_process() {
         let dir = tempfile::tempdir().expect("dir");
         let db = db(&dir).await;
-        let mut tx = db.begin().await.expect("begin");
-        tx.execute(Q::new("INSERT INTO t (n) VALUES (1)"))
-            .await
-            .expect("insert");
+        let tx = inserted(&db, 1).await;
         tx.commit().await.expect("commit");
         // Another connection (another process: the CLI while the gateway runs) can take
         // the write lock at once: the physical transaction is not left open.
