@@ -384,9 +384,7 @@ const APPLICANT_INDEX: &str = "cases.applicant";
 #[async_trait]
 impl CaseStore for SqlStore {
     async fn create_case(&self, c: &CaseRow, w: CaseWrite<'_>) -> StoreResult<WriteOutcome> {
-        // Reads made for the write (免提交 checks) append to their subjects' chains, which
-        // needs each chain's head: those lodgings take the transaction below.
-        if self.db.backend() == "postgres" && w.access.is_empty() {
+        if self.db.backend() == "postgres" {
             return self.create_case_at_once(c, w).await;
         }
         let mut tx = self.db.begin().await?;
@@ -725,7 +723,11 @@ const CASE_INSERT: &str = concat!(
 /// its materials (attaching their uploads), its outbox events and its notices. `$1` …
 /// `$30` are the case ([`case_values`]); the idempotency record is `$31` … `$36` (all
 /// null without a key); the history entry `$37` … `$45`; the audit record `$46` …
-/// `$57`; materials, outbox events and notices are JSON arrays `$58` … `$60`. Every
+/// `$57`; materials, outbox events and notices are JSON arrays `$58` … `$60`; the
+/// reads of personal data made for the lodging (a 免提交 check), linked onto their
+/// subjects' chains from heads read just before, are `$61`. Two lodgings that read the
+/// same subject at once collide on `(subject_index, seq)`: the loser's statement writes
+/// nothing and is tried again on the new head (optimistic, no lock held while waiting). Every
 /// part but the key's claim hangs off `c`, which is empty when the key was used before:
 /// then nothing is written and `created` is 0. Data-modifying CTEs all run, and the
 /// foreign keys are checked at the statement's end, when the case row exists.
@@ -763,7 +765,16 @@ const LODGE_AT_ONCE: &str = concat!(
        SELECT n.id, n.account_id, c.id, n.case_no, n.title_zh, n.title_en, n.body_zh, n.body_en, \
          n.created_at, 'pending' \
        FROM c, jsonb_to_recordset($60::jsonb) AS n(id uuid, account_id uuid, case_no text, \
-         title_zh text, title_en text, body_zh text, body_en text, created_at timestamptz)) \
+         title_zh text, title_en text, body_zh text, body_en text, created_at timestamptz)), \
+     acc AS (INSERT INTO data_access (id, subject_index, seq, at, subject_kind, resource, items, \
+       reader_kind, reader_id, reader_name, purpose, service_code, case_no, prev_hash, hash, link) \
+       SELECT a.id, a.subject_index, a.seq, a.at, a.subject_kind, a.resource, a.items, \
+         a.reader_kind, a.reader_id, a.reader_name, a.purpose, a.service_code, a.case_no, \
+         a.prev_hash, a.hash, a.link \
+       FROM c, jsonb_to_recordset($61::jsonb) AS a(id uuid, subject_index text, seq bigint, \
+         at timestamptz, subject_kind text, resource text, items jsonb, reader_kind text, \
+         reader_id text, reader_name text, purpose text, service_code text, case_no text, \
+         prev_hash text, hash text, link text)) \
      SELECT (SELECT COUNT(*) FROM c) AS created"
 );
 
@@ -1059,31 +1070,42 @@ impl SqlStore {
             })
             .collect();
         let idem = w.idem;
-        let q = case_values(Q::new(LODGE_AT_ONCE), c, &self.seal)
-            .bind(idem.map(|i| i.scope.clone()))
-            .bind(idem.map(|i| i.key.clone()))
-            .bind(idem.map(|i| i.request_hash.clone()))
-            .bind(idem.map(|i| i.status as i16))
-            .bind(idem.map(|i| i.response.clone()))
-            .bind(idem.map(|_| Utc::now()));
-        let q = event_values(q, e);
-        let link = super::audit::Link {
-            id: audit_id,
-            seq: 1,
-            kind: link_kind,
-            prev: crate::audit::chain::CHAIN_START,
-            hash: &hash,
-        };
-        let q = super::audit::event_values(q, &action, &link)
-            .bind(Value::Array(materials))
-            .bind(Value::Array(outbox))
-            .bind(Value::Array(notices));
-        let created = match self.db.fetch_one(q).await {
-            Ok(r) => r.get::<i64>("created")?,
-            // The case number is taken (or, as unlikely, its audit chain exists): the
-            // caller draws another. Nothing was written, the key's claim included.
-            Err(e) if is_unique_violation(&e) => return Ok(WriteOutcome::Conflict),
-            Err(e) => return Err(e),
+        let mut attempt = 0;
+        let created = loop {
+            attempt += 1;
+            let access = self.linked_access(c, w.access).await?;
+            let q = case_values(Q::new(LODGE_AT_ONCE), c, &self.seal)
+                .bind(idem.map(|i| i.scope.clone()))
+                .bind(idem.map(|i| i.key.clone()))
+                .bind(idem.map(|i| i.request_hash.clone()))
+                .bind(idem.map(|i| i.status as i16))
+                .bind(idem.map(|i| i.response.clone()))
+                .bind(idem.map(|_| Utc::now()));
+            let q = event_values(q, e);
+            let link = super::audit::Link {
+                id: audit_id,
+                seq: 1,
+                kind: link_kind,
+                prev: crate::audit::chain::CHAIN_START,
+                hash: &hash,
+            };
+            let q = super::audit::event_values(q, &action, &link)
+                .bind(Value::Array(materials.clone()))
+                .bind(Value::Array(outbox.clone()))
+                .bind(Value::Array(notices.clone()))
+                .bind(Value::Array(access));
+            match self.db.fetch_one(q).await {
+                Ok(r) => break r.get::<i64>("created")?,
+                // Another write appended to a subject's chain first: nothing was written; link
+                // onto the new head and try again.
+                Err(e)
+                    if constraint_of(&e) == Some("data_access_subject_index_seq_key")
+                        && attempt < ACCESS_ATTEMPTS => {}
+                // The case number is taken (or, as unlikely, its audit chain exists): the
+                // caller draws another. Nothing was written, the key's claim included.
+                Err(e) if is_unique_violation(&e) => return Ok(WriteOutcome::Conflict),
+                Err(e) => return Err(e),
+            }
         };
         match (created, idem) {
             (1, _) => Ok(WriteOutcome::Done),
@@ -1099,6 +1121,87 @@ impl SqlStore {
                 "a lodging without a key wrote {n} cases"
             ))),
         }
+    }
+}
+
+/// Tries of a lodging whose reads of personal data lose the race for a subject's chain
+/// head to another write, before the lodging fails.
+const ACCESS_ATTEMPTS: u32 = 50;
+
+/// The constraint a database error names, if any.
+fn constraint_of(e: &StoreError) -> Option<&str> {
+    match e {
+        StoreError::Database(e) => e.as_database_error().and_then(|d| d.constraint()),
+        _ => None,
+    }
+}
+
+impl SqlStore {
+    /// A lodging's reads of personal data as `data_access` rows (JSON), each linked onto
+    /// its subject's chain head as it stands now (read in one statement, without a lock:
+    /// the insert's `(subject_index, seq)` uniqueness catches a race).
+    async fn linked_access(
+        &self,
+        c: &CaseRow,
+        reads: &[super::NewAccess],
+    ) -> StoreResult<Vec<Value>> {
+        if reads.is_empty() {
+            return Ok(Vec::new());
+        }
+        let subjects: Vec<&str> = reads.iter().map(|r| r.subject_index.as_str()).collect();
+        let q = Q::new(
+            "SELECT DISTINCT ON (subject_index) subject_index, seq, hash FROM data_access \
+             WHERE subject_index IN (",
+        )
+        .push_list(subjects)
+        .push(") ORDER BY subject_index, seq DESC");
+        let mut heads = std::collections::HashMap::new();
+        for r in self.db.fetch_all(q).await? {
+            heads.insert(
+                r.get::<String>("subject_index")?,
+                (r.get::<i64>("seq")?, r.get::<String>("hash")?),
+            );
+        }
+        let mut rows = Vec::with_capacity(reads.len());
+        for read in reads {
+            let read = super::NewAccess {
+                at: read.at.trunc_subsecs(6),
+                case_no: Some(c.case_no.clone()),
+                ..read.clone()
+            };
+            let (seq, prev) = heads
+                .get(&read.subject_index)
+                .map(|(seq, hash)| (seq + 1, hash.clone()))
+                .unwrap_or((1, crate::audit::chain::CHAIN_START.to_owned()));
+            let id = Uuid::now_v7();
+            let (link, hash) = crate::audit::chain::link(
+                self.audit.get(),
+                &prev,
+                seq,
+                id,
+                &super::shared::access_body(&read),
+            );
+            heads.insert(read.subject_index.clone(), (seq, hash.clone()));
+            rows.push(serde_json::json!({
+                "id": id,
+                "subject_index": read.subject_index,
+                "seq": seq,
+                "at": read.at,
+                "subject_kind": read.subject_kind,
+                "resource": read.resource,
+                "items": read.items,
+                "reader_kind": read.reader_kind,
+                "reader_id": read.reader_id,
+                "reader_name": read.reader_name,
+                "purpose": read.purpose,
+                "service_code": read.service_code,
+                "case_no": read.case_no,
+                "prev_hash": prev,
+                "hash": hash,
+                "link": link,
+            }));
+        }
+        Ok(rows)
     }
 }
 

@@ -25,6 +25,7 @@ backend_tests!(
     case_lists_filter_count_and_page_newest_first,
     materials_attach_their_uploads_in_order,
     outbox_notices_and_reads_are_written_with_the_case,
+    lodgings_reading_one_subject_at_once_all_land_in_one_chain,
     a_case_is_rated_once,
 );
 
@@ -798,6 +799,61 @@ async fn outbox_notices_and_reads_are_written_with_the_case(b: Backend) {
         "the stored record hashes as written"
     );
     s.close().await;
+}
+
+/// Sixteen lodgings at once, each with a 免提交 read of the same person: every one is
+/// written (on PostgreSQL each is one statement that loses the race for the chain head
+/// at most a few times and is tried again), and the person's chain holds sixteen
+/// records, consecutive and linked.
+async fn lodgings_reading_one_subject_at_once_all_land_in_one_chain(b: Backend) {
+    let Some((_res, s)) = open(b).await else {
+        return;
+    };
+    let s = std::sync::Arc::new(s);
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let c = case(&format!("A-{i:04}"), i);
+                let e = event(c.created_at, Some("submit"), Some("draft"), "submitted");
+                let reads = [NewAccess {
+                    subject_index: "idx-same".into(),
+                    subject_kind: "person".into(),
+                    at: at(i),
+                    resource: "elicence".into(),
+                    items: vec!["licence_no".into()],
+                    reader_kind: "system".into(),
+                    reader_id: None,
+                    reader_name: "免提交核验".into(),
+                    purpose: "substitute_check".into(),
+                    service_code: Some("A-0001".into()),
+                    case_no: None,
+                }];
+                let w = CaseWrite {
+                    access: &reads,
+                    ..only(&e)
+                };
+                let outcome = s.create_case(&c, w).await.expect("create");
+                assert!(matches!(outcome, WriteOutcome::Done), "{outcome:?}");
+                c.case_no
+            })
+        })
+        .collect();
+    let mut numbers = Vec::new();
+    for t in tasks {
+        numbers.push(t.await.expect("task"));
+    }
+    let chain = s.data_access_chain("idx-same").await.expect("chain");
+    let seqs: Vec<i64> = chain.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (1..=16).collect::<Vec<i64>>());
+    assert_eq!(onewindow::store::shared::verify_chain(&chain), Ok(()));
+    let mut recorded: Vec<String> = chain
+        .iter()
+        .filter_map(|r| r.access.case_no.clone())
+        .collect();
+    recorded.sort();
+    numbers.sort();
+    assert_eq!(recorded, numbers, "each read names its own case");
 }
 
 async fn a_case_is_rated_once(b: Backend) {
