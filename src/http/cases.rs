@@ -225,8 +225,7 @@ pub struct Page {
     /// Items per page, 1–100.
     #[param(minimum = 1, maximum = 100, default = 20)]
     per_page: Option<i64>,
-    /// Continue after this cursor: the `next` of the previous page (then `page` is not
-    /// used). Faster than `page` deep into a list.
+    /// Continue after this cursor, the previous page's `next` (instead of `page`).
     #[param(max_length = 64)]
     before: Option<String>,
 }
@@ -1444,8 +1443,7 @@ pub struct WorklistQuery {
     /// Cases per page, 1–100.
     #[param(minimum = 1, maximum = 100, default = 20)]
     per_page: Option<i64>,
-    /// Continue after this cursor: the `next` of the previous page (then `page` is not
-    /// used). Faster than `page` deep into a list.
+    /// Continue after this cursor, the previous page's `next` (instead of `page`).
     #[param(max_length = 64)]
     before: Option<String>,
 }
@@ -1660,7 +1658,10 @@ mod tests {
         assert_eq!(back.map(|b| b.id), Some(c.id));
         for bad in ["x", "not-a-cursor", "%2F", &text[..text.len() - 2]] {
             assert!(
-                matches!(offset_and_cursor(1, 20, Some(bad)), Err(AppError::BadRequest(_))),
+                matches!(
+                    offset_and_cursor(1, 20, Some(bad)),
+                    Err(AppError::BadRequest(_))
+                ),
                 "{bad:?}"
             );
         }

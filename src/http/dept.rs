@@ -123,8 +123,7 @@ pub struct DeptCaseQuery {
     /// Cases per page, 1–200.
     #[param(minimum = 1, maximum = 200, default = 50)]
     per_page: Option<i64>,
-    /// Continue after this cursor: the `next` of the previous page (then `page` is not
-    /// used). Faster than `page` deep into a list.
+    /// Continue after this cursor, the previous page's `next` (instead of `page`).
     #[param(max_length = 64)]
     before: Option<String>,
 }

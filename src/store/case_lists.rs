@@ -311,10 +311,10 @@ impl SqlStore {
                     q = q.push(" UNION ");
                 }
                 q = branch_filter(q.push(keys), f, b)
-                .push(order)
-                .push(" LIMIT ")
-                .push_bind(each)
-                .push(") AS b");
+                    .push(order)
+                    .push(" LIMIT ")
+                    .push_bind(each)
+                    .push(") AS b");
             }
             q.push(") AS u")
                 .push(order)

@@ -379,7 +379,11 @@ impl ExchangeStore for SqlStore {
                 q = q.push(" AND ").push(alias).push("state = ").push_bind(s);
             }
             if let Some(d) = &f.department {
-                q = q.push(" AND ").push(alias).push("department = ").push_bind(d);
+                q = q
+                    .push(" AND ")
+                    .push(alias)
+                    .push("department = ")
+                    .push_bind(d);
             }
             if let Some(c) = f.case_id {
                 q = q.push(" AND ").push(alias).push("case_id = ").push_bind(c);

@@ -147,11 +147,11 @@ mod tests {
             // version 2
             URL_SAFE_NO_PAD.encode([2u8; BASE_LEN]),
             // a due date no calendar has
-            URL_SAFE_NO_PAD.encode(
-                [vec![1u8], vec![0; 24], i32::MAX.to_be_bytes().to_vec()].concat(),
-            ),
+            URL_SAFE_NO_PAD
+                .encode([vec![1u8], vec![0; 24], i32::MAX.to_be_bytes().to_vec()].concat()),
             // a time out of range
-            URL_SAFE_NO_PAD.encode([vec![1u8], i64::MAX.to_be_bytes().to_vec(), vec![0; 16]].concat()),
+            URL_SAFE_NO_PAD
+                .encode([vec![1u8], i64::MAX.to_be_bytes().to_vec(), vec![0; 16]].concat()),
         ];
         // standard base64 (with + and /) is not the URL-safe alphabet
         bad.push(good.replace('-', "+").replace('_', "/") + "+/");

@@ -29,7 +29,7 @@ const ELSEWHERE: &str = "11150700MB15300047";
 
 /// The list order (newest first), as the store keeps it.
 fn newest_first(cases: &mut [&CaseRow]) {
-    cases.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+    cases.sort_by_key(|c| std::cmp::Reverse((c.created_at, c.id)));
 }
 
 async fn create(store: &dyn Store, c: &CaseRow) {
@@ -173,12 +173,18 @@ async fn my_cases_and_the_worklist_walk_by_cursor(b: Backend) {
         .iter()
         .map(|c| c["case_no"].as_str().expect("no"))
         .collect();
-    assert_eq!(p3, seen[14..21].iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(
+        p3,
+        seen[14..21].iter().map(String::as_str).collect::<Vec<_>>()
+    );
     // and as a page (20 a page), by its "next" links
     let seen = walk_pages(&wang, "/me/cases", "/me/cases/").await;
     assert_eq!(seen, nos(&mine), "my cases page by cursor, in order");
     let (_, second) = page(&wang, "/me/cases?page=2").await;
-    assert!(second.contains("21–40"), "page= still shows its rows' positions");
+    assert!(
+        second.contains("21–40"),
+        "page= still shows its rows' positions"
+    );
 
     // a malformed cursor: 400, a problem in the caller's language
     for bad in ["x", "not-a-cursor", "AAAA", "%2F%2F"] {
@@ -196,10 +202,7 @@ async fn my_cases_and_the_worklist_walk_by_cursor(b: Backend) {
             "application/problem+json"
         );
         let p: Value = r.json().await.expect("problem");
-        assert!(
-            p["detail"].as_str().unwrap_or("").contains("before"),
-            "{p}"
-        );
+        assert!(p["detail"].as_str().unwrap_or("").contains("before"), "{p}");
         let (status, p) = wang.get(&format!("/api/v1/cases?before={bad}")).await;
         assert_eq!(status, 400);
         assert!(p["detail"].as_str().unwrap_or("").contains("游标"), "{p}");
@@ -231,7 +234,11 @@ async fn my_cases_and_the_worklist_walk_by_cursor(b: Backend) {
         .collect();
     newest_first(&mut hall);
     let seen = walk_pages(&clerk, "/staff/cases", "/staff/cases/").await;
-    assert_eq!(seen, nos(&hall), "the worklist page by cursor, newest first");
+    assert_eq!(
+        seen,
+        nos(&hall),
+        "the worklist page by cursor, newest first"
+    );
     hall.reverse();
     let seen = walk_pages(&clerk, "/staff/cases?sort=oldest", "/staff/cases/").await;
     assert_eq!(seen, nos(&hall), "oldest first");

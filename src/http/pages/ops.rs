@@ -694,11 +694,13 @@ pub async fn deliveries(
         .await?;
     // one more than shown tells whether another page follows
     let next = (rows.len() as i64 > DELIVERIES_SHOWN).then(|| DELIVERIES_SHOWN as usize - 1);
-    let next = next.and_then(|i| rows.get(i)).map(|d| crate::store::Cursor {
-        at: d.created_at,
-        id: d.id,
-        due: None,
-    });
+    let next = next
+        .and_then(|i| rows.get(i))
+        .map(|d| crate::store::Cursor {
+            at: d.created_at,
+            id: d.id,
+            due: None,
+        });
     let rows = &rows[..rows.len().min(DELIVERIES_SHOWN as usize)];
     let items: Vec<Value> = rows
         .iter()

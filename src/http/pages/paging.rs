@@ -41,7 +41,9 @@ impl ListAt {
             Some(Ok(c)) => ListAt {
                 before: Some(c),
                 page: 1,
-                from: from.filter(|n| (1..=i64::from(i32::MAX)).contains(n)).unwrap_or(1),
+                from: from
+                    .filter(|n| (1..=i64::from(i32::MAX)).contains(n))
+                    .unwrap_or(1),
             },
             _ => {
                 let page = page.unwrap_or(1).clamp(1, 100_000);
@@ -187,7 +189,10 @@ mod tests {
     #[test]
     fn a_capped_count_reads_ten_thousand_plus() {
         assert_eq!(shown_total(7, false, Lang::En), Value::from(7));
-        assert_eq!(shown_total(COUNT_CAP, true, Lang::En).to_string(), "10,000+");
+        assert_eq!(
+            shown_total(COUNT_CAP, true, Lang::En).to_string(),
+            "10,000+"
+        );
         assert_eq!(shown_total(COUNT_CAP, true, Lang::Zh).to_string(), "10000+");
     }
 }
