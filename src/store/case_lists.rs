@@ -282,7 +282,13 @@ impl SqlStore {
         let take = limit.saturating_add(1);
         let branches = branches(f);
         let order = order(f.sort);
-        let q = if branches.len() == 1 || branches.len() > MAX_BRANCHES {
+        // Soonest due first is not merged: its order (no due date last, then newest) is
+        // an expression no index serves, so each walk would sort its whole slice; one
+        // query sorts the matching rows once.
+        let single = branches.len() == 1
+            || branches.len() > MAX_BRANCHES
+            || f.sort == CaseSort::DueSoonest;
+        let q = if single {
             let q = if branches.len() == 1 {
                 branch_filter(Q::new("SELECT * FROM cases"), f, &branches[0])
             } else {
@@ -301,10 +307,7 @@ impl SqlStore {
             // each walk gives at most what the page could need of it
             let each = offset.saturating_add(take);
             // only the sort key, which the index holds: an index-only walk
-            let keys = match f.sort {
-                CaseSort::DueSoonest => "SELECT * FROM (SELECT id, created_at, due_on FROM cases",
-                _ => "SELECT * FROM (SELECT id, created_at FROM cases",
-            };
+            let keys = "SELECT * FROM (SELECT id, created_at FROM cases";
             let mut q = Q::new("SELECT * FROM cases WHERE id IN (SELECT id FROM (");
             for (i, b) in branches.iter().enumerate() {
                 if i > 0 {
