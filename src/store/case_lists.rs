@@ -285,9 +285,8 @@ impl SqlStore {
         // Soonest due first is not merged: its order (no due date last, then newest) is
         // an expression no index serves, so each walk would sort its whole slice; one
         // query sorts the matching rows once.
-        let single = branches.len() == 1
-            || branches.len() > MAX_BRANCHES
-            || f.sort == CaseSort::DueSoonest;
+        let single =
+            branches.len() == 1 || branches.len() > MAX_BRANCHES || f.sort == CaseSort::DueSoonest;
         let q = if single {
             let q = if branches.len() == 1 {
                 branch_filter(Q::new("SELECT * FROM cases"), f, &branches[0])
