@@ -598,6 +598,7 @@ async fn redeliver(
                 state: Some("dead".into()),
                 department,
                 case_id: None,
+                after: None,
                 limit: 100_000,
             })
             .await?;

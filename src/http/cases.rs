@@ -35,7 +35,7 @@ use crate::domain::case::{Action, CaseStatus, ConclusionResult, Request as StepR
 use crate::domain::catalogue::Material;
 use crate::domain::catalogue::Service;
 use crate::state::AppState;
-use crate::store::{CaseFilter, CaseKey, DraftRow, UploadRow};
+use crate::store::{CaseFilter, CaseKey, Cursor, DraftRow, UploadRow};
 use crate::usecases::{IdemKey, MaterialInput, apply, intake, rate, step};
 
 /// JSON body whose rejections are the app's own problem+json.
@@ -225,6 +225,38 @@ pub struct Page {
     /// Items per page, 1–100.
     #[param(minimum = 1, maximum = 100, default = 20)]
     per_page: Option<i64>,
+    /// Continue after this cursor, the previous page's `next` (instead of `page`).
+    #[param(max_length = 64)]
+    before: Option<String>,
+}
+
+/// The `before` cursor of a list, or a 400 problem when it is not one the gateway gave.
+pub(super) fn cursor(before: Option<&str>) -> AppResult<Option<Cursor>> {
+    match before {
+        None | Some("") => Ok(None),
+        Some(text) => Cursor::decode(text).map(Some).map_err(|_| {
+            AppError::BadRequest(Message::new(
+                "before 不是有效的翻页游标：请使用上一页答复中的 next。",
+                "before is not a valid cursor: pass the next of a previous page.",
+            ))
+        }),
+    }
+}
+
+/// The rows to skip and the cursor of a list page: a cursor, when given, replaces the
+/// page number.
+pub(super) fn offset_and_cursor(
+    page: i64,
+    per: i64,
+    before: Option<&str>,
+) -> AppResult<(i64, Option<Cursor>)> {
+    let before = cursor(before)?;
+    let offset = if before.is_some() {
+        0
+    } else {
+        (page - 1).saturating_mul(per)
+    };
+    Ok((offset, before))
 }
 
 fn paging(p: &Page) -> AppResult<(i64, i64)> {
@@ -253,11 +285,12 @@ fn paging(p: &Page) -> AppResult<(i64, i64)> {
     tag = "citizen",
     operation_id = "listMyCases",
     summary = "My cases",
-    description = "The cases you applied for, newest first.",
+    description = "The cases you applied for, newest first. Page with `before` (the \
+        previous answer's `next`); `page` still works but costs more deep into the list.",
     params(Page),
     responses(
         (status = 200, description = "A page of your cases.", body = CaseList),
-        (status = 400, description = "A malformed parameter, `page` below 1 or `per_page` out of range.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A malformed parameter, `page` below 1, `per_page` out of range or a malformed `before` cursor.", body = Problem, content_type = "application/problem+json"),
         RoleErrors,
     ),
     security(("session" = []))
@@ -268,18 +301,22 @@ pub async fn my_cases(
     AcceptLang(lang): AcceptLang,
     p: Result<Query<Page>, QueryRejection>,
 ) -> AppResult<Json<CaseList>> {
-    let (page, per) = paging(&query_params(p)?)?;
-    let (rows, total) = app
+    let p = query_params(p)?;
+    let (page, per) = paging(&p)?;
+    let (offset, before) = offset_and_cursor(page, per, p.before.as_deref())?;
+    let found = app
         .store
-        .list_cases(&CaseFilter {
+        .case_page(&CaseFilter {
             applicant: Some(applicant.0.session.account_id),
             enterprise: super::pages::citizen::acting_enterprise(&applicant.0.session),
             limit: per,
-            offset: (page - 1).saturating_mul(per),
+            offset,
+            before,
             ..CaseFilter::default()
         })
         .await?;
-    Ok(Json(CaseList::of(&app, &rows, total, page, per, lang)))
+    let page = if before.is_some() { 1 } else { page };
+    Ok(Json(CaseList::page(&app, &found, page, per, lang)))
 }
 
 /// `GET /api/v1/cases/{case_no}`: status, timeline, deadlines, what is asked of me.
@@ -1410,6 +1447,9 @@ pub struct WorklistQuery {
     /// Cases per page, 1–100.
     #[param(minimum = 1, maximum = 100, default = 20)]
     per_page: Option<i64>,
+    /// Continue after this cursor, the previous page's `next` (instead of `page`).
+    #[param(max_length = 64)]
+    before: Option<String>,
 }
 
 /// `GET /api/staff/v1/cases`: the worklist, limited to what the role covers.
@@ -1420,11 +1460,12 @@ pub struct WorklistQuery {
     operation_id = "staffWorklist",
     summary = "The worklist",
     description = "The cases the caller's role covers (a clerk's hall departments, an \
-        officer's department, all for an operator), newest first.",
+        officer's department, all for an operator), newest first. Page with `before` (the \
+        previous answer's `next`); `page` still works but costs more deep into the list.",
     params(WorklistQuery),
     responses(
         (status = 200, description = "A page of cases.", body = CaseList),
-        (status = 400, description = "An unknown parameter or status, `page` below 1 or `per_page` out of range.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "An unknown parameter or status, `page` below 1, `per_page` out of range or a malformed `before` cursor.", body = Problem, content_type = "application/problem+json"),
         RoleErrors,
     ),
     security(("session" = []))
@@ -1439,7 +1480,9 @@ pub async fn worklist(
     let (page, per) = paging(&Page {
         page: q.page,
         per_page: q.per_page,
+        before: None,
     })?;
+    let (offset, before) = offset_and_cursor(page, per, q.before.as_deref())?;
     let statuses = case_statuses(q.status.as_deref())?;
     let departments = match (staff.actor().departments_covered(), q.department) {
         (Some(mine), Some(d)) => Some(mine.into_iter().filter(|m| *m == d).collect()),
@@ -1447,19 +1490,21 @@ pub async fn worklist(
         (None, Some(d)) => Some(vec![d]),
         (None, None) => None,
     };
-    let (rows, total) = app
+    let found = app
         .store
-        .list_cases(&CaseFilter {
+        .case_page(&CaseFilter {
             departments,
             statuses,
             service: q.service,
             due_by: q.due_by,
             limit: per,
-            offset: (page - 1).saturating_mul(per),
+            offset,
+            before,
             ..CaseFilter::default()
         })
         .await?;
-    Ok(Json(CaseList::of(&app, &rows, total, page, per, lang)))
+    let page = if before.is_some() { 1 } else { page };
+    Ok(Json(CaseList::page(&app, &found, page, per, lang)))
 }
 
 /// `GET /api/staff/v1/cases/{case_no}`.
@@ -1580,7 +1625,13 @@ mod tests {
 
     #[test]
     fn paging_refuses_what_the_document_excludes_rather_than_clamping() {
-        let p = |page, per_page| paging(&Page { page, per_page });
+        let p = |page, per_page| {
+            paging(&Page {
+                page,
+                per_page,
+                before: None,
+            })
+        };
         assert_eq!(p(None, None).ok(), Some((1, 20)));
         assert_eq!(p(Some(3), Some(100)).ok(), Some((3, 100)));
         for (page, per) in [
@@ -1592,6 +1643,30 @@ mod tests {
             assert!(
                 matches!(p(page, per), Err(AppError::BadRequest(_))),
                 "{page:?} {per:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cursor_replaces_the_page_and_a_malformed_one_is_refused() {
+        let c = Cursor {
+            at: Utc::now(),
+            id: Uuid::now_v7(),
+            due: None,
+        };
+        let text = c.encode();
+        assert_eq!(offset_and_cursor(3, 20, None).ok(), Some((40, None)));
+        assert_eq!(offset_and_cursor(3, 20, Some("")).ok(), Some((40, None)));
+        let (offset, back) = offset_and_cursor(3, 20, Some(&text)).expect("cursor");
+        assert_eq!(offset, 0);
+        assert_eq!(back.map(|b| b.id), Some(c.id));
+        for bad in ["x", "not-a-cursor", "%2F", &text[..text.len() - 2]] {
+            assert!(
+                matches!(
+                    offset_and_cursor(1, 20, Some(bad)),
+                    Err(AppError::BadRequest(_))
+                ),
+                "{bad:?}"
             );
         }
     }

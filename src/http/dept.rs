@@ -123,6 +123,9 @@ pub struct DeptCaseQuery {
     /// Cases per page, 1–200.
     #[param(minimum = 1, maximum = 200, default = 50)]
     per_page: Option<i64>,
+    /// Continue after this cursor, the previous page's `next` (instead of `page`).
+    #[param(max_length = 64)]
+    before: Option<String>,
 }
 
 /// The page (from 1) and page size (1–200, default 50) of a list, as the OpenAPI document
@@ -153,11 +156,12 @@ fn page_and_size(page: Option<i64>, per_page: Option<i64>) -> AppResult<(i64, i6
     operation_id = "listCases",
     summary = "List your department's cases",
     description = "The cases routed to your department (as the responsible department or a \
-        joint one), newest first, filtered by status and by last change.",
+        joint one), newest first, filtered by status and by last change. Page with `before` \
+        (the previous answer's `next`); `page` still works but costs more deep into the list.",
     params(DeptCaseQuery),
     responses(
         (status = 200, description = "A page of cases.", body = CaseList),
-        (status = 400, description = "An unknown query parameter or status, a malformed time, or `page` / `per_page` out of range.", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "An unknown query parameter or status, a malformed time, `page` / `per_page` out of range, or a malformed `before` cursor.", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "No valid token (missing, unknown, expired or revoked); `WWW-Authenticate: Bearer realm=\"onewindow-dept\"`.", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The token lacks the `cases:read` scope.", body = Problem, content_type = "application/problem+json"),
     ),
@@ -173,18 +177,21 @@ pub async fn list(
     let q = query_params(q)?;
     let statuses = case_statuses(q.status.as_deref())?;
     let (page, per) = page_and_size(q.page, q.per_page)?;
-    let (rows, total) = app
+    let (offset, before) = super::cases::offset_and_cursor(page, per, q.before.as_deref())?;
+    let found = app
         .store
-        .list_cases(&CaseFilter {
+        .case_page(&CaseFilter {
             departments: Some(vec![client.token.department.clone()]),
             statuses,
             updated_since: q.updated_since,
             limit: per,
-            offset: (page - 1).saturating_mul(per),
+            offset,
+            before,
             ..CaseFilter::default()
         })
         .await?;
-    Ok(Json(CaseList::of(&app, &rows, total, page, per, lang)))
+    let page = if before.is_some() { 1 } else { page };
+    Ok(Json(CaseList::page(&app, &found, page, per, lang)))
 }
 
 /// `GET /api/dept/v1/cases/{case_no}`: one case with its full application.
@@ -505,6 +512,9 @@ pub struct DeliveryQuery {
     state: Option<String>,
     /// Only events for this department (USCC).
     department: Option<String>,
+    /// Continue after this cursor: the `next` of the previous page.
+    #[param(max_length = 64)]
+    before: Option<String>,
 }
 
 /// One event for one department, with its delivery state.
@@ -569,11 +579,36 @@ impl From<Delivery> for DeliveryView {
     }
 }
 
-/// Deliveries, newest first (at most 500).
+/// Deliveries, oldest first (at most 500 a page).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DeliveryList {
     /// The deliveries.
     pub items: Vec<DeliveryView>,
+    /// The cursor of the next page (pass it as `before`); `null` on the last page.
+    #[schema(required = true)]
+    pub next: Option<String>,
+}
+
+/// Deliveries on a page of the operator's list (API and page).
+pub const DELIVERIES_PER_PAGE: i64 = 500;
+
+/// A page of deliveries: at most `per` of `rows` (read with one more, to know whether
+/// another page follows) and the cursor of the next page.
+pub fn delivery_page(mut rows: Vec<Delivery>, per: i64) -> (Vec<Delivery>, Option<String>) {
+    if rows.len() as i64 > per {
+        rows.truncate(per.max(0) as usize);
+        let next = rows.last().map(|d| {
+            crate::store::Cursor {
+                at: d.created_at,
+                id: d.id,
+                due: None,
+            }
+            .encode()
+        });
+        (rows, next)
+    } else {
+        (rows, None)
+    }
 }
 
 /// `GET /api/ops/v1/deliveries?state=dead`: deliveries for operators.
@@ -584,11 +619,12 @@ pub struct DeliveryList {
     operation_id = "listDeliveries",
     summary = "Deliveries to departments",
     description = "Events and their delivery state, filtered by state (`dead` for the dead \
-        letters to look into) and by department.",
+        letters to look into) and by department, oldest first, 500 a page (continue with \
+        `before`, the previous answer's `next`).",
     params(DeliveryQuery),
     responses(
         (status = 200, description = "The deliveries.", body = DeliveryList),
-        (status = 400, description = "An unknown query parameter."),
+        (status = 400, description = "An unknown query parameter, or a malformed `before` cursor.", body = Problem, content_type = "application/problem+json"),
         RoleErrors,
     ),
     security(("session" = []))
@@ -596,19 +632,24 @@ pub struct DeliveryList {
 pub async fn deliveries(
     State(app): State<AppState>,
     _op: Operator,
-    Query(q): Query<DeliveryQuery>,
+    q: Result<Query<DeliveryQuery>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<Json<DeliveryList>> {
+    let q = query_params(q)?;
+    let after = super::cases::cursor(q.before.as_deref())?;
     let rows = app
         .store
         .deliveries(&DeliveryFilter {
             state: q.state,
             department: q.department,
             case_id: None,
-            limit: 500,
+            after,
+            limit: DELIVERIES_PER_PAGE + 1,
         })
         .await?;
+    let (rows, next) = delivery_page(rows, DELIVERIES_PER_PAGE);
     Ok(Json(DeliveryList {
         items: rows.into_iter().map(DeliveryView::from).collect(),
+        next,
     }))
 }
 

@@ -296,8 +296,10 @@ pub struct CaseFilter {
     pub sort: CaseSort,
     /// Page size.
     pub limit: i64,
-    /// Rows to skip.
+    /// Rows to skip (`page=`; a cursor is cheaper).
     pub offset: i64,
+    /// Only the cases after this one in the list's order (keyset paging).
+    pub before: Option<super::paging::Cursor>,
 }
 
 /// The order of a case list.
@@ -314,7 +316,7 @@ pub enum CaseSort {
 
 /// `text` as a `LIKE` pattern matching it anywhere, lower-cased, its wildcards escaped
 /// (with `\`).
-fn contains_pattern(text: &str) -> String {
+pub(super) fn contains_pattern(text: &str) -> String {
     let mut p = String::from("%");
     for ch in text.trim().to_lowercase().chars() {
         if matches!(ch, '%' | '_' | '\\') {
@@ -352,8 +354,16 @@ pub trait CaseStore: Send + Sync {
     /// A case with its history and materials, read in one statement.
     async fn case_full(&self, key: CaseKey<'_>) -> StoreResult<Option<FullCase>>;
 
-    /// Cases matching a filter, newest first, with the total count.
-    async fn list_cases(&self, filter: &CaseFilter) -> StoreResult<(Vec<CaseRow>, i64)>;
+    /// Cases matching a filter, in its order, with the count (capped at
+    /// [`super::paging::COUNT_CAP`]).
+    async fn list_cases(&self, filter: &CaseFilter) -> StoreResult<(Vec<CaseRow>, i64)> {
+        let page = self.case_page(filter).await?;
+        Ok((page.rows, page.total))
+    }
+
+    /// A page of the cases matching a filter (from its cursor or offset), with the
+    /// capped count and where the next page begins.
+    async fn case_page(&self, filter: &CaseFilter) -> StoreResult<super::CasePage>;
 
     /// The outbox events of a case, in order.
     async fn case_outbox(&self, case_id: Uuid) -> StoreResult<Vec<OutboxRow>>;
@@ -543,30 +553,8 @@ impl CaseStore for SqlStore {
             .await
     }
 
-    async fn list_cases(&self, f: &CaseFilter) -> StoreResult<(Vec<CaseRow>, i64)> {
-        let total = self
-            .db
-            .fetch_one(case_filter(Q::new("SELECT COUNT(*) AS n FROM cases"), f))
-            .await?
-            .get::<i64>("n")?;
-        let order = match f.sort {
-            CaseSort::Newest => " ORDER BY created_at DESC, id DESC LIMIT ",
-            CaseSort::Oldest => " ORDER BY created_at, id LIMIT ",
-            // without a due date last, whatever the backend does with NULLs
-            CaseSort::DueSoonest => {
-                " ORDER BY CASE WHEN due_on IS NULL THEN 1 ELSE 0 END, due_on, created_at DESC, id DESC LIMIT "
-            }
-        };
-        let q = case_filter(Q::new("SELECT * FROM cases"), f)
-            .push(order)
-            .push_bind(f.limit)
-            .push(" OFFSET ")
-            .push_bind(f.offset);
-        let cases = self
-            .db
-            .fetch_all_with(q, |r| case_from_row(r, &self.seal))
-            .await?;
-        Ok((cases, total))
+    async fn case_page(&self, f: &CaseFilter) -> StoreResult<super::CasePage> {
+        self.case_page_of(f).await
     }
 
     async fn case_outbox(&self, case_id: Uuid) -> StoreResult<Vec<OutboxRow>> {
@@ -874,60 +862,6 @@ fn evidence_aad(case_id: Uuid, material_id: &str) -> String {
         "evidence",
         &format!("{case_id}/{material_id}"),
     )
-}
-
-/// The `WHERE` of a case list; every filter narrows it.
-fn case_filter(q: Q, f: &CaseFilter) -> Q {
-    let mut q = q.push(" WHERE 1 = 1");
-    match (f.applicant, &f.enterprise) {
-        (Some(a), Some(uscc)) => {
-            q = q
-                .push(" AND (applicant_account = ")
-                .push_bind(a)
-                .push(" OR (applicant_kind = ")
-                .push_bind(AccountKind::Enterprise.code())
-                .push(" AND applicant_uscc = ")
-                .push_bind(uscc.clone())
-                .push("))");
-        }
-        (Some(a), None) => q = q.push(" AND applicant_account = ").push_bind(a),
-        (None, _) => {}
-    }
-    if let Some(ds) = &f.departments {
-        // Never an empty `IN ()`: no department means no case.
-        q = q
-            .push(" AND department IN (")
-            .push_list(std::iter::once("").chain(ds.iter().map(String::as_str)))
-            .push(")");
-    }
-    if !f.statuses.is_empty() {
-        q = q.push(" AND status IN (").push_list(&f.statuses).push(")");
-    }
-    if let Some(s) = &f.service {
-        q = q.push(" AND service_code = ").push_bind(s);
-    }
-    if let Some(d) = f.due_by {
-        q = q.push(" AND due_on <= ").push_bind(d);
-    }
-    if let Some(d) = f.due_from {
-        q = q.push(" AND due_on >= ").push_bind(d);
-    }
-    if let Some(t) = f.updated_since {
-        q = q.push(" AND updated_at >= ").push_bind(t);
-    }
-    if let Some(c) = &f.channel {
-        q = q.push(" AND channel = ").push_bind(c);
-    }
-    if let Some(t) = f.text.as_deref().filter(|t| !t.trim().is_empty()) {
-        let p = contains_pattern(t);
-        q = q
-            .push(" AND (LOWER(case_no) LIKE ")
-            .push_bind(p.clone())
-            .push(" ESCAPE '\\' OR LOWER(applicant_name) LIKE ")
-            .push_bind(p)
-            .push(" ESCAPE '\\')");
-    }
-    q
 }
 
 const IDEM_SELECT: &str = "SELECT * FROM idempotency WHERE scope = $1 AND key = $2";
@@ -1287,7 +1221,7 @@ async fn write_side_effects(
     Ok(())
 }
 
-fn case_from_row(r: &Row, seal: &RowSeal) -> StoreResult<CaseRow> {
+pub(super) fn case_from_row(r: &Row, seal: &RowSeal) -> StoreResult<CaseRow> {
     let id: Uuid = r.get("id")?;
     let aad = |column: &str| row_aad("cases", column, &id.to_string());
     let corrupt = |what: &str| StoreError::Corrupt(format!("case {id}: bad {what}"));

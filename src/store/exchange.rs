@@ -109,9 +109,16 @@ pub struct DeliveryFilter {
     pub department: Option<String>,
     /// Only this case.
     pub case_id: Option<Uuid>,
+    /// Only the deliveries after this one (oldest first: created later, or at the same
+    /// moment with a greater id), for keyset paging.
+    pub after: Option<super::paging::Cursor>,
     /// At most.
     pub limit: i64,
 }
+
+/// Every delivery state: a list without a state filter merges one ordered walk per
+/// state (see [`ExchangeStore::deliveries`]).
+pub const DELIVERY_STATES: [&str; 3] = ["pending", "delivered", "dead"];
 
 /// Endpoints, deliveries and signing keys.
 #[async_trait]
@@ -173,7 +180,10 @@ pub trait ExchangeStore: Send + Sync {
     /// Acknowledges a pulled event; false when it is not this department's pending event.
     async fn ack(&self, department: &str, event_id: Uuid, now: DateTime<Utc>) -> StoreResult<bool>;
 
-    /// Deliveries matching a filter, oldest first.
+    /// Deliveries matching a filter, oldest first. Each state is one walk along an
+    /// index `(state, created_at, id)` or `(department, state, created_at, id)` from the
+    /// cursor; without a state filter the walks of every state are merged, since one
+    /// index cannot give the order across them.
     async fn deliveries(&self, f: &DeliveryFilter) -> StoreResult<Vec<Delivery>>;
 
     /// Puts a dead-lettered delivery back in the queue; false when it is not dead.
@@ -372,16 +382,63 @@ impl ExchangeStore for SqlStore {
     }
 
     async fn deliveries(&self, f: &DeliveryFilter) -> StoreResult<Vec<Delivery>> {
-        let mut q = Q::new(DELIVERY_SELECT).push(" WHERE 1 = 1");
-        if let Some(s) = &f.state {
-            q = q.push(" AND o.state = ").push_bind(s);
-        }
-        if let Some(d) = &f.department {
-            q = q.push(" AND o.department = ").push_bind(d);
-        }
-        if let Some(c) = f.case_id {
-            q = q.push(" AND o.case_id = ").push_bind(c);
-        }
+        // one case's deliveries are few: no need to walk each state
+        let states: Vec<Option<&str>> = match (&f.state, f.case_id) {
+            (Some(s), _) => vec![Some(s.as_str())],
+            (None, Some(_)) => vec![None],
+            (None, None) => DELIVERY_STATES.into_iter().map(Some).collect(),
+        };
+        // one walk: the deliveries of one state (and department, case) after the cursor
+        let walk = |mut q: Q, alias: &'static str, state: Option<&str>| {
+            q = q.push("1 = 1");
+            if let Some(s) = state {
+                q = q.push(" AND ").push(alias).push("state = ").push_bind(s);
+            }
+            if let Some(d) = &f.department {
+                q = q
+                    .push(" AND ")
+                    .push(alias)
+                    .push("department = ")
+                    .push_bind(d);
+            }
+            if let Some(c) = f.case_id {
+                q = q.push(" AND ").push(alias).push("case_id = ").push_bind(c);
+            }
+            if let Some(c) = &f.after {
+                q = q
+                    .push(" AND (")
+                    .push(alias)
+                    .push("created_at, ")
+                    .push(alias)
+                    .push("id) > (")
+                    .push_bind(c.at)
+                    .push(", ")
+                    .push_bind(c.id)
+                    .push(")");
+            }
+            q
+        };
+        let q = if let [state] = states.as_slice() {
+            walk(Q::new(DELIVERY_SELECT).push(" WHERE "), "o.", *state)
+        } else {
+            let mut q = Q::new(DELIVERY_SELECT).push(" WHERE o.id IN (SELECT id FROM (");
+            for (i, state) in states.iter().enumerate() {
+                if i > 0 {
+                    q = q.push(" UNION ALL ");
+                }
+                q = walk(
+                    q.push("SELECT * FROM (SELECT id, created_at FROM outbox WHERE "),
+                    "",
+                    *state,
+                )
+                .push(" ORDER BY created_at, id LIMIT ")
+                .push_bind(f.limit)
+                .push(") AS b");
+            }
+            q.push(") AS u ORDER BY created_at, id LIMIT ")
+                .push_bind(f.limit)
+                .push(")")
+        };
         let q = q
             .push(" ORDER BY o.created_at, o.id LIMIT ")
             .push_bind(f.limit);

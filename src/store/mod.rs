@@ -38,6 +38,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod case_lists;
 pub mod cases;
 pub mod cat_mgmt;
 pub mod catalogue;
@@ -49,6 +50,7 @@ pub mod hardening;
 pub mod keys;
 pub mod mail;
 pub mod open_data;
+pub mod paging;
 pub mod region;
 pub mod secrets;
 pub mod shared;
@@ -64,6 +66,7 @@ use async_trait::async_trait;
 
 pub use accounts::{Account, AccountStore, ApiToken};
 pub use audit::{AuditEventRow, AuditStore, AuditTable, NewAuditEvent};
+pub use case_lists::CasePage;
 pub use cases::{
     CaseApplicant, CaseFilter, CaseKey, CaseRow, CaseSort, CaseStore, CaseWrite, EventRow,
     FullCase, IdemRecord, MaterialRow, NewMaterial, NoticeRow, OutboxRow, WriteOutcome,
@@ -80,6 +83,7 @@ pub use hardening::{HardeningStore, ProvisionalCase};
 pub use keys::{DataKeyRow, KeyStore, ResealCounts};
 pub use mail::{MailCounts, MailOutcome, MailRow, MailStore, QueuedMail};
 pub use open_data::OpenDataStore;
+pub use paging::{COUNT_CAP, Cursor, MalformedCursor};
 pub use region::{NewRegionReport, RegionCount, RegionReport, RegionStage, RegionStore};
 pub use secrets::SecretStore;
 pub use shared::{

@@ -245,6 +245,7 @@ async fn pending_deliveries(state: &AppState, department: &str) -> usize {
             state: Some("pending".into()),
             department: Some(department.into()),
             case_id: None,
+            after: None,
             limit: 500,
         })
         .await
@@ -403,6 +404,7 @@ async fn simulated_departments_conclude_cases_on_their_own(b: Backend) {
             state: Some("delivered".into()),
             department: Some(PUSH_DEPARTMENT.into()),
             case_id: None,
+            after: None,
             limit: 500,
         })
         .await

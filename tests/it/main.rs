@@ -30,6 +30,7 @@ mod hard_edge;
 mod hard_keys;
 mod identity;
 mod import;
+mod lists;
 mod mail;
 mod open_data;
 mod openapi;

@@ -470,7 +470,7 @@ async fn the_document_describes_every_department_route() {
     };
     assert_eq!(
         names("/api/dept/v1/cases"),
-        set(&["status", "updated_since", "page", "per_page"])
+        set(&["status", "updated_since", "page", "per_page", "before"])
     );
     assert_eq!(names("/api/dept/v1/inbox"), set(&["limit"]));
     let limit = &doc["paths"]["/api/dept/v1/inbox"]["get"]["parameters"][0]["schema"];

@@ -305,17 +305,23 @@ impl CaseSummary {
     }
 }
 
-/// A page of cases, newest first.
+/// A page of cases, in the list's order.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct CaseList {
     /// The cases on this page.
     pub items: Vec<CaseSummary>,
-    /// How many cases match the filter.
+    /// How many cases match the filter, counted up to 10,000: with more, `total` is
+    /// 10000 and `total_capped` is true (show "10,000+").
     pub total: i64,
-    /// This page (from 1).
+    /// More than 10,000 cases match; `total` is the cap.
+    pub total_capped: bool,
+    /// This page (from 1) when paged by `page`; 1 on a page reached by cursor.
     pub page: i64,
     /// Cases per page.
     pub per_page: i64,
+    /// The cursor of the next page (pass it as `before`); `null` on the last page.
+    #[schema(required = true)]
+    pub next: Option<String>,
 }
 
 impl CaseList {
@@ -331,8 +337,25 @@ impl CaseList {
         CaseList {
             items: rows.iter().map(|c| CaseSummary::of(app, c, lang)).collect(),
             total,
+            total_capped: false,
             page,
             per_page,
+            next: None,
+        }
+    }
+
+    /// A page from the store, with its capped count and the next page's cursor.
+    pub fn page(
+        app: &AppState,
+        p: &crate::store::CasePage,
+        page: i64,
+        per_page: i64,
+        lang: Lang,
+    ) -> CaseList {
+        CaseList {
+            total_capped: p.total_capped,
+            next: p.next.map(|c| c.encode()),
+            ..CaseList::of(app, &p.rows, p.total, page, per_page, lang)
         }
     }
 }

@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
+use super::paging::{ListAt, list_href, pager, shown_total};
 use super::{PageCtx, check_csrf, cst, cst_date, mask_id};
 use crate::auth::extract::{Clerk, Staff, StaffCase};
 use crate::domain::case::{Action, CaseStatus, Request as StepRequest};
@@ -116,6 +117,8 @@ pub struct WorklistParams {
     q: Option<String>,
     sort: Option<String>,
     page: Option<i64>,
+    before: Option<String>,
+    from: Option<i64>,
 }
 
 fn non_empty(v: &Option<String>) -> Option<&str> {
@@ -222,14 +225,6 @@ fn filter_query(p: &WorklistParams) -> String {
     q.finish()
 }
 
-fn page_href(filters: &str, page: i64) -> String {
-    if filters.is_empty() {
-        format!("/staff/cases?page={page}")
-    } else {
-        format!("/staff/cases?{filters}&page={page}")
-    }
-}
-
 #[derive(Serialize)]
 struct Opt {
     value: String,
@@ -285,25 +280,25 @@ async fn worklist(
         Err(r) => return Ok(*r),
     };
     let p = q.map(|q| q.0).unwrap_or_default();
-    let page = p.page.unwrap_or(1).clamp(1, 100_000);
+    let at = ListAt::of(p.before.as_deref(), p.from, p.page, PER_PAGE);
     let today = today();
     let soon = due_soon_until(&app.calendar.current(), today);
     let mut filter = worklist_filter(&p, &clerk.departments, today, soon);
     filter.limit = PER_PAGE;
-    filter.offset = (page - 1) * PER_PAGE;
-    let (rows, total) = app.store.list_cases(&filter).await?;
+    filter.offset = at.offset(PER_PAGE);
+    filter.before = at.before;
+    let found = app.store.case_page(&filter).await?;
     let lang = ctx.lang;
-    let rows: Vec<Row> = rows.iter().map(|c| row_of(&app, &ctx, c)).collect();
+    let rows: Vec<Row> = found.rows.iter().map(|c| row_of(&app, &ctx, c)).collect();
     let filters = filter_query(&p);
-    let from = if total == 0 { 0 } else { filter.offset + 1 };
-    let to = filter.offset + rows.len() as i64;
-    let pager = context! {
-        from => from,
-        to => to,
-        total => total,
-        prev => (page > 1).then(|| page_href(&filters, page - 1)),
-        next => (to < total).then(|| page_href(&filters, page + 1)),
-    };
+    let total = shown_total(found.total, found.total_capped, lang);
+    let pager = pager(
+        |paging| list_href("/staff/cases", &filters, paging),
+        at,
+        rows.len(),
+        total.clone(),
+        found.next,
+    );
     let statuses: Vec<Opt> = CaseStatus::ALL
         .into_iter()
         .map(|s| {

@@ -23,6 +23,7 @@ use minijinja::context;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::paging::{self, ListAt, pager as keyset_pager, shown_total};
 use super::{PageCtx, check_csrf};
 use crate::auth::extract::DepartmentOfficer;
 use crate::domain::case::{Action, CaseStatus, ConclusionResult, Request};
@@ -99,6 +100,8 @@ pub struct DeskQuery {
     state: Option<String>,
     deadline: Option<String>,
     page: Option<i64>,
+    before: Option<String>,
+    from: Option<i64>,
 }
 
 /// Statuses to list for the `state` filter: `open` (the default), `all`, or one status.
@@ -132,7 +135,20 @@ fn list_href(state: &str, deadline: &str, page: i64) -> String {
     }
 }
 
-/// The pager's values: rows `from`–`to` of `total`, links to the neighbours.
+/// The filters of the worklist as a query string (without paging).
+fn filter_query(state: &str, deadline: &str) -> String {
+    let mut q: Vec<String> = Vec::new();
+    if !state.is_empty() {
+        q.push(format!("state={state}"));
+    }
+    if !deadline.is_empty() {
+        q.push(format!("deadline={deadline}"));
+    }
+    q.join("&")
+}
+
+/// The pager's values: rows `from`–`to` of `total`, links to the neighbours (the
+/// deadline-filtered list, which is paged by number over what was scanned).
 fn pager(state: &str, deadline: &str, page: i64, shown: usize, total: i64) -> Value {
     let from = if shown == 0 {
         0
@@ -223,6 +239,7 @@ pub async fn worklist(
         })
         .transpose()?;
     let page = q.page.unwrap_or(1).max(1);
+    let deadline_code = wanted_deadline.map(|d| d.code()).unwrap_or("");
     let mut filter = CaseFilter {
         departments: Some(vec![o.department.clone()]),
         statuses,
@@ -230,15 +247,28 @@ pub async fn worklist(
         offset: (page - 1) * PER_PAGE,
         ..CaseFilter::default()
     };
-    let (rows, total) = match wanted_deadline {
+    let (rows, total, pager) = match wanted_deadline {
         None => {
-            let (rows, total) = app.store.list_cases(&filter).await?;
-            (
-                rows.iter()
-                    .map(|c| row_of(&app, c, lang))
-                    .collect::<Vec<_>>(),
-                total,
-            )
+            // paged by cursor: the next page continues after the last row
+            let at = ListAt::of(q.before.as_deref(), q.from, q.page, PER_PAGE);
+            filter.offset = at.offset(PER_PAGE);
+            filter.before = at.before;
+            let found = app.store.case_page(&filter).await?;
+            let rows = found
+                .rows
+                .iter()
+                .map(|c| row_of(&app, c, lang))
+                .collect::<Vec<_>>();
+            let total = shown_total(found.total, found.total_capped, lang);
+            let filters = filter_query(&state, deadline_code);
+            let pager = keyset_pager(
+                |paging| paging::list_href("/desk/cases", &filters, paging),
+                at,
+                rows.len(),
+                total.clone(),
+                found.next,
+            );
+            (rows, total, pager)
         }
         Some(want) => {
             // The deadline state is a working-day count: computed here over the
@@ -252,15 +282,19 @@ pub async fn worklist(
                 .filter(|r| r.deadline.state == Some(want.code()))
                 .collect();
             let total = all.len() as i64;
-            let page_rows = all
+            let page_rows: Vec<Row> = all
                 .into_iter()
                 .skip(((page - 1) * PER_PAGE) as usize)
                 .take(PER_PAGE as usize)
                 .collect();
-            (page_rows, total)
+            let pager = pager(&state, deadline_code, page, page_rows.len(), total);
+            (
+                page_rows,
+                minijinja::Value::from(total),
+                minijinja::Value::from_serialize(&pager),
+            )
         }
     };
-    let deadline_code = wanted_deadline.map(|d| d.code()).unwrap_or("");
     let status_options: Vec<Value> = DESK_STATUSES
         .iter()
         .map(|s| {
@@ -280,7 +314,6 @@ pub async fn worklist(
         .department(&o.department)
         .map(|d| lang.pick(&d.name, &d.name_en).to_owned())
         .unwrap_or_else(|| o.department.clone());
-    let pager = pager(&state, deadline_code, page, rows.len(), total);
     let joint = joint_cases(&app, &o.department, lang).await?;
     Ok(ctx.render(
         StatusCode::OK,

@@ -19,6 +19,7 @@ pub mod clerk;
 pub mod desk;
 pub mod i18n;
 pub mod ops;
+pub mod paging;
 
 use std::sync::LazyLock;
 

@@ -664,6 +664,8 @@ pub struct DeliveriesQuery {
     department: Option<String>,
     state: Option<String>,
     done: Option<String>,
+    before: Option<String>,
+    from: Option<i64>,
 }
 
 /// `GET /ops/deliveries?department=&state=`.
@@ -679,15 +681,27 @@ pub async fn deliveries(
     let lang = ctx.lang;
     let department = q.department.filter(|d| !d.is_empty());
     let state = q.state.filter(|s| DELIVERY_STATES.contains(&s.as_str()));
+    let at = super::paging::ListAt::of(q.before.as_deref(), q.from, None, DELIVERIES_SHOWN);
     let rows = app
         .store
         .deliveries(&DeliveryFilter {
             state: state.clone(),
             department: department.clone(),
             case_id: None,
-            limit: DELIVERIES_SHOWN,
+            after: at.before,
+            limit: DELIVERIES_SHOWN + 1,
         })
         .await?;
+    // one more than shown tells whether another page follows
+    let next = (rows.len() as i64 > DELIVERIES_SHOWN).then(|| DELIVERIES_SHOWN as usize - 1);
+    let next = next
+        .and_then(|i| rows.get(i))
+        .map(|d| crate::store::Cursor {
+            at: d.created_at,
+            id: d.id,
+            due: None,
+        });
+    let rows = &rows[..rows.len().min(DELIVERIES_SHOWN as usize)];
     let items: Vec<Value> = rows
         .iter()
         .map(|d| {
@@ -713,6 +727,23 @@ pub async fn deliveries(
         .iter()
         .map(|d| json!({ "uscc": d.uscc, "name": lang.pick(&d.name, &d.name_en) }))
         .collect();
+    let filters = {
+        let mut f = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(d) = &department {
+            f.append_pair("department", d);
+        }
+        if let Some(s) = &state {
+            f.append_pair("state", s);
+        }
+        f.finish()
+    };
+    let pager = super::paging::pager(
+        |paging| super::paging::list_href("/ops/deliveries", &filters, paging),
+        at,
+        items.len(),
+        minijinja::Value::from(()),
+        next,
+    );
     Ok(ctx.render(
         StatusCode::OK,
         "ops/deliveries.html",
@@ -723,6 +754,7 @@ pub async fn deliveries(
             department => department.unwrap_or_default(),
             state => state.unwrap_or_default(),
             shown => DELIVERIES_SHOWN,
+            pager,
             done => q.done.filter(|d| d == "redelivered"),
         },
     ))

@@ -22,6 +22,7 @@ use crate::http::cases::views::CaseDetail;
 use crate::http::cases::{multipart_error, store_upload};
 use crate::http::error::{AppError, AppResult, Message};
 use crate::http::pages::PageCtx;
+use crate::http::pages::paging::{ListAt, list_href, pager, shown_total};
 use crate::sharing::prefill::purpose_label;
 use crate::state::AppState;
 use crate::store::CaseFilter;
@@ -53,6 +54,8 @@ pub(super) fn routes() -> Router<AppState> {
 #[derive(Debug, Default, Deserialize)]
 pub struct PageQuery {
     page: Option<i64>,
+    before: Option<String>,
+    from: Option<i64>,
 }
 
 /// Whom the page's actions are for: the enterprise's name for an enterprise user.
@@ -73,18 +76,21 @@ pub async fn my_cases(
         Ok(w) => w,
         Err(r) => return Ok(*r),
     };
-    let page = q.ok().and_then(|q| q.0.page).unwrap_or(1).max(1);
+    let q = q.map(|q| q.0).unwrap_or_default();
+    let at = ListAt::of(q.before.as_deref(), q.from, q.page, PER_PAGE);
     let s = &who.0.session;
-    let (rows, total) = app
+    let found = app
         .store
-        .list_cases(&CaseFilter {
+        .case_page(&CaseFilter {
             applicant: Some(s.account_id),
             enterprise: acting_enterprise(s),
             limit: PER_PAGE,
-            offset: (page - 1) * PER_PAGE,
+            offset: at.offset(PER_PAGE),
+            before: at.before,
             ..CaseFilter::default()
         })
         .await?;
+    let rows = &found.rows;
     let lang = ctx.lang;
     let items: Vec<Value> = rows
         .iter()
@@ -102,17 +108,14 @@ pub async fn my_cases(
             }
         })
         .collect();
-    let from = if total == 0 {
-        0
-    } else {
-        (page - 1) * PER_PAGE + 1
-    };
-    let to = ((page - 1) * PER_PAGE + rows.len() as i64).max(from);
-    let pager = context! {
-        from, to, total,
-        prev => (page > 1).then(|| format!("/me/cases?page={}", page - 1)),
-        next => (page * PER_PAGE < total).then(|| format!("/me/cases?page={}", page + 1)),
-    };
+    let total = shown_total(found.total, found.total_capped, lang);
+    let pager = pager(
+        |paging| list_href("/me/cases", "", paging),
+        at,
+        rows.len(),
+        total.clone(),
+        found.next,
+    );
     Ok(ctx.render(
         StatusCode::OK,
         "citizen/cases.html",
