@@ -58,8 +58,8 @@ pub struct SeedOptions {
     #[arg(long)]
     pub persona_cases: Option<u64>,
     /// Write a tab-separated sample (case_no, query_code, department, status,
-    /// applicant) of the seeded cases here: every case still submitted, and about
-    /// `--sample-size` others.
+    /// applicant) of the seeded cases here: every open case (submitted, accepted, under
+    /// review), and about `--sample-size` others.
     #[arg(long)]
     pub sample: Option<PathBuf>,
     /// How many cases besides the submitted ones go into the sample.
@@ -503,7 +503,8 @@ pub async fn seed(settings: &Settings, o: &SeedOptions) -> anyhow::Result<SeedRe
     while let Some(rows) = rx.recv().await {
         if let Some(w) = sample.as_mut() {
             for c in &rows {
-                if c.status == "submitted" || mix(c.id.as_u128() as u64) % every == 0 {
+                let open = matches!(c.status, "submitted" | "accepted" | "under_review");
+                if open || mix(c.id.as_u128() as u64) % every == 0 {
                     writeln!(
                         w,
                         "{}\t{}\t{}\t{}\t{}",

@@ -251,10 +251,11 @@ enum Work {
     List {
         path: String,
     },
+    /// The client's own cases with the step each takes next (0 accept, 1 start
+    /// review, then suspend and resume in turn), visited round-robin.
     Transition {
         token: String,
-        cases: Arc<Vec<String>>,
-        next: Arc<AtomicU64>,
+        cases: Arc<std::sync::Mutex<Vec<(String, u8)>>>,
     },
 }
 
@@ -300,6 +301,18 @@ fn gender(id: &str) -> &'static str {
     }
 }
 
+/// A value of this process's own, so Idempotency-Keys never repeat across runs (a
+/// repeated key would replay the earlier answer instead of making a case).
+fn nonce() -> u64 {
+    static N: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        t ^ (u64::from(std::process::id()) << 32)
+    })
+}
+
 /// Tiny xorshift per client, so clients pick sample rows independently.
 struct Rng(u64);
 impl Rng {
@@ -328,7 +341,10 @@ async fn once(c: &reqwest::Client, base: &str, w: &Work, n: u64, rng: &mut Rng) 
             let r = c
                 .post(format!("{base}/api/v1/cases"))
                 .header("x-csrf-token", csrf)
-                .header("idempotency-key", format!("bench-{:x}-{n}", rng.next()))
+                .header(
+                    "idempotency-key",
+                    format!("bench-{:x}-{:x}-{n}", nonce(), rng.next()),
+                )
                 .json(&body)
                 .send()
                 .await;
@@ -372,15 +388,22 @@ async fn once(c: &reqwest::Client, base: &str, w: &Work, n: u64, rng: &mut Rng) 
             ok_body(r, 200).await
         }
         Work::List { path } => ok_body(c.get(format!("{base}{path}")).send().await, 200).await,
-        Work::Transition { token, cases, next } => {
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            let no = cases.get((i / 3) as usize)?;
-            let body = match i % 3 {
+        Work::Transition { token, cases } => {
+            let (no, step) = {
+                let mut cs = cases.lock().expect("lock");
+                if cs.is_empty() {
+                    return None;
+                }
+                let k = (n % cs.len() as u64) as usize;
+                let (no, step) = cs[k].clone();
+                cs[k].1 = if step >= 3 { 2 } else { step + 1 };
+                (no, step)
+            };
+            let body = match step {
                 0 => json!({"action": "accept"}),
                 1 => json!({"action": "start_review"}),
-                _ => {
-                    json!({"action": "conclude", "result": "approved", "note": "准予（基准测试）"})
-                }
+                2 => json!({"action": "suspend", "note": "现场核查（基准测试）"}),
+                _ => json!({"action": "resume"}),
             };
             let r = c
                 .post(format!("{base}/api/dept/v1/cases/{no}/transitions"))
@@ -579,22 +602,33 @@ async fn run(a: Args) -> Res<()> {
         }
         "transitions" => {
             let dept = arg(&a, "department");
-            let cases: Vec<String> = sample
+            let cases: Vec<(String, u8)> = sample
                 .iter()
-                .filter(|s| s.department == dept && s.status == "submitted")
-                .map(|s| s.case_no.clone())
+                .filter(|s| s.department == dept)
+                .filter_map(|s| {
+                    let step = match s.status.as_str() {
+                        "submitted" => 0,
+                        "accepted" => 1,
+                        "under_review" => 2,
+                        _ => return None,
+                    };
+                    Some((s.case_no.clone(), step))
+                })
                 .collect();
             extra.insert("cases_available".into(), json!(cases.len()));
-            let cases = Arc::new(cases);
-            let next = Arc::new(AtomicU64::new(0));
             let token = arg(&a, "token").to_owned();
-            for _ in 0..clients {
+            for k in 0..clients as usize {
+                let mine: Vec<(String, u8)> = cases
+                    .iter()
+                    .skip(k)
+                    .step_by(clients.max(1) as usize)
+                    .cloned()
+                    .collect();
                 works.push((
                     client()?,
                     Work::Transition {
                         token: token.clone(),
-                        cases: cases.clone(),
-                        next: next.clone(),
+                        cases: Arc::new(std::sync::Mutex::new(mine)),
                     },
                 ));
             }
@@ -716,10 +750,11 @@ async fn run(a: Args) -> Res<()> {
         "errors": err,
         "rss_mb": rss,
         "cpu": {
-            "gateway": after.gateway - before.gateway,
-            "postgres": after.postgres - before.postgres,
-            "redis": after.redis - before.redis,
-            "loadgen": after.loadgen - before.loadgen,
+            "gateway": (after.gateway - before.gateway).max(0.0),
+            // processes that exit within the window take their time with them
+            "postgres": (after.postgres - before.postgres).max(0.0),
+            "redis": (after.redis - before.redis).max(0.0),
+            "loadgen": (after.loadgen - before.loadgen).max(0.0),
         },
         "machine_busy_pct": 100.0 * wall / total,
         "extra": extra,

@@ -48,7 +48,9 @@ fn notes(v: &Value) -> String {
         ));
     }
     if let Some(n) = x.get("cases_available").and_then(Value::as_u64) {
-        out.push(format!("{n} submitted cases to step"));
+        out.push(format!(
+            "{n} open cases to step (accept, start review, then suspend/resume)"
+        ));
     }
     out.join("; ")
 }
