@@ -270,7 +270,7 @@ const IMPORT_NOTE: &str = "历史办件导入（基准测试数据）";
 impl Plan {
     /// Who applied for case `i`.
     fn applicant_of(&self, i: u64, h: u64) -> usize {
-        if !self.personas.is_empty() && i % self.persona_stride == 0 {
+        if !self.personas.is_empty() && i.is_multiple_of(self.persona_stride) {
             return self.personas[((i / self.persona_stride) as usize) % self.personas.len()];
         }
         let bench = self.applicants.len() - self.personas.len();
@@ -504,7 +504,7 @@ pub async fn seed(settings: &Settings, o: &SeedOptions) -> anyhow::Result<SeedRe
         if let Some(w) = sample.as_mut() {
             for c in &rows {
                 let open = matches!(c.status, "submitted" | "accepted" | "under_review");
-                if open || mix(c.id.as_u128() as u64) % every == 0 {
+                if open || mix(c.id.as_u128() as u64).is_multiple_of(every) {
                     writeln!(
                         w,
                         "{}\t{}\t{}\t{}\t{}",
