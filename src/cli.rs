@@ -134,6 +134,14 @@ pub enum Command {
         #[command(subcommand)]
         action: AuditAction,
     },
+    /// Benchmark helpers for bench/run (seeding many historical cases). Never for
+    /// production data.
+    #[command(hide = true)]
+    Bench {
+        /// What to do.
+        #[command(subcommand)]
+        action: crate::bench_seed::BenchAction,
+    },
     /// Run the gateway with a built-in development identity provider and demo personas.
     /// Never for production.
     Demo {
@@ -270,6 +278,7 @@ pub fn run() -> ExitCode {
                 Command::Worker => block_on(worker(settings)),
                 Command::Mail { state, limit } => block_on(mail(settings, state, limit)),
                 Command::Demo { idp_listen } => block_on(crate::demo::run(settings, idp_listen)),
+                Command::Bench { action } => block_on(crate::bench_seed::run_cli(settings, action)),
                 Command::Calendar { action } => block_on(calendar(settings, action)),
                 Command::Import {
                     resource,

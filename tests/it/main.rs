@@ -11,6 +11,7 @@ mod smtp_sink;
 
 mod apply_pages;
 mod audit;
+mod bench_seed;
 mod browser;
 mod cache;
 mod cases;
