@@ -294,7 +294,7 @@ pub struct ExchangeSettings {
     #[default = 4]
     pub delivery_per_department: usize,
     /// How often the worker looks for due deliveries (milliseconds).
-    #[default = 250]
+    #[default = 100]
     pub delivery_poll_ms: u64,
 }
 

@@ -297,6 +297,19 @@ impl<Q: Queue> Dispatcher<Q> {
         }
     }
 
+    /// Whether an attempt is under way.
+    pub fn busy(&self) -> bool {
+        !self.tasks.is_empty()
+    }
+
+    /// Waits for the next attempt under way to end (at once `None` when none is).
+    pub async fn join_one(&mut self) -> Option<Report> {
+        let joined = self.tasks.join_next_with_id().await?;
+        let mut report = Report::default();
+        self.finished(joined, &mut report);
+        Some(report)
+    }
+
     /// Collects the attempts that have ended, without waiting.
     pub fn reap(&mut self) -> Report {
         let mut report = Report::default();
@@ -347,6 +360,13 @@ pub async fn run(app: AppState, stop: tokio_util::sync::CancellationToken) {
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
+            // An attempt ended: its department has room for the next event now, not at
+            // the next tick (otherwise one department gets at most
+            // `delivery_per_department` deliveries per poll).
+            Some(_) = dispatcher.join_one(), if dispatcher.busy() => {
+                dispatcher.reap();
+                let _ = dispatcher.start_due(Utc::now()).await;
+            }
             _ = tick.tick() => {
                 dispatcher.reap();
                 if last_refresh.elapsed() >= Duration::from_secs(60) {

@@ -106,11 +106,22 @@ pub fn case_report(id: Uuid, s: &RegionStage, service: Option<&Service>) -> Valu
 /// Queues a report for every case history entry not yet queued (at `since` or later,
 /// when given); how many. Does nothing unless the region is configured.
 pub async fn sweep(app: &AppState, since: Option<DateTime<Utc>>) -> anyhow::Result<usize> {
+    sweep_some(app, since, usize::MAX).await
+}
+
+/// [`sweep`], at most `batches` batches of [`SWEEP_BATCH`] stages: the background pass
+/// queues a backlog (an import of old cases) a little at a time, so the worker loop it
+/// shares with the department deliveries (and shutdown) never waits on all of it.
+pub async fn sweep_some(
+    app: &AppState,
+    since: Option<DateTime<Utc>>,
+    batches: usize,
+) -> anyhow::Result<usize> {
     if !app.settings.region.configured() {
         return Ok(0);
     }
     let mut total = 0;
-    loop {
+    for _ in 0..batches {
         let stages = app.store.unqueued_stages(since, SWEEP_BATCH).await?;
         if stages.is_empty() {
             return Ok(total);
@@ -139,6 +150,7 @@ pub async fn sweep(app: &AppState, since: Option<DateTime<Utc>>) -> anyhow::Resu
             return Ok(total);
         }
     }
+    Ok(total)
 }
 
 /// Queues one catalogue change for the region: resource `code` at `version`, with its
@@ -379,11 +391,14 @@ impl RegionWorker {
         self.dispatcher.reap();
         let since = self.swept.map(|t| t - SWEEP_WINDOW);
         let result = async {
-            sweep(&self.app, since).await?;
-            self.dispatcher.start_due(now).await
+            let queued = sweep_some(&self.app, since, 1).await?;
+            self.dispatcher.start_due(now).await?;
+            anyhow::Ok(queued)
         }
         .await;
         match result {
+            // A full batch: more may be waiting; sweep from the same point next pass.
+            Ok(queued) if queued as i64 >= SWEEP_BATCH => {}
             Ok(_) => {
                 self.swept = Some(now);
                 if self.failed {

@@ -395,7 +395,12 @@ const APPLICANT_INDEX: &str = "cases.applicant";
 impl CaseStore for SqlStore {
     async fn create_case(&self, c: &CaseRow, w: CaseWrite<'_>) -> StoreResult<WriteOutcome> {
         if self.db.backend() == "postgres" {
-            return self.create_case_at_once(c, w).await;
+            // `None`: a read of personal data lost the race for its subject's chain head
+            // to another write; the transaction below queues on the chain's lock instead
+            // of trying again and again (one applicant lodging many at once).
+            if let Some(outcome) = self.create_case_at_once(c, w).await? {
+                return Ok(outcome);
+            }
         }
         let mut tx = self.db.begin().await?;
         if let Some(prior) = claim_idem(&mut tx, w.idem).await? {
@@ -715,7 +720,7 @@ const CASE_INSERT: &str = concat!(
 /// reads of personal data made for the lodging (a 免提交 check), linked onto their
 /// subjects' chains from heads read just before, are `$61`. Two lodgings that read the
 /// same subject at once collide on `(subject_index, seq)`: the loser's statement writes
-/// nothing and is tried again on the new head (optimistic, no lock held while waiting). Every
+/// nothing and the loser takes the transaction path, which queues on the chain's lock. Every
 /// part but the key's claim hangs off `c`, which is empty when the key was used before:
 /// then nothing is written and `created` is 0. Data-modifying CTEs all run, and the
 /// foreign keys are checked at the statement's end, when the case row exists.
@@ -945,12 +950,14 @@ fn case_action(c: &CaseRow, seq: i32, w: &CaseWrite<'_>) -> super::audit::NewAud
 }
 
 impl SqlStore {
-    /// [`LODGE_AT_ONCE`] with its values: a new case in one round trip.
+    /// [`LODGE_AT_ONCE`] with its values: a new case in one round trip (two when the
+    /// lodging read personal data: the subjects' chain heads first). `None` when such a
+    /// read lost the race for its chain head: nothing was written.
     async fn create_case_at_once(
         &self,
         c: &CaseRow,
         w: CaseWrite<'_>,
-    ) -> StoreResult<WriteOutcome> {
+    ) -> StoreResult<Option<WriteOutcome>> {
         let e = w.event;
         let action = case_action(c, 1, &w);
         let audit_id = Uuid::now_v7();
@@ -1004,52 +1011,46 @@ impl SqlStore {
             })
             .collect();
         let idem = w.idem;
-        let mut attempt = 0;
-        let created = loop {
-            attempt += 1;
-            let access = self.linked_access(c, w.access).await?;
-            let q = case_values(Q::new(LODGE_AT_ONCE), c, &self.seal)
-                .bind(idem.map(|i| i.scope.clone()))
-                .bind(idem.map(|i| i.key.clone()))
-                .bind(idem.map(|i| i.request_hash.clone()))
-                .bind(idem.map(|i| i.status as i16))
-                .bind(idem.map(|i| i.response.clone()))
-                .bind(idem.map(|_| Utc::now()));
-            let q = event_values(q, e);
-            let link = super::audit::Link {
-                id: audit_id,
-                seq: 1,
-                kind: link_kind,
-                prev: crate::audit::chain::CHAIN_START,
-                hash: &hash,
-            };
-            let q = super::audit::event_values(q, &action, &link)
-                .bind(Value::Array(materials.clone()))
-                .bind(Value::Array(outbox.clone()))
-                .bind(Value::Array(notices.clone()))
-                .bind(Value::Array(access));
-            match self.db.fetch_one(q).await {
-                Ok(r) => break r.get::<i64>("created")?,
-                // Another write appended to a subject's chain first: nothing was written; link
-                // onto the new head and try again.
-                Err(e)
-                    if constraint_of(&e) == Some("data_access_subject_index_seq_key")
-                        && attempt < ACCESS_ATTEMPTS => {}
-                // The case number is taken (or, as unlikely, its audit chain exists): the
-                // caller draws another. Nothing was written, the key's claim included.
-                Err(e) if is_unique_violation(&e) => return Ok(WriteOutcome::Conflict),
-                Err(e) => return Err(e),
+        let access = self.linked_access(c, w.access).await?;
+        let q = case_values(Q::new(LODGE_AT_ONCE), c, &self.seal)
+            .bind(idem.map(|i| i.scope.clone()))
+            .bind(idem.map(|i| i.key.clone()))
+            .bind(idem.map(|i| i.request_hash.clone()))
+            .bind(idem.map(|i| i.status as i16))
+            .bind(idem.map(|i| i.response.clone()))
+            .bind(idem.map(|_| Utc::now()));
+        let q = event_values(q, e);
+        let link = super::audit::Link {
+            id: audit_id,
+            seq: 1,
+            kind: link_kind,
+            prev: crate::audit::chain::CHAIN_START,
+            hash: &hash,
+        };
+        let q = super::audit::event_values(q, &action, &link)
+            .bind(Value::Array(materials))
+            .bind(Value::Array(outbox))
+            .bind(Value::Array(notices))
+            .bind(Value::Array(access));
+        let created = match self.db.fetch_one(q).await {
+            Ok(r) => r.get::<i64>("created")?,
+            // Another write appended to a subject's chain first: nothing was written.
+            Err(e) if constraint_of(&e) == Some("data_access_subject_index_seq_key") => {
+                return Ok(None);
             }
+            // The case number is taken (or, as unlikely, its audit chain exists): the
+            // caller draws another. Nothing was written, the key's claim included.
+            Err(e) if is_unique_violation(&e) => return Ok(Some(WriteOutcome::Conflict)),
+            Err(e) => return Err(e),
         };
         match (created, idem) {
-            (1, _) => Ok(WriteOutcome::Done),
+            (1, _) => Ok(Some(WriteOutcome::Done)),
             // The key was used before: its answer, read after the statement so it is the
             // committed one.
             (_, Some(idem)) => {
                 let q = Q::new(IDEM_SELECT).bind(&idem.scope).bind(&idem.key);
-                Ok(WriteOutcome::Replay(idem_from_row(
-                    &self.db.fetch_one(q).await?,
-                )?))
+                let prior = idem_from_row(&self.db.fetch_one(q).await?)?;
+                Ok(Some(WriteOutcome::Replay(prior)))
             }
             (n, None) => Err(StoreError::Corrupt(format!(
                 "a lodging without a key wrote {n} cases"
@@ -1057,10 +1058,6 @@ impl SqlStore {
         }
     }
 }
-
-/// Tries of a lodging whose reads of personal data lose the race for a subject's chain
-/// head to another write, before the lodging fails.
-const ACCESS_ATTEMPTS: u32 = 50;
 
 /// The constraint a database error names, if any.
 fn constraint_of(e: &StoreError) -> Option<&str> {

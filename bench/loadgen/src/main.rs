@@ -27,6 +27,11 @@ fn page_query(page: u64) -> String {
     format!("page={page}&per_page={PER_PAGE}")
 }
 
+/// The page that begins after `cursor` (a list answer's `next`).
+fn cursor_query(cursor: &str) -> String {
+    format!("before={cursor}&per_page={PER_PAGE}")
+}
+
 /// The service S1 submits: 城乡居民医保参保登记 (医保局), no upload needed (the ID card
 /// stands in from the e-licence).
 const SUBMIT_SERVICE: &str = "11150700MB1530007G-GG-0001";
@@ -569,6 +574,7 @@ async fn run(a: Args) -> Res<()> {
             };
             let deep = arg_or(&a, "page", "first") == "deep";
             let mut page = 1;
+            let mut deep_query: Option<String> = None;
             for k in 0..clients {
                 let c = client()?;
                 login(&c, &base, persona, staff).await?;
@@ -582,20 +588,37 @@ async fn run(a: Args) -> Res<()> {
                         .await
                         .map_err(e("list answer"))?;
                     let total = v.get("total").and_then(Value::as_u64).unwrap_or(0);
-                    let last = total.div_ceil(PER_PAGE).max(1);
-                    if deep {
-                        page = DEEP_PAGE.min(last);
-                    }
                     extra.insert("list_total".into(), json!(total));
-                    extra.insert("page".into(), json!(page));
                     if total == 0 {
                         eprintln!("  warning: {persona}'s list is empty");
                     }
+                    // A deep page is reached as a person reaches it: by following each
+                    // page's `next` cursor (walked once here; every client then asks
+                    // for that page).
+                    let mut next = v.get("next").and_then(Value::as_str).map(str::to_owned);
+                    while deep && page < DEEP_PAGE {
+                        let Some(cursor) = next.take() else { break };
+                        let v: Value = c
+                            .get(format!("{base}{path}?{}", cursor_query(&cursor)))
+                            .send()
+                            .await
+                            .map_err(e("list"))?
+                            .json()
+                            .await
+                            .map_err(e("list answer"))?;
+                        page += 1;
+                        deep_query = Some(cursor_query(&cursor));
+                        next = v.get("next").and_then(Value::as_str).map(str::to_owned);
+                    }
+                    extra.insert("page".into(), json!(page));
                 }
                 works.push((
                     c,
                     Work::List {
-                        path: format!("{path}?{}", page_query(page)),
+                        path: format!(
+                            "{path}?{}",
+                            deep_query.clone().unwrap_or_else(|| page_query(1))
+                        ),
                     },
                 ));
             }

@@ -802,9 +802,9 @@ async fn outbox_notices_and_reads_are_written_with_the_case(b: Backend) {
 }
 
 /// Sixteen lodgings at once, each with a 免提交 read of the same person: every one is
-/// written (on PostgreSQL each is one statement that loses the race for the chain head
-/// at most a few times and is tried again), and the person's chain holds sixteen
-/// records, consecutive and linked.
+/// written (on PostgreSQL each tries one statement; one that loses the race for the
+/// chain head takes the transaction that queues on the chain's lock), and the person's
+/// chain holds sixteen records, consecutive and linked.
 async fn lodgings_reading_one_subject_at_once_all_land_in_one_chain(b: Backend) {
     let Some((_res, s)) = open(b).await else {
         return;
