@@ -106,15 +106,18 @@ pub fn case_report(id: Uuid, s: &RegionStage, service: Option<&Service>) -> Valu
 /// Queues a report for every case history entry not yet queued (at `since` or later,
 /// when given); how many. Does nothing unless the region is configured.
 pub async fn sweep(app: &AppState, since: Option<DateTime<Utc>>) -> anyhow::Result<usize> {
-    sweep_some(app, since, usize::MAX).await
+    sweep_some(app, since, &mut None, usize::MAX).await
 }
 
 /// [`sweep`], at most `batches` batches of [`SWEEP_BATCH`] stages: the background pass
 /// queues a backlog (an import of old cases) a little at a time, so the worker loop it
 /// shares with the department deliveries (and shutdown) never waits on all of it.
+/// `after` is where the previous batch ended; it moves on with each batch, and is
+/// `None` again once the sweep has seen everything.
 pub async fn sweep_some(
     app: &AppState,
     since: Option<DateTime<Utc>>,
+    after: &mut Option<crate::store::region::StageKey>,
     batches: usize,
 ) -> anyhow::Result<usize> {
     if !app.settings.region.configured() {
@@ -122,10 +125,19 @@ pub async fn sweep_some(
     }
     let mut total = 0;
     for _ in 0..batches {
-        let stages = app.store.unqueued_stages(since, SWEEP_BATCH).await?;
+        let stages = app
+            .store
+            .unqueued_stages(since, *after, SWEEP_BATCH)
+            .await?;
         if stages.is_empty() {
+            *after = None;
             return Ok(total);
         }
+        *after = stages.last().map(|s| crate::store::region::StageKey {
+            at: s.at,
+            case_id: s.case_id,
+            seq: s.seq,
+        });
         let now = Utc::now();
         let rows: Vec<NewRegionReport> = stages
             .iter()
@@ -147,6 +159,7 @@ pub async fn sweep_some(
             .collect();
         total += app.store.queue_region(&rows).await? as usize;
         if (stages.len() as i64) < SWEEP_BATCH {
+            *after = None;
             return Ok(total);
         }
     }
@@ -364,6 +377,8 @@ pub struct RegionWorker {
     app: AppState,
     dispatcher: Dispatcher<RegionQueue>,
     swept: Option<DateTime<Utc>>,
+    /// Where a sweep that has not yet seen everything goes on from.
+    sweeping: Option<crate::store::region::StageKey>,
     failed: bool,
 }
 
@@ -376,6 +391,7 @@ impl RegionWorker {
                 app: app.clone(),
                 dispatcher: Dispatcher::with_queue(app.clone(), Limits::from_settings(app), queue),
                 swept: None,
+                sweeping: None,
                 failed: false,
             }),
             Ok(None) => None,
@@ -391,14 +407,14 @@ impl RegionWorker {
         self.dispatcher.reap();
         let since = self.swept.map(|t| t - SWEEP_WINDOW);
         let result = async {
-            let queued = sweep_some(&self.app, since, 1).await?;
+            sweep_some(&self.app, since, &mut self.sweeping, 1).await?;
             self.dispatcher.start_due(now).await?;
-            anyhow::Ok(queued)
+            anyhow::Ok(())
         }
         .await;
         match result {
-            // A full batch: more may be waiting; sweep from the same point next pass.
-            Ok(queued) if queued as i64 >= SWEEP_BATCH => {}
+            // A sweep under way: it goes on after its last entry next pass.
+            Ok(()) if self.sweeping.is_some() => {}
             Ok(_) => {
                 self.swept = Some(now);
                 if self.failed {

@@ -117,6 +117,18 @@ pub struct RegionCount {
 }
 
 /// The region's queue.
+/// Where a sweep over history entries stands: the last entry it saw, in the sweep's
+/// order (time, case, position).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StageKey {
+    /// The entry's time.
+    pub at: DateTime<Utc>,
+    /// Its case.
+    pub case_id: Uuid,
+    /// Its position in the case's history.
+    pub seq: i32,
+}
+
 #[async_trait]
 pub trait RegionStore: Send + Sync {
     /// Up to `limit` case history entries (at `since` or later, when given) that have no
@@ -124,6 +136,7 @@ pub trait RegionStore: Send + Sync {
     async fn unqueued_stages(
         &self,
         since: Option<DateTime<Utc>>,
+        after: Option<StageKey>,
         limit: i64,
     ) -> StoreResult<Vec<RegionStage>>;
 
@@ -207,6 +220,7 @@ impl RegionStore for SqlStore {
     async fn unqueued_stages(
         &self,
         since: Option<DateTime<Utc>>,
+        after: Option<StageKey>,
         limit: i64,
     ) -> StoreResult<Vec<RegionStage>> {
         let mut q = Q::new(
@@ -218,6 +232,18 @@ impl RegionStore for SqlStore {
         );
         if let Some(t) = since {
             q = q.push(" AND e.at >= ").push_bind(t);
+        }
+        // A sweep in batches continues after the last stage of the previous batch
+        // instead of passing over every queued stage again.
+        if let Some(k) = after {
+            q = q
+                .push(" AND (e.at, e.case_id, e.seq) > (")
+                .push_bind(k.at)
+                .push(", ")
+                .push_bind(k.case_id)
+                .push(", ")
+                .push_bind(k.seq)
+                .push(")");
         }
         let q = q
             .push(" ORDER BY e.at, e.case_id, e.seq LIMIT ")

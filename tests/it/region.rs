@@ -19,6 +19,7 @@ backend_tests!(
     reports_reach_the_region_once_and_in_order_after_it_was_down,
     a_custom_mapping_renames_and_the_operator_redelivers_dead_reports,
     nothing_is_queued_without_a_region,
+    a_backlog_is_swept_a_batch_at_a_time_each_entry_once,
 );
 
 /// A free loopback address nobody listens on (yet).
@@ -333,4 +334,51 @@ async fn nothing_is_queued_without_a_region(b: Backend) {
         page.contains("region-off"),
         "the page says no region is configured"
     );
+}
+
+/// An import of old cases leaves a backlog of history entries: the background pass
+/// queues one batch (500) at a time, each pass going on after the last entry of the one
+/// before, until every entry is queued exactly once; then a pass finds nothing new.
+async fn a_backlog_is_swept_a_batch_at_a_time_each_entry_once(b: Backend) {
+    let res = crate::harness::Resources::new(b).await;
+    let mut settings = res.settings();
+    settings.region.region_enabled = true;
+    settings.region.region_push_url = format!("http://{}/events", reserve().await);
+    let report = onewindow::bench_seed::seed(
+        &settings,
+        &onewindow::bench_seed::SeedOptions {
+            cases: 700,
+            applicants: 20,
+            persona_issuer: None,
+            persona_cases: None,
+            sample: None,
+            sample_size: 0,
+        },
+    )
+    .await
+    .expect("seed");
+    assert!(report.events > 1_000, "{}", report.events);
+    let app = onewindow::app::Application::build_state(settings)
+        .await
+        .expect("state");
+    let mut after = None;
+    let mut passes = 0;
+    let mut queued = 0;
+    loop {
+        passes += 1;
+        queued += region::sweep_some(&app, None, &mut after, 1)
+            .await
+            .expect("sweep");
+        if after.is_none() {
+            break;
+        }
+        assert!(passes < 10, "the sweep does not end");
+    }
+    assert_eq!(queued as u64, report.events, "every entry once");
+    assert_eq!(
+        passes as u64,
+        report.events.div_ceil(500),
+        "one batch per pass"
+    );
+    assert_eq!(region::sweep(&app, None).await.expect("again"), 0);
 }
