@@ -579,14 +579,18 @@ async fn run(a: Args) -> Res<()> {
                 let c = client()?;
                 login(&c, &base, persona, staff).await?;
                 if k == 0 {
-                    let v: Value = c
-                        .get(format!("{base}{path}?{}", page_query(1)))
-                        .send()
-                        .await
-                        .map_err(e("list"))?
-                        .json()
-                        .await
-                        .map_err(e("list answer"))?;
+                    let list = |query: String| {
+                        let req = c.get(format!("{base}{path}?{query}"));
+                        async move {
+                            req.send()
+                                .await
+                                .map_err(e("list"))?
+                                .json::<Value>()
+                                .await
+                                .map_err(e("list answer"))
+                        }
+                    };
+                    let v = list(page_query(1)).await?;
                     let total = v.get("total").and_then(Value::as_u64).unwrap_or(0);
                     extra.insert("list_total".into(), json!(total));
                     if total == 0 {
@@ -598,14 +602,7 @@ async fn run(a: Args) -> Res<()> {
                     let mut next = v.get("next").and_then(Value::as_str).map(str::to_owned);
                     while deep && page < DEEP_PAGE {
                         let Some(cursor) = next.take() else { break };
-                        let v: Value = c
-                            .get(format!("{base}{path}?{}", cursor_query(&cursor)))
-                            .send()
-                            .await
-                            .map_err(e("list"))?
-                            .json()
-                            .await
-                            .map_err(e("list answer"))?;
+                        let v = list(cursor_query(&cursor)).await?;
                         page += 1;
                         deep_query = Some(cursor_query(&cursor));
                         next = v.get("next").and_then(Value::as_str).map(str::to_owned);

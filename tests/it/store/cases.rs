@@ -679,18 +679,12 @@ async fn materials_attach_their_uploads_in_order(b: Backend) {
     s.close().await;
 }
 
-async fn outbox_notices_and_reads_are_written_with_the_case(b: Backend) {
-    let Some((_res, s)) = open(b).await else {
-        return;
-    };
-    let c = case("A-0001", 0);
-    let e = event(c.created_at, Some("submit"), Some("draft"), "submitted");
-    let first_out = [outbox(DEPT, "submitted"), outbox("OTHER", "submitted")];
-    let n1 = notice(&c, "已提交", at_micros(0, 5));
-    let read = NewAccess {
-        subject_index: "idx-wang".into(),
+/// The 免提交 check's read of a subject's e-licence, made for a lodging.
+fn licence_read(subject_index: &str, at: chrono::DateTime<chrono::Utc>) -> NewAccess {
+    NewAccess {
+        subject_index: subject_index.into(),
         subject_kind: "person".into(),
-        at: at(0) + Duration::nanoseconds(1_234_567),
+        at,
         resource: "elicence".into(),
         items: vec!["licence_no".into()],
         reader_kind: "system".into(),
@@ -699,8 +693,21 @@ async fn outbox_notices_and_reads_are_written_with_the_case(b: Backend) {
         purpose: "substitute_check".into(),
         service_code: Some("A-0001".into()),
         case_no: None,
+    }
+}
+
+async fn outbox_notices_and_reads_are_written_with_the_case(b: Backend) {
+    let Some((_res, s)) = open(b).await else {
+        return;
     };
-    let reads = [read];
+    let c = case("A-0001", 0);
+    let e = event(c.created_at, Some("submit"), Some("draft"), "submitted");
+    let first_out = [outbox(DEPT, "submitted"), outbox("OTHER", "submitted")];
+    let n1 = notice(&c, "已提交", at_micros(0, 5));
+    let reads = [licence_read(
+        "idx-wang",
+        at(0) + Duration::nanoseconds(1_234_567),
+    )];
     let notices = [n1.clone()];
     let w = CaseWrite {
         outbox: &first_out,
@@ -816,19 +823,7 @@ async fn lodgings_reading_one_subject_at_once_all_land_in_one_chain(b: Backend) 
             tokio::spawn(async move {
                 let c = case(&format!("A-{i:04}"), i);
                 let e = event(c.created_at, Some("submit"), Some("draft"), "submitted");
-                let reads = [NewAccess {
-                    subject_index: "idx-same".into(),
-                    subject_kind: "person".into(),
-                    at: at(i),
-                    resource: "elicence".into(),
-                    items: vec!["licence_no".into()],
-                    reader_kind: "system".into(),
-                    reader_id: None,
-                    reader_name: "免提交核验".into(),
-                    purpose: "substitute_check".into(),
-                    service_code: Some("A-0001".into()),
-                    case_no: None,
-                }];
+                let reads = [licence_read("idx-same", at(i))];
                 let w = CaseWrite {
                     access: &reads,
                     ..only(&e)
