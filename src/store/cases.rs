@@ -402,63 +402,11 @@ impl CaseStore for SqlStore {
                 return Ok(outcome);
             }
         }
-        let mut tx = self.db.begin().await?;
-        if let Some(prior) = claim_idem(&mut tx, w.idem).await? {
-            tx.rollback().await?;
-            return Ok(WriteOutcome::Replay(prior));
-        }
-        let q = case_values(Q::new(CASE_INSERT), c, &self.seal);
-        match tx.execute(q).await {
-            Ok(_) => {}
-            // The case number is taken: the caller draws another.
-            Err(e) if is_unique_violation(&e) => {
-                tx.rollback().await?;
-                return Ok(WriteOutcome::Conflict);
-            }
-            Err(e) => return Err(e),
-        }
-        write_side_effects(&mut tx, c, 1, w, &self.seal, &self.audit).await?;
-        tx.commit().await?;
-        Ok(WriteOutcome::Done)
+        retry_on_chain_race(|| self.create_case_tx(c, w)).await
     }
 
     async fn update_case(&self, c: &CaseRow, w: CaseWrite<'_>) -> StoreResult<WriteOutcome> {
-        let mut tx = self.db.begin().await?;
-        if let Some(prior) = claim_idem(&mut tx, w.idem).await? {
-            tx.rollback().await?;
-            return Ok(WriteOutcome::Replay(prior));
-        }
-        let q = Q::new(
-            "UPDATE cases SET status = $1, form = $2, accepted_on = $3, due_on = $4, \
-             legal_due_on = $5, pauses = $6, parts = $7, concluded_on = $8, result = $9, \
-             updated_at = $10, due_provisional = $13, version = version + 1 \
-             WHERE id = $11 AND version = $12",
-        )
-        .bind(&c.status)
-        .bind(CaseSeal::new(&self.seal, c.id).json("form", &c.form))
-        .bind(c.accepted_on)
-        .bind(c.due_on)
-        .bind(c.legal_due_on)
-        .bind(&c.pauses)
-        .bind(&c.parts)
-        .bind(c.concluded_on)
-        .bind(&c.result)
-        .bind(c.updated_at)
-        .bind(c.id)
-        .bind(c.version)
-        .bind(c.due_provisional);
-        if tx.execute(q).await? != 1 {
-            // Changed meanwhile: the caller re-reads and decides again.
-            tx.rollback().await?;
-            return Ok(WriteOutcome::Conflict);
-        }
-        let q =
-            Q::new("SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM case_events WHERE case_id = $1")
-                .bind(c.id);
-        let seq = tx.fetch_one(q).await?.get::<i32>("seq")?;
-        write_side_effects(&mut tx, c, seq, w, &self.seal, &self.audit).await?;
-        tx.commit().await?;
-        Ok(WriteOutcome::Done)
+        retry_on_chain_race(|| self.update_case_tx(c, w)).await
     }
 
     async fn case_by_id(&self, id: Uuid) -> StoreResult<Option<CaseRow>> {
@@ -849,6 +797,96 @@ impl MaterialJson {
     }
 }
 
+impl SqlStore {
+    /// A new case in one transaction (SQLite; PostgreSQL when the one statement lost a
+    /// race for a subject's chain head).
+    async fn create_case_tx(&self, c: &CaseRow, w: CaseWrite<'_>) -> StoreResult<WriteOutcome> {
+        let mut tx = self.db.begin().await?;
+        if let Some(prior) = claim_idem(&mut tx, w.idem).await? {
+            tx.rollback().await?;
+            return Ok(WriteOutcome::Replay(prior));
+        }
+        let q = case_values(Q::new(CASE_INSERT), c, &self.seal);
+        match tx.execute(q).await {
+            Ok(_) => {}
+            // The case number is taken: the caller draws another.
+            Err(e) if is_unique_violation(&e) => {
+                tx.rollback().await?;
+                return Ok(WriteOutcome::Conflict);
+            }
+            Err(e) => return Err(e),
+        }
+        write_side_effects(&mut tx, c, 1, w, &self.seal, &self.audit).await?;
+        tx.commit().await?;
+        Ok(WriteOutcome::Done)
+    }
+
+    /// A case's new state in one transaction.
+    async fn update_case_tx(&self, c: &CaseRow, w: CaseWrite<'_>) -> StoreResult<WriteOutcome> {
+        let mut tx = self.db.begin().await?;
+        if let Some(prior) = claim_idem(&mut tx, w.idem).await? {
+            tx.rollback().await?;
+            return Ok(WriteOutcome::Replay(prior));
+        }
+        let q = Q::new(
+            "UPDATE cases SET status = $1, form = $2, accepted_on = $3, due_on = $4, \
+             legal_due_on = $5, pauses = $6, parts = $7, concluded_on = $8, result = $9, \
+             updated_at = $10, due_provisional = $13, version = version + 1 \
+             WHERE id = $11 AND version = $12",
+        )
+        .bind(&c.status)
+        .bind(CaseSeal::new(&self.seal, c.id).json("form", &c.form))
+        .bind(c.accepted_on)
+        .bind(c.due_on)
+        .bind(c.legal_due_on)
+        .bind(&c.pauses)
+        .bind(&c.parts)
+        .bind(c.concluded_on)
+        .bind(&c.result)
+        .bind(c.updated_at)
+        .bind(c.id)
+        .bind(c.version)
+        .bind(c.due_provisional);
+        if tx.execute(q).await? != 1 {
+            // Changed meanwhile: the caller re-reads and decides again.
+            tx.rollback().await?;
+            return Ok(WriteOutcome::Conflict);
+        }
+        let q =
+            Q::new("SELECT COALESCE(MAX(seq), 0) + 1 AS seq FROM case_events WHERE case_id = $1")
+                .bind(c.id);
+        let seq = tx.fetch_one(q).await?.get::<i32>("seq")?;
+        write_side_effects(&mut tx, c, seq, w, &self.seal, &self.audit).await?;
+        tx.commit().await?;
+        Ok(WriteOutcome::Done)
+    }
+}
+
+/// The uniqueness of a position in a subject's `data_access` chain.
+const ACCESS_SEQ_KEY: &str = "data_access_subject_index_seq_key";
+
+/// Runs of a case transaction that lose a subject's chain head, before it fails.
+const CHAIN_RACE_TRIES: u32 = 20;
+
+/// Runs a case transaction again when its append to a subject's chain was refused: a
+/// transaction appends under the chain's lock, but a one-statement lodging (which takes
+/// no lock) can take the head between the read and the insert. Nothing was written; the
+/// next run reads the new head.
+async fn retry_on_chain_race<F, Fut>(mut run: F) -> StoreResult<WriteOutcome>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = StoreResult<WriteOutcome>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match run().await {
+            Err(e) if tries < CHAIN_RACE_TRIES && constraint_of(&e) == Some(ACCESS_SEQ_KEY) => {}
+            other => return other,
+        }
+    }
+}
+
 /// The blind index of a walk-in person's resident ID number, by which the case finds
 /// its owner's account later; none for an online application (it has its account) or
 /// an enterprise's case (its users see it by USCC).
@@ -1035,7 +1073,7 @@ impl SqlStore {
         let created = match self.db.fetch_one(q).await {
             Ok(r) => r.get::<i64>("created")?,
             // Another write appended to a subject's chain first: nothing was written.
-            Err(e) if constraint_of(&e) == Some("data_access_subject_index_seq_key") => {
+            Err(e) if constraint_of(&e) == Some(ACCESS_SEQ_KEY) => {
                 return Ok(None);
             }
             // The case number is taken (or, as unlikely, its audit chain exists): the
