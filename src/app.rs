@@ -294,6 +294,7 @@ impl Application {
             http,
             limiter,
             edge_uploads,
+            grant_reads: Default::default(),
             audit,
         });
         crate::region::start(&state).await?;

@@ -65,6 +65,12 @@ pub struct SeedOptions {
     /// How many cases besides the submitted ones go into the sample.
     #[arg(long, default_value_t = 20_000)]
     pub sample_size: u64,
+    /// Put the first N of the development provider's benchmark residents
+    /// (`bench-citizen-N`) in the base library: their population record and their resident
+    /// ID card e-licence, so their forms prefill and their ID card is stood in for, as for
+    /// the demo personas.
+    #[arg(long, default_value_t = 0)]
+    pub bench_personas: usize,
 }
 
 /// What a seeding run made.
@@ -533,12 +539,93 @@ pub async fn seed(settings: &Settings, o: &SeedOptions) -> anyhow::Result<SeedRe
     }
     db.analyze().await?;
     db.close().await;
+    if o.bench_personas > 0 {
+        import_bench_personas(settings, &catalogue, o.bench_personas).await?;
+    }
     Ok(SeedReport {
         accounts: written_accounts,
         cases,
         events,
         secs: started.elapsed().as_secs_f64(),
     })
+}
+
+/// The benchmark residents' base-library records, written as the files an operator
+/// imports and imported through the same code (`sharing::import`).
+async fn import_bench_personas(
+    settings: &Settings,
+    catalogue: &crate::domain::catalogue::Catalogue,
+    count: usize,
+) -> anyhow::Result<()> {
+    use crate::devidp::personas::BENCH_PERSONAS;
+    anyhow::ensure!(
+        count <= BENCH_PERSONAS,
+        "the development provider has {BENCH_PERSONAS} benchmark residents"
+    );
+    let (person, licence) = bench_persona_records(count);
+    let dir = std::env::temp_dir().join(format!("onewindow-bench-personas-{}", Uuid::now_v7()));
+    std::fs::create_dir_all(&dir)?;
+    let files = [
+        ("person", "person.csv", person),
+        ("elicence", "elicence.jsonl", licence),
+    ];
+    let store = crate::app::open_store(settings).await?;
+    let (_, sealer) = crate::app::personal_data_keys(settings, store.as_ref()).await?;
+    let base = crate::sharing::provider::BaseLibrary::new(store.clone(), sealer);
+    let mut result = Ok(());
+    for (code, name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text)?;
+        let resource = crate::sharing::import::importable_resource(catalogue, code)?;
+        match crate::sharing::import::import_file(&base, &resource, &path, None, &|_| {}).await {
+            Ok(r) if r.rejected.is_empty() => {}
+            Ok(r) => {
+                result = Err(anyhow::anyhow!("{name}: rows refused: {:?}", r.rejected));
+                break;
+            }
+            Err(e) => {
+                result = Err(e.into());
+                break;
+            }
+        }
+    }
+    store.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+/// `person.csv` and `elicence.jsonl` for the first `count` benchmark residents.
+fn bench_persona_records(count: usize) -> (String, String) {
+    let mut person = String::from(
+        "id_number,name,gender,birth_date,ethnicity,phone,household_address,residence_address\n",
+    );
+    let mut licence = String::new();
+    for n in 0..count {
+        let (name, id, phone) = crate::devidp::personas::bench_identity(n);
+        let born = format!("{}-{}-{}", &id[6..10], &id[10..12], &id[12..14]);
+        let gender = if (id.as_bytes()[16] - b'0') % 2 == 1 {
+            1
+        } else {
+            2
+        };
+        let address = format!(
+            "内蒙古自治区呼伦贝尔市海拉尔区胜利街道巴彦托海路{}号",
+            n + 1
+        );
+        person.push_str(&format!(
+            "{id},{name},{gender},{born},汉族,{phone},{address},{address}\n"
+        ));
+        licence.push_str(
+            &json!({
+                "holder": id, "licence": "resident_id_card", "licence_no": id,
+                "issuer": "呼伦贝尔市公安局海拉尔区分局", "issued_on": "2020-01-01",
+                "valid_until": "2040-01-01", "holder_name": name,
+            })
+            .to_string(),
+        );
+        licence.push('\n');
+    }
+    (person, licence)
 }
 
 const CASE_COLUMNS: &str = "id, case_no, query_code, service_code, service_version, department, \

@@ -79,4 +79,6 @@ pub struct App {
     pub edge_uploads: crate::http::edge::UploadAllowance,
     /// The audit trail's link and checkpoint keys (from configuration, not the store).
     pub audit: Arc<crate::audit::AuditKeys>,
+    /// Reads under sharing grants, counted and written by one task at a time.
+    pub grant_reads: Arc<crate::sharing::grants::ReadCounts>,
 }

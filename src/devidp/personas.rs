@@ -259,7 +259,62 @@ pub fn personas() -> &'static [Persona] {
     PERSONAS
 }
 
-/// The persona with this id (the `login_hint` / `sub`), if any.
+/// The persona with this id (the `login_hint` / `sub`), if any: a demo persona, or one of
+/// the benchmark's residents (`bench-citizen-N`, never shown on the picker).
 pub fn find_persona(id: &str) -> Option<&'static Persona> {
-    PERSONAS.iter().find(|p| p.id == id)
+    PERSONAS.iter().find(|p| p.id == id).or_else(|| {
+        let n: usize = id.strip_prefix(BENCH_PREFIX)?.parse().ok()?;
+        bench_personas().get(n)
+    })
+}
+
+/// The benchmark's residents: `bench-citizen-0` … `bench-citizen-999`, so a load of many
+/// clients lodges as many people, as a city's load does (`bench/run` S1).
+pub const BENCH_PERSONAS: usize = 1000;
+const BENCH_PREFIX: &str = "bench-citizen-";
+
+/// A benchmark resident's name, resident ID number (valid check digit)
+/// and mobile number; the same every time, so `onewindow bench seed` can put them in the
+/// base library and the load generator can fill their forms.
+pub fn bench_identity(n: usize) -> (String, String, String) {
+    const SURNAMES: [&str; 8] = ["赵", "钱", "孙", "李", "周", "吴", "郑", "王"];
+    const GIVEN: [&str; 10] = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "勇", "艳", "杰"];
+    let name = format!(
+        "{}{}{}",
+        SURNAMES[n % 8],
+        GIVEN[(n / 8) % 10],
+        GIVEN[(n / 80) % 10]
+    );
+    // Born on a day of 1960–1999 that differs for every n below 13,440.
+    let born = format!(
+        "{}{:02}{:02}",
+        1960 + n % 40,
+        1 + (n / 40) % 12,
+        1 + (n / 480) % 28
+    );
+    let first17 = format!("150702{born}{:03}", n % 1000);
+    let id = crate::domain::ids::resident_id_with_check(&first17);
+    (name, id, format!("139{:08}", n))
+}
+
+fn bench_personas() -> &'static [Persona] {
+    static ALL: std::sync::OnceLock<Vec<Persona>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        (0..BENCH_PERSONAS)
+            .map(|n| {
+                let (name, id_number, phone) = bench_identity(n);
+                Persona {
+                    id: format!("{BENCH_PREFIX}{n}").leak(),
+                    name: name.leak(),
+                    description_zh: "基准测试用的虚构居民。",
+                    description_en: "A made-up resident for the benchmark.",
+                    // High assurance, so every service (S5's 无犯罪记录证明 asks level 3) is open.
+                    acr: LOA_3,
+                    id_number: Some(id_number.leak()),
+                    phone_number: Some(phone.leak()),
+                    ..BASE
+                }
+            })
+            .collect()
+    })
 }

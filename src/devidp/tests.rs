@@ -213,6 +213,24 @@ fn persona_ids_and_usccs_pass_their_check_digits() {
     assert_eq!(staff["roles"], serde_json::json!(["clerk"]));
 }
 
+#[test]
+fn benchmark_residents_are_found_by_hint_valid_distinct_and_not_on_the_picker() {
+    use super::personas::{BENCH_PERSONAS, bench_identity};
+    let mut seen = std::collections::HashSet::new();
+    for n in [0, 1, 7, 8, 80, 500, BENCH_PERSONAS - 1] {
+        let p = find_persona(&format!("bench-citizen-{n}")).expect("bench persona");
+        assert_eq!(p.kind, "citizen");
+        let id = p.id_number.expect("id number");
+        ResidentId::parse(id).unwrap_or_else(|e| panic!("{}: {e:?}", p.id));
+        let (name, same_id, _) = bench_identity(n);
+        assert_eq!((p.name, id), (name.as_str(), same_id.as_str()));
+        assert!(seen.insert(id), "{} repeats an ID number", p.id);
+    }
+    assert!(find_persona(&format!("bench-citizen-{BENCH_PERSONAS}")).is_none());
+    assert!(find_persona("bench-citizen-x").is_none());
+    assert!(personas().iter().all(|p| !p.id.starts_with("bench-")));
+}
+
 #[tokio::test]
 async fn discovery_document_describes_the_endpoints() {
     let idp = idp();

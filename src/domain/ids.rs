@@ -124,6 +124,13 @@ impl fmt::Display for ResidentId {
     }
 }
 
+/// Completes the first 17 digits of a resident ID number with their check character (for
+/// made-up identities: the benchmark's residents).
+pub fn resident_id_with_check(first17: &str) -> String {
+    let chars: Vec<char> = first17.chars().collect();
+    format!("{first17}{}", resident_check_digit(&chars))
+}
+
 fn resident_check_digit(first17: &[char]) -> char {
     let sum: u32 = first17
         .iter()

@@ -6,14 +6,19 @@
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::store::{CaseKey, Delivery};
+use crate::store::{CaseKey, Delivery, FullCase};
 
 /// Builds the event for a delivery; `None` when its case no longer exists.
 pub async fn build(app: &AppState, d: &Delivery) -> anyhow::Result<Option<Value>> {
-    let Some(full) = app.store.case_full(CaseKey::Id(d.case_id)).await? else {
-        return Ok(None);
-    };
-    let (c, materials, events) = (full.case, full.materials, full.events);
+    let full = app.store.case_full(CaseKey::Id(d.case_id)).await?;
+    Ok(full.map(|full| of_full(app, d, &full)))
+}
+
+/// The event for a delivery of a case already read with its history and materials
+/// ([`crate::store::Store::case_full`]), so the caller can use the same read for the
+/// data-access record.
+pub fn of_full(app: &AppState, d: &Delivery, full: &FullCase) -> Value {
+    let (c, materials, events) = (&full.case, &full.materials, &full.events);
     let cause = events.iter().find(|e| e.seq == d.case_seq);
     let base = app
         .settings
@@ -38,7 +43,7 @@ pub async fn build(app: &AppState, d: &Delivery) -> anyhow::Result<Option<Value>
             })
         })
         .collect();
-    Ok(Some(json!({
+    json!({
         "specversion": "1.0",
         "id": d.id.to_string(),
         "source": format!("{base}/"),
@@ -82,5 +87,5 @@ pub async fn build(app: &AppState, d: &Delivery) -> anyhow::Result<Option<Value>
             "due_on": c.due_on,
             "legal_due_on": c.legal_due_on,
         },
-    })))
+    })
 }

@@ -207,6 +207,12 @@ impl<Q: Queue> Dispatcher<Q> {
         }
     }
 
+    /// How many events one claim asks for: no more than one department may start (the
+    /// rest would be given back at once, an extra write each), and at most 32.
+    fn claim_size(&self, room: usize) -> i64 {
+        room.min(self.limits.per_department.max(1)).min(32) as i64
+    }
+
     fn full(&self, department: &str) -> bool {
         self.under_way_to(department) >= self.capacity(department)
     }
@@ -228,7 +234,7 @@ impl<Q: Queue> Dispatcher<Q> {
                 .collect();
             let batch = self
                 .queue
-                .claim(&self.app, now, now + LEASE, room.min(32) as i64, &skip)
+                .claim(&self.app, now, now + LEASE, self.claim_size(room), &skip)
                 .await?;
             if batch.is_empty() {
                 return Ok(started);

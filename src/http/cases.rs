@@ -1541,14 +1541,18 @@ pub async fn staff_get(
         id: Some(actor.id()),
         name: actor.name().to_owned(),
     };
-    crate::sharing::audit::case_read(
+    let full = app.store.case_full(CaseKey::Id(case.id)).await?;
+    crate::sharing::audit::case_read_of(
         &app,
         &case,
+        full.as_ref().map_or(&[][..], |f| &f.materials),
         &reader,
         crate::sharing::prefill::purpose::STAFF_CASE_VIEW,
     )
     .await?;
-    Ok(Json(CaseDetail::build(&app, &case, lang, &actor).await?))
+    Ok(Json(
+        CaseDetail::of_full(&app, &case, full, lang, &actor).await?,
+    ))
 }
 
 /// Body of a staff step.

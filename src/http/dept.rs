@@ -24,7 +24,7 @@ use crate::auth::extract::{
 use crate::domain::case::Request as StepRequest;
 use crate::exchange::{envelope, worker};
 use crate::state::AppState;
-use crate::store::{CaseFilter, Delivery, DeliveryFilter, DepartmentEndpoint};
+use crate::store::{CaseFilter, CaseKey, Delivery, DeliveryFilter, DepartmentEndpoint};
 use crate::usecases::step;
 
 /// `GET /.well-known/jwks.json`: the keys that sign deliveries (two during a rotation).
@@ -217,10 +217,17 @@ pub async fn get(
     DepartmentCase { client, case, .. }: DepartmentCase<CasesRead>,
     AcceptLang(lang): AcceptLang,
 ) -> AppResult<Json<CaseDetail>> {
-    audit_read(&app, &case, &client).await?;
+    // One read of the case's history and materials serves the data-access record and the
+    // detail.
+    let full = app.store.case_full(CaseKey::Id(case.id)).await?;
+    if let Some(full) = &full {
+        audit_read(&app, &case, &full.materials, &client).await?;
+    }
     // Departments process the application: the detail gives them the full ID number.
     let reader = client.actor(&app.catalogue);
-    Ok(Json(CaseDetail::build(&app, &case, lang, &reader).await?))
+    Ok(Json(
+        CaseDetail::of_full(&app, &case, full, lang, &reader).await?,
+    ))
 }
 
 /// Body of a department step.
@@ -350,7 +357,8 @@ pub async fn material(
     }: DepartmentCase<MaterialsRead>,
     Path((_case_no, upload_id)): Path<(String, Uuid)>,
 ) -> AppResult<Response> {
-    audit_read(&app, &c, &client).await?;
+    let materials = app.store.case_materials(c.id).await?;
+    audit_read(&app, &c, &materials, &client).await?;
     let upload = app
         .store
         .upload(upload_id)
@@ -440,11 +448,10 @@ pub async fn inbox(
         .await?;
     let mut events = Vec::new();
     for d in &leased {
-        if let Some(e) = envelope::build(&app, d).await? {
-            if let Some(c) = app.store.case_by_id(d.case_id).await? {
-                audit_read(&app, &c, &client).await?;
-            }
-            events.push(e);
+        // One read of the case serves the envelope and the data-access record.
+        if let Some(full) = app.store.case_full(CaseKey::Id(d.case_id)).await? {
+            audit_read(&app, &full.case, &full.materials, &client).await?;
+            events.push(envelope::of_full(&app, d, &full));
         }
     }
     Ok(Json(InboxPage {
@@ -869,11 +876,13 @@ pub async fn put_delivery(
 async fn audit_read(
     app: &AppState,
     c: &crate::store::CaseRow,
+    materials: &[crate::store::MaterialRow],
     client: &DepartmentClient,
 ) -> AppResult<()> {
     crate::sharing::audit::department_read(
         app,
         c,
+        materials,
         &client.token.department,
         Some(client.token.id.to_string()),
     )

@@ -61,6 +61,7 @@ pub const APPLICATION: &str = "application";
 pub async fn department_read(
     app: &AppState,
     c: &crate::store::CaseRow,
+    materials: &[crate::store::MaterialRow],
     department: &str,
     reader_id: Option<String>,
 ) -> Result<(), StoreError> {
@@ -74,9 +75,10 @@ pub async fn department_read(
         id: reader_id,
         name,
     };
-    case_read(
+    case_read_of(
         app,
         c,
+        materials,
         &reader,
         crate::sharing::prefill::purpose::DEPARTMENT_REVIEW,
     )
@@ -88,6 +90,18 @@ pub async fn department_read(
 pub async fn case_read(
     app: &AppState,
     c: &crate::store::CaseRow,
+    reader: &Reader,
+    purpose: &str,
+) -> Result<(), StoreError> {
+    let materials = app.store.case_materials(c.id).await.unwrap_or_default();
+    case_read_of(app, c, &materials, reader, purpose).await
+}
+
+/// [`case_read`] with the case's materials already read (for the list of what was seen).
+pub async fn case_read_of(
+    app: &AppState,
+    c: &crate::store::CaseRow,
+    materials: &[crate::store::MaterialRow],
     reader: &Reader,
     purpose: &str,
 ) -> Result<(), StoreError> {
@@ -128,12 +142,10 @@ pub async fn case_read(
         })
         .map(|f| format!("field:{}", f.id))
         .collect();
-    if let Ok(ms) = app.store.case_materials(c.id).await {
-        for m in ms {
-            let k = format!("material:{}", m.material_id);
-            if !items.contains(&k) {
-                items.push(k);
-            }
+    for m in materials {
+        let k = format!("material:{}", m.material_id);
+        if !items.contains(&k) {
+            items.push(k);
         }
     }
     let mut reads = Vec::new();

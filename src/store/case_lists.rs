@@ -86,10 +86,9 @@ fn order(sort: CaseSort) -> &'static str {
     match sort {
         CaseSort::Newest => " ORDER BY created_at DESC, id DESC",
         CaseSort::Oldest => " ORDER BY created_at, id",
-        // without a due date last, whatever the backend does with NULLs
-        CaseSort::DueSoonest => {
-            " ORDER BY CASE WHEN due_on IS NULL THEN 1 ELSE 0 END, due_on, created_at DESC, id DESC"
-        }
+        // without a due date last (PostgreSQL's ascending default, SQLite's by the
+        // clause); the index `cases_department_status_due` serves it on PostgreSQL
+        CaseSort::DueSoonest => " ORDER BY due_on NULLS LAST, created_at DESC, id DESC",
     }
 }
 
@@ -282,11 +281,7 @@ impl SqlStore {
         let take = limit.saturating_add(1);
         let branches = branches(f);
         let order = order(f.sort);
-        // Soonest due first is not merged: its order (no due date last, then newest) is
-        // an expression no index serves, so each walk would sort its whole slice; one
-        // query sorts the matching rows once.
-        let single =
-            branches.len() == 1 || branches.len() > MAX_BRANCHES || f.sort == CaseSort::DueSoonest;
+        let single = branches.len() == 1 || branches.len() > MAX_BRANCHES;
         let q = if single {
             let q = if branches.len() == 1 {
                 branch_filter(Q::new("SELECT * FROM cases"), f, &branches[0])
@@ -306,7 +301,7 @@ impl SqlStore {
             // each walk gives at most what the page could need of it
             let each = offset.saturating_add(take);
             // only the sort key, which the index holds: an index-only walk
-            let keys = "SELECT * FROM (SELECT id, created_at FROM cases";
+            let keys = "SELECT * FROM (SELECT id, created_at, due_on FROM cases";
             let mut q = Q::new("SELECT * FROM cases WHERE id IN (SELECT id FROM (");
             for (i, b) in branches.iter().enumerate() {
                 if i > 0 {

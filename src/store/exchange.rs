@@ -266,22 +266,54 @@ impl ExchangeStore for SqlStore {
         limit: i64,
         skip: &[String],
     ) -> StoreResult<Vec<Delivery>> {
-        let mut q = Q::new(
-            "UPDATE outbox SET lease_until = $1 WHERE id IN ( \
-               SELECT o.id FROM outbox o JOIN department_endpoints d \
-                 ON d.department = o.department AND d.mode = 'push' \
-               WHERE o.state = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= $2) \
-                 AND (o.lease_until IS NULL OR o.lease_until < $2)",
-        )
-        .bind(lease_until)
-        .bind(now);
-        if !skip.is_empty() {
-            q = q
-                .push(" AND o.department NOT IN (")
-                .push_list(skip.iter().map(String::as_str))
-                .push(")");
+        // One walk per push department along `(department, state, created_at, id)`,
+        // each stopping after `limit` claimable events, merged oldest first: a backlog of
+        // one department, or a pull department's pending events, costs the claim
+        // nothing. (One query over every pending event joined to the push departments
+        // read and sorted the whole backlog: 185 ms at 1,700 pending events.)
+        let departments = self
+            .db
+            .fetch_all_with(
+                Q::new(
+                    "SELECT department FROM department_endpoints WHERE mode = 'push' \
+                     ORDER BY department",
+                ),
+                |r| r.get::<String>("department"),
+            )
+            .await?;
+        let departments: Vec<String> = departments
+            .into_iter()
+            .filter(|d| !skip.contains(d))
+            .collect();
+        if departments.is_empty() || limit <= 0 {
+            return Ok(Vec::new());
         }
-        self.lease(q, limit).await
+        let mut q = Q::new("UPDATE outbox SET lease_until = ")
+            .push_bind(lease_until)
+            .push(" WHERE id IN (SELECT id FROM (");
+        for (i, d) in departments.iter().enumerate() {
+            if i > 0 {
+                q = q.push(" UNION ALL ");
+            }
+            q = q
+                .push("SELECT * FROM (SELECT o.id, o.created_at FROM outbox o WHERE o.department = ")
+                .push_bind(d.as_str())
+                .push(" AND o.state = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= ")
+                .push_bind(now)
+                .push(") AND (o.lease_until IS NULL OR o.lease_until < ")
+                .push_bind(now)
+                .push(") AND ")
+                .push(NEXT_IN_ORDER)
+                .push(" ORDER BY o.created_at, o.id LIMIT ")
+                .push_bind(limit)
+                .push(self.db.skip_locked(Claimed::Outbox))
+                .push(") AS w");
+        }
+        let q = q
+            .push(") AS u ORDER BY created_at, id LIMIT ")
+            .push_bind(limit)
+            .push(") RETURNING id");
+        self.leased(q).await
     }
 
     async fn release_push(&self, event_ids: &[Uuid]) -> StoreResult<()> {
@@ -557,6 +589,11 @@ impl SqlStore {
             .push_bind(limit)
             .push(self.db.skip_locked(Claimed::Outbox))
             .push(") RETURNING id");
+        self.leased(lease).await
+    }
+
+    /// Runs a lease (`UPDATE … RETURNING id`) and reads the leased events, oldest first.
+    async fn leased(&self, lease: Q) -> StoreResult<Vec<Delivery>> {
         let ids = self
             .db
             .fetch_all_with(lease, |r| r.get::<Uuid>("id"))

@@ -205,8 +205,8 @@ pub trait GrantStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> StoreResult<bool>;
 
-    /// Counts one read under a grant (one statement).
-    async fn count_grant_read(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()>;
+    /// Counts `n` reads under a grant, the latest at `at` (one statement).
+    async fn count_grant_reads(&self, id: Uuid, n: i64, at: DateTime<Utc>) -> StoreResult<()>;
 }
 
 const REQUEST_COLUMNS: &str = "SELECT id, resource, provider, consumer_department, \
@@ -523,11 +523,15 @@ impl GrantStore for SqlStore {
         Ok(self.db.execute(q).await? == 1)
     }
 
-    async fn count_grant_read(&self, id: Uuid, at: DateTime<Utc>) -> StoreResult<()> {
-        let q =
-            Q::new("UPDATE sharing_grants SET reads = reads + 1, last_read_at = $1 WHERE id = $2")
-                .bind(at)
-                .bind(id);
+    async fn count_grant_reads(&self, id: Uuid, n: i64, at: DateTime<Utc>) -> StoreResult<()> {
+        let q = Q::new(
+            "UPDATE sharing_grants SET reads = reads + $1, \
+             last_read_at = CASE WHEN last_read_at IS NULL OR last_read_at < $2 THEN $2 ELSE last_read_at END \
+             WHERE id = $3",
+        )
+        .bind(n)
+        .bind(at)
+        .bind(id);
         self.db.execute(q).await?;
         Ok(())
     }

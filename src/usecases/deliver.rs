@@ -18,7 +18,7 @@ use super::Result;
 use crate::exchange::envelope;
 use crate::exchange::worker::{endpoint_allowed, next_after_failure};
 use crate::state::AppState;
-use crate::store::{AttemptOutcome, AttemptRow, Delivery};
+use crate::store::{AttemptOutcome, AttemptRow, CaseKey, Delivery, FullCase};
 
 /// How long a department has to answer one attempt.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -36,7 +36,12 @@ pub struct Prepared {
 
 /// Builds and signs the request for one event; why not, when it cannot be sent (no
 /// endpoint, an endpoint configuration forbids, a case that is gone).
-pub async fn prepare(app: &AppState, d: &Delivery) -> std::result::Result<Prepared, String> {
+/// The case is `full`, read once by the caller ([`crate::store::Store::case_full`]).
+pub fn prepare(
+    app: &AppState,
+    d: &Delivery,
+    full: Option<&FullCase>,
+) -> std::result::Result<Prepared, String> {
     let Some(endpoint) = d.endpoint.as_deref() else {
         return Err("the department has no push endpoint".into());
     };
@@ -45,10 +50,8 @@ pub async fn prepare(app: &AppState, d: &Delivery) -> std::result::Result<Prepar
             "the endpoint is not https (plain http is not allowed by configuration)".into(),
         );
     }
-    let event = envelope::build(app, d)
-        .await
-        .map_err(|e| format!("cannot build the event: {e}"))?
-        .ok_or_else(|| "the case no longer exists".to_owned())?;
+    let full = full.ok_or_else(|| "the case no longer exists".to_owned())?;
+    let event = envelope::of_full(app, d, full);
     let body = serde_json::to_vec(&event).map_err(|e| e.to_string())?;
     let timestamp = Utc::now().timestamp();
     let headers = app
@@ -134,17 +137,29 @@ pub fn judge_attempt(
 /// Makes one attempt to deliver `d` at `now` and records it.
 pub async fn deliver(app: &AppState, d: Delivery, now: DateTime<Utc>) -> Result<AttemptOutcome> {
     let started = Instant::now();
-    let sent = match prepare(app, &d).await {
-        Ok(p) => send(&app.http, p).await,
-        Err(why) => Err(why),
+    // The case is read once, for the envelope and for the data-access record.
+    let full = app.store.case_full(CaseKey::Id(d.case_id)).await;
+    let sent = match &full {
+        Ok(full) => match prepare(app, &d, full.as_ref()) {
+            Ok(p) => send(&app.http, p).await,
+            Err(why) => Err(why),
+        },
+        Err(e) => Err(format!("cannot build the event: {e}")),
     };
     let latency_ms = started.elapsed().as_millis() as i64;
     let jitter = rand::thread_rng().gen_range(-0.1..=0.1);
     let (row, outcome) = judge(&d, &sent, now, latency_ms, jitter);
     app.store.finish_attempt(d.id, &row, outcome).await?;
     if outcome == AttemptOutcome::Delivered
-        && let Some(c) = app.store.case_by_id(d.case_id).await?
-        && let Err(e) = crate::sharing::audit::department_read(app, &c, &d.department, None).await
+        && let Ok(Some(full)) = &full
+        && let Err(e) = crate::sharing::audit::department_read(
+            app,
+            &full.case,
+            &full.materials,
+            &d.department,
+            None,
+        )
+        .await
     {
         tracing::error!(event = %d.id, error = %e, "delivered, but the data-access record could not be written");
     }

@@ -1,7 +1,8 @@
 //! The benchmark's seeding fast path (`onewindow bench seed`, `src/bench_seed.rs`): the
 //! rows it writes without the use cases read back through the store like any case,
 //! sealed columns opened, history in place, listed for their applicant, and a persona's
-//! login finds the account its cases were seeded for.
+//! login finds the account its cases were seeded for; the benchmark residents are in the
+//! base library.
 
 use std::collections::HashMap;
 
@@ -28,6 +29,7 @@ async fn seeded_cases_read_back_through_the_store(b: Backend) {
             persona_cases: Some(4),
             sample: Some(sample.clone()),
             sample_size: 50,
+            bench_personas: 3,
         },
     )
     .await
@@ -118,4 +120,28 @@ async fn seeded_cases_read_back_through_the_store(b: Backend) {
         .await
         .expect("list");
     assert!(mine >= 1, "citizen-wang has seeded cases");
+
+    // The benchmark residents are in the base library, as the demo personas are: the
+    // population record their form prefills from and the ID card e-licence that stands in
+    // for the upload, both under the ID number the development provider gives them.
+    let (name, id, _) = onewindow::devidp::personas::bench_identity(2);
+    let person = state
+        .providers
+        .base
+        .records("person", &id)
+        .await
+        .expect("person");
+    assert_eq!(person.len(), 1);
+    assert_eq!(person[0].data["name"], name.as_str());
+    let licences = state
+        .providers
+        .base
+        .records("elicence", &id)
+        .await
+        .expect("licence");
+    assert_eq!(licences.len(), 1);
+    assert_eq!(licences[0].data["holder_name"], name.as_str());
+    let beyond = onewindow::devidp::personas::bench_identity(3).1;
+    let none = state.providers.base.records("person", &beyond).await;
+    assert!(none.expect("read").is_empty(), "only the first three");
 }

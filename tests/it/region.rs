@@ -353,6 +353,7 @@ async fn a_backlog_is_swept_a_batch_at_a_time_each_entry_once(b: Backend) {
             persona_cases: None,
             sample: None,
             sample_size: 0,
+            bench_personas: 0,
         },
     )
     .await

@@ -274,17 +274,17 @@ struct Routing {
 }
 
 /// The form of the submit service for a persona.
-fn medical_values(persona: &str) -> Value {
-    let (name, id, phone) = persona_data(persona);
+fn medical_values(resident: u64) -> Value {
+    let (name, id, phone) = bench_identity(resident);
     json!({
-        "insured_name": name, "insured_id_number": id, "gender": gender(id), "phone": phone,
+        "insured_name": name, "insured_id_number": id, "gender": gender(&id), "phone": phone,
         "enrolment_basis": "hukou", "residence_address": "呼伦贝尔市海拉尔区胜利大街1号3单元502室",
         "person_category": "adult",
     })
 }
 
-fn no_record_values(persona: &str) -> Value {
-    let (name, id, phone) = persona_data(persona);
+fn no_record_values(resident: u64) -> Value {
+    let (name, id, phone) = bench_identity(resident);
     json!({
         "applicant_name": name, "applicant_id_number": id, "applicant_phone": phone,
         "purpose": "employment", "receiving_organisation": "呼伦贝尔市第一人民医院",
@@ -292,11 +292,31 @@ fn no_record_values(persona: &str) -> Value {
     })
 }
 
-fn persona_data(persona: &str) -> (&'static str, &'static str, &'static str) {
-    match persona {
-        "citizen-li" => ("李芳", "150702199203151541", "13800000002"),
-        _ => ("王小明", "150702198506123025", "13800000001"),
-    }
+/// Who the development provider's benchmark resident `bench-citizen-N` is (name, ID
+/// number, mobile): the same rule as `devidp::personas::bench_identity` in the gateway,
+/// whose base library `onewindow bench seed --bench-personas` fills with them. A form
+/// whose identifiers differ from the login's is refused, so a drift shows as errors.
+fn bench_identity(n: u64) -> (String, String, String) {
+    const SURNAMES: [&str; 8] = ["赵", "钱", "孙", "李", "周", "吴", "郑", "王"];
+    const GIVEN: [&str; 10] = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "勇", "艳", "杰"];
+    let n = n as usize;
+    let name = format!("{}{}{}", SURNAMES[n % 8], GIVEN[(n / 8) % 10], GIVEN[(n / 80) % 10]);
+    let first17 = format!(
+        "150702{}{:02}{:02}{:03}",
+        1960 + n % 40,
+        1 + (n / 40) % 12,
+        1 + (n / 480) % 28,
+        n % 1000
+    );
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    const CHECK: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
+    let sum: u32 = first17
+        .chars()
+        .zip(WEIGHTS)
+        .map(|(c, w)| c.to_digit(10).unwrap_or(0) * w)
+        .sum();
+    let id = format!("{first17}{}", CHECK[(sum % 11) as usize]);
+    (name, id, format!("139{n:08}"))
 }
 
 fn gender(id: &str) -> &'static str {
@@ -530,17 +550,20 @@ async fn run(a: Args) -> Res<()> {
             }
             for k in 0..clients {
                 let c = client()?;
-                let (persona, service, values) = if rt.is_some() {
-                    ("citizen-li", ROUTED_SERVICE, no_record_values("citizen-li"))
+                // Each client is its own resident, as a city's load is many people: S5's
+                // residents follow S1's.
+                let (resident, service) = if rt.is_some() {
+                    (100 + k, ROUTED_SERVICE)
                 } else {
-                    let p = if k % 2 == 0 {
-                        "citizen-wang"
-                    } else {
-                        "citizen-li"
-                    };
-                    (p, SUBMIT_SERVICE, medical_values(p))
+                    (k, SUBMIT_SERVICE)
                 };
-                let csrf = login(&c, &base, persona, false).await?;
+                let values = if rt.is_some() {
+                    no_record_values(resident)
+                } else {
+                    medical_values(resident)
+                };
+                let persona = format!("bench-citizen-{resident}");
+                let csrf = login(&c, &base, &persona, false).await?;
                 works.push((
                     c,
                     Work::Submit {

@@ -20,7 +20,7 @@ use crate::domain::case::{Action, Actor as Role, CaseStatus};
 use crate::domain::deadline;
 use crate::domain::lang::Lang;
 use crate::state::AppState;
-use crate::store::{CaseKey, CaseRow, DeliveryFilter, EventRow, MaterialRow, StoreError};
+use crate::store::{CaseKey, CaseRow, DeliveryFilter, EventRow, FullCase, MaterialRow, StoreError};
 use crate::usecases::step::allowed_now;
 use crate::usecases::{Actor, Lodged, Stepped, today};
 
@@ -748,9 +748,21 @@ impl CaseDetail {
         lang: Lang,
         reader: &Actor,
     ) -> Result<CaseDetail, StoreError> {
-        // History and materials in one statement (the case row comes with them again,
-        // but the caller's copy is the one it checked access on).
-        let (events, materials) = match app.store.case_full(CaseKey::Id(c.id)).await? {
+        let full = app.store.case_full(CaseKey::Id(c.id)).await?;
+        Self::of_full(app, c, full, lang, reader).await
+    }
+
+    /// [`CaseDetail::build`] from the case's history and materials already read (one
+    /// statement, [`crate::store::Store::case_full`]); the case row comes with them again,
+    /// but the caller's copy `c` is the one it checked access on.
+    pub async fn of_full(
+        app: &AppState,
+        c: &CaseRow,
+        full: Option<FullCase>,
+        lang: Lang,
+        reader: &Actor,
+    ) -> Result<CaseDetail, StoreError> {
+        let (events, materials) = match full {
             Some(full) => (full.events, full.materials),
             None => (Vec::new(), Vec::new()),
         };

@@ -34,7 +34,7 @@ use crate::http::cases::views::{CaseDetail, Deadline};
 use crate::http::cases::{multipart_error, store_upload};
 use crate::http::error::{AppError, AppResult, Message};
 use crate::state::AppState;
-use crate::store::{CaseFilter, CaseRow};
+use crate::store::{CaseFilter, CaseKey, CaseRow};
 use crate::usecases::step::{self, RESULT_DOCUMENT};
 use crate::usecases::{self, Actor, MaterialInput};
 
@@ -563,14 +563,16 @@ async fn render_case(
         id: Some(actor.id()),
         name: actor.name().to_owned(),
     };
-    crate::sharing::audit::case_read(
+    let full = app.store.case_full(CaseKey::Id(c.id)).await?;
+    crate::sharing::audit::case_read_of(
         app,
         c,
+        full.as_ref().map_or(&[][..], |f| &f.materials),
         &reader,
         crate::sharing::prefill::purpose::STAFF_CASE_VIEW,
     )
     .await?;
-    let detail = CaseDetail::build(app, c, lang, &actor).await?;
+    let detail = CaseDetail::of_full(app, c, full, lang, &actor).await?;
     let service = app.catalogue.service(&c.service_code);
     let answers = answers(service, &detail.form, lang);
     let materials: Vec<Value> = detail
