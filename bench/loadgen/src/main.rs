@@ -105,6 +105,25 @@ fn client() -> Res<reqwest::Client> {
         .map_err(e("client"))
 }
 
+/// Logs in as a persona with a client of its own and answers the session's `Cookie`
+/// header and CSRF token, so one connection can act for many people in turn.
+async fn session_of(base: &str, persona: &str) -> Res<(reqwest::header::HeaderValue, String)> {
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let c = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::limited(10))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(e("client"))?;
+    let csrf = login(&c, base, persona, false).await?;
+    use reqwest::cookie::CookieStore;
+    let url: reqwest::Url = base.parse().map_err(e("base"))?;
+    let cookie = jar
+        .cookies(&url)
+        .ok_or_else(|| format!("login as {persona} left no session cookie"))?;
+    Ok((cookie, csrf))
+}
+
 /// Logs in as a persona through the development provider; answers the CSRF token.
 async fn login(c: &reqwest::Client, base: &str, persona: &str, staff: bool) -> Res<String> {
     let path = if staff {
@@ -244,10 +263,11 @@ fn reset_hwm(pid: &str) {
 /// What one client does once per loop: a request (or a few), timed as one.
 #[derive(Clone)]
 enum Work {
+    /// Lodgings as each of `residents` in turn (their session cookie, CSRF token and
+    /// form).
     Submit {
         service: &'static str,
-        values: Value,
-        csrf: String,
+        residents: Vec<(reqwest::header::HeaderValue, String, Value)>,
         routed: Option<Arc<Routing>>,
     },
     Status {
@@ -296,11 +316,20 @@ fn no_record_values(resident: u64) -> Value {
 /// number, mobile): the same rule as `devidp::personas::bench_identity` in the gateway,
 /// whose base library `onewindow bench seed --bench-personas` fills with them. A form
 /// whose identifiers differ from the login's is refused, so a drift shows as errors.
+/// The development provider's benchmark residents (`BENCH_PERSONAS` there; `bench/run`
+/// seeds the base library with them all).
+const BENCH_RESIDENTS: u64 = 1000;
+
 fn bench_identity(n: u64) -> (String, String, String) {
     const SURNAMES: [&str; 8] = ["赵", "钱", "孙", "李", "周", "吴", "郑", "王"];
     const GIVEN: [&str; 10] = ["伟", "芳", "娜", "敏", "静", "磊", "洋", "勇", "艳", "杰"];
     let n = n as usize;
-    let name = format!("{}{}{}", SURNAMES[n % 8], GIVEN[(n / 8) % 10], GIVEN[(n / 80) % 10]);
+    let name = format!(
+        "{}{}{}",
+        SURNAMES[n % 8],
+        GIVEN[(n / 8) % 10],
+        GIVEN[(n / 80) % 10]
+    );
     let first17 = format!(
         "150702{}{:02}{:02}{:03}",
         1960 + n % 40,
@@ -355,16 +384,17 @@ async fn once(c: &reqwest::Client, base: &str, w: &Work, n: u64, rng: &mut Rng) 
     Some(match w {
         Work::Submit {
             service,
-            values,
-            csrf,
+            residents,
             routed,
         } => {
+            let (cookie, csrf, values) = &residents[(n as usize) % residents.len()];
             let body = json!({
                 "service_code": service, "values": values,
                 "materials": [{"material": "id_card", "substitute": true}],
             });
             let r = c
                 .post(format!("{base}/api/v1/cases"))
+                .header(reqwest::header::COOKIE, cookie)
                 .header("x-csrf-token", csrf)
                 .header(
                     "idempotency-key",
@@ -548,28 +578,34 @@ async fn run(a: Args) -> Res<()> {
                 )
                 .await?;
             }
+            // A city's load is many people, each lodging now and then: every client
+            // acts for its own residents in turn (up to 10 each, of the provider's
+            // 1,000), so no one person lodges back to back. S5's residents follow S1's.
+            let per = (BENCH_RESIDENTS / clients.max(1)).clamp(1, 10);
             for k in 0..clients {
                 let c = client()?;
-                // Each client is its own resident, as a city's load is many people: S5's
-                // residents follow S1's.
-                let (resident, service) = if rt.is_some() {
-                    (100 + k, ROUTED_SERVICE)
+                let mut residents = Vec::new();
+                for j in 0..per {
+                    let resident = if rt.is_some() { 500 } else { 0 } + k * per + j;
+                    let values = if rt.is_some() {
+                        no_record_values(resident)
+                    } else {
+                        medical_values(resident)
+                    };
+                    let (cookie, csrf) =
+                        session_of(&base, &format!("bench-citizen-{resident}")).await?;
+                    residents.push((cookie, csrf, values));
+                }
+                let service = if rt.is_some() {
+                    ROUTED_SERVICE
                 } else {
-                    (k, SUBMIT_SERVICE)
+                    SUBMIT_SERVICE
                 };
-                let values = if rt.is_some() {
-                    no_record_values(resident)
-                } else {
-                    medical_values(resident)
-                };
-                let persona = format!("bench-citizen-{resident}");
-                let csrf = login(&c, &base, &persona, false).await?;
                 works.push((
                     c,
                     Work::Submit {
                         service,
-                        values,
-                        csrf,
+                        residents,
                         routed: rt.clone(),
                     },
                 ));
