@@ -362,7 +362,28 @@ pub async fn run(app: AppState, stop: tokio_util::sync::CancellationToken) {
     let mut dispatcher = Dispatcher::new(app.clone(), Limits::from_settings(&app));
     let mut last_refresh = std::time::Instant::now();
     let mut failed_pass = false;
-    let mut region = crate::region::RegionWorker::start(&app);
+    // The regional cascade has a loop of its own: a pass of it (a sweep of history not
+    // yet queued, its claims) awaited in this loop held up every department's next
+    // delivery until it ended. Behind a backlog of imported cases that was most of the
+    // time: 5 deliveries/s on PostgreSQL and 0.1/s on SQLite under S5's load.
+    let region = crate::region::RegionWorker::start(&app).map(|mut r| {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(poll);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => r.pass(Utc::now()).await,
+                }
+            }
+            let _ = tokio::time::timeout(
+                crate::usecases::deliver::SEND_TIMEOUT + Duration::from_secs(5),
+                r.drain(),
+            )
+            .await;
+        })
+    });
     loop {
         tokio::select! {
             _ = stop.cancelled() => break,
@@ -394,18 +415,11 @@ pub async fn run(app: AppState, stop: tokio_util::sync::CancellationToken) {
                     }
                     Err(_) => {}
                 }
-                if let Some(r) = region.as_mut() {
-                    r.pass(Utc::now()).await;
-                }
             }
         }
     }
-    if let Some(r) = region.as_mut() {
-        let _ = tokio::time::timeout(
-            crate::usecases::deliver::SEND_TIMEOUT + Duration::from_secs(5),
-            r.drain(),
-        )
-        .await;
+    if let Some(r) = region {
+        let _ = r.await;
     }
     let _ = tokio::time::timeout(
         crate::usecases::deliver::SEND_TIMEOUT + Duration::from_secs(5),
